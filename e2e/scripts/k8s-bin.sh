@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Builds the Kubernetes control-plane binaries (etcd, kube-apiserver, kubectl)
+# pinned by the Go tools module in e2e/tools, once per machine, and prints the
+# directory that holds them.
+#
+# The build goes through the Go module proxy; the binaries are cached under
+# $SLUICE_CACHE (default ~/.cache/sluice) in a folder named after the hash of
+# e2e/tools/go.mod and go.sum, so a changed pin builds anew and an unchanged
+# one is reused. Progress goes to stderr; only the bin directory to stdout.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+tools="$here/../tools"
+cache="${SLUICE_CACHE:-$HOME/.cache/sluice}"
+key=$(cat "$tools/go.mod" "$tools/go.sum" | sha256sum | cut -c1-16)
+version=$(awk '$1=="require" && $2=="k8s.io/kubernetes" {print $3}' "$tools/go.mod")
+bin="$cache/k8s/$version-$key/bin"
+
+if [[ -x "$bin/kube-apiserver" && -x "$bin/kubectl" && -x "$bin/etcd" ]]; then
+  echo "$bin"
+  exit 0
+fi
+
+command -v go >/dev/null || { echo "k8s-bin: go is not installed; install Go 1.26 or later" >&2; exit 1; }
+
+echo "k8s-bin: building Kubernetes $version control plane into $bin (first run on this machine: several minutes)" >&2
+start=$(date +%s)
+tmp="$bin.tmp.$$"
+rm -rf "$tmp" && mkdir -p "$tmp"
+trap 'rm -rf "$tmp"' EXIT
+(
+  cd "$tools"
+  export CGO_ENABLED=0 GOFLAGS=-mod=mod
+  # -trimpath and stripped symbols keep the cache small; the binaries are only
+  # used by tests.
+  go build -trimpath -ldflags='-s -w' -o "$tmp/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
+  go build -trimpath -ldflags='-s -w' -o "$tmp/kubectl" k8s.io/kubernetes/cmd/kubectl
+  go build -trimpath -ldflags='-s -w' -o "$tmp/etcd" go.etcd.io/etcd/server/v3
+) >&2
+rm -rf "$bin" && mv "$tmp" "$bin"
+trap - EXIT
+echo "k8s-bin: built in $(( $(date +%s) - start ))s" >&2
+echo "$bin"

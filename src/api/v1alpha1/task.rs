@@ -1,0 +1,410 @@
+//! Field-level tasks of a Flow: AppFlow's vocabulary (projection, map,
+//! map-all, filter, validate, mask, truncate, merge, arithmetic, type
+//! conversion) plus CEL filters and computed fields.
+//!
+//! A task is a one-of union: exactly one operation block per list entry.
+//! Tasks run in list order; each sees the fields the previous one left. The
+//! semantics written here are the contract the pipeline implements and tests.
+//!
+//! Common rules:
+//! - Field names are exact and case-sensitive. A task naming a field that is
+//!   not in the record schema is a validation error of the Flow, naming the
+//!   task's index.
+//! - "Bad record" means the record is handed to the Flow's `errorHandling`
+//!   policy (fail the run, skip, or quarantine with the task and reason).
+//! - Lengths and positions count Unicode scalar values (characters), never
+//!   bytes.
+
+use kube::KubeSchema;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::FieldName;
+
+/// One step. Exactly one operation block is set.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new(
+    "[has(self.project), has(self.map), has(self.mapAll), has(self.filter), has(self.validate), has(self.mask), has(self.truncate), has(self.merge), has(self.arithmetic), has(self.convert), has(self.compute)].filter(x, x).size() == 1"
+).message("each task sets exactly one operation: project, map, mapAll, filter, validate, mask, truncate, merge, arithmetic, convert or compute"))]
+pub struct Task {
+    /// Optional name shown in errors, quarantine entries and previews;
+    /// defaults to the operation and index (`filter[2]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    pub name: Option<String>,
+    /// Keep only these fields, in this order (projection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<Project>,
+    /// Rename one field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub map: Option<Map>,
+    /// Keep every field except the excluded ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub map_all: Option<MapAll>,
+    /// Keep only records that match a condition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Filter>,
+    /// Check a field and drop the record or fail the run when the check fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validate: Option<Validate>,
+    /// Replace characters of a field with a mask character.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mask: Option<Mask>,
+    /// Cut a text field to a length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncate: Option<Truncate>,
+    /// Concatenate fields into a new text field with a format.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge: Option<Merge>,
+    /// Add, subtract, multiply or divide two fields into a new field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arithmetic: Option<Arithmetic>,
+    /// Change the type of a field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub convert: Option<Convert>,
+    /// Set a field to the value of a CEL expression.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compute: Option<Compute>,
+}
+
+/// Projection: the output has exactly these fields, in this order; every
+/// other field is dropped. A listed field missing from the schema is a
+/// validation error.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Project {
+    /// Fields to keep, in output order. Each at most once.
+    #[schemars(length(min = 1, max = 2000))]
+    #[x_kube(validation = Rule::new("self.all(f, self.exists_one(g, g == f))").message("each field may be listed once"))]
+    pub fields: Vec<FieldName>,
+}
+
+/// Rename: field `from` becomes field `to`, keeping its position, type and
+/// values. `to` must not already exist unless `keepSource` is false and `to`
+/// equals `from`. With `keepSource`, `from` stays and `to` is a copy added
+/// at the end.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.from != self.to").message("map.from and map.to must differ"))]
+pub struct Map {
+    /// Source field.
+    #[schemars(length(min = 1, max = 256))]
+    pub from: FieldName,
+    /// Destination field name.
+    #[schemars(length(min = 1, max = 256))]
+    pub to: FieldName,
+    /// Keep `from` as well, making `to` a copy.
+    #[serde(default)]
+    pub keep_source: bool,
+}
+
+/// Map-all: every field passes under its own name except `exclude`.
+/// Excluding a field that does not exist is not an error (the field may be
+/// gone after schema drift).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MapAll {
+    /// Fields to leave out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 2000))]
+    pub exclude: Vec<FieldName>,
+}
+
+/// Comparison operators of a filter.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum FilterOperator {
+    /// `field < value`.
+    LessThan,
+    /// `field <= value`.
+    LessThanOrEqual,
+    /// `field > value`.
+    GreaterThan,
+    /// `field >= value`.
+    GreaterThanOrEqual,
+    /// `field == value`.
+    Equal,
+    /// `field != value`. A null field does not match (use `IsNull`).
+    NotEqual,
+    /// Text field contains `value` as a substring (case-sensitive; an empty
+    /// `value` matches every non-null text).
+    Contains,
+    /// `lower <= field <= upper` (both ends inclusive).
+    Between,
+    /// The field is null (absent). An empty string is not null.
+    IsNull,
+    /// The field is not null.
+    IsNotNull,
+}
+
+/// Filter: keeps the records for which the condition holds and drops the
+/// others (counted in `recordsFiltered`, not bad records).
+///
+/// Either a comparison (`field`, `operator`, and `value` or
+/// `lower`/`upper`) or a CEL `expression`, not both.
+///
+/// Comparisons: `value`, `lower` and `upper` are written as text and read
+/// as the field's type: numbers as decimal numbers (`10000`, `-2.5`),
+/// booleans as `true`/`false`, dates as `2024-05-01`, timestamps as RFC 3339
+/// (`2024-05-01T00:00:00Z`); text compares by Unicode code point. A value
+/// that cannot be read as the field's type is a validation error of the
+/// Flow. A null field matches only `IsNull`; every other operator drops it.
+/// On booleans only `Equal`, `NotEqual`, `IsNull` and `IsNotNull` apply;
+/// `Contains` applies only to text.
+///
+/// CEL: `expression` must evaluate to a bool for each record; the record is
+/// bound as `record` (`record.Amount > 10000.0 && record.StageName !=
+/// 'Closed Lost'`), null fields are CEL `null`. A compile error is a
+/// validation error naming the task; an evaluation error (such as a missing
+/// field or a type mismatch) makes the record a bad record.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.expression) != has(self.field)").message("set either expression (CEL) or field with operator, not both"))]
+#[x_kube(validation = Rule::new("has(self.field) == has(self.operator)").message("field and operator go together"))]
+#[x_kube(validation = Rule::new(
+    "!has(self.operator) || (self.operator in ['IsNull', 'IsNotNull'] ? !has(self.value) && !has(self.lower) && !has(self.upper) : self.operator == 'Between' ? has(self.lower) && has(self.upper) && !has(self.value) : has(self.value) && !has(self.lower) && !has(self.upper))"
+).message("operators IsNull and IsNotNull take no value, Between takes lower and upper, every other operator takes value"))]
+pub struct Filter {
+    /// Field compared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    pub field: Option<FieldName>,
+    /// Comparison.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<FilterOperator>,
+    /// Operand of the comparison, read as the field's type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 4096))]
+    pub value: Option<String>,
+    /// Lower bound of `Between`, inclusive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 4096))]
+    pub lower: Option<String>,
+    /// Upper bound of `Between`, inclusive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 4096))]
+    pub upper: Option<String>,
+    /// CEL expression over `record` that yields a bool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 8192))]
+    pub expression: Option<String>,
+}
+
+/// Checks of a validate task.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum ValidationCheck {
+    /// The field is not null. An empty string passes.
+    NotNull,
+    /// The numeric field is not zero (null passes; combine with `NotNull`).
+    NotZero,
+    /// The numeric field is zero or more (null passes).
+    NotNegative,
+    /// The field is a number, or text that reads as a decimal number
+    /// (`12`, `-3.5`, `1e3`; not `NaN`, not empty). Null passes.
+    Numeric,
+}
+
+/// What happens to a record that fails a validation.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum ValidationAction {
+    /// The record is a bad record: it goes to the Flow's `errorHandling`
+    /// policy with the check as its reason (quarantined, skipped, or — with
+    /// policy `Fail` — failing the run).
+    #[default]
+    DropRecord,
+    /// The run fails at once, whatever the error policy.
+    FailRun,
+}
+
+/// Validate: checks one field of every record.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Validate {
+    /// Field checked.
+    #[schemars(length(min = 1, max = 256))]
+    pub field: FieldName,
+    /// The check.
+    pub check: ValidationCheck,
+    /// What happens when the check fails.
+    #[serde(default)]
+    pub action: ValidationAction,
+}
+
+/// Which characters a mask replaces.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum MaskMode {
+    /// Every character.
+    All,
+    /// The first `count` characters (all of a shorter value).
+    FirstN,
+    /// The last `count` characters (all of a shorter value).
+    LastN,
+}
+
+/// Mask: replaces characters of a field with `character`, keeping the
+/// length. Non-text fields are converted to text first (the output field is
+/// text). Null stays null; an empty string stays empty.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("(self.mode == 'All') != has(self.count)").message("count is required for modes FirstN and LastN and not allowed for All"))]
+pub struct Mask {
+    /// Field masked.
+    #[schemars(length(min = 1, max = 256))]
+    pub field: FieldName,
+    /// Which characters are replaced.
+    pub mode: MaskMode,
+    /// How many characters, for `FirstN` and `LastN`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000000))]
+    pub count: Option<i32>,
+    /// The replacement character.
+    #[serde(default = "default_mask_character")]
+    #[x_kube(validation = Rule::new("size(self) == 1").message("must be exactly one character"))]
+    #[schemars(length(min = 1, max = 4))]
+    pub character: String,
+}
+
+fn default_mask_character() -> String {
+    "*".to_owned()
+}
+
+/// Truncate: keeps the first `length` characters of a text field. Values
+/// no longer than `length`, empty strings and null are unchanged. Naming a
+/// field that is not text is a validation error of the Flow.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Truncate {
+    /// Text field truncated.
+    #[schemars(length(min = 1, max = 256))]
+    pub field: FieldName,
+    /// Characters kept.
+    #[schemars(range(min = 0, max = 100000000))]
+    pub length: i64,
+}
+
+/// Merge: writes `format` to the text field `into`, with each `{Field}`
+/// replaced by that field's value as text (numbers in their shortest exact
+/// form, timestamps in RFC 3339, booleans as `true`/`false`, null as the
+/// empty string). `{{` and `}}` stand for literal braces. A `{Field}` naming
+/// no field is a validation error. `into` is added at the end, or replaced
+/// in place if it exists. The source fields stay.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Merge {
+    /// Output text field.
+    #[schemars(length(min = 1, max = 256))]
+    pub into: FieldName,
+    /// Template such as `{FirstName} {LastName}`.
+    #[x_kube(validation = Rule::new("self.matches('\\\\{[^{}]+\\\\}')").message("must reference at least one field as {FieldName}"))]
+    #[schemars(length(min = 1, max = 4096))]
+    pub format: String,
+}
+
+/// Arithmetic operators.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum ArithmeticOperator {
+    /// `left + right`.
+    Add,
+    /// `left - right`.
+    Subtract,
+    /// `left * right`.
+    Multiply,
+    /// `left / right`, always a float.
+    Divide,
+}
+
+/// Arithmetic: `into = left (operator) right` on two numeric fields.
+/// Two integers give an integer (64-bit; an overflow makes the record a bad
+/// record); otherwise, and always for `Divide`, a 64-bit float. Division by
+/// zero makes the record a bad record. If either operand is null the result
+/// is null. Text operands are a validation error (convert them first).
+/// `into` is added at the end, or replaced in place if it exists.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Arithmetic {
+    /// Left operand field.
+    #[schemars(length(min = 1, max = 256))]
+    pub left: FieldName,
+    /// The operator.
+    pub operator: ArithmeticOperator,
+    /// Right operand field.
+    #[schemars(length(min = 1, max = 256))]
+    pub right: FieldName,
+    /// Output field.
+    #[schemars(length(min = 1, max = 256))]
+    pub into: FieldName,
+}
+
+/// Types a field can be converted to.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum FieldType {
+    /// UTF-8 text.
+    String,
+    /// 64-bit signed integer. From text: an optional sign and digits; from a
+    /// float: only whole values in range (`2.0`, not `2.5`).
+    Integer,
+    /// 64-bit float. From text: decimal or exponent notation.
+    Double,
+    /// Decimal with `precision` and `scale`; rounding half away from zero
+    /// when the source has more decimals than `scale`.
+    Decimal,
+    /// From text: `true`/`false` (case-insensitive), `1`/`0`.
+    Boolean,
+    /// Calendar date. From text: `format` or `2024-05-01`; from a timestamp:
+    /// its date in UTC.
+    Date,
+    /// Instant with microsecond precision, in UTC. From text: `format` or
+    /// RFC 3339; from an integer: seconds since the Unix epoch; from a date:
+    /// its midnight UTC.
+    Timestamp,
+}
+
+/// Convert: changes a field's type in place. A value that cannot be
+/// converted makes the record a bad record, naming the field, the value's
+/// type and the target type. Null stays null.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.to == 'Decimal' ? has(self.precision) : !has(self.precision) && !has(self.scale)").message("precision (and optionally scale) are required for Decimal and allowed only for it"))]
+#[x_kube(validation = Rule::new("!has(self.format) || self.to in ['Date', 'Timestamp', 'String']").message("format applies only to conversions to or from Date and Timestamp"))]
+#[x_kube(validation = Rule::new("!has(self.scale) || !has(self.precision) || self.scale <= self.precision").message("scale must not exceed precision"))]
+pub struct Convert {
+    /// Field converted.
+    #[schemars(length(min = 1, max = 256))]
+    pub field: FieldName,
+    /// Target type.
+    pub to: FieldType,
+    /// strftime-style format (`%d/%m/%Y %H:%M`) for text dates and
+    /// timestamps, read (to Date/Timestamp) or written (to String).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    pub format: Option<String>,
+    /// Total digits of a Decimal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 38))]
+    pub precision: Option<i32>,
+    /// Digits after the point of a Decimal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 38))]
+    pub scale: Option<i32>,
+}
+
+/// Compute: sets `field` to the value of a CEL expression over `record`
+/// (`record.Amount * 1.2`, `record.FirstName + ' ' + record.LastName`).
+/// The field is added at the end, or replaced in place if it exists. Its
+/// type is `type`; a result of another type is converted as `convert` would,
+/// or makes the record a bad record. Compiled once per run; a compile error
+/// is a validation error naming the task; an evaluation error makes the
+/// record a bad record.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Compute {
+    /// Output field.
+    #[schemars(length(min = 1, max = 256))]
+    pub field: FieldName,
+    /// CEL expression over `record`.
+    #[schemars(length(min = 1, max = 8192))]
+    pub expression: String,
+    /// Type of the output field.
+    #[serde(rename = "type")]
+    pub kind: FieldType,
+}

@@ -1,0 +1,9 @@
+//! Sluice: a Kubernetes operator that moves data between SaaS applications,
+//! databases and object storage.
+//!
+//! The crate is one binary, `sluice`, with the library behind it so that
+//! every part can be tested without the CLI. See ARCHITECTURE.md for the
+//! code map.
+
+pub mod api;
+pub mod crd;
