@@ -5,14 +5,14 @@
 #
 # The build goes through the Go module proxy; the binaries are cached under
 # $SLUICE_CACHE (default ~/.cache/sluice) in a folder named after the hash of
-# e2e/tools/go.mod and go.sum, so a changed pin builds anew and an unchanged
-# one is reused. Progress goes to stderr; only the bin directory to stdout.
+# e2e/tools/go.mod, go.sum and this script, so a changed pin builds anew and
+# an unchanged one is reused. Progress goes to stderr; only the bin directory to stdout.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 tools="$here/../tools"
 cache="${SLUICE_CACHE:-$HOME/.cache/sluice}"
-key=$(cat "$tools/go.mod" "$tools/go.sum" | sha256sum | cut -c1-16)
+key=$(cat "$tools/go.mod" "$tools/go.sum" "${BASH_SOURCE[0]}" | sha256sum | cut -c1-16)
 version=$(awk '$1=="require" && $2=="k8s.io/kubernetes" {print $3}' "$tools/go.mod")
 bin="$cache/k8s/$version-$key/bin"
 
@@ -31,10 +31,17 @@ trap 'rm -rf "$tmp"' EXIT
 (
   cd "$tools"
   export CGO_ENABLED=0 GOFLAGS=-mod=mod
-  # -trimpath and stripped symbols keep the cache small; the binaries are only
-  # used by tests.
-  go build -trimpath -ldflags='-s -w' -o "$tmp/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
-  go build -trimpath -ldflags='-s -w' -o "$tmp/kubectl" k8s.io/kubernetes/cmd/kubectl
+  # Stamp the release the way Kubernetes' own build does, so /version and
+  # `kubectl version` report it; -trimpath and stripped symbols keep the
+  # cache small (the binaries are only used by tests).
+  minor=${version#v*.}; minor=${minor%%.*}
+  stamp="-s -w"
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    stamp+=" -X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+    stamp+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+  done
+  go build -trimpath -ldflags="$stamp" -o "$tmp/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
+  go build -trimpath -ldflags="$stamp" -o "$tmp/kubectl" k8s.io/kubernetes/cmd/kubectl
   go build -trimpath -ldflags='-s -w' -o "$tmp/etcd" go.etcd.io/etcd/server/v3
 ) >&2
 rm -rf "$bin" && mv "$tmp" "$bin"

@@ -152,9 +152,17 @@ string_newtype!(
     )
 );
 
-/// A field (column) name of a record, as the source names it. Matching is
-/// exact and case-sensitive.
-pub type FieldName = String;
+string_newtype!(
+    /// A field (column) name of a record, as the source names it. Matching
+    /// is exact and case-sensitive.
+    FieldName,
+    json_schema!({
+        "type": "string",
+        "description": "A field (column) name of a record, as the source names it; exact and case-sensitive.",
+        "minLength": 1,
+        "maxLength": 256,
+    })
+);
 
 /// Status of a condition, as in `metav1.Condition`.
 pub mod condition_status {

@@ -41,22 +41,22 @@ use super::common::{Condition, Duration, Time};
 ).message("exactly one connector block must be set: salesforce, zendesk, s3, postgres, http or file"))]
 #[x_kube(validation = Rule::new(
     "!has(self.salesforce) || (has(self.credentials) && has(self.credentials.oauth2) && self.credentials.oauth2.grantType != 'ClientCredentials')"
-).message("salesforce requires credentials.oauth2 with grantType JwtBearer or RefreshToken"))]
+).message("salesforce requires credentials.oauth2 with grantType JwtBearer or RefreshToken").field_path(".credentials"))]
 #[x_kube(validation = Rule::new(
     "!has(self.zendesk) || (has(self.credentials) && (has(self.credentials.basic) || has(self.credentials.apiKey) || has(self.credentials.oauth2)))"
-).message("zendesk requires credentials.basic (email/token and API token), credentials.apiKey (OAuth access token as a bearer header) or credentials.oauth2"))]
+).message("zendesk requires credentials.basic (email/token and API token), credentials.apiKey (OAuth access token as a bearer header) or credentials.oauth2").field_path(".credentials"))]
 #[x_kube(validation = Rule::new(
     "!has(self.s3) || !has(self.credentials) || has(self.credentials.awsIam) || has(self.credentials.awsAccessKey) || has(self.credentials.none)"
-).message("s3 accepts credentials.awsIam, credentials.awsAccessKey or credentials.none (anonymous)"))]
+).message("s3 accepts credentials.awsIam, credentials.awsAccessKey or credentials.none (anonymous)").field_path(".credentials"))]
 #[x_kube(validation = Rule::new(
     "!has(self.postgres) || (has(self.credentials) && has(self.credentials.basic))"
-).message("postgres requires credentials.basic (user and password)"))]
+).message("postgres requires credentials.basic (user and password)").field_path(".credentials"))]
 #[x_kube(validation = Rule::new(
     "!has(self.http) || !has(self.credentials) || (!has(self.credentials.awsIam) && !has(self.credentials.awsAccessKey))"
-).message("http accepts credentials.oauth2, apiKey, basic, customHeaders or none, not AWS credentials"))]
+).message("http accepts credentials.oauth2, apiKey, basic, customHeaders or none, not AWS credentials").field_path(".credentials"))]
 #[x_kube(validation = Rule::new(
     "!has(self.file) || !has(self.credentials) || has(self.credentials.none)"
-).message("file reads and writes local paths and takes no credentials"))]
+).message("file reads and writes local paths and takes no credentials").field_path(".credentials"))]
 pub struct ConnectorProfileSpec {
     /// Salesforce: REST, Bulk API 2.0 and sObject Collections.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -294,7 +294,7 @@ fn default_file_root() -> String {
 /// TLS settings for a profile's connections.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("!(has(self.insecureSkipVerify) && self.insecureSkipVerify && has(self.caBundle))").message("caBundle has no effect when insecureSkipVerify is true; set one or the other"))]
+#[x_kube(validation = Rule::new("!(has(self.insecureSkipVerify) && self.insecureSkipVerify && has(self.caBundle))").message("caBundle has no effect when insecureSkipVerify is true; set one or the other").field_path(".caBundle"))]
 pub struct TlsSettings {
     /// PEM-encoded CA certificates trusted in addition to the system roots,
     /// for servers with a private CA. Certificates are public; no secret
@@ -370,7 +370,7 @@ pub struct Credentials {
 /// is read as the single key `value`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("!(has(self.versionStage) && has(self.versionId))").message("set at most one of versionStage or versionId"))]
+#[x_kube(validation = Rule::new("!(has(self.versionStage) && has(self.versionId))").message("set at most one of versionStage or versionId").field_path(".versionId"))]
 pub struct AwsSecretsManagerRef {
     /// Name or ARN of the secret.
     #[schemars(length(min = 1, max = 2048))]
@@ -415,8 +415,8 @@ pub enum OAuth2GrantType {
 /// OAuth 2.0 settings. Key names select entries of the secret store.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("self.grantType != 'RefreshToken' || has(self.refreshTokenKey)").message("grantType RefreshToken needs refreshTokenKey"))]
-#[x_kube(validation = Rule::new("self.grantType != 'ClientCredentials' || has(self.clientSecretKey)").message("grantType ClientCredentials needs clientSecretKey"))]
+#[x_kube(validation = Rule::new("self.grantType != 'RefreshToken' || has(self.refreshTokenKey)").message("grantType RefreshToken needs refreshTokenKey").field_path(".refreshTokenKey"))]
+#[x_kube(validation = Rule::new("self.grantType != 'ClientCredentials' || has(self.clientSecretKey)").message("grantType ClientCredentials needs clientSecretKey").field_path(".clientSecretKey"))]
 #[x_kube(validation = Rule::new("self.grantType != 'JwtBearer' || (has(self.privateKeyKey) && has(self.subject))").message("grantType JwtBearer needs privateKeyKey and subject"))]
 pub struct OAuth2 {
     /// The grant used to obtain access tokens.

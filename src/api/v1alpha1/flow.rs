@@ -44,29 +44,29 @@ use super::task::Task;
 // Write modes each destination supports.
 #[x_kube(validation = Rule::new(
     "!(has(self.destination.s3) || has(self.destination.file)) || self.sync.writeMode in ['Append', 'Overwrite']"
-).message("s3 and file destinations support sync.writeMode Append or Overwrite"))]
+).message("s3 and file destinations support sync.writeMode Append or Overwrite").field_path(".sync.writeMode"))]
 #[x_kube(validation = Rule::new(
     "!has(self.destination.postgres) || self.sync.writeMode in ['Append', 'Overwrite', 'Upsert']"
-).message("postgres destinations support sync.writeMode Append, Overwrite or Upsert"))]
+).message("postgres destinations support sync.writeMode Append, Overwrite or Upsert").field_path(".sync.writeMode"))]
 #[x_kube(validation = Rule::new(
     "!has(self.destination.salesforce) || self.sync.writeMode in ['Append', 'Upsert', 'Update', 'Delete']"
-).message("salesforce destinations support sync.writeMode Append (insert), Upsert, Update or Delete"))]
+).message("salesforce destinations support sync.writeMode Append (insert), Upsert, Update or Delete").field_path(".sync.writeMode"))]
 #[x_kube(validation = Rule::new(
     "!has(self.destination.zendesk) || self.sync.writeMode in ['Append', 'Update']"
-).message("zendesk destinations support sync.writeMode Append (create) or Update"))]
+).message("zendesk destinations support sync.writeMode Append (create) or Update").field_path(".sync.writeMode"))]
 #[x_kube(validation = Rule::new(
     "!(has(self.destination.salesforce) && self.sync.writeMode == 'Upsert') || (has(self.sync.idFields) && self.sync.idFields.size() == 1)"
-).message("salesforce Upsert matches on one external id field: set sync.idFields to exactly one field"))]
+).message("salesforce Upsert matches on one external id field: set sync.idFields to exactly one field").field_path(".sync.idFields"))]
 // Incremental reads need a cursor where the connector has no natural one.
 #[x_kube(validation = Rule::new(
     "self.sync.mode != 'Incremental' || !(has(self.source.postgres) || has(self.source.http) || has(self.source.file)) || has(self.sync.cursorField)"
-).message("incremental reads from postgres, http and file sources need sync.cursorField"))]
+).message("incremental reads from postgres, http and file sources need sync.cursorField").field_path(".sync.cursorField"))]
 #[x_kube(validation = Rule::new(
     "self.sync.mode != 'Incremental' || !has(self.source.http) || has(self.source.http.incremental)"
-).message("incremental reads from an http source need source.http.incremental (the request parameter that carries the watermark)"))]
+).message("incremental reads from an http source need source.http.incremental (the request parameter that carries the watermark)").field_path(".source.http.incremental"))]
 #[x_kube(validation = Rule::new(
     "self.errorHandling.policy != 'Quarantine' || has(self.errorHandling.errorLocation)"
-).message("errorHandling.policy Quarantine needs errorHandling.errorLocation"))]
+).message("errorHandling.policy Quarantine needs errorHandling.errorLocation").field_path(".errorHandling.errorLocation"))]
 pub struct FlowSpec {
     /// Where records come from.
     pub source: Source,
@@ -283,7 +283,7 @@ pub enum HttpMethod {
 /// What to read from an HTTP JSON API.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("!has(self.body) || self.method == 'POST'").message("body is only sent with method POST"))]
+#[x_kube(validation = Rule::new("!has(self.body) || self.method == 'POST'").message("body is only sent with method POST").field_path(".body"))]
 pub struct HttpSource {
     /// Path resolved against the profile's `baseUrl`, such as `items`.
     #[schemars(length(min = 1, max = 2048))]
@@ -338,10 +338,10 @@ pub enum PaginationType {
 /// How to get the next page: `type` plus the settings block of that type.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("(self.type == 'NextUrl') == has(self.nextUrl)").message("nextUrl is set exactly when type is NextUrl"))]
-#[x_kube(validation = Rule::new("(self.type == 'Cursor') == has(self.cursor)").message("cursor is set exactly when type is Cursor"))]
-#[x_kube(validation = Rule::new("(self.type == 'Offset') == has(self.offset)").message("offset is set exactly when type is Offset"))]
-#[x_kube(validation = Rule::new("(self.type == 'PageNumber') == has(self.pageNumber)").message("pageNumber is set exactly when type is PageNumber"))]
+#[x_kube(validation = Rule::new("(self.type == 'NextUrl') == has(self.nextUrl)").message("nextUrl is set exactly when type is NextUrl").field_path(".nextUrl"))]
+#[x_kube(validation = Rule::new("(self.type == 'Cursor') == has(self.cursor)").message("cursor is set exactly when type is Cursor").field_path(".cursor"))]
+#[x_kube(validation = Rule::new("(self.type == 'Offset') == has(self.offset)").message("offset is set exactly when type is Offset").field_path(".offset"))]
+#[x_kube(validation = Rule::new("(self.type == 'PageNumber') == has(self.pageNumber)").message("pageNumber is set exactly when type is PageNumber").field_path(".pageNumber"))]
 pub struct Pagination {
     /// The pagination style.
     #[serde(default, rename = "type")]
@@ -509,7 +509,7 @@ pub enum FileFormat {
 /// How input files are parsed.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("!has(self.csv) || self.format == 'Csv'").message("csv options apply only to format Csv"))]
+#[x_kube(validation = Rule::new("!has(self.csv) || self.format == 'Csv'").message("csv options apply only to format Csv").field_path(".csv"))]
 pub struct FileInput {
     /// Format of the files.
     pub format: FileFormat,
@@ -563,10 +563,10 @@ fn default_true() -> bool {
 /// Where and how a file destination writes.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("!has(self.csv) || self.format == 'Csv'").message("csv options apply only to format Csv"))]
-#[x_kube(validation = Rule::new("!has(self.parquet) || self.format == 'Parquet'").message("parquet options apply only to format Parquet"))]
-#[x_kube(validation = Rule::new("self.format != 'Parquet' || self.compression == 'None'").message("Parquet compresses inside the file: use parquet.compression and leave compression None"))]
-#[x_kube(validation = Rule::new("(self.aggregation.mode == 'TargetSize') == has(self.aggregation.targetFileSizeMB)").message("aggregation.targetFileSizeMB is set exactly when aggregation.mode is TargetSize"))]
+#[x_kube(validation = Rule::new("!has(self.csv) || self.format == 'Csv'").message("csv options apply only to format Csv").field_path(".csv"))]
+#[x_kube(validation = Rule::new("!has(self.parquet) || self.format == 'Parquet'").message("parquet options apply only to format Parquet").field_path(".parquet"))]
+#[x_kube(validation = Rule::new("self.format != 'Parquet' || self.compression == 'None'").message("Parquet compresses inside the file: use parquet.compression and leave compression None").field_path(".compression"))]
+#[x_kube(validation = Rule::new("(self.aggregation.mode == 'TargetSize') == has(self.aggregation.targetFileSizeMB)").message("aggregation.targetFileSizeMB is set exactly when aggregation.mode is TargetSize").field_path(".aggregation"))]
 pub struct FileOutput {
     /// Format of the written files.
     pub format: FileFormat,
@@ -684,7 +684,7 @@ pub enum S3Encryption {
 /// Where to write in an S3 bucket.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("(self.encryption == 'SseKms') == has(self.kmsKeyId)").message("kmsKeyId is set exactly when encryption is SseKms"))]
+#[x_kube(validation = Rule::new("(self.encryption == 'SseKms') == has(self.kmsKeyId)").message("kmsKeyId is set exactly when encryption is SseKms").field_path(".kmsKeyId"))]
 pub struct S3Destination {
     /// Bucket name.
     #[schemars(
@@ -789,8 +789,8 @@ pub enum TriggerType {
 /// When the Flow runs: `type` plus, for `Schedule`, the `schedule` block.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("self.type != 'Schedule' || has(self.schedule)").message("trigger type Schedule needs trigger.schedule"))]
-#[x_kube(validation = Rule::new("self.type == 'Schedule' || !has(self.schedule)").message("trigger.schedule is only allowed with trigger type Schedule"))]
+#[x_kube(validation = Rule::new("self.type != 'Schedule' || has(self.schedule)").message("trigger type Schedule needs trigger.schedule").field_path(".schedule"))]
+#[x_kube(validation = Rule::new("self.type == 'Schedule' || !has(self.schedule)").message("trigger.schedule is only allowed with trigger type Schedule").field_path(".schedule"))]
 pub struct Trigger {
     /// How runs start.
     #[serde(default, rename = "type")]
@@ -816,7 +816,7 @@ pub enum ConcurrencyPolicy {
 /// A run schedule.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("!has(self.startTime) || !has(self.endTime) || timestamp(self.startTime) < timestamp(self.endTime)").message("startTime must be before endTime"))]
+#[x_kube(validation = Rule::new("!has(self.startTime) || !has(self.endTime) || timestamp(self.startTime) < timestamp(self.endTime)").message("startTime must be before endTime").field_path(".endTime"))]
 pub struct Schedule {
     /// When runs start: cron (`0 0 * * *`), a macro (`@daily`) or a rate
     /// (`rate(15 minutes)`). Rates count from `startTime`, or from the
@@ -891,7 +891,7 @@ pub enum WriteMode {
 /// delete).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("!(self.writeMode in ['Upsert', 'Update', 'Delete']) || (has(self.idFields) && self.idFields.size() > 0)").message("writeMode Upsert, Update and Delete need sync.idFields"))]
+#[x_kube(validation = Rule::new("!(self.writeMode in ['Upsert', 'Update', 'Delete']) || (has(self.idFields) && self.idFields.size() > 0)").message("writeMode Upsert, Update and Delete need sync.idFields").field_path(".idFields"))]
 #[x_kube(validation = Rule::new("self.mode == 'Incremental' || (!has(self.cursorField) && !has(self.lookback) && !has(self.firstRun))").message("cursorField, lookback and firstRun apply only to mode Incremental"))]
 pub struct Sync {
     /// How records are read.
@@ -902,7 +902,6 @@ pub struct Sync {
     /// `updated_at`, S3 the object's LastModified; required for postgres,
     /// http and file sources.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 256))]
     pub cursor_field: Option<FieldName>,
     /// How far before the watermark each incremental window starts, to catch
     /// late-arriving records. Upserts make the overlap harmless.
@@ -952,7 +951,7 @@ pub enum ErrorPolicy {
 /// handle, or the destination refuses.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("self.policy != 'Fail' || !has(self.maxBadRecords)").message("maxBadRecords applies only to policies Skip and Quarantine"))]
+#[x_kube(validation = Rule::new("self.policy != 'Fail' || !has(self.maxBadRecords)").message("maxBadRecords applies only to policies Skip and Quarantine").field_path(".maxBadRecords"))]
 pub struct ErrorHandling {
     /// The policy.
     #[serde(default)]

@@ -75,8 +75,7 @@ pub struct Task {
 #[serde(rename_all = "camelCase")]
 pub struct Project {
     /// Fields to keep, in output order. Each at most once.
-    #[schemars(length(min = 1, max = 2000))]
-    #[x_kube(validation = Rule::new("self.all(f, self.exists_one(g, g == f))").message("each field may be listed once"))]
+    #[schemars(length(min = 1, max = 2000), extend("x-kubernetes-list-type" = "set"))]
     pub fields: Vec<FieldName>,
 }
 
@@ -89,10 +88,8 @@ pub struct Project {
 #[x_kube(validation = Rule::new("self.from != self.to").message("map.from and map.to must differ"))]
 pub struct Map {
     /// Source field.
-    #[schemars(length(min = 1, max = 256))]
     pub from: FieldName,
     /// Destination field name.
-    #[schemars(length(min = 1, max = 256))]
     pub to: FieldName,
     /// Keep `from` as well, making `to` a copy.
     #[serde(default)]
@@ -167,7 +164,6 @@ pub enum FilterOperator {
 pub struct Filter {
     /// Field compared.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 256))]
     pub field: Option<FieldName>,
     /// Comparison.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -221,7 +217,6 @@ pub enum ValidationAction {
 #[serde(rename_all = "camelCase")]
 pub struct Validate {
     /// Field checked.
-    #[schemars(length(min = 1, max = 256))]
     pub field: FieldName,
     /// The check.
     pub check: ValidationCheck,
@@ -246,10 +241,9 @@ pub enum MaskMode {
 /// text). Null stays null; an empty string stays empty.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("(self.mode == 'All') != has(self.count)").message("count is required for modes FirstN and LastN and not allowed for All"))]
+#[x_kube(validation = Rule::new("(self.mode == 'All') != has(self.count)").message("count is required for modes FirstN and LastN and not allowed for All").field_path(".count"))]
 pub struct Mask {
     /// Field masked.
-    #[schemars(length(min = 1, max = 256))]
     pub field: FieldName,
     /// Which characters are replaced.
     pub mode: MaskMode,
@@ -275,7 +269,6 @@ fn default_mask_character() -> String {
 #[serde(rename_all = "camelCase")]
 pub struct Truncate {
     /// Text field truncated.
-    #[schemars(length(min = 1, max = 256))]
     pub field: FieldName,
     /// Characters kept.
     #[schemars(range(min = 0, max = 100000000))]
@@ -292,7 +285,6 @@ pub struct Truncate {
 #[serde(rename_all = "camelCase")]
 pub struct Merge {
     /// Output text field.
-    #[schemars(length(min = 1, max = 256))]
     pub into: FieldName,
     /// Template such as `{FirstName} {LastName}`.
     #[x_kube(validation = Rule::new("self.matches('\\\\{[^{}]+\\\\}')").message("must reference at least one field as {FieldName}"))]
@@ -323,15 +315,12 @@ pub enum ArithmeticOperator {
 #[serde(rename_all = "camelCase")]
 pub struct Arithmetic {
     /// Left operand field.
-    #[schemars(length(min = 1, max = 256))]
     pub left: FieldName,
     /// The operator.
     pub operator: ArithmeticOperator,
     /// Right operand field.
-    #[schemars(length(min = 1, max = 256))]
     pub right: FieldName,
     /// Output field.
-    #[schemars(length(min = 1, max = 256))]
     pub into: FieldName,
 }
 
@@ -364,12 +353,11 @@ pub enum FieldType {
 /// type and the target type. Null stays null.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("self.to == 'Decimal' ? has(self.precision) : !has(self.precision) && !has(self.scale)").message("precision (and optionally scale) are required for Decimal and allowed only for it"))]
-#[x_kube(validation = Rule::new("!has(self.format) || self.to in ['Date', 'Timestamp', 'String']").message("format applies only to conversions to or from Date and Timestamp"))]
-#[x_kube(validation = Rule::new("!has(self.scale) || !has(self.precision) || self.scale <= self.precision").message("scale must not exceed precision"))]
+#[x_kube(validation = Rule::new("self.to == 'Decimal' ? has(self.precision) : !has(self.precision) && !has(self.scale)").message("precision (and optionally scale) are required for Decimal and allowed only for it").field_path(".precision"))]
+#[x_kube(validation = Rule::new("!has(self.format) || self.to in ['Date', 'Timestamp', 'String']").message("format applies only to conversions to or from Date and Timestamp").field_path(".format"))]
+#[x_kube(validation = Rule::new("!has(self.scale) || !has(self.precision) || self.scale <= self.precision").message("scale must not exceed precision").field_path(".scale"))]
 pub struct Convert {
     /// Field converted.
-    #[schemars(length(min = 1, max = 256))]
     pub field: FieldName,
     /// Target type.
     pub to: FieldType,
@@ -399,7 +387,6 @@ pub struct Convert {
 #[serde(rename_all = "camelCase")]
 pub struct Compute {
     /// Output field.
-    #[schemars(length(min = 1, max = 256))]
     pub field: FieldName,
     /// CEL expression over `record`.
     #[schemars(length(min = 1, max = 8192))]
