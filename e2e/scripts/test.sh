@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The whole test suite, as `make test` and CI run it, on a fresh machine:
+# installs what is missing, then runs fmt, clippy, the CRD drift check, the
+# unit and integration tests, and the tests against a real Kubernetes API
+# server it starts (and stops) itself. Ends with one summary line.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$root"
+cache="${SLUICE_CACHE:-$HOME/.cache/sluice}"
+mkdir -p "$cache"
+# CI checks out a fresh clone each run: keep compiled dependencies on the
+# machine so only the crate itself is rebuilt.
+if [[ "${CI:-}" == "true" && -z "${CARGO_TARGET_DIR:-}" ]]; then
+  export CARGO_TARGET_DIR="$cache/target"
+fi
+
+steps=()
+step() { steps+=("$1"); echo; echo "==> $1"; }
+
+# ---------------------------------------------------------------- install
+step "tools"
+if ! command -v openssl >/dev/null; then
+  echo "installing openssl from Debian packages"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+fi
+for tool in cargo go python3; do
+  command -v "$tool" >/dev/null || {
+    echo "test: $tool is required and is not installed (the project needs Rust, Go 1.26+ and Python 3)" >&2
+    exit 1
+  }
+done
+for component in rustfmt clippy; do
+  if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+    echo "installing the $component component"
+    rustup component add "$component"
+  fi
+done
+cargo --version; go version
+
+# ---------------------------------------------------------------- static checks
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --locked -- -D warnings
+
+step "sluice crds matches crds/"
+cargo build --locked --quiet
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+"${CARGO_TARGET_DIR:-target}/debug/sluice" crds --out-dir "$out"
+diff -r "$out" crds/ || { echo "crds/ is stale: run 'make crds' and commit" >&2; exit 1; }
+
+# ---------------------------------------------------------------- control plane
+step "Kubernetes control plane (etcd, kube-apiserver)"
+build_start=$SECONDS
+bin=$(e2e/scripts/k8s-bin.sh)
+echo "binaries: $bin ($(( SECONDS - build_start ))s)"
+state=$(mktemp -d "${TMPDIR:-/tmp}/sluice-cp.XXXXXX")
+trap 'e2e/scripts/control-plane.sh down "$state" || true; rm -rf "$out"' EXIT
+e2e/scripts/control-plane.sh up "$state" >/dev/null
+# shellcheck disable=SC1091
+source "$state/env"
+
+# ---------------------------------------------------------------- tests
+step "cargo test (unit, integration, API server)"
+log="$cache/last-test.log"
+set +e
+cargo test --locked --all-targets --no-fail-fast -- --include-ignored 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+
+read -r passed failed ignored < <(awk '/^test result:/ {
+    for (i = 1; i <= NF; i++) {
+      if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) g += $i
+    }
+  } END { print p+0, f+0, g+0 }' "$log")
+if (( status != 0 && failed == 0 )); then failed=1; fi
+
+echo
+echo "ran: $(IFS=';'; echo "${steps[*]}" | sed 's/;/; /g')"
+echo "skipped: ${ignored} ignored tests"
+echo "sluice: ${passed} passed, ${failed} failed, ${ignored} skipped"
+exit "$status"

@@ -1,0 +1,531 @@
+//! The API against a real Kubernetes API server (kube-apiserver and etcd
+//! built from the pinned Kubernetes release, RBAC and the default admission
+//! chain on): the CRDs install, samples are accepted, invalid manifests are
+//! refused with their message, defaults are applied by the server, FlowRun
+//! specs are immutable, status is a subresource feeding the printer columns,
+//! and `kubectl explain` shows the field docs.
+//!
+//! Run by `make test`, which starts the control plane; ignored by a plain
+//! `cargo test`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use serde::Deserialize;
+use sluice::api::v1alpha1::{ConnectorProfile, Flow, FlowRun};
+use support::{TempNamespace, kubectl, kubectl_ok};
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+fn yaml_files(dir: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo(dir))
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn get_json(ns: &str, resource: &str) -> serde_json::Value {
+    serde_json::from_str(&kubectl_ok(
+        &["get", "-n", ns, resource, "-o", "json"],
+        None,
+    ))
+    .expect("kubectl prints JSON")
+}
+
+#[test]
+#[ignore = "needs a Kubernetes API server: run `make test`"]
+fn crds_register_kinds_short_names_and_category() {
+    let ns = TempNamespace::new("register");
+    let resources = kubectl_ok(
+        &["api-resources", "--api-group", "sluice.dev", "-o", "wide"],
+        None,
+    );
+    for (plural, short, kind) in [
+        ("connectorprofiles", "cp,cprof", "ConnectorProfile"),
+        ("flows", "fl", "Flow"),
+        ("flowruns", "fr,run", "FlowRun"),
+    ] {
+        let line = resources
+            .lines()
+            .find(|l| l.starts_with(plural))
+            .unwrap_or_else(|| panic!("{plural} not served:\n{resources}"));
+        for word in [short, "sluice.dev/v1alpha1", "true", kind, "sluice"] {
+            assert!(line.contains(word), "{plural}: {word} missing in {line:?}");
+        }
+    }
+    // The category answers even when empty.
+    let out = kubectl(&["get", "sluice", "-n", &ns.name], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+#[ignore = "needs a Kubernetes API server: run `make test`"]
+fn every_sample_is_accepted_and_reads_back_into_the_typed_api_unchanged() {
+    let ns = TempNamespace::new("samples");
+    let files = yaml_files("config/samples");
+    assert!(files.len() >= 4, "samples: {files:?}");
+    for file in &files {
+        let out = kubectl_ok(
+            &[
+                "create",
+                "-n",
+                &ns.name,
+                "-f",
+                &file.to_string_lossy(),
+                "-o",
+                "name",
+            ],
+            None,
+        );
+        for name in out.lines() {
+            let object = get_json(&ns.name, name);
+            // What the server stored (with its defaults) must deserialise into
+            // the Rust types and serialise back identically: the controller
+            // sees everything and would never write a different spec.
+            let back = match object["kind"].as_str() {
+                Some("ConnectorProfile") => serde_json::to_value(
+                    ConnectorProfile::deserialize(&object).expect("typed").spec,
+                ),
+                Some("Flow") => {
+                    serde_json::to_value(Flow::deserialize(&object).expect("typed").spec)
+                }
+                Some("FlowRun") => {
+                    serde_json::to_value(FlowRun::deserialize(&object).expect("typed").spec)
+                }
+                other => panic!("{name}: unexpected kind {other:?}"),
+            }
+            .expect("serialises");
+            assert_eq!(back, object["spec"], "{name} from {}", file.display());
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs a Kubernetes API server: run `make test`"]
+fn server_side_apply_of_a_sample_twice_changes_nothing() {
+    let ns = TempNamespace::new("apply-twice");
+    let file = repo("config/samples/salesforce-to-s3.yaml");
+    let file = file.to_string_lossy();
+    let apply = [
+        "apply",
+        "--server-side",
+        "--field-manager",
+        "gitops",
+        "-n",
+        &ns.name,
+        "-f",
+        &file,
+    ];
+    kubectl_ok(&apply, None);
+    let first = get_json(&ns.name, "flow/opportunities-to-lake");
+    kubectl_ok(&apply, None);
+    let second = get_json(&ns.name, "flow/opportunities-to-lake");
+    assert_eq!(first["metadata"]["generation"], 1);
+    assert_eq!(
+        second["metadata"]["generation"], 1,
+        "a re-apply bumped the generation"
+    );
+    assert_eq!(
+        first["metadata"]["resourceVersion"],
+        second["metadata"]["resourceVersion"]
+    );
+    // What Argo CD and Flux ask: does the live object differ from Git?
+    let diff = kubectl(
+        &[
+            "diff",
+            "--server-side",
+            "--field-manager",
+            "gitops",
+            "-n",
+            &ns.name,
+            "-f",
+            &file,
+        ],
+        None,
+    );
+    assert!(
+        diff.status.success(),
+        "perpetual diff:\n{}{}",
+        String::from_utf8_lossy(&diff.stdout),
+        String::from_utf8_lossy(&diff.stderr)
+    );
+}
+
+#[test]
+#[ignore = "needs a Kubernetes API server: run `make test`"]
+fn invalid_manifests_are_refused_with_their_message() {
+    let ns = TempNamespace::new("invalid");
+    let files = yaml_files("tests/manifests/invalid");
+    assert!(
+        files.len() >= 100,
+        "invalid corpus has {} files",
+        files.len()
+    );
+    let mut wrong = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("readable");
+        let expect = text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# expect: "))
+            .unwrap_or_else(|| panic!("{} lacks a '# expect: ' first line", file.display()));
+        let out = kubectl(&["create", "-n", &ns.name, "-f", "-"], Some(&text));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if out.status.success() {
+            wrong.push(format!(
+                "{name}: accepted, expected refusal with {expect:?}"
+            ));
+            let _ = kubectl(&["delete", "-n", &ns.name, "-f", "-"], Some(&text));
+        } else if !stderr.contains(expect) {
+            wrong.push(format!(
+                "{name}: expected {expect:?}, got {}",
+                stderr.trim()
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {}:\n{}",
+        wrong.len(),
+        files.len(),
+        wrong.join("\n")
+    );
+}
+
+#[test]
+#[ignore = "needs a Kubernetes API server: run `make test`"]
+fn the_server_fills_in_defaults() {
+    let ns = TempNamespace::new("defaults");
+    let minimal = r#"
+apiVersion: sluice.dev/v1alpha1
+kind: Flow
+metadata: {name: minimal}
+spec:
+  source: {connectorProfileRef: {name: a}, file: {path: in.csv, format: Csv}}
+  destination: {connectorProfileRef: {name: b}, s3: {bucket: acme-lake, format: Parquet}}
+"#;
+    kubectl_ok(&["create", "-n", &ns.name, "-f", "-"], Some(minimal));
+    let spec = get_json(&ns.name, "flow/minimal")["spec"].clone();
+    assert_eq!(spec["trigger"]["type"], "OnDemand");
+    assert_eq!(spec["sync"]["mode"], "Full");
+    assert_eq!(spec["sync"]["writeMode"], "Append");
+    assert_eq!(spec["errorHandling"]["policy"], "Fail");
+    assert_eq!(spec["schemaDrift"]["policy"], "PassThrough");
+    assert_eq!(spec["suspend"], false);
+    assert_eq!(spec["history"]["successfulRuns"], 10);
+    assert_eq!(spec["history"]["failedRuns"], 5);
+    let s3 = &spec["destination"]["s3"];
+    assert_eq!(s3["pathTemplate"], "{flow}/{year}/{month}/{day}/{runId}");
+    assert_eq!(s3["encryption"], "SseS3");
+    assert_eq!(s3["aggregation"]["mode"], "None");
+    assert_eq!(spec["source"]["file"]["compression"], "Auto");
+    // No projection or map-all is needed: no tasks means every field.
+    assert!(spec.get("tasks").is_none());
+}
+
+#[test]
+#[ignore = "needs a Kubernetes API server: run `make test`"]
+fn a_flow_run_spec_is_immutable_except_cancel() {
+    let ns = TempNamespace::new("immutable");
+    let run = r#"
+apiVersion: sluice.dev/v1alpha1
+kind: FlowRun
+metadata: {name: once}
+spec:
+  flowRef: {name: orders}
+  overrides: {fullRefresh: true}
+"#;
+    kubectl_ok(&["create", "-n", &ns.name, "-f", "-"], Some(run));
+    let n = ns.name.as_str();
+    let refused = |patch: &str, expect: &str| {
+        let out = kubectl(
+            &[
+                "patch",
+                "-n",
+                n,
+                "flowrun/once",
+                "--type",
+                "merge",
+                "-p",
+                patch,
+            ],
+            None,
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "patch {patch} was accepted");
+        assert!(stderr.contains(expect), "patch {patch}: {stderr}");
+    };
+    let immutable = "a FlowRun's spec is immutable except cancel";
+    refused(r#"{"spec":{"flowRef":{"name":"other"}}}"#, immutable);
+    refused(r#"{"spec":{"overrides":{"fullRefresh":false}}}"#, immutable);
+    refused(r#"{"spec":{"overrides":null}}"#, immutable);
+    refused(
+        r#"{"spec":{"scheduledTime":"2024-01-01T00:00:00Z"}}"#,
+        immutable,
+    );
+    kubectl_ok(
+        &[
+            "patch",
+            "-n",
+            n,
+            "flowrun/once",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"cancel":true}}"#,
+        ],
+        None,
+    );
+    refused(r#"{"spec":{"cancel":false}}"#, "cancel cannot be undone");
+    assert_eq!(get_json(n, "flowrun/once")["spec"]["cancel"], true);
+}
+
+#[test]
+#[ignore = "needs a Kubernetes API server: run `make test`"]
+fn status_is_a_subresource_that_feeds_the_printer_columns() {
+    let ns = TempNamespace::new("status");
+    let n = ns.name.as_str();
+    let run = "apiVersion: sluice.dev/v1alpha1\nkind: FlowRun\nmetadata: {name: r1}\nspec: {flowRef: {name: orders}}\n";
+    kubectl_ok(&["create", "-n", n, "-f", "-"], Some(run));
+    // Status written with the main resource is ignored...
+    kubectl_ok(
+        &[
+            "patch",
+            "-n",
+            n,
+            "flowrun/r1",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"status":{"phase":"Running"}}"#,
+        ],
+        None,
+    );
+    assert!(
+        get_json(n, "flowrun/r1")
+            .get("status")
+            .is_none_or(|s| s.get("phase").is_none())
+    );
+    // ...and taken through the status subresource, validated by the schema.
+    let bad = kubectl(
+        &[
+            "patch",
+            "-n",
+            n,
+            "flowrun/r1",
+            "--subresource",
+            "status",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"status":{"phase":"Done"}}"#,
+        ],
+        None,
+    );
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains(r#"status.phase: Unsupported value: "Done""#)
+    );
+    let status = r#"{"status":{"phase":"Succeeded","duration":"1m5s","progress":{"recordsRead":50,"recordsWritten":42},
+      "conditions":[{"type":"Succeeded","status":"True","reason":"Completed","message":"42 records written","lastTransitionTime":"2024-05-01T00:00:00Z","observedGeneration":1}]}}"#;
+    kubectl_ok(
+        &[
+            "patch",
+            "-n",
+            n,
+            "flowrun/r1",
+            "--subresource",
+            "status",
+            "--type",
+            "merge",
+            "-p",
+            status,
+        ],
+        None,
+    );
+    let table = kubectl_ok(&["get", "-n", n, "flowrun/r1"], None);
+    let header = table.lines().next().unwrap_or_default();
+    let row = table.lines().nth(1).unwrap_or_default();
+    for column in ["FLOW", "PHASE", "RECORDS", "DURATION", "AGE"] {
+        assert!(header.contains(column), "{header}");
+    }
+    for cell in ["r1", "orders", "Succeeded", "42", "1m5s"] {
+        assert!(
+            row.split_whitespace().any(|c| c == cell),
+            "{cell} not in {row:?}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs a Kubernetes API server: run `make test`"]
+fn kubectl_explain_shows_the_field_docs() {
+    let _ns = TempNamespace::new("explain");
+    for (path, text) in [
+        (
+            "flow.spec.tasks.filter",
+            "Keep only records that match a condition",
+        ),
+        ("flow.spec.tasks.mask.mode", "Which characters are replaced"),
+        (
+            "flow.spec.trigger.schedule.concurrencyPolicy",
+            "What to do when a run is due while another is going",
+        ),
+        ("flow.spec.sync.writeMode", "How records are written"),
+        ("flowrun.spec.cancel", "Stop the run"),
+        (
+            "flowrun.status.progress.recordsQuarantined",
+            "Bad records written to the error location",
+        ),
+        (
+            "connectorprofile.spec.credentials.oauth2.grantType",
+            "The grant used to obtain access tokens",
+        ),
+        ("connectorprofile", "How to reach one application or store"),
+    ] {
+        let out = kubectl_ok(&["explain", path], None);
+        let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(flat.contains(text), "kubectl explain {path}:\n{out}");
+    }
+}
+
+#[test]
+#[ignore = "needs a Kubernetes API server: run `make test`"]
+fn rbac_is_enforced() {
+    let ns = TempNamespace::new("rbac");
+    let n = ns.name.as_str();
+    let stranger = "system:serviceaccount:default:stranger";
+    let out = kubectl(
+        &[
+            "auth",
+            "can-i",
+            "create",
+            "flows.sluice.dev",
+            "-n",
+            n,
+            "--as",
+            stranger,
+        ],
+        None,
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "no");
+    let flow = "apiVersion: sluice.dev/v1alpha1\nkind: FlowRun\nmetadata: {name: r}\nspec: {flowRef: {name: f}}\n";
+    let out = kubectl(
+        &["create", "-n", n, "--as", stranger, "-f", "-"],
+        Some(flow),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Forbidden"));
+    // A Role granting FlowRun creation is honoured.
+    kubectl_ok(
+        &[
+            "create",
+            "role",
+            "runner",
+            "-n",
+            n,
+            "--verb",
+            "create,get",
+            "--resource",
+            "flowruns.sluice.dev",
+        ],
+        None,
+    );
+    kubectl_ok(
+        &[
+            "create",
+            "rolebinding",
+            "runner",
+            "-n",
+            n,
+            "--role",
+            "runner",
+            "--serviceaccount",
+            "default:stranger",
+        ],
+        None,
+    );
+    kubectl_ok(
+        &["create", "-n", n, "--as", stranger, "-f", "-"],
+        Some(flow),
+    );
+}
+
+/// The typed client path the controller uses: create from Rust values, read
+/// back with server defaults, write status through the subresource.
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server: run `make test`"]
+async fn the_typed_client_creates_reads_and_patches_status() {
+    let ns = TempNamespace::new("typed");
+    let client = kube::Client::try_default()
+        .await
+        .expect("client from KUBECONFIG");
+    let flows: Api<Flow> = Api::namespaced(client.clone(), &ns.name);
+    let runs: Api<FlowRun> = Api::namespaced(client, &ns.name);
+
+    let flow: Flow = serde_yaml_ng::from_str(
+        r#"
+apiVersion: sluice.dev/v1alpha1
+kind: Flow
+metadata: {name: typed}
+spec:
+  source: {connectorProfileRef: {name: a}, zendesk: {object: tickets}}
+  destination: {connectorProfileRef: {name: b}, postgres: {table: tickets}}
+  sync: {mode: Incremental, writeMode: Upsert, idFields: [id]}
+  tasks: [{validate: {field: id, check: NotNull}}]
+"#,
+    )
+    .expect("valid Flow");
+    let created = flows
+        .create(&PostParams::default(), &flow)
+        .await
+        .expect("created");
+    assert_eq!(created.spec.sync.id_fields, vec!["id".into()]);
+    assert_eq!(created.spec.history.successful_runs, 10);
+
+    let run: FlowRun = serde_json::from_value(serde_json::json!({
+        "apiVersion": "sluice.dev/v1alpha1", "kind": "FlowRun",
+        "metadata": {"name": "typed-1"},
+        "spec": {"flowRef": {"name": "typed"}}
+    }))
+    .expect("valid FlowRun");
+    runs.create(&PostParams::default(), &run)
+        .await
+        .expect("run created");
+    let status = serde_json::json!({"status": {
+        "phase": "Running",
+        "flow": {"generation": 1, "uid": created.metadata.uid, "spec": created.spec},
+        "progress": {"recordsRead": 7}
+    }});
+    let patched = runs
+        .patch_status("typed-1", &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .expect("status patched");
+    let pinned = patched.status.and_then(|s| s.flow).expect("pinned flow");
+    assert_eq!(pinned.spec, flow_spec_with_defaults(&flows).await);
+    flows
+        .delete("typed", &DeleteParams::default())
+        .await
+        .expect("deleted");
+}
+
+async fn flow_spec_with_defaults(flows: &Api<Flow>) -> sluice::api::v1alpha1::FlowSpec {
+    flows.get("typed").await.expect("flow").spec
+}
