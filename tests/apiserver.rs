@@ -63,12 +63,7 @@ fn crds_register_kinds_short_names_and_category() {
         }
     }
     // The category answers even when empty.
-    let out = kubectl(&["get", "sluice", "-n", &ns.name], None);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    kubectl_ok(&["get", "sluice", "-n", &ns.name], None);
 }
 
 #[test]
@@ -233,6 +228,7 @@ spec:
     assert_eq!(spec["history"]["failedRuns"], 5);
     let s3 = &spec["destination"]["s3"];
     assert_eq!(s3["pathTemplate"], "{flow}/{year}/{month}/{day}/{runId}");
+    assert_eq!(s3["fileNameTemplate"], "part-{sequence}");
     assert_eq!(s3["encryption"], "SseS3");
     assert_eq!(s3["aggregation"]["mode"], "None");
     assert_eq!(spec["source"]["file"]["compression"], "Auto");
@@ -528,4 +524,77 @@ spec:
 
 async fn flow_spec_with_defaults(flows: &Api<Flow>) -> sluice::api::v1alpha1::FlowSpec {
     flows.get("typed").await.expect("flow").spec
+}
+
+#[test]
+#[ignore = "needs a Kubernetes API server: run `make test`"]
+fn valid_schedules_time_zones_and_durations_are_accepted() {
+    let ns = TempNamespace::new("valid-values");
+    let schedules = [
+        "0 0 * * *",
+        "*/15 * * * *",
+        "0 9-17 * * MON-FRI",
+        "30 2 1,15 * *",
+        "0 12 * jan,Jul sun",
+        "5 4 * * 0-7/2",
+        "0 0 31 12 *",
+        "@hourly",
+        "@daily",
+        "@yearly",
+        "rate(1 minute)",
+        "rate(15 minutes)",
+        "rate(2 hours)",
+        "rate(1 day)",
+    ];
+    let zones = [
+        "UTC",
+        "Europe/Paris",
+        "America/Argentina/Buenos_Aires",
+        "America/Port-au-Prince",
+        "Etc/GMT+5",
+    ];
+    let durations = ["0s", "90s", "15m", "1h30m", "0.5h", "720h", "500ms"];
+    let mut refused = Vec::new();
+    let cases = schedules
+        .iter()
+        .map(|s| (format!("schedule {s:?}"), *s, "UTC", "10m"))
+        .chain(
+            zones
+                .iter()
+                .map(|z| (format!("zone {z:?}"), "@daily", *z, "10m")),
+        )
+        .chain(
+            durations
+                .iter()
+                .map(|d| (format!("lookback {d:?}"), "@daily", "UTC", *d)),
+        );
+    for (what, expression, zone, lookback) in cases {
+        let flow = format!(
+            r#"
+apiVersion: sluice.dev/v1alpha1
+kind: Flow
+metadata: {{name: valid}}
+spec:
+  source: {{connectorProfileRef: {{name: a}}, salesforce: {{object: Account}}}}
+  destination: {{connectorProfileRef: {{name: b}}, file: {{path: out, format: Csv}}}}
+  trigger: {{type: Schedule, schedule: {{expression: "{expression}", timeZone: "{zone}"}}}}
+  sync: {{mode: Incremental, lookback: "{lookback}"}}
+"#
+        );
+        let out = kubectl(
+            &["create", "--dry-run=server", "-n", &ns.name, "-f", "-"],
+            Some(&flow),
+        );
+        if !out.status.success() {
+            refused.push(format!(
+                "{what}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+    }
+    assert!(
+        refused.is_empty(),
+        "valid values refused:\n{}",
+        refused.join("\n")
+    );
 }

@@ -586,7 +586,6 @@ pub struct FileOutput {
     /// `{runId}`, `{schemaVersion}`, `{year}`, `{month}`, `{day}`, `{hour}`,
     /// `{minute}` (zero-padded, of the run's scheduled time — its start time
     /// for on-demand runs — in the schedule's time zone, UTC otherwise).
-    /// File names are `part-{sequence}.{extension}`.
     #[serde(default = "default_path_template")]
     #[x_kube(validation = Rule::new(
         "self.matches('^([^{}]|\\\\{(flow|runId|schemaVersion|year|month|day|hour|minute)\\\\})*$')"
@@ -594,11 +593,26 @@ pub struct FileOutput {
     #[x_kube(validation = Rule::new("!self.startsWith('/') && !self.contains('..')").message("must be a relative path without '..'"))]
     #[schemars(length(min = 1, max = 1024))]
     pub path_template: String,
+    /// Name of each file, without the extension (`.parquet`, `.csv.gz`, ...
+    /// is added). Takes the placeholders of `pathTemplate` plus
+    /// `{sequence}`, the file's number within the run (`00000`, `00001`,
+    /// ...), which it must contain so names stay unique.
+    #[serde(default = "default_file_name_template")]
+    #[x_kube(validation = Rule::new(
+        "self.matches('^([^{}/]|\\\\{(flow|runId|schemaVersion|year|month|day|hour|minute|sequence)\\\\})*$')"
+    ).message("may use only the placeholders of pathTemplate and {sequence}, and no '/'"))]
+    #[x_kube(validation = Rule::new("self.contains('{sequence}')").message("must contain {sequence} so that the files of a run have distinct names"))]
+    #[schemars(length(min = 1, max = 255))]
+    pub file_name_template: String,
     /// Fields whose values become `field=value` folders under the run's
     /// folder (Hive-style partitions).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 8))]
     pub partition_by: Vec<FieldName>,
+}
+
+fn default_file_name_template() -> String {
+    "part-{sequence}".to_owned()
 }
 
 fn default_path_template() -> String {
