@@ -7,3 +7,4 @@
 
 pub mod api;
 pub mod crd;
+pub mod pipeline;

@@ -1,0 +1,5 @@
+//! The transfer pipeline: source → tasks → destination over Arrow record
+//! batches, with bounded memory, progress reporting, the Flow's error policy
+//! and atomic commit. Knows nothing about Kubernetes.
+
+pub mod tasks;
