@@ -279,9 +279,9 @@ fn default_max_concurrency() -> i32 {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FileProfile {
-    /// Directory that Flow paths are resolved against. Relative paths are
-    /// relative to the directory of the manifest in local mode and to the
-    /// working directory in a pod.
+    /// Directory that Flow paths are resolved against. A relative root is
+    /// relative to the working directory of `sluice local`, or of the run's
+    /// container in a pod.
     #[serde(default = "default_file_root")]
     #[schemars(length(min = 1, max = 4096))]
     pub root: String,

@@ -566,6 +566,7 @@ fn default_true() -> bool {
 #[x_kube(validation = Rule::new("!has(self.csv) || self.format == 'Csv'").message("csv options apply only to format Csv").field_path(".csv"))]
 #[x_kube(validation = Rule::new("!has(self.parquet) || self.format == 'Parquet'").message("parquet options apply only to format Parquet").field_path(".parquet"))]
 #[x_kube(validation = Rule::new("self.format != 'Parquet' || self.compression == 'None'").message("Parquet compresses inside the file: use parquet.compression and leave compression None").field_path(".compression"))]
+#[x_kube(validation = Rule::new("self.pathTemplate.contains('{runId}') || self.fileNameTemplate.contains('{runId}')").message("pathTemplate or fileNameTemplate must contain {runId}, so that no run overwrites the files of another").field_path(".pathTemplate"))]
 #[x_kube(validation = Rule::new("(self.aggregation.mode == 'TargetSize') == has(self.aggregation.targetFileSizeMB)").message("aggregation.targetFileSizeMB is set exactly when aggregation.mode is TargetSize").field_path(".aggregation"))]
 pub struct FileOutput {
     /// Format of the written files.
@@ -582,7 +583,8 @@ pub struct FileOutput {
     /// How records are grouped into files.
     #[serde(default)]
     pub aggregation: Aggregation,
-    /// Folder of a run's files under the prefix. Placeholders: `{flow}`,
+    /// Folder of a run's files under the prefix. It or `fileNameTemplate`
+    /// must contain `{runId}`. Placeholders: `{flow}`,
     /// `{runId}`, `{schemaVersion}`, `{year}`, `{month}`, `{day}`, `{hour}`,
     /// `{minute}` (zero-padded, of the run's scheduled time — its start time
     /// for on-demand runs — in the schedule's time zone, UTC otherwise).
