@@ -2,4 +2,6 @@
 //! batches, with bounded memory, progress reporting, the Flow's error policy
 //! and atomic commit. Knows nothing about Kubernetes.
 
+pub mod format;
+pub mod store;
 pub mod tasks;
