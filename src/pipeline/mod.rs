@@ -3,5 +3,6 @@
 //! and atomic commit. Knows nothing about Kubernetes.
 
 pub mod format;
+pub mod output;
 pub mod store;
 pub mod tasks;
