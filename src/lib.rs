@@ -6,5 +6,6 @@
 //! code map.
 
 pub mod api;
+pub mod connectors;
 pub mod crd;
 pub mod pipeline;

@@ -164,8 +164,8 @@ impl Compressed {
 }
 
 enum Encoder {
-    Csv(arrow::csv::Writer<Compressed>),
-    Json(arrow::json::LineDelimitedWriter<Compressed>),
+    Csv(Box<arrow::csv::Writer<Compressed>>),
+    Json(Box<arrow::json::LineDelimitedWriter<Compressed>>),
     Parquet(Box<ArrowWriter<Compressed>>),
 }
 
@@ -231,17 +231,17 @@ impl FileWriter {
         let encoder = match options.format {
             FileFormat::Csv => {
                 let csv = options.csv.as_ref();
-                Encoder::Csv(
+                Encoder::Csv(Box::new(
                     arrow::csv::WriterBuilder::new()
                         .with_header(csv.is_none_or(|c| c.header))
                         .with_delimiter(delimiter(csv)?)
                         .with_null(csv.map(|c| c.null_value.clone()).unwrap_or_default())
                         .with_timestamp_tz_format("%Y-%m-%dT%H:%M:%S%.fZ".to_owned())
                         .build(compressed),
-                )
+                ))
             }
             FileFormat::JsonLines => {
-                Encoder::Json(arrow::json::LineDelimitedWriter::new(compressed))
+                Encoder::Json(Box::new(arrow::json::LineDelimitedWriter::new(compressed)))
             }
             FileFormat::Parquet => {
                 let codec = match options.parquet_compression {
@@ -454,7 +454,9 @@ pub fn decompress(
     })
 }
 
-/// Infers a JSON Lines schema from the first `max` records of `sample`.
+/// Infers a JSON Lines schema from the first `max` records of `sample`. A
+/// field seen with values of different scalar types is text; nested objects
+/// and arrays keep their structure.
 pub fn infer_json_schema(sample: &[u8], max: usize) -> Result<Schema> {
     // Skip lines that are not JSON objects: they are reported as malformed
     // when read, and must not stop the inference.
@@ -484,6 +486,8 @@ pub fn decode_json_lines(
         arrow::json::ReaderBuilder::new(schema.clone())
             .with_batch_size(lines)
             .with_strict_mode(false)
+            // A text field also takes numbers and booleans, as text.
+            .with_coerce_primitive(true)
             .build_decoder()
             .map_err(arrow(file))
     };

@@ -2,7 +2,9 @@
 //! batches, with bounded memory, progress reporting, the Flow's error policy
 //! and atomic commit. Knows nothing about Kubernetes.
 
+pub mod engine;
 pub mod format;
 pub mod output;
+pub mod quarantine;
 pub mod store;
 pub mod tasks;

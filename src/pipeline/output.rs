@@ -425,6 +425,42 @@ impl FileOutputWriter {
     }
 }
 
+/// A [`FileOutputWriter`] as an engine destination.
+pub struct FileDestination {
+    writer: FileOutputWriter,
+    overwrite: bool,
+}
+
+impl FileDestination {
+    /// Writes through `writer`; `overwrite` replaces earlier runs on commit.
+    pub fn new(writer: FileOutputWriter, overwrite: bool) -> Self {
+        Self { writer, overwrite }
+    }
+}
+
+impl super::engine::Destination for FileDestination {
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), super::engine::BoxError> {
+        Ok(self.writer.write(batch)?)
+    }
+
+    fn bytes_written(&self) -> u64 {
+        self.writer.bytes_written()
+    }
+
+    fn commit(self: Box<Self>) -> Result<super::engine::Outcome, super::engine::BoxError> {
+        let published = self.writer.commit(self.overwrite)?;
+        Ok(super::engine::Outcome {
+            location: published.location,
+            manifest: Some(published.manifest_url),
+            objects: published.manifest.files.len() as u64,
+        })
+    }
+
+    fn abort(self: Box<Self>) -> Result<(), super::engine::BoxError> {
+        Ok(self.writer.abort()?)
+    }
+}
+
 /// The outcome of a commit.
 #[derive(Debug, Clone)]
 pub struct Published {

@@ -1,0 +1,345 @@
+//! The engine end to end through the `file` connector: records arrive in
+//! order across parallel workers, each error policy does what it says, and
+//! failed or cancelled runs publish nothing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use chrono::TimeZone;
+use sluice::api::v1alpha1::flow::{ErrorHandling, FileDestination, FileLocation, FileSource};
+use sluice::connectors::file::{FileRecordSource, destination, quarantine};
+use sluice::pipeline::engine::{self, Counts, Error, Options, Quarantine};
+use sluice::pipeline::output::RunInfo;
+use sluice::pipeline::tasks::Tasks;
+
+fn run_info(id: &str) -> RunInfo {
+    RunInfo {
+        flow: "demo".into(),
+        run_id: id.into(),
+        time: chrono_tz::UTC
+            .with_ymd_and_hms(2024, 5, 1, 0, 0, 0)
+            .unwrap(),
+        schema_version: 1,
+    }
+}
+
+fn source_spec(path: &str, format: &str) -> FileSource {
+    serde_json::from_value(serde_json::json!({"path": path, "format": format})).unwrap()
+}
+
+fn destination_spec(format: &str) -> FileDestination {
+    serde_json::from_value(serde_json::json!({
+        "path": "out", "format": format, "pathTemplate": "{runId}", "aggregation": {"mode": "SingleFile"}
+    }))
+    .unwrap()
+}
+
+fn policy(json: serde_json::Value) -> ErrorHandling {
+    serde_json::from_value(json).unwrap()
+}
+
+struct Ran {
+    result: Result<engine::Summary, Box<engine::Failure>>,
+    updates: usize,
+}
+
+fn run(
+    root: &Path,
+    source: &str,
+    format: &str,
+    handling: ErrorHandling,
+    workers: usize,
+    cancel: bool,
+) -> Ran {
+    let src = FileRecordSource::open(root, &source_spec(source, format)).unwrap();
+    let tasks = Tasks::compile(&[], None, &sluice::pipeline::engine::Source::schema(&src)).unwrap();
+    let dest = destination(root, &destination_spec("JsonLines"), run_info("r1"), false).unwrap();
+    let q: Option<Box<dyn Quarantine>> = Some(Box::new(
+        quarantine(
+            root,
+            &FileLocation {
+                path: "quarantine".into(),
+            },
+            "demo",
+            "r1",
+        )
+        .unwrap(),
+    ));
+    let mut options = Options::new(handling);
+    options.workers = workers;
+    options.in_flight = workers * 2;
+    if cancel {
+        options.cancel = Arc::new(AtomicBool::new(true));
+    }
+    let mut updates = 0;
+    let mut progress = |_: &Counts| updates += 1;
+    let result = engine::run(
+        Box::new(src),
+        &tasks,
+        Box::new(dest),
+        q,
+        &options,
+        &mut progress,
+    );
+    Ran { result, updates }
+}
+
+fn write_lines(root: &Path, name: &str, lines: impl Iterator<Item = String>) {
+    let path = root.join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let text: String = lines.map(|l| l + "\n").collect();
+    std::fs::write(path, text).unwrap();
+}
+
+fn published(root: &Path) -> Vec<String> {
+    let mut lines = Vec::new();
+    for entry in walk(&root.join("out")) {
+        if !entry.contains("/_sluice/") {
+            lines.extend(
+                std::fs::read_to_string(&entry)
+                    .unwrap()
+                    .lines()
+                    .map(str::to_owned),
+            );
+        }
+    }
+    lines
+}
+
+fn walk(dir: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return files;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path.display().to_string());
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn many_blocks_across_files_arrive_in_order_with_several_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    // ~12 MB over two files: several 4 MiB blocks each.
+    let padding = "x".repeat(200);
+    for (file, range) in [("in/a.jsonl", 0..30_000), ("in/b.jsonl", 30_000..60_000)] {
+        write_lines(
+            dir.path(),
+            file,
+            range.map(|i| format!(r#"{{"id":{i},"pad":"{padding}"}}"#)),
+        );
+    }
+    let ran = run(
+        dir.path(),
+        "in/*.jsonl",
+        "JsonLines",
+        ErrorHandling::default(),
+        3,
+        false,
+    );
+    let summary = ran.result.unwrap();
+    assert_eq!(summary.counts.records_read, 60_000);
+    assert_eq!(summary.counts.records_written, 60_000);
+    assert!(summary.counts.bytes_read > 12_000_000);
+    assert!(summary.counts.bytes_written > 12_000_000);
+    assert!(
+        ran.updates >= 4,
+        "progress was reported {} times",
+        ran.updates
+    );
+    let ids: Vec<i64> = published(dir.path())
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(ids, (0..60_000).collect::<Vec<_>>());
+    assert_eq!(summary.outcome.objects, 1);
+    assert!(
+        summary
+            .outcome
+            .manifest
+            .unwrap()
+            .ends_with("_sluice/manifests/demo/r1.json")
+    );
+    assert_eq!(summary.quarantine, None);
+}
+
+/// The schema comes from the first 1,000 records (amount: a number); two
+/// bad records follow: a wrong type and broken JSON.
+fn with_bad_records(root: &Path) {
+    let typed = (0..1000).map(|i| format!(r#"{{"id":{i},"amount":{i}.5}}"#));
+    let tail = [
+        r#"{"id":1000,"amount":10.5}"#,
+        r#"{"id":1001,"amount":"ten"}"#,
+        r#"{"id":1002,"amount":7}"#,
+        r#"{"id":1003,"amount":1.0"#,
+        r#"{"id":1004,"amount":2.5}"#,
+    ]
+    .into_iter()
+    .map(str::to_owned);
+    write_lines(root, "in/mixed.jsonl", typed.chain(tail));
+}
+
+#[test]
+fn fail_policy_stops_at_the_first_bad_record_and_publishes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    with_bad_records(dir.path());
+    let failure = run(
+        dir.path(),
+        "in/*.jsonl",
+        "JsonLines",
+        ErrorHandling::default(),
+        2,
+        false,
+    )
+    .result
+    .unwrap_err();
+    let message = failure.error.to_string();
+    assert!(matches!(failure.error, Error::BadRecord(_)), "{message}");
+    assert!(message.contains("in/mixed.jsonl:1002"), "{message}");
+    assert!(message.contains("amount"), "{message}");
+    assert!(
+        message.contains("errorHandling.policy is Fail"),
+        "{message}"
+    );
+    assert!(published(dir.path()).is_empty());
+    assert!(
+        walk(&dir.path().join("out")).is_empty(),
+        "{:?}",
+        walk(&dir.path().join("out"))
+    );
+}
+
+#[test]
+fn quarantine_keeps_every_bad_record_with_its_reason_and_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    with_bad_records(dir.path());
+    let handling = policy(serde_json::json!({
+        "policy": "Quarantine",
+        "errorLocation": {"connectorProfileRef": {"name": "local"}, "file": {"path": "quarantine"}}
+    }));
+    let summary = run(dir.path(), "in/*.jsonl", "JsonLines", handling, 2, false)
+        .result
+        .unwrap();
+    assert_eq!(summary.counts.records_read, 1005);
+    assert_eq!(summary.counts.records_written, 1003);
+    assert_eq!(summary.counts.records_quarantined, 2);
+    assert_eq!(published(dir.path()).len(), 1003);
+    let location = summary.quarantine.unwrap();
+    assert!(location.ends_with("quarantine/demo/r1"), "{location}");
+    let text =
+        std::fs::read_to_string(Path::new(&location).join("quarantine-00000.jsonl")).unwrap();
+    let entries: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0]["location"], "in/mixed.jsonl:1002");
+    assert_eq!(entries[0]["raw"], r#"{"id":1001,"amount":"ten"}"#);
+    assert!(entries[0]["reason"].as_str().unwrap().contains("amount"));
+    assert_eq!(entries[1]["location"], "in/mixed.jsonl:1004");
+    assert_eq!(entries[1]["raw"], r#"{"id":1003,"amount":1.0"#);
+    assert_eq!(entries[0]["flow"], "demo");
+    assert_eq!(entries[0]["runId"], "r1");
+}
+
+#[test]
+fn skip_counts_bad_records_and_max_bad_records_fails_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    with_bad_records(dir.path());
+    let summary = run(
+        dir.path(),
+        "in/*.jsonl",
+        "JsonLines",
+        policy(serde_json::json!({"policy": "Skip"})),
+        1,
+        false,
+    )
+    .result
+    .unwrap();
+    assert_eq!(summary.counts.records_skipped, 2);
+    assert_eq!(summary.counts.records_written, 1003);
+
+    let dir = tempfile::tempdir().unwrap();
+    with_bad_records(dir.path());
+    let handling = policy(serde_json::json!({"policy": "Skip", "maxBadRecords": 1}));
+    let failure = run(dir.path(), "in/*.jsonl", "JsonLines", handling, 1, false)
+        .result
+        .unwrap_err();
+    assert!(
+        matches!(failure.error, Error::TooManyBadRecords { count: 2, max: 1 }),
+        "{}",
+        failure.error
+    );
+    assert!(published(dir.path()).is_empty());
+}
+
+#[test]
+fn a_cancelled_run_publishes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    with_bad_records(dir.path());
+    let handling = policy(serde_json::json!({
+        "policy": "Quarantine",
+        "errorLocation": {"connectorProfileRef": {"name": "local"}, "file": {"path": "quarantine"}}
+    }));
+    let failure = run(dir.path(), "in/*.jsonl", "JsonLines", handling, 2, true)
+        .result
+        .unwrap_err();
+    assert!(matches!(failure.error, Error::Cancelled));
+    assert!(walk(&dir.path().join("out")).is_empty());
+    assert!(walk(&dir.path().join("quarantine")).is_empty());
+    assert_eq!(failure.quarantine, None);
+}
+
+#[test]
+fn csv_and_parquet_sources_read_the_same_records() {
+    let dir = tempfile::tempdir().unwrap();
+    write_lines(
+        dir.path(),
+        "in/a.csv",
+        [
+            "id,name".to_owned(),
+            "1,\"a, b\"".to_owned(),
+            "2,é".to_owned(),
+        ]
+        .into_iter(),
+    );
+    let summary = run(
+        dir.path(),
+        "in/a.csv",
+        "Csv",
+        ErrorHandling::default(),
+        2,
+        false,
+    )
+    .result
+    .unwrap();
+    assert_eq!(summary.counts.records_written, 2);
+    assert_eq!(
+        published(dir.path()),
+        [r#"{"id":1,"name":"a, b"}"#, r#"{"id":2,"name":"é"}"#]
+    );
+    let missing = FileRecordSource::open(dir.path(), &source_spec("in/*.parquet", "Parquet"));
+    let message = missing.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains("matches no file"), "{message}");
+    let escape = FileRecordSource::open(dir.path(), &source_spec("../etc/*", "Csv"));
+    assert!(
+        escape
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+            .contains("must stay under")
+    );
+}
