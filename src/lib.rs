@@ -8,4 +8,5 @@
 pub mod api;
 pub mod connectors;
 pub mod crd;
+pub mod manifest;
 pub mod pipeline;

@@ -832,7 +832,7 @@ pub enum ConcurrencyPolicy {
 /// A run schedule.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("!has(self.startTime) || !has(self.endTime) || timestamp(self.startTime) < timestamp(self.endTime)").message("startTime must be before endTime").field_path(".endTime"))]
+#[x_kube(validation = Rule::new("!has(self.startTime) || !has(self.endTime) || self.startTime < self.endTime").message("startTime must be before endTime").field_path(".endTime"))]
 pub struct Schedule {
     /// When runs start: cron (`0 0 * * *`), a macro (`@daily`) or a rate
     /// (`rate(15 minutes)`). Rates count from `startTime`, or from the

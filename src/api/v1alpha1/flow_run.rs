@@ -76,7 +76,7 @@ pub struct RunOverrides {
 /// A time window `[from, to)` on the Flow's cursor field.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("!has(self.from) || !has(self.to) || timestamp(self.from) < timestamp(self.to)").message("window.from must be before window.to").field_path(".to"))]
+#[x_kube(validation = Rule::new("!has(self.from) || !has(self.to) || self.from < self.to").message("window.from must be before window.to").field_path(".to"))]
 pub struct Window {
     /// Start, inclusive. Unset means the watermark (or the first-run start).
     #[serde(default, skip_serializing_if = "Option::is_none")]
