@@ -8,5 +8,7 @@
 pub mod api;
 pub mod connectors;
 pub mod crd;
+pub mod local;
 pub mod manifest;
 pub mod pipeline;
+pub mod plan;

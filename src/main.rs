@@ -24,12 +24,57 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out_dir: Option<PathBuf>,
     },
+    /// Run a Flow from a manifest file, with no cluster: ConnectorProfile,
+    /// Flow and optionally FlowRun and Secret documents, as applied to a cluster.
+    Local {
+        /// The manifest file.
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: PathBuf,
+        /// The Flow to run, when the file holds several.
+        #[arg(long)]
+        flow: Option<String>,
+        /// The run id (output paths, manifests); rerunning an id replaces its output.
+        #[arg(long)]
+        run_id: Option<String>,
+    },
+    /// Print the first records of a Flow's source before and after its tasks.
+    Preview {
+        /// The manifest file.
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: PathBuf,
+        /// The Flow to preview, when the file holds several.
+        #[arg(long)]
+        flow: Option<String>,
+        /// How many source records to show.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+    },
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<std::process::ExitCode> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Crds { out_dir } => crds(out_dir),
+        Command::Crds { out_dir } => crds(out_dir).map(|()| std::process::ExitCode::SUCCESS),
+        Command::Local { file, flow, run_id } => {
+            let request = sluice::local::Request { file, flow, run_id };
+            let plan = sluice::local::prepare(&request)?;
+            let (result, table) = sluice::local::execute(plan);
+            print!("{table}");
+            Ok(if result.is_ok() {
+                std::process::ExitCode::SUCCESS
+            } else {
+                std::process::ExitCode::FAILURE
+            })
+        }
+        Command::Preview { file, flow, limit } => {
+            let request = sluice::local::Request {
+                file,
+                flow,
+                run_id: Some("preview".to_owned()),
+            };
+            print!("{}", sluice::local::preview(&request, limit)?);
+            Ok(std::process::ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -105,6 +105,8 @@ pub struct Outcome {
     pub manifest: Option<String>,
     /// Files or objects published.
     pub objects: u64,
+    /// Bytes published.
+    pub bytes: u64,
 }
 
 /// Where records go. Nothing written is visible before `commit`.
@@ -465,6 +467,8 @@ fn write(
             };
             match committed {
                 Ok(outcome) => {
+                    let mut counts = counts;
+                    counts.bytes_written = counts.bytes_written.max(outcome.bytes);
                     let quarantine = match quarantine {
                         Some(q) => q.publish().map_err(Error::Quarantine),
                         None => Ok(None),

@@ -68,6 +68,17 @@ impl LocalStore {
         Self { root: root.into() }
     }
 
+    /// Removes the now-empty folders above `path`, up to the root.
+    fn prune(&self, path: &Path) {
+        let mut dir = path.parent();
+        while let Some(d) = dir {
+            if d == self.root || !d.starts_with(&self.root) || fs::remove_dir(d).is_err() {
+                break;
+            }
+            dir = d.parent();
+        }
+    }
+
     fn path(&self, key: &str) -> Result<PathBuf> {
         let relative = Path::new(key);
         let valid = !key.is_empty()
@@ -155,7 +166,9 @@ impl Store for LocalStore {
     fn rename(&self, from: &str, to: &str) -> Result<()> {
         let (from, to) = (self.path(from)?, self.path(to)?);
         create_parent(&to)?;
-        fs::rename(&from, &to).map_err(io("rename", &from))
+        fs::rename(&from, &to).map_err(io("rename", &from))?;
+        self.prune(&from);
+        Ok(())
     }
 
     fn read(&self, key: &str) -> Result<Option<Vec<u8>>> {
@@ -170,7 +183,10 @@ impl Store for LocalStore {
     fn delete(&self, key: &str) -> Result<()> {
         let path = self.path(key)?;
         match fs::remove_file(&path) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.prune(&path);
+                Ok(())
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io("delete", &path)(e)),
         }

@@ -1,0 +1,399 @@
+//! Local mode: `sluice local` runs a Flow from a manifest file with no
+//! cluster, and `sluice preview` shows records before and after the tasks.
+//!
+//! Progress is a bar on a terminal and a log line every two seconds
+//! otherwise; a run ends with a summary table and the output paths.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use arrow::record_batch::RecordBatch;
+use chrono::Utc;
+
+use crate::api::v1alpha1::Flow;
+use crate::manifest::{self, Bundle};
+use crate::pipeline::engine::{self, Counts};
+use crate::plan::{self, Plan, RunParams};
+
+/// Errors of local mode.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The manifest file cannot be read.
+    #[error("cannot read {file}: {source}")]
+    Read {
+        /// The file.
+        file: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The manifests are invalid.
+    #[error(transparent)]
+    Manifest(#[from] manifest::Error),
+    /// The manifests hold no Flow, or not the one asked for.
+    #[error("{0}")]
+    Flow(String),
+    /// The run cannot be planned.
+    #[error(transparent)]
+    Plan(#[from] plan::Error),
+    /// Reading a preview failed.
+    #[error("preview: {0}")]
+    Preview(String),
+}
+
+/// Result of this module.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The manifest file.
+    pub file: PathBuf,
+    /// The Flow to run, when the file holds several.
+    pub flow: Option<String>,
+    /// The run id; a timestamped one by default.
+    pub run_id: Option<String>,
+}
+
+fn load(request: &Request) -> Result<(Bundle, Flow)> {
+    let file = request.file.display().to_string();
+    let text = std::fs::read_to_string(&request.file).map_err(|source| Error::Read {
+        file: file.clone(),
+        source,
+    })?;
+    let bundle = Bundle::parse(&text, &file)?;
+    let names: Vec<String> = bundle
+        .flows
+        .iter()
+        .filter_map(|f| f.metadata.name.clone())
+        .collect();
+    let flow = match &request.flow {
+        Some(wanted) => bundle
+            .flows
+            .iter()
+            .find(|f| f.metadata.name.as_deref() == Some(wanted.as_str()))
+            .ok_or_else(|| {
+                Error::Flow(format!(
+                    "{file} has no Flow {wanted:?}; it has: {}",
+                    names.join(", ")
+                ))
+            })?,
+        None => match bundle.flows.as_slice() {
+            [only] => only,
+            [] => return Err(Error::Flow(format!("{file} has no Flow"))),
+            _ => {
+                return Err(Error::Flow(format!(
+                    "{file} has several Flows ({}); choose one with --flow",
+                    names.join(", ")
+                )));
+            }
+        },
+    };
+    let flow = flow.clone();
+    Ok((bundle, flow))
+}
+
+/// Reads the manifests and plans the run.
+pub fn prepare(request: &Request) -> Result<Plan> {
+    let (bundle, flow) = load(request)?;
+    let flow_name = flow.metadata.name.clone().unwrap_or_default();
+    // A FlowRun of this Flow in the file supplies the run id and overrides.
+    let run = bundle
+        .runs
+        .iter()
+        .find(|r| r.spec.flow_ref.name == flow_name);
+    let now = Utc::now();
+    let run_id = request
+        .run_id
+        .clone()
+        .or_else(|| run.and_then(|r| r.metadata.name.clone()))
+        .unwrap_or_else(|| format!("local-{}", now.format("%Y%m%dT%H%M%SZ")));
+    let params = RunParams {
+        run_id,
+        time: run
+            .and_then(|r| r.spec.scheduled_time.as_ref())
+            .and_then(|t| {
+                chrono::DateTime::from_timestamp(
+                    t.0.as_second(),
+                    t.0.subsec_nanosecond().max(0) as u32,
+                )
+            })
+            .unwrap_or(now),
+        overrides: run.and_then(|r| r.spec.overrides.clone()),
+        working_dir: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+    };
+    Ok(plan::plan(&bundle.profiles, &flow, params)?)
+}
+
+/// Renders progress: a bar on terminals, periodic lines otherwise.
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    last: Instant,
+    started: Instant,
+}
+
+impl Progress {
+    /// A renderer on standard error.
+    pub fn new() -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Self {
+            bar,
+            last: Instant::now(),
+            started: Instant::now(),
+        }
+    }
+
+    /// Shows the counts so far.
+    pub fn update(&mut self, counts: &Counts) {
+        let line = progress_line(counts, self.started.elapsed());
+        match &self.bar {
+            Some(bar) => bar.set_message(line),
+            None if self.last.elapsed() >= Duration::from_secs(2) => {
+                self.last = Instant::now();
+                eprintln!("progress: {line}");
+            }
+            None => {}
+        }
+    }
+
+    /// Removes the bar.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn progress_line(c: &Counts, elapsed: Duration) -> String {
+    let rate = c.records_read as f64 / elapsed.as_secs_f64().max(0.001);
+    format!(
+        "{} read, {} written, {} filtered, {} bad · {} in, {} out · {:.0} records/s",
+        thousands(c.records_read),
+        thousands(c.records_written),
+        thousands(c.records_filtered),
+        thousands(c.records_skipped + c.records_quarantined),
+        bytes(c.bytes_read),
+        bytes(c.bytes_written),
+        rate
+    )
+}
+
+/// `1234567` → `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Bytes in B, kB, MB or GB (decimal units).
+pub fn bytes(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000_000 => format!("{:.1} GB", n as f64 / 1e9),
+        n if n >= 1_000_000 => format!("{:.1} MB", n as f64 / 1e6),
+        n if n >= 1_000 => format!("{:.1} kB", n as f64 / 1e3),
+        n => format!("{n} B"),
+    }
+}
+
+/// The summary table printed at the end of a run.
+pub fn summary(
+    plan_flow: &str,
+    run_id: &str,
+    source: &str,
+    destination: &str,
+    result: &Result<engine::Summary, Box<engine::Failure>>,
+    elapsed: Duration,
+) -> String {
+    let (status, counts) = match result {
+        Ok(s) => (
+            format!("Succeeded in {:.1}s", elapsed.as_secs_f64()),
+            s.counts,
+        ),
+        Err(f) => (
+            format!("Failed after {:.1}s", elapsed.as_secs_f64()),
+            f.counts,
+        ),
+    };
+    let mut rows = vec![
+        ("Flow", plan_flow.to_owned()),
+        ("Run", run_id.to_owned()),
+        ("Status", status),
+        ("Source", source.to_owned()),
+        ("Destination", destination.to_owned()),
+        (
+            "Read",
+            format!(
+                "{} records, {}",
+                thousands(counts.records_read),
+                bytes(counts.bytes_read)
+            ),
+        ),
+        ("Filtered", thousands(counts.records_filtered)),
+        ("Skipped", thousands(counts.records_skipped)),
+        ("Quarantined", thousands(counts.records_quarantined)),
+        (
+            "Written",
+            format!(
+                "{} records, {}",
+                thousands(counts.records_written),
+                bytes(counts.bytes_written)
+            ),
+        ),
+    ];
+    match result {
+        Ok(s) => {
+            let plural = if s.outcome.objects == 1 { "" } else { "s" };
+            rows.push((
+                "Output",
+                format!(
+                    "{} ({} file{plural})",
+                    s.outcome.location, s.outcome.objects
+                ),
+            ));
+            if let Some(manifest) = &s.outcome.manifest {
+                rows.push(("Manifest", manifest.clone()));
+            }
+            if let Some(q) = &s.quarantine {
+                rows.push(("Bad records", q.clone()));
+            }
+        }
+        Err(f) => {
+            rows.push(("Error", f.error.to_string()));
+            rows.push(("Output", "nothing published".to_owned()));
+            if let Some(q) = &f.quarantine {
+                rows.push(("Bad records", q.clone()));
+            }
+        }
+    }
+    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    rows.iter()
+        .map(|(k, v)| format!("{k:<width$}  {v}\n"))
+        .collect()
+}
+
+/// Runs a planned run with progress on standard error; returns the result
+/// and its summary table.
+pub fn execute(plan: Plan) -> (Result<engine::Summary, Box<engine::Failure>>, String) {
+    let Plan {
+        flow,
+        run_id,
+        source_description,
+        destination_description,
+        source,
+        tasks,
+        destination,
+        quarantine,
+        options,
+    } = plan;
+    let started = Instant::now();
+    let mut progress = Progress::new();
+    let result = engine::run(
+        source,
+        &tasks,
+        destination,
+        quarantine,
+        &options,
+        &mut |c| progress.update(c),
+    );
+    progress.finish();
+    let table = summary(
+        &flow,
+        &run_id,
+        &source_description,
+        &destination_description,
+        &result,
+        started.elapsed(),
+    );
+    (result, table)
+}
+
+/// The first `limit` records before and after the tasks, as tables.
+pub fn preview(request: &Request, limit: usize) -> Result<String> {
+    let mut plan = prepare(request)?;
+    let mut before: Vec<RecordBatch> = Vec::new();
+    let mut bad = Vec::new();
+    let mut seen = 0usize;
+    while seen < limit {
+        let Some(unit) = plan
+            .source
+            .next_unit()
+            .map_err(|e| Error::Preview(e.to_string()))?
+        else {
+            break;
+        };
+        let chunk = unit().map_err(|e| Error::Preview(e.to_string()))?;
+        let take = (limit - seen).min(chunk.batch.num_rows());
+        before.push(chunk.batch.slice(0, take));
+        bad.extend(
+            chunk
+                .malformed
+                .into_iter()
+                .map(|m| format!("{}: {}", m.location, m.reason)),
+        );
+        seen += take;
+    }
+    let mut out = format!("Before tasks ({seen} records):\n");
+    out.push_str(&table(&before)?);
+    let mut after = Vec::new();
+    let mut filtered = 0;
+    for batch in &before {
+        let result = plan
+            .tasks
+            .apply(batch)
+            .map_err(|e| Error::Preview(e.to_string()))?;
+        filtered += result.filtered;
+        bad.extend(result.rejected.into_iter().map(|r| {
+            format!(
+                "record {}: task {}: {}{}",
+                r.row + 1,
+                r.task,
+                r.field.map(|f| format!("field {f}: ")).unwrap_or_default(),
+                r.reason
+            )
+        }));
+        after.push(result.batch);
+    }
+    let kept: usize = after.iter().map(RecordBatch::num_rows).sum();
+    out.push_str(&format!(
+        "\nAfter tasks ({kept} records, {filtered} filtered, {} bad):\n",
+        bad.len()
+    ));
+    out.push_str(&table(&after)?);
+    if !bad.is_empty() {
+        out.push_str("\nBad records:\n");
+        for line in bad {
+            out.push_str(&format!("  {line}\n"));
+        }
+    }
+    Ok(out)
+}
+
+fn table(batches: &[RecordBatch]) -> Result<String> {
+    let batches: Vec<RecordBatch> = batches
+        .iter()
+        .filter(|b| b.num_rows() > 0)
+        .cloned()
+        .collect();
+    if batches.is_empty() {
+        return Ok("(no records)\n".to_owned());
+    }
+    arrow::util::pretty::pretty_format_batches(&batches)
+        .map(|t| format!("{t}\n"))
+        .map_err(|e| Error::Preview(e.to_string()))
+}

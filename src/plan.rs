@@ -1,0 +1,313 @@
+//! Turns a Flow, its ConnectorProfiles and a run's parameters into the
+//! engine's parts: source, compiled tasks, destination, quarantine and
+//! options. Shared by `sluice local` and the run pod's `sluice run`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+use crate::api::v1alpha1::flow::{ReadMode, TriggerType, WriteMode};
+use crate::api::v1alpha1::flow_run::RunOverrides;
+use crate::api::v1alpha1::{ConnectorProfile, Flow};
+use crate::connectors::file;
+use crate::pipeline::engine::{Destination, Options, Quarantine, Source};
+use crate::pipeline::output::RunInfo;
+use crate::pipeline::tasks::{self, Tasks};
+
+/// Errors of planning a run: all are problems of the manifests.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A referenced ConnectorProfile does not exist.
+    #[error("{field}.connectorProfileRef: ConnectorProfile {name:?} is not defined")]
+    ProfileNotFound {
+        /// The referring field.
+        field: &'static str,
+        /// The profile's name.
+        name: String,
+    },
+    /// The Flow's connector block does not match its profile's connector.
+    #[error(
+        "{field} uses the {block} connector but ConnectorProfile {profile:?} configures {configured}"
+    )]
+    ConnectorMismatch {
+        /// The referring field.
+        field: &'static str,
+        /// The block set on the Flow.
+        block: &'static str,
+        /// The profile.
+        profile: String,
+        /// What the profile configures.
+        configured: &'static str,
+    },
+    /// A connector that this build cannot run yet.
+    #[error(
+        "{field}: the {connector} connector cannot run in this build yet; the file connector can"
+    )]
+    NotAvailable {
+        /// The field.
+        field: &'static str,
+        /// The connector.
+        connector: &'static str,
+    },
+    /// A sync setting this build cannot run yet.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The file connector refused the settings.
+    #[error(transparent)]
+    File(#[from] file::Error),
+    /// The tasks do not fit the source schema.
+    #[error("spec.tasks: {0}")]
+    Tasks(#[from] tasks::Error),
+    /// The time zone is not an IANA name.
+    #[error("spec.trigger.schedule.timeZone: {0:?} is not an IANA time zone name")]
+    TimeZone(String),
+}
+
+/// Result of this module.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A run's parameters.
+#[derive(Debug, Clone)]
+pub struct RunParams {
+    /// The run id (FlowRun name).
+    pub run_id: String,
+    /// When it was scheduled, or started for on-demand runs.
+    pub time: DateTime<Utc>,
+    /// The run's overrides.
+    pub overrides: Option<RunOverrides>,
+    /// Directory relative `file` roots resolve against.
+    pub working_dir: PathBuf,
+}
+
+/// A planned run.
+pub struct Plan {
+    /// The Flow's name.
+    pub flow: String,
+    /// The run id.
+    pub run_id: String,
+    /// Where records come from, in words.
+    pub source_description: String,
+    /// Where they go, in words.
+    pub destination_description: String,
+    /// The source.
+    pub source: Box<dyn Source>,
+    /// The compiled tasks.
+    pub tasks: Tasks,
+    /// The destination.
+    pub destination: Box<dyn Destination>,
+    /// Where bad records go under policy Quarantine.
+    pub quarantine: Option<Box<dyn Quarantine>>,
+    /// Engine options.
+    pub options: Options,
+}
+
+fn connector_of(profile: &ConnectorProfile) -> &'static str {
+    let s = &profile.spec;
+    [
+        (s.salesforce.is_some(), "salesforce"),
+        (s.zendesk.is_some(), "zendesk"),
+        (s.s3.is_some(), "s3"),
+        (s.postgres.is_some(), "postgres"),
+        (s.http.is_some(), "http"),
+        (s.file.is_some(), "file"),
+    ]
+    .into_iter()
+    .find_map(|(set, name)| set.then_some(name))
+    .unwrap_or("nothing")
+}
+
+fn profile<'a>(
+    profiles: &'a BTreeMap<String, ConnectorProfile>,
+    name: &str,
+    field: &'static str,
+) -> Result<&'a ConnectorProfile> {
+    profiles.get(name).ok_or_else(|| Error::ProfileNotFound {
+        field,
+        name: name.to_owned(),
+    })
+}
+
+/// The root of a `file` profile, or why the profile cannot serve.
+fn file_root(
+    profile: &ConnectorProfile,
+    name: &str,
+    field: &'static str,
+    working_dir: &Path,
+) -> Result<PathBuf> {
+    match &profile.spec.file {
+        Some(file) => Ok(working_dir
+            .join(&file.root)
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect()),
+        None => Err(Error::ConnectorMismatch {
+            field,
+            block: "file",
+            profile: name.to_owned(),
+            configured: connector_of(profile),
+        }),
+    }
+}
+
+/// Plans a run of `flow` with `profiles`.
+pub fn plan(
+    profiles: &BTreeMap<String, ConnectorProfile>,
+    flow: &Flow,
+    params: RunParams,
+) -> Result<Plan> {
+    let name = flow.metadata.name.clone().unwrap_or_default();
+    let spec = &flow.spec;
+
+    let zone: chrono_tz::Tz = match (&spec.trigger.kind, &spec.trigger.schedule) {
+        (TriggerType::Schedule, Some(schedule)) => schedule
+            .time_zone
+            .as_str()
+            .parse()
+            .map_err(|_| Error::TimeZone(schedule.time_zone.to_string()))?,
+        _ => chrono_tz::UTC,
+    };
+    if spec.sync.mode == ReadMode::Incremental
+        && !params.overrides.as_ref().is_some_and(|o| o.full_refresh)
+    {
+        return Err(Error::Unsupported(
+            "spec.sync.mode: incremental reads cannot run in this build yet; use Full, or a FlowRun with overrides.fullRefresh".to_owned(),
+        ));
+    }
+
+    // Source.
+    let source_ref = &spec.source.connector_profile_ref.name;
+    let source_profile = profile(profiles, source_ref, "spec.source")?;
+    let (source, source_description): (Box<dyn Source>, String) = match &spec.source.file {
+        Some(file_spec) => {
+            let root = file_root(
+                source_profile,
+                source_ref,
+                "spec.source",
+                &params.working_dir,
+            )?;
+            let source = file::FileRecordSource::open(&root, file_spec)?;
+            let count = source.files().len();
+            let description = format!(
+                "{} ({count} file{})",
+                root.join(&file_spec.path).display(),
+                if count == 1 { "" } else { "s" }
+            );
+            (Box::new(source), description)
+        }
+        None => {
+            let connector = [
+                (spec.source.salesforce.is_some(), "salesforce"),
+                (spec.source.zendesk.is_some(), "zendesk"),
+                (spec.source.s3.is_some(), "s3"),
+                (spec.source.postgres.is_some(), "postgres"),
+                (spec.source.http.is_some(), "http"),
+            ]
+            .into_iter()
+            .find_map(|(set, name)| set.then_some(name))
+            .unwrap_or("unknown");
+            return Err(Error::NotAvailable {
+                field: "spec.source",
+                connector,
+            });
+        }
+    };
+
+    // Tasks.
+    let extra_filter = params.overrides.as_ref().and_then(|o| o.filter.as_deref());
+    let tasks = Tasks::compile(&spec.tasks, extra_filter, &source.schema())?;
+
+    // Destination.
+    let run = RunInfo {
+        flow: name.clone(),
+        run_id: params.run_id.clone(),
+        time: params.time.with_timezone(&zone),
+        schema_version: 1,
+    };
+    let overwrite = match spec.sync.write_mode {
+        WriteMode::Append => false,
+        WriteMode::Overwrite => true,
+        other => {
+            return Err(Error::Unsupported(format!(
+                "spec.sync.writeMode: {other:?} is not supported by file destinations; use Append or Overwrite"
+            )));
+        }
+    };
+    let destination_ref = &spec.destination.connector_profile_ref.name;
+    let destination_profile = profile(profiles, destination_ref, "spec.destination")?;
+    let (destination, destination_description): (Box<dyn Destination>, String) =
+        match &spec.destination.file {
+            Some(file_spec) => {
+                let root = file_root(
+                    destination_profile,
+                    destination_ref,
+                    "spec.destination",
+                    &params.working_dir,
+                )?;
+                let description = root.join(&file_spec.path).display().to_string();
+                (
+                    Box::new(file::destination(&root, file_spec, run, overwrite)?),
+                    description,
+                )
+            }
+            None => {
+                let connector = [
+                    (spec.destination.salesforce.is_some(), "salesforce"),
+                    (spec.destination.zendesk.is_some(), "zendesk"),
+                    (spec.destination.s3.is_some(), "s3"),
+                    (spec.destination.postgres.is_some(), "postgres"),
+                ]
+                .into_iter()
+                .find_map(|(set, name)| set.then_some(name))
+                .unwrap_or("unknown");
+                return Err(Error::NotAvailable {
+                    field: "spec.destination",
+                    connector,
+                });
+            }
+        };
+
+    // Quarantine.
+    let quarantine: Option<Box<dyn Quarantine>> = match &spec.error_handling.error_location {
+        Some(location) => {
+            let location_ref = &location.connector_profile_ref.name;
+            let location_profile =
+                profile(profiles, location_ref, "spec.errorHandling.errorLocation")?;
+            match &location.file {
+                Some(file_location) => {
+                    let root = file_root(
+                        location_profile,
+                        location_ref,
+                        "spec.errorHandling.errorLocation",
+                        &params.working_dir,
+                    )?;
+                    Some(Box::new(file::quarantine(
+                        &root,
+                        file_location,
+                        &name,
+                        &params.run_id,
+                    )?))
+                }
+                None => {
+                    return Err(Error::NotAvailable {
+                        field: "spec.errorHandling.errorLocation",
+                        connector: "s3",
+                    });
+                }
+            }
+        }
+        None => None,
+    };
+
+    Ok(Plan {
+        flow: name,
+        run_id: params.run_id,
+        source_description,
+        destination_description,
+        source,
+        tasks,
+        destination,
+        quarantine,
+        options: Options::new(spec.error_handling.clone()),
+    })
+}
