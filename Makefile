@@ -4,10 +4,13 @@
 CARGO ?= cargo
 SLUICE := target/debug/sluice
 
-.PHONY: help build test unit lint fmt crds crds-check control-plane cluster-up cluster-down clean
+.PHONY: help demo build test unit lint fmt crds crds-check control-plane cluster-up cluster-down clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
+
+demo: ## Run the demo Flow in local mode: Opportunities above 10,000, masked, to Parquet under ./out/
+	$(CARGO) run --locked --quiet -- local -f demo/opportunities.yaml
 
 build: ## Build the sluice binary
 	$(CARGO) build --locked
