@@ -12,3 +12,4 @@ pub mod local;
 pub mod manifest;
 pub mod pipeline;
 pub mod plan;
+pub mod runner;

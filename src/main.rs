@@ -37,6 +37,16 @@ enum Command {
         #[arg(long)]
         run_id: Option<String>,
     },
+    /// Execute a FlowRun read from the Kubernetes API and report on its
+    /// status: the entry point of a run's Job.
+    Run {
+        /// The FlowRun's namespace.
+        #[arg(long, env = "SLUICE_NAMESPACE")]
+        namespace: String,
+        /// The FlowRun's name.
+        #[arg(long = "name", env = "SLUICE_FLOW_RUN")]
+        name: String,
+    },
     /// Print the first records of a Flow's source before and after its tasks.
     Preview {
         /// The manifest file.
@@ -86,6 +96,26 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 std::process::ExitCode::SUCCESS
             } else {
                 std::process::ExitCode::FAILURE
+            })
+        }
+        Command::Run { namespace, name } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            let phase = runtime.block_on(async {
+                let client = kube::Client::try_default().await?;
+                let working_dir = std::env::current_dir()?;
+                let request = sluice::runner::Request {
+                    namespace,
+                    name,
+                    working_dir,
+                };
+                anyhow::Ok(sluice::runner::run(client, request).await?)
+            })?;
+            println!("FlowRun finished: {phase:?}");
+            Ok(match phase {
+                sluice::api::v1alpha1::flow_run::RunPhase::Succeeded => {
+                    std::process::ExitCode::SUCCESS
+                }
+                _ => std::process::ExitCode::FAILURE,
             })
         }
         Command::Preview { file, flow, limit } => {

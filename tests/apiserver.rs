@@ -598,3 +598,123 @@ spec:
         refused.join("\n")
     );
 }
+
+fn runner_setup(ns: &str, root: &std::path::Path, run_spec: &str) {
+    std::fs::write(
+        root.join("in.jsonl"),
+        (0..250)
+            .map(|i| format!("{{\"id\":{i},\"name\":\"n{i}\"}}\n"))
+            .collect::<String>(),
+    )
+    .unwrap();
+    let manifests = format!(
+        "apiVersion: sluice.dev/v1alpha1
+kind: ConnectorProfile
+metadata: {{name: local}}
+spec: {{file: {{root: {root}}}}}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: Flow
+metadata: {{name: ids}}
+spec:
+  source: {{connectorProfileRef: {{name: local}}, file: {{path: in.jsonl, format: JsonLines}}}}
+  destination:
+    connectorProfileRef: {{name: local}}
+    file: {{path: out, format: Csv, pathTemplate: '{{runId}}', aggregation: {{mode: SingleFile}}}}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: FlowRun
+metadata: {{name: r1}}
+spec: {run_spec}
+",
+        root = root.display()
+    );
+    kubectl_ok(&["create", "-n", ns, "-f", "-"], Some(&manifests));
+}
+
+fn sluice_run(ns: &str, dir: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["run", "--namespace", ns, "--name", "r1"])
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+#[test]
+#[ignore = "needs a Kubernetes API server: run `make test`"]
+fn sluice_run_executes_a_flow_run_and_reports_on_its_status() {
+    let ns = TempNamespace::new("runner");
+    let dir = tempfile::tempdir().unwrap();
+    runner_setup(&ns.name, dir.path(), "{flowRef: {name: ids}}");
+    let out = sluice_run(&ns.name, dir.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = get_json(&ns.name, "flowrun/r1");
+    let status = &run["status"];
+    assert_eq!(status["phase"], "Succeeded", "{status}");
+    assert_eq!(status["progress"]["recordsRead"], 250);
+    assert_eq!(status["progress"]["recordsWritten"], 250);
+    assert_eq!(status["output"]["objectCount"], 1);
+    assert!(
+        status["output"]["manifest"]
+            .as_str()
+            .unwrap()
+            .ends_with("out/_sluice/manifests/ids/r1.json")
+    );
+    assert_eq!(status["flow"]["generation"], 1);
+    assert_eq!(status["flow"]["spec"]["source"]["file"]["path"], "in.jsonl");
+    assert_eq!(status["conditions"][0]["type"], "Succeeded");
+    assert_eq!(status["conditions"][0]["status"], "True");
+    assert!(status["startTime"].is_string() && status["completionTime"].is_string());
+    assert_eq!(status["attempts"], 1);
+    let csv = std::fs::read_to_string(dir.path().join("out/r1/part-00000.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 251);
+    // The table users see.
+    let table = kubectl_ok(&["get", "-n", &ns.name, "flowrun/r1"], None);
+    assert!(
+        table.lines().nth(1).unwrap().contains("Succeeded"),
+        "{table}"
+    );
+    // A retried pod of a finished run changes nothing.
+    assert!(sluice_run(&ns.name, dir.path()).status.success());
+    assert_eq!(get_json(&ns.name, "flowrun/r1")["status"]["attempts"], 1);
+}
+
+#[test]
+#[ignore = "needs a Kubernetes API server: run `make test`"]
+fn sluice_run_reports_a_missing_flow_and_honours_cancel() {
+    let ns = TempNamespace::new("runner-fail");
+    let dir = tempfile::tempdir().unwrap();
+    runner_setup(&ns.name, dir.path(), "{flowRef: {name: nowhere}}");
+    let out = sluice_run(&ns.name, dir.path());
+    assert!(!out.status.success());
+    let status = get_json(&ns.name, "flowrun/r1")["status"].clone();
+    assert_eq!(status["phase"], "Failed");
+    assert_eq!(status["error"]["reason"], "ReferenceNotFound");
+    assert_eq!(status["error"]["retryable"], false);
+    assert!(
+        status["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Flow \"nowhere\" does not exist")
+    );
+    assert_eq!(status["conditions"][0]["reason"], "ReferenceNotFound");
+
+    kubectl_ok(&["delete", "-n", &ns.name, "flowrun/r1"], None);
+    kubectl_ok(
+        &["create", "-n", &ns.name, "-f", "-"],
+        Some(
+            "apiVersion: sluice.dev/v1alpha1\nkind: FlowRun\nmetadata: {name: r1}\nspec: {flowRef: {name: ids}, cancel: true}\n",
+        ),
+    );
+    let out = sluice_run(&ns.name, dir.path());
+    assert!(!out.status.success());
+    assert_eq!(
+        get_json(&ns.name, "flowrun/r1")["status"]["phase"],
+        "Cancelled"
+    );
+    assert!(!dir.path().join("out/r1").exists());
+}

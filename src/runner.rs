@@ -1,0 +1,453 @@
+//! `sluice run`: the entry point of a run's Job.
+//!
+//! Reads its FlowRun from the API, pins the Flow's generation and spec on
+//! the FlowRun's status (a retried pod reuses the pinned spec, so a run is
+//! reproducible after the Flow changes), resolves the ConnectorProfiles,
+//! moves the data with the same engine as `sluice local`, and reports live
+//! progress (at most every two seconds) and the outcome on the status. It
+//! stops when `spec.cancel` is set. It reads only its FlowRun, its Flow and
+//! the profiles they name, and writes only its FlowRun's status.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, Patch, PatchParams};
+
+use crate::api::v1alpha1::flow_run::{
+    ErrorReason, PinnedFlow, RunCounts, RunError, RunOutput, RunPhase,
+};
+use crate::api::v1alpha1::{ConnectorProfile, Flow, FlowRun, FlowRunStatus, condition_type};
+use crate::pipeline::engine::{self, Counts};
+use crate::plan::{self, RunParams};
+
+/// Errors that keep the runner from reporting at all.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The API server refused a request.
+    #[error("{action}: {source}")]
+    Api {
+        /// What was being done.
+        action: String,
+        /// The client's error.
+        source: kube::Error,
+    },
+}
+
+/// Result of this module.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Which run to execute.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The FlowRun's namespace.
+    pub namespace: String,
+    /// The FlowRun's name.
+    pub name: String,
+    /// Directory relative `file` roots resolve against.
+    pub working_dir: PathBuf,
+}
+
+fn api(action: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
+    let action = action.into();
+    move |source| Error::Api { action, source }
+}
+
+fn now() -> Time {
+    Time(Timestamp::now())
+}
+
+/// `83` seconds → `1m23s`.
+pub fn duration_text(seconds: u64) -> String {
+    let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m{s}s"),
+        _ => format!("{h}h{m}m{s}s"),
+    }
+}
+
+fn counts(c: &Counts) -> RunCounts {
+    let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    RunCounts {
+        records_read: n(c.records_read),
+        records_filtered: n(c.records_filtered),
+        records_skipped: n(c.records_skipped),
+        records_quarantined: n(c.records_quarantined),
+        records_written: n(c.records_written),
+        records_failed: 0,
+        bytes_read: n(c.bytes_read),
+        bytes_written: n(c.bytes_written),
+        pages: n(c.pages),
+        api_calls: 0,
+    }
+}
+
+fn condition(status: &str, reason: &str, message: &str, generation: Option<i64>) -> Condition {
+    Condition {
+        type_: condition_type::SUCCEEDED.to_owned(),
+        status: status.to_owned(),
+        reason: reason.to_owned(),
+        message: message.to_owned(),
+        last_transition_time: now(),
+        observed_generation: generation,
+    }
+}
+
+struct Reporter {
+    runs: Api<FlowRun>,
+    name: String,
+    generation: Option<i64>,
+    started: Instant,
+    attempts: i32,
+}
+
+impl Reporter {
+    async fn patch(&self, status: &FlowRunStatus) -> Result<()> {
+        let patch = serde_json::json!({ "status": status });
+        self.runs
+            .patch_status(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(api(format!("updating the status of FlowRun {}", self.name)))?;
+        Ok(())
+    }
+
+    async fn finish(
+        &self,
+        phase: RunPhase,
+        error: Option<RunError>,
+        progress: Option<RunCounts>,
+        output: Option<RunOutput>,
+    ) -> Result<RunPhase> {
+        let (status, reason, message) = match (&phase, &error) {
+            (RunPhase::Succeeded, _) => (
+                "True",
+                "Succeeded",
+                "the run published its output".to_owned(),
+            ),
+            (RunPhase::Cancelled, _) => (
+                "False",
+                "Cancelled",
+                "spec.cancel is set; nothing was published".to_owned(),
+            ),
+            (_, Some(e)) => ("False", reason_text(e.reason), e.message.clone()),
+            _ => ("False", "Failed", "the run failed".to_owned()),
+        };
+        let status = FlowRunStatus {
+            phase: Some(phase),
+            conditions: vec![condition(status, reason, &message, self.generation)],
+            observed_generation: self.generation,
+            completion_time: Some(now()),
+            duration: Some(duration_text(self.started.elapsed().as_secs())),
+            progress: progress.unwrap_or_default(),
+            progress_time: Some(now()),
+            output,
+            error,
+            attempts: self.attempts,
+            ..FlowRunStatus::default()
+        };
+        self.patch(&status).await?;
+        Ok(phase)
+    }
+}
+
+fn reason_text(reason: ErrorReason) -> &'static str {
+    match reason {
+        ErrorReason::InvalidSpec => "InvalidSpec",
+        ErrorReason::ReferenceNotFound => "ReferenceNotFound",
+        ErrorReason::AuthenticationFailed => "AuthenticationFailed",
+        ErrorReason::Forbidden => "Forbidden",
+        ErrorReason::RateLimited => "RateLimited",
+        ErrorReason::Unreachable => "Unreachable",
+        ErrorReason::SchemaDrift => "SchemaDrift",
+        ErrorReason::BadRecords => "BadRecords",
+        ErrorReason::WriteFailed => "WriteFailed",
+        ErrorReason::DeadlineExceeded => "DeadlineExceeded",
+        ErrorReason::OutOfMemory => "OutOfMemory",
+        ErrorReason::BackoffLimitExceeded => "BackoffLimitExceeded",
+        ErrorReason::ImagePullFailed => "ImagePullFailed",
+        ErrorReason::Internal => "Internal",
+    }
+}
+
+fn classify(error: &engine::Error) -> (ErrorReason, bool) {
+    match error {
+        engine::Error::BadRecord(_) | engine::Error::TooManyBadRecords { .. } => {
+            (ErrorReason::BadRecords, false)
+        }
+        engine::Error::Tasks(crate::pipeline::tasks::Error::FailRun { .. }) => {
+            (ErrorReason::BadRecords, false)
+        }
+        engine::Error::Tasks(_) => (ErrorReason::Internal, false),
+        engine::Error::Source(_) => (ErrorReason::Unreachable, true),
+        engine::Error::Destination(_) | engine::Error::Quarantine(_) => {
+            (ErrorReason::WriteFailed, true)
+        }
+        engine::Error::Cancelled => (ErrorReason::Internal, false),
+    }
+}
+
+/// Executes the FlowRun and reports on it; returns its final phase.
+pub async fn run(client: kube::Client, request: Request) -> Result<RunPhase> {
+    let runs: Api<FlowRun> = Api::namespaced(client.clone(), &request.namespace);
+    let flows: Api<Flow> = Api::namespaced(client.clone(), &request.namespace);
+    let profiles: Api<ConnectorProfile> = Api::namespaced(client, &request.namespace);
+    let name = request.name.clone();
+    let run = runs
+        .get(&name)
+        .await
+        .map_err(api(format!("reading FlowRun {name}")))?;
+    let previous = run.status.clone().unwrap_or_default();
+    let reporter = Reporter {
+        runs: runs.clone(),
+        name: name.clone(),
+        generation: run.metadata.generation,
+        started: Instant::now(),
+        attempts: previous.attempts + 1,
+    };
+    if matches!(
+        previous.phase,
+        Some(RunPhase::Succeeded | RunPhase::Cancelled)
+    ) {
+        // A retried pod of a finished run does nothing.
+        return Ok(previous.phase.unwrap_or(RunPhase::Succeeded));
+    }
+    if run.spec.cancel {
+        return reporter.finish(RunPhase::Cancelled, None, None, None).await;
+    }
+    let fail = |reason: ErrorReason, message: String, retryable: bool| RunError {
+        reason,
+        message,
+        retryable,
+    };
+
+    // Pin the Flow: a retried pod runs the spec the first attempt ran.
+    let pinned = match previous.flow.clone() {
+        Some(pinned) => pinned,
+        None => match flows
+            .get_opt(&run.spec.flow_ref.name)
+            .await
+            .map_err(api("reading the Flow"))?
+        {
+            Some(flow) => PinnedFlow {
+                generation: flow.metadata.generation.unwrap_or_default(),
+                uid: flow.metadata.uid.clone().unwrap_or_default(),
+                spec: flow.spec,
+            },
+            None => {
+                let message = format!(
+                    "spec.flowRef: Flow {:?} does not exist in namespace {}",
+                    run.spec.flow_ref.name, request.namespace
+                );
+                return reporter
+                    .finish(
+                        RunPhase::Failed,
+                        Some(fail(ErrorReason::ReferenceNotFound, message, false)),
+                        None,
+                        None,
+                    )
+                    .await;
+            }
+        },
+    };
+    let start_time = previous.start_time.clone().unwrap_or_else(now);
+    reporter
+        .patch(&FlowRunStatus {
+            phase: Some(RunPhase::Running),
+            conditions: vec![condition(
+                "Unknown",
+                "Running",
+                "the run is moving data",
+                run.metadata.generation,
+            )],
+            observed_generation: run.metadata.generation,
+            flow: Some(pinned.clone()),
+            start_time: Some(start_time.clone()),
+            attempts: reporter.attempts,
+            ..FlowRunStatus::default()
+        })
+        .await?;
+
+    // Resolve the profiles the Flow names.
+    let spec = &pinned.spec;
+    let mut wanted = vec![
+        &spec.source.connector_profile_ref.name,
+        &spec.destination.connector_profile_ref.name,
+    ];
+    if let Some(location) = &spec.error_handling.error_location {
+        wanted.push(&location.connector_profile_ref.name);
+    }
+    let mut resolved = BTreeMap::new();
+    for profile_name in wanted {
+        if resolved.contains_key(profile_name) {
+            continue;
+        }
+        match profiles
+            .get_opt(profile_name)
+            .await
+            .map_err(api("reading a ConnectorProfile"))?
+        {
+            Some(profile) => {
+                resolved.insert(profile_name.clone(), profile);
+            }
+            None => {
+                let message = format!(
+                    "ConnectorProfile {profile_name:?} does not exist in namespace {}",
+                    request.namespace
+                );
+                return reporter
+                    .finish(
+                        RunPhase::Failed,
+                        Some(fail(ErrorReason::ReferenceNotFound, message, false)),
+                        None,
+                        None,
+                    )
+                    .await;
+            }
+        }
+    }
+    let flow = Flow {
+        metadata: kube::api::ObjectMeta {
+            name: Some(run.spec.flow_ref.name.clone()),
+            ..Default::default()
+        },
+        spec: pinned.spec.clone(),
+        status: None,
+    };
+    let time = run.spec.scheduled_time.as_ref().unwrap_or(&start_time);
+    let params = RunParams {
+        run_id: name.clone(),
+        time: chrono::DateTime::from_timestamp(time.0.as_second(), 0)
+            .unwrap_or_else(chrono::Utc::now),
+        overrides: run.spec.overrides.clone(),
+        working_dir: request.working_dir.clone(),
+    };
+    let plan = match plan::plan(&resolved, &flow, params) {
+        Ok(plan) => plan,
+        Err(e) => {
+            let reason = match e {
+                plan::Error::ProfileNotFound { .. } => ErrorReason::ReferenceNotFound,
+                _ => ErrorReason::InvalidSpec,
+            };
+            return reporter
+                .finish(
+                    RunPhase::Failed,
+                    Some(fail(reason, e.to_string(), false)),
+                    None,
+                    None,
+                )
+                .await;
+        }
+    };
+
+    // Move the data on the engine's threads; report and watch for cancel here.
+    let cancel = plan.options.cancel.clone();
+    let (progress_tx, mut progress_rx) = tokio::sync::watch::channel(Counts::default());
+    let engine = tokio::task::spawn_blocking(move || {
+        let plan::Plan {
+            source,
+            tasks,
+            destination,
+            quarantine,
+            options,
+            ..
+        } = plan;
+        engine::run(
+            source,
+            &tasks,
+            destination,
+            quarantine,
+            &options,
+            &mut |c| {
+                let _ = progress_tx.send(*c);
+            },
+        )
+    });
+    tokio::pin!(engine);
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    let result = loop {
+        tokio::select! {
+            done = &mut engine => break done,
+            _ = tick.tick() => {
+                if progress_rx.has_changed().unwrap_or(false) {
+                    let c = *progress_rx.borrow_and_update();
+                    let status = FlowRunStatus {
+                        phase: Some(RunPhase::Running),
+                        progress: counts(&c),
+                        progress_time: Some(now()),
+                        duration: Some(duration_text(reporter.started.elapsed().as_secs())),
+                        attempts: reporter.attempts,
+                        ..FlowRunStatus::default()
+                    };
+                    // Progress is best effort; the final status is not.
+                    let _ = reporter.patch(&status).await;
+                }
+                if let Ok(current) = runs.get(&name).await && current.spec.cancel {
+                    cancel.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+    };
+    let result = match result {
+        Ok(result) => result,
+        Err(join) => {
+            let message = format!("the engine stopped unexpectedly: {join}");
+            return reporter
+                .finish(
+                    RunPhase::Failed,
+                    Some(fail(ErrorReason::Internal, message, true)),
+                    None,
+                    None,
+                )
+                .await;
+        }
+    };
+    match result {
+        Ok(summary) => {
+            let output = RunOutput {
+                object_count: i64::try_from(summary.outcome.objects).unwrap_or(i64::MAX),
+                location: Some(summary.outcome.location.clone()),
+                manifest: summary.outcome.manifest.clone(),
+                quarantine_location: summary.quarantine.clone(),
+                schema_version: Some(1),
+            };
+            reporter
+                .finish(
+                    RunPhase::Succeeded,
+                    None,
+                    Some(counts(&summary.counts)),
+                    Some(output),
+                )
+                .await
+        }
+        Err(failure) => {
+            let output = failure.quarantine.clone().map(|q| RunOutput {
+                quarantine_location: Some(q),
+                ..RunOutput::default()
+            });
+            if matches!(failure.error, engine::Error::Cancelled) {
+                return reporter
+                    .finish(
+                        RunPhase::Cancelled,
+                        None,
+                        Some(counts(&failure.counts)),
+                        output,
+                    )
+                    .await;
+            }
+            let (reason, retryable) = classify(&failure.error);
+            let error = fail(reason, failure.error.to_string(), retryable);
+            reporter
+                .finish(
+                    RunPhase::Failed,
+                    Some(error),
+                    Some(counts(&failure.counts)),
+                    output,
+                )
+                .await
+        }
+    }
+}
