@@ -4,13 +4,16 @@
 CARGO ?= cargo
 SLUICE := target/debug/sluice
 
-.PHONY: help demo build test unit lint fmt crds crds-check control-plane cluster-up cluster-down clean
+.PHONY: help demo bench build test unit lint fmt crds crds-check control-plane cluster-up cluster-down clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
 
 demo: ## Run the demo Flow in local mode: Opportunities above 10,000, masked, to Parquet under ./out/
 	$(CARGO) run --locked --quiet -- local -f demo/opportunities.yaml
+
+bench: ## Pipeline benchmark on 1M and 10M records; writes bench/RESULTS.md (BENCH_SIZES to change)
+	bench/run.sh
 
 build: ## Build the sluice binary
 	$(CARGO) build --locked
