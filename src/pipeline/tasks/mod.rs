@@ -13,7 +13,10 @@
 //! index in the input batch so the engine can quarantine the original record.
 
 mod fields;
+mod filter;
 mod project;
+mod text;
+mod validate;
 
 #[cfg(test)]
 mod testing;
@@ -224,11 +227,11 @@ fn compile_task(task: &Task, input: &SchemaRef) -> Compile {
     if let Some(spec) = &task.map_all {
         return project::compile_map_all(spec, input);
     }
-    if task.filter.is_some() {
-        return Err("filter is not implemented yet".to_owned());
+    if let Some(spec) = &task.filter {
+        return filter::compile(spec, input);
     }
-    if task.validate.is_some() {
-        return Err("validate is not implemented yet".to_owned());
+    if let Some(spec) = &task.validate {
+        return validate::compile(spec, input);
     }
     if task.mask.is_some() {
         return Err("mask is not implemented yet".to_owned());
