@@ -14,8 +14,11 @@
 
 mod fields;
 mod filter;
+mod mask;
+mod merge;
 mod project;
 mod text;
+mod truncate;
 mod validate;
 
 #[cfg(test)]
@@ -233,14 +236,14 @@ fn compile_task(task: &Task, input: &SchemaRef) -> Compile {
     if let Some(spec) = &task.validate {
         return validate::compile(spec, input);
     }
-    if task.mask.is_some() {
-        return Err("mask is not implemented yet".to_owned());
+    if let Some(spec) = &task.mask {
+        return mask::compile(spec, input);
     }
-    if task.truncate.is_some() {
-        return Err("truncate is not implemented yet".to_owned());
+    if let Some(spec) = &task.truncate {
+        return truncate::compile(spec, input);
     }
-    if task.merge.is_some() {
-        return Err("merge is not implemented yet".to_owned());
+    if let Some(spec) = &task.merge {
+        return merge::compile(spec, input);
     }
     if task.arithmetic.is_some() {
         return Err("arithmetic is not implemented yet".to_owned());
