@@ -12,6 +12,7 @@
 //! that fail a task ("bad records") are returned as [`Rejection`]s with their
 //! index in the input batch so the engine can quarantine the original record.
 
+mod arithmetic;
 mod fields;
 mod filter;
 mod mask;
@@ -245,8 +246,8 @@ fn compile_task(task: &Task, input: &SchemaRef) -> Compile {
     if let Some(spec) = &task.merge {
         return merge::compile(spec, input);
     }
-    if task.arithmetic.is_some() {
-        return Err("arithmetic is not implemented yet".to_owned());
+    if let Some(spec) = &task.arithmetic {
+        return arithmetic::compile(spec, input);
     }
     if task.convert.is_some() {
         return Err("convert is not implemented yet".to_owned());
