@@ -13,6 +13,7 @@
 //! index in the input batch so the engine can quarantine the original record.
 
 mod arithmetic;
+mod convert;
 mod fields;
 mod filter;
 mod mask;
@@ -249,8 +250,8 @@ fn compile_task(task: &Task, input: &SchemaRef) -> Compile {
     if let Some(spec) = &task.arithmetic {
         return arithmetic::compile(spec, input);
     }
-    if task.convert.is_some() {
-        return Err("convert is not implemented yet".to_owned());
+    if let Some(spec) = &task.convert {
+        return convert::compile(spec, input);
     }
     if task.compute.is_some() {
         return Err("compute is not implemented yet".to_owned());
