@@ -16,7 +16,7 @@ use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, NaiveDate};
 
 use super::fields::{describe, index_of, is_float, is_numeric, is_text};
-use super::{Compile, Effect, Step, StepError};
+use super::{Compile, Effect, Step, StepError, cel};
 use crate::api::v1alpha1::task::{Filter, FilterOperator};
 
 /// The comparison a compiled filter runs.
@@ -74,8 +74,7 @@ pub(crate) fn compile(spec: &Filter, input: &SchemaRef) -> Compile {
         if spec.field.is_some() || spec.operator.is_some() {
             return Err("set either expression (CEL) or field with operator, not both".to_owned());
         }
-        let _ = expression;
-        return Err("CEL filters are not implemented yet".to_owned());
+        return Ok((cel::compile_filter(expression, input)?, input.clone()));
     }
     let (Some(field), Some(operator)) = (&spec.field, spec.operator) else {
         return Err("a filter needs either expression (CEL) or field with operator".to_owned());

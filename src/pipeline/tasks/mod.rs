@@ -13,6 +13,7 @@
 //! index in the input batch so the engine can quarantine the original record.
 
 mod arithmetic;
+mod cel;
 mod convert;
 mod fields;
 mod filter;
@@ -253,8 +254,8 @@ fn compile_task(task: &Task, input: &SchemaRef) -> Compile {
     if let Some(spec) = &task.convert {
         return convert::compile(spec, input);
     }
-    if task.compute.is_some() {
-        return Err("compute is not implemented yet".to_owned());
+    if let Some(spec) = &task.compute {
+        return cel::compile_compute(spec, input);
     }
     Err("the task sets no operation".to_owned())
 }
@@ -289,10 +290,16 @@ impl Tasks {
                 step,
             });
         }
-        if extra_filter.is_some() {
-            return Err(Error::Invalid {
-                task: EXTRA_FILTER_LABEL.to_owned(),
-                message: "CEL filters are not implemented yet".to_owned(),
+        if let Some(expression) = extra_filter {
+            let step =
+                cel::compile_filter(expression, &schema).map_err(|message| Error::Invalid {
+                    task: EXTRA_FILTER_LABEL.to_owned(),
+                    message,
+                })?;
+            steps.push(Compiled {
+                label: EXTRA_FILTER_LABEL.to_owned(),
+                output: schema.clone(),
+                step,
             });
         }
         Ok(Self {
