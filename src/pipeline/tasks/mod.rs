@@ -11,6 +11,13 @@
 //! compiled steps over each batch: rows removed by filters are counted, rows
 //! that fail a task ("bad records") are returned as [`Rejection`]s with their
 //! index in the input batch so the engine can quarantine the original record.
+//!
+//! Layout: this file holds the contract and the driver (`Step`, `Effect`,
+//! row-index tracking); `fields` and `text` the shared schema and
+//! value-as-text helpers; one file per operation (`project` for project,
+//! map and mapAll; `filter`, `validate`, `mask`, `truncate`, `merge`,
+//! `arithmetic`, `convert`; `cel` for CEL filters and compute); `testing`
+//! and `tests` the test helpers and the tests of whole task lists.
 
 mod arithmetic;
 mod cel;

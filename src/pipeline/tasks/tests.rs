@@ -461,3 +461,22 @@ fn a_record_both_filtered_and_bad_counts_once_as_bad() {
         [(0, "bad 0".to_owned()), (1, "bad 1".to_owned())]
     );
 }
+
+#[test]
+fn fail_run_names_the_row_of_the_original_batch() {
+    let batch = raw().build();
+    let mut check = not_null("amount");
+    if let Some(v) = check.validate.as_mut() {
+        v.check = ValidationCheck::Numeric;
+        v.action = ValidationAction::FailRun;
+    }
+    let tasks = [filter("region", FilterOperator::Equal, "EU"), check];
+    let compiled = Tasks::compile(&tasks, None, batch.schema_ref()).expect("compiles");
+    match compiled.apply(&batch) {
+        Err(error @ Error::FailRun { .. }) => assert_eq!(
+            error.to_string(),
+            "task validate[1] failed the run at record 3: field amount: value \"4o\" of field amount is not a number (check Numeric)"
+        ),
+        other => panic!("unexpected {other:?}"),
+    }
+}
