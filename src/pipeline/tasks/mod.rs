@@ -11,7 +11,38 @@
 //! compiled steps over each batch: rows removed by filters are counted, rows
 //! that fail a task ("bad records") are returned as [`Rejection`]s with their
 //! index in the input batch so the engine can quarantine the original record.
+//!
+//! Layout: this file holds the contract and the driver (`Step`, `Effect`,
+//! row-index tracking); `fields` and `text` the shared schema and
+//! value-as-text helpers; one file per operation (`project` for project,
+//! map and mapAll; `filter`, `validate`, `mask`, `truncate`, `merge`,
+//! `arithmetic`, `convert`; `cel` for CEL filters and compute); `testing`
+//! and `tests` the test helpers and the tests of whole task lists.
 
+mod arithmetic;
+mod cel;
+mod convert;
+mod fields;
+mod filter;
+mod mask;
+mod merge;
+mod project;
+mod text;
+mod truncate;
+mod validate;
+
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, BooleanArray, BooleanBufferBuilder, RecordBatchOptions, UInt32Array,
+};
+use arrow::buffer::BooleanBuffer;
+use arrow::compute::filter_record_batch;
 use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
@@ -105,32 +136,185 @@ pub fn label(index: usize, task: &Task) -> String {
     format!("{operation}[{index}]")
 }
 
+/// A record a step found bad, by its index in the batch the step was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Bad {
+    /// Index in the step's input batch.
+    pub row: usize,
+    /// The field concerned, when one is.
+    pub field: Option<String>,
+    /// Why.
+    pub reason: String,
+}
+
+/// What one step did to a batch. Rows keep their positions: removing them
+/// is left to [`Tasks::apply`], which also maps them to the original batch.
+#[derive(Debug, Default)]
+pub(crate) struct Effect {
+    /// The step's output columns, matching its output schema; `None` when
+    /// the columns are the input's.
+    pub columns: Option<Vec<ArrayRef>>,
+    /// Rows to keep (filters): false or null drops the row and counts it as
+    /// filtered. `None` keeps every row.
+    pub keep: Option<BooleanArray>,
+    /// Bad records, in any order, each at most once.
+    pub bad: Vec<Bad>,
+}
+
+impl Effect {
+    /// New columns, every row kept.
+    pub(crate) fn columns(columns: Vec<ArrayRef>) -> Self {
+        Self {
+            columns: Some(columns),
+            ..Self::default()
+        }
+    }
+}
+
+/// Why a step stopped.
+#[derive(Debug)]
+pub(crate) enum StepError {
+    /// A kernel failed.
+    Arrow(ArrowError),
+    /// A `validate` task with `action: FailRun` found a bad record.
+    FailRun {
+        /// Index in the step's input batch.
+        row: usize,
+        /// The field checked.
+        field: String,
+        /// Why the record failed.
+        reason: String,
+    },
+}
+
+impl From<ArrowError> for StepError {
+    fn from(error: ArrowError) -> Self {
+        Self::Arrow(error)
+    }
+}
+
+/// One compiled operation. Steps are shared by worker threads.
+pub(crate) trait Step: Send + Sync {
+    /// Runs the step over `batch`, which has the step's input schema.
+    fn apply(&self, batch: &RecordBatch) -> Result<Effect, StepError>;
+}
+
+/// A step with its label and output schema.
+struct Compiled {
+    label: String,
+    output: SchemaRef,
+    step: Box<dyn Step>,
+}
+
+/// The result of compiling one task: the step and its output schema, or
+/// what is wrong with it.
+pub(crate) type Compile = std::result::Result<(Box<dyn Step>, SchemaRef), String>;
+
+/// Compiles one task against the schema the previous tasks leave.
+fn compile_task(task: &Task, input: &SchemaRef) -> Compile {
+    let operations = [
+        task.project.is_some(),
+        task.map.is_some(),
+        task.map_all.is_some(),
+        task.filter.is_some(),
+        task.validate.is_some(),
+        task.mask.is_some(),
+        task.truncate.is_some(),
+        task.merge.is_some(),
+        task.arithmetic.is_some(),
+        task.convert.is_some(),
+        task.compute.is_some(),
+    ]
+    .into_iter()
+    .filter(|set| *set)
+    .count();
+    if operations != 1 {
+        return Err(format!(
+            "a task sets exactly one operation (project, map, mapAll, filter, validate, mask, truncate, merge, arithmetic, convert or compute); this one sets {operations}"
+        ));
+    }
+    if let Some(spec) = &task.project {
+        return project::compile_project(spec, input);
+    }
+    if let Some(spec) = &task.map {
+        return project::compile_map(spec, input);
+    }
+    if let Some(spec) = &task.map_all {
+        return project::compile_map_all(spec, input);
+    }
+    if let Some(spec) = &task.filter {
+        return filter::compile(spec, input);
+    }
+    if let Some(spec) = &task.validate {
+        return validate::compile(spec, input);
+    }
+    if let Some(spec) = &task.mask {
+        return mask::compile(spec, input);
+    }
+    if let Some(spec) = &task.truncate {
+        return truncate::compile(spec, input);
+    }
+    if let Some(spec) = &task.merge {
+        return merge::compile(spec, input);
+    }
+    if let Some(spec) = &task.arithmetic {
+        return arithmetic::compile(spec, input);
+    }
+    if let Some(spec) = &task.convert {
+        return convert::compile(spec, input);
+    }
+    if let Some(spec) = &task.compute {
+        return cel::compile_compute(spec, input);
+    }
+    Err("the task sets no operation".to_owned())
+}
+
+/// The label of the run's extra filter in errors and quarantine entries.
+pub const EXTRA_FILTER_LABEL: &str = "overrides.filter";
+
 /// A task list compiled against an input schema. `Send + Sync`: one compiled
 /// list serves every worker thread of a run.
 pub struct Tasks {
     input: SchemaRef,
     output: SchemaRef,
+    steps: Vec<Compiled>,
 }
 
 impl Tasks {
     /// Compiles `tasks` (and an optional extra CEL filter from the run's
     /// overrides, applied last) against `input`.
     pub fn compile(tasks: &[Task], extra_filter: Option<&str>, input: &SchemaRef) -> Result<Self> {
-        if let Some((index, task)) = tasks.iter().enumerate().next() {
-            return Err(Error::Invalid {
-                task: label(index, task),
-                message: "task operations are not implemented yet".to_owned(),
+        let mut steps = Vec::with_capacity(tasks.len() + 1);
+        let mut schema = input.clone();
+        for (index, task) in tasks.iter().enumerate() {
+            let label = label(index, task);
+            let (step, output) = compile_task(task, &schema).map_err(|message| Error::Invalid {
+                task: label.clone(),
+                message,
+            })?;
+            schema = output.clone();
+            steps.push(Compiled {
+                label,
+                output,
+                step,
             });
         }
-        if extra_filter.is_some() {
-            return Err(Error::Invalid {
-                task: "overrides.filter".to_owned(),
-                message: "CEL filters are not implemented yet".to_owned(),
+        if let Some(expression) = extra_filter {
+            let step =
+                cel::compile_filter(expression, &schema).map_err(|message| Error::Invalid {
+                    task: EXTRA_FILTER_LABEL.to_owned(),
+                    message,
+                })?;
+            steps.push(Compiled {
+                label: EXTRA_FILTER_LABEL.to_owned(),
+                output: schema.clone(),
+                step,
             });
         }
         Ok(Self {
             input: input.clone(),
-            output: input.clone(),
+            output: schema,
+            steps,
         })
     }
 
@@ -146,10 +330,152 @@ impl Tasks {
 
     /// Runs the compiled tasks over one batch.
     pub fn apply(&self, batch: &RecordBatch) -> Result<Output> {
+        self.check_input(batch)?;
+        let mut current = batch.clone();
+        // The original index of each row of `current`; `None` while no row
+        // has been removed.
+        let mut rows: Option<UInt32Array> = None;
+        let mut filtered = 0;
+        let mut rejected = Vec::new();
+        for compiled in &self.steps {
+            if current.num_rows() == 0 {
+                break;
+            }
+            let arrow = |source| Error::Arrow {
+                task: compiled.label.clone(),
+                source,
+            };
+            let original = |row: usize| match &rows {
+                Some(rows) => rows.value(row) as usize,
+                None => row,
+            };
+            let effect = compiled.step.apply(&current).map_err(|error| match error {
+                StepError::Arrow(source) => arrow(source),
+                StepError::FailRun { row, field, reason } => Error::FailRun {
+                    task: compiled.label.clone(),
+                    row: original(row),
+                    field,
+                    reason,
+                },
+            })?;
+            let count = current.num_rows();
+            let next = match effect.columns {
+                None if Arc::ptr_eq(current.schema_ref(), &compiled.output) => current,
+                columns => RecordBatch::try_new_with_options(
+                    compiled.output.clone(),
+                    columns.unwrap_or_else(|| current.columns().to_vec()),
+                    &RecordBatchOptions::new().with_row_count(Some(count)),
+                )
+                .map_err(arrow)?,
+            };
+            if effect.keep.is_none() && effect.bad.is_empty() {
+                current = next;
+                continue;
+            }
+            // Rows the filter keeps, then without the bad ones.
+            let passed = match &effect.keep {
+                Some(mask) => mask.values() & &validity(mask),
+                None => BooleanBuffer::new_set(count),
+            };
+            let mut keep = BooleanBufferBuilder::new(count);
+            keep.append_buffer(&passed);
+            let mut bad_rows = 0;
+            for bad in effect.bad {
+                let row = bad.row;
+                if row >= count || (!keep.get_bit(row) && passed.value(row)) {
+                    // Out of the batch, or already bad in this step.
+                    continue;
+                }
+                keep.set_bit(row, false);
+                bad_rows += 1;
+                rejected.push(Rejection {
+                    row: original(row),
+                    task: compiled.label.clone(),
+                    field: bad.field,
+                    reason: bad.reason,
+                });
+            }
+            let keep = keep.finish();
+            // A row both filtered and bad counts once, as bad.
+            filtered += count - keep.count_set_bits() - bad_rows;
+            let keep = BooleanArray::new(keep, None);
+            if keep.true_count() == count {
+                current = next;
+                continue;
+            }
+            let indices = match rows.take() {
+                Some(rows) => rows,
+                None => identity_rows(count).map_err(arrow)?,
+            };
+            let kept = arrow::compute::filter(&indices, &keep).map_err(arrow)?;
+            rows = Some(
+                kept.as_any()
+                    .downcast_ref::<UInt32Array>()
+                    .cloned()
+                    .ok_or_else(|| {
+                        arrow(ArrowError::ComputeError(
+                            "row indices lost their type".to_owned(),
+                        ))
+                    })?,
+            );
+            current = filter_record_batch(&next, &keep).map_err(arrow)?;
+        }
+        let batch = if current.num_rows() == 0 {
+            RecordBatch::new_empty(self.output.clone())
+        } else {
+            current
+        };
+        rejected.sort_by_key(|rejection| rejection.row);
         Ok(Output {
-            batch: batch.clone(),
-            filtered: 0,
-            rejected: Vec::new(),
+            batch,
+            filtered,
+            rejected,
         })
     }
+
+    /// Checks that `batch` has the fields (names and types) the tasks were
+    /// compiled for.
+    fn check_input(&self, batch: &RecordBatch) -> Result<()> {
+        let expected = self.input.fields();
+        let actual = batch.schema_ref().fields();
+        let same = expected.len() == actual.len()
+            && expected
+                .iter()
+                .zip(actual.iter())
+                .all(|(e, a)| e.name() == a.name() && e.data_type() == a.data_type());
+        if same {
+            return Ok(());
+        }
+        let show = |fields: &arrow::datatypes::Fields| {
+            fields
+                .iter()
+                .map(|f| format!("{}: {}", f.name(), f.data_type()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        Err(Error::Arrow {
+            task: "input".to_owned(),
+            source: ArrowError::SchemaError(format!(
+                "the batch has fields ({}) but the tasks were compiled for ({})",
+                show(actual),
+                show(expected)
+            )),
+        })
+    }
+}
+
+/// The valid bits of `array` (all set when it has no nulls).
+fn validity(array: &BooleanArray) -> BooleanBuffer {
+    match array.nulls() {
+        Some(nulls) => nulls.inner().clone(),
+        None => BooleanBuffer::new_set(array.len()),
+    }
+}
+
+/// `0, 1, …, count - 1` as row indices.
+fn identity_rows(count: usize) -> std::result::Result<UInt32Array, ArrowError> {
+    let count = u32::try_from(count).map_err(|_| {
+        ArrowError::ComputeError(format!("a batch of {count} records is too large"))
+    })?;
+    Ok(UInt32Array::from_iter_values(0..count))
 }
