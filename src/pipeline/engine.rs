@@ -257,7 +257,7 @@ fn process(tasks: &Tasks, unit: Unit) -> Result<Processed> {
         .map(|m| BadRecord {
             location: Some(m.location.clone()),
             task: None,
-            field: None,
+            field: m.field.clone(),
             reason: m.reason.clone(),
             record: None,
             raw: Some(m.raw.clone()),

@@ -83,6 +83,26 @@ pub struct Malformed {
     pub raw: String,
     /// Why it could not be read, naming the field when the reader does.
     pub reason: String,
+    /// The field that could not be read, when the reader says.
+    pub field: Option<String>,
+}
+
+/// The field an Arrow CSV error names by position (`for column 2`).
+fn column_of(reason: &str, schema: &SchemaRef) -> Option<String> {
+    let start = reason.find("for column ")? + "for column ".len();
+    let digits: String = reason[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let index: usize = digits.parse().ok()?;
+    schema.fields().get(index).map(|f| f.name().clone())
+}
+
+/// The field an Arrow decoder error names (`whilst decoding field 'Amount'`).
+fn field_of(reason: &str) -> Option<String> {
+    let start = reason.find("field '")? + "field '".len();
+    let end = reason[start..].find('\'')?;
+    Some(reason[start..start + end].to_owned())
 }
 
 /// The file extension of a format and compression (`parquet`, `csv.gz`).
@@ -524,6 +544,7 @@ pub fn decode_json_lines(
             Err(reason) => malformed.push(Malformed {
                 location: format!("{file}:{}", first_line + i as u64),
                 raw: String::from_utf8_lossy(line).into_owned(),
+                field: field_of(&reason),
                 reason: reason.replace("Json error: ", ""),
             }),
         }
@@ -655,6 +676,7 @@ impl CsvReader {
                                 .trim_end()
                                 .to_owned(),
                             reason: format!("has {} fields, the header has {expected}", row.len()),
+                            field: None,
                         });
                     } else {
                         rows.push(row);
@@ -666,6 +688,7 @@ impl CsvReader {
                         location: format!("{}:record {}", self.file, self.record),
                         raw: String::new(),
                         reason: e.to_string(),
+                        field: None,
                     });
                 }
             }
@@ -681,13 +704,17 @@ impl CsvReader {
                 for (i, row) in rows.into_iter().enumerate() {
                     match self.decode(std::slice::from_ref(&row)) {
                         Ok(_) => good.push(row),
-                        Err(e) => malformed.push(Malformed {
-                            location: format!("{}:record {}", self.file, first + i as u64),
-                            raw: String::from_utf8_lossy(&self.encode_one(&row))
-                                .trim_end()
-                                .to_owned(),
-                            reason: e.to_string().replace("Parser error: ", ""),
-                        }),
+                        Err(e) => {
+                            let reason = e.to_string().replace("Parser error: ", "");
+                            malformed.push(Malformed {
+                                location: format!("{}:record {}", self.file, first + i as u64),
+                                raw: String::from_utf8_lossy(&self.encode_one(&row))
+                                    .trim_end()
+                                    .to_owned(),
+                                field: column_of(&reason, &self.schema),
+                                reason,
+                            })
+                        }
                     }
                 }
                 let batch = self.decode(&good).map_err(arrow(&self.file))?;
@@ -864,6 +891,12 @@ mod tests {
         let locations: Vec<_> = malformed.iter().map(|m| m.location.as_str()).collect();
         assert_eq!(locations, ["in.csv:record 3", "in.csv:record 2"]);
         assert_eq!(malformed[1].raw, "2,abc");
+        assert_eq!(
+            malformed[1].field.as_deref(),
+            Some("amount"),
+            "{}",
+            malformed[1].reason
+        );
         assert!(reader.next_batch().unwrap().is_none());
     }
 }

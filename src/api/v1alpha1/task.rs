@@ -80,9 +80,8 @@ pub struct Project {
 }
 
 /// Rename: field `from` becomes field `to`, keeping its position, type and
-/// values. `to` must not already exist unless `keepSource` is false and `to`
-/// equals `from`. With `keepSource`, `from` stays and `to` is a copy added
-/// at the end.
+/// values. `to` must not already exist. With `keepSource`, `from` stays and
+/// `to` is a copy added at the end.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.from != self.to").message("map.from and map.to must differ"))]
@@ -150,10 +149,13 @@ pub enum FilterOperator {
 /// `Contains` applies only to text.
 ///
 /// CEL: `expression` must evaluate to a bool for each record; the record is
-/// bound as `record` (`record.Amount > 10000.0 && record.StageName !=
-/// 'Closed Lost'`), null fields are CEL `null`. A compile error is a
-/// validation error naming the task; an evaluation error (such as a missing
-/// field or a type mismatch) makes the record a bad record.
+/// bound as `record` (`record.Amount > 10000 && record.StageName !=
+/// 'Closed Lost'`); ints, uints and doubles compare by value. Null fields
+/// are CEL `null`, and comparing null with a number is an evaluation error:
+/// guard with `record.Amount != null && ...` where a field may be null. A
+/// compile error is a validation error naming the task; an evaluation error
+/// (a missing field, a type mismatch, a non-bool result) makes the record a
+/// bad record.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("has(self.expression) != has(self.field)").message("set either expression (CEL) or field with operator, not both"))]
@@ -192,11 +194,14 @@ pub enum ValidationCheck {
     /// The field is not null. An empty string passes.
     NotNull,
     /// The numeric field is not zero (null passes; combine with `NotNull`).
+    /// On a field that is not a number: a validation error of the Flow.
     NotZero,
-    /// The numeric field is zero or more (null passes).
+    /// The numeric field is zero or more (null passes). On a field that is
+    /// not a number: a validation error of the Flow.
     NotNegative,
     /// The field is a number, or text that reads as a decimal number
-    /// (`12`, `-3.5`, `1e3`; not `NaN`, not empty). Null passes.
+    /// (`12`, `-3.5`, `1e3`; not `NaN`, not empty). Null passes. On a field
+    /// that is neither text nor a number: a validation error of the Flow.
     Numeric,
 }
 
@@ -276,9 +281,11 @@ pub struct Truncate {
 }
 
 /// Merge: writes `format` to the text field `into`, with each `{Field}`
-/// replaced by that field's value as text (numbers in their shortest exact
-/// form, timestamps in RFC 3339, booleans as `true`/`false`, null as the
-/// empty string). `{{` and `}}` stand for literal braces. A `{Field}` naming
+/// replaced by that field's value as text (integers as written, floats in
+/// their shortest round-trip form (`2.5`, `2`), decimals with their scale
+/// (`12.30`), dates as `2024-05-01`, timestamps in RFC 3339 in UTC
+/// (`2024-05-01T00:00:00Z`), booleans as `true`/`false`, null as the empty
+/// string). `{{` and `}}` stand for literal braces. A `{Field}` naming
 /// no field is a validation error. `into` is added at the end, or replaced
 /// in place if it exists. The source fields stay.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
@@ -308,7 +315,8 @@ pub enum ArithmeticOperator {
 /// Arithmetic: `into = left (operator) right` on two numeric fields.
 /// Two integers give an integer (64-bit; an overflow makes the record a bad
 /// record); otherwise, and always for `Divide`, a 64-bit float. Division by
-/// zero makes the record a bad record. If either operand is null the result
+/// zero, an unsigned value above 2^63-1 and a float result that overflows
+/// to infinity make the record a bad record. If either operand is null the result
 /// is null. Text operands are a validation error (convert them first).
 /// `into` is added at the end, or replaced in place if it exists.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -330,27 +338,33 @@ pub enum FieldType {
     /// UTF-8 text.
     String,
     /// 64-bit signed integer. From text: an optional sign and digits; from a
-    /// float: only whole values in range (`2.0`, not `2.5`).
+    /// float or decimal: only whole values in range (`2.0`, not `2.5`); from
+    /// a boolean: 1 or 0.
     Integer,
-    /// 64-bit float. From text: decimal or exponent notation.
+    /// 64-bit float. From text: decimal or exponent notation; from a
+    /// boolean: 1 or 0.
     Double,
     /// Decimal with `precision` and `scale`; rounding half away from zero
     /// when the source has more decimals than `scale`.
     Decimal,
-    /// From text: `true`/`false` (case-insensitive), `1`/`0`.
+    /// From text: `true`/`false` (case-insensitive), `1`/`0`; from an
+    /// integer: 1 or 0 only.
     Boolean,
     /// Calendar date. From text: `format` or `2024-05-01`; from a timestamp:
     /// its date in UTC.
     Date,
-    /// Instant with microsecond precision, in UTC. From text: `format` or
-    /// RFC 3339; from an integer: seconds since the Unix epoch; from a date:
-    /// its midnight UTC.
+    /// Instant with microsecond precision, in UTC. From text: `format` (read
+    /// as UTC when it has no offset; a date-only format gives midnight UTC)
+    /// or RFC 3339; from an integer: seconds since the Unix epoch; from a
+    /// date: its midnight UTC.
     Timestamp,
 }
 
 /// Convert: changes a field's type in place. A value that cannot be
 /// converted makes the record a bad record, naming the field, the value's
-/// type and the target type. Null stays null.
+/// type and the target type. Null stays null. To `String`, values are
+/// written as `merge` writes them (timestamps in UTC); `format` then applies
+/// only when the field is a date or timestamp.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.to == 'Decimal' ? has(self.precision) : !has(self.precision) && !has(self.scale)").message("precision (and optionally scale) are required for Decimal and allowed only for it").field_path(".precision"))]
@@ -379,12 +393,14 @@ pub struct Convert {
 /// Compute: sets `field` to the value of a CEL expression over `record`
 /// (`record.Amount * 1.2`, `record.FirstName + ' ' + record.LastName`).
 /// The field is added at the end, or replaced in place if it exists. Its
-/// type is `type`; a result of another type is converted as `convert` would,
-/// or makes the record a bad record. Compiled once per run; a compile error
+/// type is `type` (not `Decimal`: compute a `Double` and `convert` it); a
+/// result of another type is converted as `convert` would, or makes the
+/// record a bad record. Compiled once per run; a compile error
 /// is a validation error naming the task; an evaluation error makes the
 /// record a bad record.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.type != 'Decimal'").message("compute cannot produce a Decimal (it has no precision or scale): compute a Double and convert it").field_path(".type"))]
 pub struct Compute {
     /// Output field.
     pub field: FieldName,
