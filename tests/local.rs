@@ -141,3 +141,124 @@ fn preview_shows_records_before_and_after_the_tasks() {
         "preview publishes nothing"
     );
 }
+
+/// The README's first command, in a copy of the repository's demo folder.
+#[test]
+fn the_demo_keeps_big_deals_masks_contacts_and_quarantines_the_broken_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo");
+    std::fs::create_dir_all(dir.path().join("demo/data")).unwrap();
+    for file in ["opportunities.yaml", "data/opportunities.jsonl"] {
+        std::fs::copy(demo.join(file), dir.path().join("demo").join(file)).unwrap();
+    }
+    let out = sluice(
+        dir.path(),
+        &["local", "-f", "demo/opportunities.yaml", "--run-id", "demo"],
+    );
+    let printed = text(&out);
+    assert!(out.status.success(), "{printed}");
+    for expected in [
+        "Read         2,000 records",
+        "Filtered     940",
+        "Quarantined  3",
+        "Written      1,057 records",
+    ] {
+        assert!(
+            printed.contains(expected),
+            "{expected:?} not in:\n{printed}"
+        );
+    }
+    let folder = std::fs::read_dir(dir.path().join("out/opportunities")).unwrap();
+    let mut parquet = Vec::new();
+    for year in folder {
+        for entry in walk(&year.unwrap().path()) {
+            if entry.extension().is_some_and(|e| e == "parquet") {
+                parquet.push(entry);
+            }
+        }
+    }
+    assert_eq!(parquet.len(), 1, "{parquet:?}");
+    let file = std::fs::File::open(&parquet[0]).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut rows = 0;
+    for batch in reader {
+        let batch = batch.unwrap();
+        let column = |name: &str| batch.column(batch.schema().index_of(name).unwrap()).clone();
+        let amount = column("Amount");
+        let amount = amount
+            .as_any()
+            .downcast_ref::<arrow::array::Float64Array>()
+            .unwrap();
+        let email = column("ContactEmail");
+        let email = email
+            .as_any()
+            .downcast_ref::<arrow::array::StringArray>()
+            .unwrap();
+        let phone = column("ContactPhone");
+        let phone = phone
+            .as_any()
+            .downcast_ref::<arrow::array::StringArray>()
+            .unwrap();
+        let probability = column("Probability");
+        let probability = probability
+            .as_any()
+            .downcast_ref::<arrow::array::Int64Array>()
+            .unwrap();
+        let expected = column("ExpectedRevenue");
+        let expected = expected
+            .as_any()
+            .downcast_ref::<arrow::array::Float64Array>()
+            .unwrap();
+        assert_eq!(
+            column("CloseDate").data_type(),
+            &arrow::datatypes::DataType::Date32
+        );
+        for i in 0..batch.num_rows() {
+            assert!(amount.value(i) > 10_000.0);
+            assert!(email.value(i).chars().all(|c| c == '*') && !email.value(i).is_empty());
+            let (hidden, shown) = phone.value(i).split_at(11);
+            assert_eq!(hidden, "***********");
+            assert_eq!(shown.len(), 4);
+            let want = amount.value(i) * probability.value(i) as f64 / 100.0;
+            assert!((expected.value(i) - want).abs() < 1e-9);
+        }
+        rows += batch.num_rows();
+    }
+    assert_eq!(rows, 1057);
+    let quarantine = walk(&dir.path().join("out/_quarantine"));
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&quarantine[0])
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let locations: Vec<&str> = lines
+        .iter()
+        .map(|l| l["location"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        locations,
+        [
+            "demo/data/opportunities.jsonl:1501",
+            "demo/data/opportunities.jsonl:1734",
+            "demo/data/opportunities.jsonl:1851"
+        ]
+    );
+    assert_eq!(lines[0]["field"], "Amount");
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
+}
