@@ -59,10 +59,11 @@ YAML
     /usr/bin/time -f '%e %U %S %M' -o "$work/time.txt" "$sluice" local -f "$work/flow.yaml" --run-id bench > "$work/summary.txt"
     read -r wall user sys rss < "$work/time.txt"
     written=$(awk '/^Written/ {print $2}' "$work/summary.txt")
+    grep -q '^Status  *Succeeded' "$work/summary.txt" || { cat "$work/summary.txt"; exit 1; }
     rate=$(python3 -c "print(f'{$n/$wall:,.0f}')")
     mbs=$(python3 -c "print(f'{$mb/$wall:.0f}')")
     cpu=$(python3 -c "print(f'{$user+$sys:.1f}')")
-    rows+=("| $(printf "%'d" "$n") | JSON Lines file | $format | $wall | $rate | $mbs | $cpu | $(( rss / 1024 )) | $written |")
+    rows+=("| $(python3 -c "print(f'{$n:,}')") | JSON Lines file | $format | $wall | $rate | $mbs | $cpu | $(( rss / 1024 )) | $written |")
   done
   if [[ -z "${baselines[*]}" ]]; then
     sample=$(( n < 1000000 ? n : 1000000 ))

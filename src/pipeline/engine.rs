@@ -182,13 +182,13 @@ pub struct Options {
 }
 
 impl Options {
-    /// Two workers per core up to 8, four units in flight per worker.
+    /// One worker per core up to 8, two units in flight per worker.
     pub fn new(error_handling: ErrorHandling) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let workers = cores.clamp(1, 8);
         Self {
             workers,
-            in_flight: workers * 4,
+            in_flight: workers * 2,
             error_handling,
             cancel: Arc::default(),
         }
