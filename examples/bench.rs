@@ -4,6 +4,12 @@
 //!   records, about 1 KB of JSON each (ids, name, amount, stage, dates,
 //!   probability, booleans, description text, a nested Account, a list of
 //!   tags), one per line, deterministic.
+//! - `serve --records N --page-size P --port-file FILE`: an HTTP/1.1 server
+//!   on 127.0.0.1 serving those records as JSON pages (`GET
+//!   /opportunities?page=K` → `{"data":[...],"page":K}`, pages numbered
+//!   from 1, an empty `data` after the last). 64 distinct pages are rendered
+//!   once and served from memory, so serving costs almost nothing. Writes
+//!   its port to FILE and serves until killed.
 //! - `baseline --file FILE --records N`: what one core does with this data
 //!   alone: Arrow JSON decoding, and filter + Parquet (zstd) encoding, in
 //!   records per second, so end-to-end figures can be read as a fraction of
@@ -210,12 +216,84 @@ fn baseline(file: &str, records: usize) {
     let _ = batches.first().map(|b| b.column(0).len());
 }
 
+fn serve(records: u64, page_size: u64, port_file: &str) {
+    const DISTINCT: u64 = 64;
+    let mut rng = Rng(0x5EED_1234_ABCD_0001);
+    let mut pages: Vec<Arc<Vec<u8>>> = Vec::new();
+    let mut line = String::with_capacity(2048);
+    for p in 0..DISTINCT.min(records.div_ceil(page_size)) {
+        let mut body = String::with_capacity((page_size * 1200) as usize);
+        body.push_str("{\"data\":[");
+        for r in 0..page_size {
+            line.clear();
+            record(p * page_size + r, &mut rng, &mut line);
+            if r > 0 {
+                body.push(',');
+            }
+            body.push_str(line.trim_end());
+        }
+        body.push_str("]}");
+        pages.push(Arc::new(body.into_bytes()));
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    std::fs::write(port_file, listener.local_addr().unwrap().port().to_string()).unwrap();
+    let total_pages = records.div_ceil(page_size);
+    let pages = Arc::new(pages);
+    for stream in listener.incoming() {
+        let Ok(mut stream) = stream else { continue };
+        let pages = pages.clone();
+        std::thread::spawn(move || {
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            loop {
+                let mut request = String::new();
+                if reader.read_line(&mut request).unwrap_or(0) == 0 {
+                    return;
+                }
+                // Skip the headers.
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                        break;
+                    }
+                }
+                let page: u64 = request
+                    .split(['?', '&', ' '])
+                    .find_map(|p| p.strip_prefix("page="))
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(1);
+                let empty = b"{\"data\":[]}".to_vec();
+                let body: &[u8] = if page >= 1 && page <= total_pages {
+                    &pages[((page - 1) % pages.len() as u64) as usize]
+                } else {
+                    &empty
+                };
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                if stream
+                    .write_all(head.as_bytes())
+                    .and_then(|_| stream.write_all(body))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("generate") => generate(
             arg(&args, "--records").parse().unwrap(),
             &arg(&args, "--out"),
+        ),
+        Some("serve") => serve(
+            arg(&args, "--records").parse().unwrap(),
+            arg(&args, "--page-size").parse().unwrap(),
+            &arg(&args, "--port-file"),
         ),
         Some("baseline") => baseline(
             &arg(&args, "--file"),
