@@ -262,3 +262,81 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     files.sort();
     files
 }
+
+/// A run killed with SIGKILL half-way and rerun under its id leaves exactly
+/// one copy of each record, and nothing of the killed attempt.
+#[test]
+fn a_killed_run_rerun_under_its_id_leaves_one_copy_of_each_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = 400_000;
+    let padding = "p".repeat(100);
+    let data: String = (0..records)
+        .map(|i| format!("{{\"id\":{i},\"pad\":\"{padding}\"}}\n"))
+        .collect();
+    std::fs::write(dir.path().join("in.jsonl"), data).unwrap();
+    let manifest = format!(
+        "{PROFILE}---
+apiVersion: sluice.dev/v1alpha1
+kind: Flow
+metadata: {{name: big}}
+spec:
+  source: {{connectorProfileRef: {{name: local}}, file: {{path: in.jsonl, format: JsonLines}}}}
+  destination:
+    connectorProfileRef: {{name: local}}
+    file: {{path: out, format: JsonLines, pathTemplate: '{{runId}}'}}
+"
+    );
+    std::fs::write(dir.path().join("flow.yaml"), manifest).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["local", "-f", "flow.yaml", "--run-id", "r1"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once it has staged some files, before it publishes.
+    let staging = dir.path().join("out/_sluice/staging/big/r1/r1");
+    let started = std::time::Instant::now();
+    let killed = loop {
+        let staged = std::fs::read_dir(&staging).map(|d| d.count()).unwrap_or(0);
+        if staged >= 3 {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break true;
+        }
+        if child.try_wait().unwrap().is_some()
+            || started.elapsed() > std::time::Duration::from_secs(60)
+        {
+            break false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    assert!(
+        killed,
+        "the run finished before it could be killed; make the input larger"
+    );
+    assert!(
+        !dir.path().join("out/r1").exists(),
+        "a killed run published files"
+    );
+
+    let out = sluice(dir.path(), &["local", "-f", "flow.yaml", "--run-id", "r1"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let mut ids = Vec::with_capacity(records);
+    for file in walk(&dir.path().join("out/r1")) {
+        for line in std::fs::read_to_string(file).unwrap().lines() {
+            let value: serde_json::Value = serde_json::from_str(line).unwrap();
+            ids.push(value["id"].as_u64().unwrap() as usize);
+        }
+    }
+    ids.sort_unstable();
+    assert_eq!(ids.len(), records, "records published");
+    assert!(
+        ids.iter().enumerate().all(|(i, id)| i == *id),
+        "each record exactly once"
+    );
+    assert!(
+        !dir.path().join("out/_sluice/staging").exists(),
+        "staging left behind"
+    );
+}

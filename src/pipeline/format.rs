@@ -848,6 +848,53 @@ mod tests {
     }
 
     #[test]
+    fn parquet_without_source_types_writes_every_column_as_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path());
+        let options = WriteOptions {
+            format: FileFormat::Parquet,
+            csv: None,
+            parquet_compression: ParquetCompression::Snappy,
+            preserve_types: false,
+            compression: OutputCompression::None,
+        };
+        let b = batch();
+        let mut writer =
+            FileWriter::new(store.create("f").unwrap(), &b.schema(), &options, "f").unwrap();
+        writer.write(&b).unwrap();
+        writer.finish().unwrap();
+        let bytes = bytes::Bytes::from(store.read("f").unwrap().unwrap());
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .unwrap()
+            .build()
+            .unwrap();
+        let read: Vec<RecordBatch> = reader.collect::<Result<_, _>>().unwrap();
+        let schema = read[0].schema();
+        assert!(
+            schema
+                .fields()
+                .iter()
+                .all(|f| f.data_type() == &DataType::Utf8)
+        );
+        let amounts = read[0]
+            .column(2)
+            .as_any()
+            .downcast_ref::<arrow::array::StringArray>()
+            .unwrap();
+        assert_eq!(
+            amounts.iter().collect::<Vec<_>>(),
+            [Some("1.5"), Some("2.0"), Some("-3.25")]
+        );
+        let names = read[0]
+            .column(1)
+            .as_any()
+            .downcast_ref::<arrow::array::StringArray>()
+            .unwrap();
+        assert_eq!(names.value(2), "é \"q\"");
+        assert!(names.is_null(1));
+    }
+
+    #[test]
     fn malformed_json_lines_are_isolated_with_their_line_number() {
         let schema: SchemaRef =
             Arc::new(infer_json_schema(b"{\"id\":1,\"amount\":2.5}\n", 10).unwrap());
