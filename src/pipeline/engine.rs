@@ -310,10 +310,36 @@ pub fn run(
 
     std::thread::scope(|scope| {
         let reader_cancel = cancel.clone();
-        scope.spawn(move || read(source.as_mut(), &work_tx, &permit_tx, &reader_cancel));
-        for _ in 0..workers {
+        // Named threads: `top -H` and profiles show which stage is busy.
+        let spawned = std::thread::Builder::new()
+            .name("sluice-read".to_owned())
+            .spawn_scoped(scope, move || {
+                read(source.as_mut(), &work_tx, &permit_tx, &reader_cancel)
+            });
+        if let Err(e) = spawned {
+            return Err(Box::new(Failure {
+                error: Error::Source(Box::new(e)),
+                counts: Counts::default(),
+                quarantine: None,
+            }));
+        }
+        let mut started = 0;
+        for i in 0..workers {
             let (work_rx, result_tx) = (work_rx.clone(), result_tx.clone());
-            scope.spawn(move || work(tasks, &work_rx, &result_tx));
+            // A worker that cannot start leaves the others to do the work.
+            let spawned = std::thread::Builder::new()
+                .name(format!("sluice-work-{i}"))
+                .spawn_scoped(scope, move || work(tasks, &work_rx, &result_tx));
+            started += usize::from(spawned.is_ok());
+        }
+        if started == 0 {
+            cancel.store(true, Ordering::Relaxed);
+            let error = Error::Source("no worker thread could be started".into());
+            return Err(Box::new(Failure {
+                error,
+                counts: Counts::default(),
+                quarantine: None,
+            }));
         }
         drop(result_tx);
         write(

@@ -501,7 +501,7 @@ pub fn decode_json_lines(
     first_line: u64,
 ) -> Result<(RecordBatch, Vec<Malformed>)> {
     // One batch for the whole block: at most one record per line.
-    let lines = block.iter().filter(|b| **b == b'\n').count() + 1;
+    let lines = memchr::memchr_iter(b'\n', block).count() + 1;
     let decoder = || {
         arrow::json::ReaderBuilder::new(schema.clone())
             .with_batch_size(lines)

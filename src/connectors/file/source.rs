@@ -203,27 +203,24 @@ impl FileRecordSource {
                 }
                 let mut block = std::mem::take(carry);
                 if !*done {
-                    let start = block.len();
-                    block.resize(start + BLOCK, 0);
-                    let mut filled = start;
-                    while filled < block.len() {
-                        let n = reader
-                            .read(&mut block[filled..])
-                            .map_err(|source| Error::Io {
-                                path: name.clone(),
-                                source,
-                            })?;
-                        if n == 0 {
-                            *done = true;
-                            break;
-                        }
-                        filled += n;
+                    // read_to_end on a bounded reader fills spare capacity
+                    // without zeroing it first.
+                    block.reserve(BLOCK);
+                    let read = reader
+                        .by_ref()
+                        .take(BLOCK as u64)
+                        .read_to_end(&mut block)
+                        .map_err(|source| Error::Io {
+                            path: name.clone(),
+                            source,
+                        })?;
+                    if read == 0 {
+                        *done = true;
                     }
-                    block.truncate(filled);
                 }
                 if !*done {
                     // Keep the incomplete last line for the next block.
-                    match block.iter().rposition(|b| *b == b'\n') {
+                    match memchr::memrchr(b'\n', &block) {
                         Some(end) => *carry = block.split_off(end + 1),
                         None => {
                             *carry = block;
@@ -235,7 +232,7 @@ impl FileRecordSource {
                     return Ok(None);
                 }
                 let first_line = *line;
-                *line += block.iter().filter(|b| **b == b'\n').count() as u64;
+                *line += memchr::memchr_iter(b'\n', &block).count() as u64;
                 Ok(Some(Box::new(move || {
                     let (batch, malformed) =
                         format::decode_json_lines(&block, &schema, &name, first_line)?;
