@@ -13,7 +13,9 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 tools="$here/../tools"
 cache="${SLUICE_CACHE:-$HOME/.cache/sluice}"
 key=$(cat "$tools/go.mod" "$tools/go.sum" "${BASH_SOURCE[0]}" | sha256sum | cut -c1-16)
-version=$(awk '$1=="require" && $2=="k8s.io/kubernetes" {print $3}' "$tools/go.mod")
+# The pinned release, wherever `go mod tidy` puts its require line.
+version=$(sed -nE 's/^[[:space:]]*(require[[:space:]]+)?k8s\.io\/kubernetes[[:space:]]+(v[^[:space:]]+).*/\2/p' "$tools/go.mod" | head -n 1)
+[[ -n "$version" ]] || { echo "k8s-bin: no k8s.io/kubernetes version in $tools/go.mod" >&2; exit 1; }
 bin="$cache/k8s/$version-$key/bin"
 
 if [[ -x "$bin/kube-apiserver" && -x "$bin/kubectl" && -x "$bin/etcd" ]]; then
