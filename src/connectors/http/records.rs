@@ -15,7 +15,9 @@ use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 
-use arrow::datatypes::{Schema, SchemaRef};
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, FieldRef, Fields, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
@@ -384,26 +386,139 @@ pub fn decode(
     Ok((batch, malformed))
 }
 
-/// Infers the schema of the first `max` object records.
+/// The order in which object keys first appear, at every level.
+#[derive(Debug, Default)]
+struct KeyOrder {
+    keys: Vec<(String, KeyOrder)>,
+}
+
+impl KeyOrder {
+    fn child(&mut self, key: &str) -> &mut KeyOrder {
+        let index = match self.keys.iter().position(|(k, _)| k == key) {
+            Some(index) => index,
+            None => {
+                self.keys.push((key.to_owned(), KeyOrder::default()));
+                self.keys.len() - 1
+            }
+        };
+        &mut self.keys[index].1
+    }
+
+    fn position(&self, key: &str) -> usize {
+        self.keys
+            .iter()
+            .position(|(k, _)| k == key)
+            .unwrap_or(usize::MAX)
+    }
+
+    fn get(&self, key: &str) -> Option<&KeyOrder> {
+        self.keys.iter().find(|(k, _)| k == key).map(|(_, o)| o)
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for &mut KeyOrder {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for &mut KeyOrder {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            map.next_value_seed(self.child(&key))?;
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        // The elements of a list share one order.
+        while seq.next_element_seed(&mut *self)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+fn reorder_type(data_type: &DataType, order: Option<&KeyOrder>) -> DataType {
+    match (data_type, order) {
+        (DataType::Struct(fields), Some(order)) => DataType::Struct(reorder(fields, order)),
+        (DataType::List(item), order) => DataType::List(Arc::new(
+            item.as_ref()
+                .clone()
+                .with_data_type(reorder_type(item.data_type(), order)),
+        )),
+        (other, _) => other.clone(),
+    }
+}
+
+/// `fields` in the order their keys first appeared, nested ones too.
+fn reorder(fields: &Fields, order: &KeyOrder) -> Fields {
+    let mut sorted: Vec<&FieldRef> = fields.iter().collect();
+    sorted.sort_by_key(|f| order.position(f.name()));
+    sorted
+        .into_iter()
+        .map(|f| {
+            let data_type = reorder_type(f.data_type(), order.get(f.name()));
+            Arc::new(f.as_ref().clone().with_data_type(data_type))
+        })
+        .collect()
+}
+
+/// Infers the schema of the first `max` object records. Fields come in the
+/// order their keys first appear in the records (arrow-json's inference
+/// alone gives an arbitrary order).
 pub fn infer<'a>(
     records: impl Iterator<Item = &'a [u8]>,
     max: usize,
 ) -> Result<Schema, arrow::error::ArrowError> {
-    let values = records
+    let sample: Vec<&[u8]> = records
         .filter(|r| r.first() == Some(&b'{'))
-        .filter_map(|r| serde_json::from_slice::<serde_json::Value>(r).ok())
         .take(max)
+        .collect();
+    let values = sample
+        .iter()
+        .filter_map(|r| serde_json::from_slice::<serde_json::Value>(r).ok())
         .map(Ok);
-    arrow::json::reader::infer_json_schema_from_iterator(values)
+    let schema = arrow::json::reader::infer_json_schema_from_iterator(values)?;
+    let mut order = KeyOrder::default();
+    for record in &sample {
+        let mut deserializer = serde_json::Deserializer::from_slice(record);
+        // Records that are not JSON are skipped by the inference too.
+        let _ = (&mut order).deserialize(&mut deserializer);
+    }
+    Ok(Schema::new(reorder(schema.fields(), &order)))
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-    use std::sync::Arc;
-
-    use arrow::datatypes::{DataType, Field};
+    use arrow::datatypes::Field;
 
     use super::*;
 
@@ -464,6 +579,30 @@ mod tests {
         assert_eq!(s.found, Found::Missing);
         let s = split(br#"{"data":{"a":1}}"#, &Pointer::parse("/data"), None).unwrap();
         assert_eq!(s.found, Found::Other("an object"));
+    }
+
+    #[test]
+    fn inferred_fields_keep_the_order_of_the_records() {
+        let records: Vec<&[u8]> = vec![
+            br#"{"zeta":1,"alpha":{"y":1,"b":2},"mid":[{"q":1,"c":2}]}"#,
+            br#"{"zeta":2,"new":true,"alpha":{"y":1,"a":3}}"#,
+        ];
+        let schema = infer(records.into_iter(), 10).unwrap();
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, vec!["zeta", "alpha", "mid", "new"]);
+        let DataType::Struct(alpha) = schema.field(1).data_type() else {
+            panic!("{schema:?}")
+        };
+        let names: Vec<&str> = alpha.iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, vec!["y", "b", "a"]);
+        let DataType::List(item) = schema.field(2).data_type() else {
+            panic!("{schema:?}")
+        };
+        let DataType::Struct(mid) = item.data_type() else {
+            panic!("{schema:?}")
+        };
+        let names: Vec<&str> = mid.iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, vec!["q", "c"]);
     }
 
     #[test]
