@@ -17,7 +17,9 @@
 //!      ends the read at once (class `RateLimit` for 429, `Transient` for
 //!      503);
 //!    - other 5xx, timeouts and connection errors: retried with jittered
-//!      exponential backoff (class `Transient` when they persist);
+//!      exponential backoff (class `Transient` when they persist); a server
+//!      certificate that is not trusted is a `Config` error at once (the
+//!      fix is `tls.caBundle`, not time);
 //!    - 401: an auth error, except that OAuth 2.0 gets one new token and one
 //!      more try; 403: a permission error; other 4xx: the request is wrong
 //!      (class `Config`). None of these is retried.
@@ -265,6 +267,8 @@ enum Failure {
         note: String,
     },
     Network(String),
+    /// The server's certificate was refused: retrying cannot help.
+    Certificate(String),
 }
 
 /// The HTTP client: reqwest, credentials, limits and the retry policy.
@@ -279,6 +283,26 @@ pub struct Client {
     redactor: Redactor,
     profile: String,
     timeout: Duration,
+}
+
+/// Whether a request failed because the server's certificate was refused.
+fn is_certificate_error(error: &reqwest::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    while let Some(c) = cause {
+        // rustls' error travels inside (nested) I/O errors.
+        let mut inner = Some(c);
+        while let Some(e) = inner {
+            if let Some(rustls::Error::InvalidCertificate(_)) = e.downcast_ref() {
+                return true;
+            }
+            inner = e
+                .downcast_ref::<std::io::Error>()
+                .and_then(std::io::Error::get_ref)
+                .map(|e| e as &(dyn std::error::Error + 'static));
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// A reqwest error's message without its URL (which may hold a secret
@@ -523,11 +547,12 @@ impl Client {
         let response = match builder.send().await {
             Ok(response) => response,
             Err(e) => {
-                return Ok((
-                    Err(Failure::Network(network_message(e, self.timeout))),
-                    generation,
-                    HeaderMap::new(),
-                ));
+                let failure = if is_certificate_error(&e) {
+                    Failure::Certificate(network_message(e, self.timeout))
+                } else {
+                    Failure::Network(network_message(e, self.timeout))
+                };
+                return Ok((Err(failure), generation, HeaderMap::new()));
             }
         };
         let status = response.status();
@@ -614,6 +639,7 @@ impl Client {
             // Decide: give up now, or wait this long and try again.
             let wait = match &failure {
                 Failure::Network(_) => Some(self.retry.backoff(attempts)),
+                Failure::Certificate(_) => None,
                 Failure::Status { status, .. } => match status.as_u16() {
                     401 if purpose == Purpose::Data && self.auth.refreshes() && !refreshed => {
                         refreshed = true;
@@ -666,6 +692,15 @@ impl Client {
         refreshed: bool,
     ) -> Error {
         let (status, body, class, note) = match failure {
+            Failure::Certificate(message) => {
+                return Error::Config {
+                    field: format!("ConnectorProfile {:?}: spec.tls", self.profile),
+                    message: format!(
+                        "{shown}: the server's certificate is not trusted ({}); add the CA that signed it to tls.caBundle",
+                        self.redactor.scrub(&message)
+                    ),
+                };
+            }
             Failure::Network(message) => {
                 let message = self.redactor.scrub(&message);
                 return match purpose {
