@@ -926,6 +926,61 @@ fn requests_per_second_is_a_client_side_limit() {
     );
 }
 
+// ------------------------------------------------------------ tls, proxy
+
+const TEST_CA: &str = include_str!("http/tls/ca.pem");
+
+#[test]
+fn tls_with_the_profile_ca_bundle() {
+    let server = Server::start_tls(|_| Reply::json(records(1..=2)));
+    assert!(server.base.starts_with("https://127.0.0.1:"));
+    let tls = json!({"tls": {"caBundle": TEST_CA}});
+    let source = open(&server, tls, json!({"path": "items"}), &[]).unwrap();
+    assert_eq!(read_all(source).unwrap().ids, vec![1, 2]);
+}
+
+#[test]
+fn tls_refuses_unknown_certificates_at_once_unless_told_to_skip_checks() {
+    let server = Server::start_tls(|_| Reply::json(records(1..=2)));
+    let error = open(&server, json!({}), json!({"path": "items"}), &[]).unwrap_err();
+    assert_eq!(error.class(), ErrorClass::Config);
+    assert!(!error.retryable());
+    let message = error.to_string();
+    assert!(message.contains("spec.tls"), "{message}");
+    assert!(message.contains("tls.caBundle"), "{message}");
+    let insecure = json!({"tls": {"insecureSkipVerify": true}});
+    let source = open(&server, insecure, json!({"path": "items"}), &[]).unwrap();
+    assert_eq!(read_all(source).unwrap().ids, vec![1, 2]);
+    assert!(
+        server.requests().len() == 1,
+        "the refused certificate was not retried"
+    );
+}
+
+#[test]
+fn requests_go_through_the_profile_proxy() {
+    let proxy = Server::start(|seen| {
+        assert_eq!(seen.proxied_host.as_deref(), Some("api.sluice.invalid"));
+        Reply::json(records(1..=3))
+    });
+    let spec: ConnectorProfileSpec = serde_json::from_value(json!({
+        "http": {"baseUrl": "http://api.sluice.invalid/v1"},
+        "proxy": proxy.base,
+    }))
+    .unwrap();
+    let config = HttpConfig::new(
+        "api",
+        &spec,
+        &source_spec(json!({"path": "items"})),
+        None,
+        &secrets(&[]),
+    )
+    .unwrap();
+    let read = read_all(HttpRecordSource::open(config).unwrap()).unwrap();
+    assert_eq!(read.ids, vec![1, 2, 3]);
+    assert_eq!(proxy.requests()[0].path, "/v1/items");
+}
+
 // ------------------------------------------------------------- bad data
 
 #[test]
@@ -1488,18 +1543,28 @@ spec:
     http: {{path: items, recordSelector: /data, pagination: {{type: PageNumber, pageNumber: {{}}}}}}
   destination:
     connectorProfileRef: {{name: local}}
-    file: {{path: out, format: JsonLines, pathTemplate: '{{runId}}'}}
+    file: {{path: out, format: JsonLines, pathTemplate: '{{runId}}', aggregation: {{mode: TargetSize, targetFileSizeMB: 256}}}}
 ",
             server.base
         ),
     )
     .unwrap();
     let started = Instant::now();
-    let out = sluice(
-        dir.path(),
-        &["local", "-f", "flow.yaml", "--run-id", "bench"],
-        &[],
-    );
+    let args = ["local", "-f", "flow.yaml", "--run-id", "bench"];
+    // BENCH_WRAP="perf record -g" or "/usr/bin/time -v" runs the binary under a tool.
+    let out = match std::env::var("BENCH_WRAP") {
+        Ok(wrap) => {
+            let mut command: Vec<String> = wrap.split_whitespace().map(str::to_owned).collect();
+            command.push(env!("CARGO_BIN_EXE_sluice").to_owned());
+            command.extend(args.map(str::to_owned));
+            Command::new(&command[0])
+                .args(&command[1..])
+                .current_dir(dir.path())
+                .output()
+                .unwrap()
+        }
+        Err(_) => sluice(dir.path(), &args, &[]),
+    };
     let elapsed = started.elapsed();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -1510,6 +1575,9 @@ spec:
     let records = pages * 2000;
     let rate = records as f64 / elapsed.as_secs_f64();
     println!("{stdout}{records} records in {elapsed:?}: {rate:.0} records/s");
+    if std::env::var("BENCH_WRAP").is_ok() {
+        println!("{}", String::from_utf8_lossy(&out.stderr));
+    }
     assert!(stdout.contains(&format!(
         "Written      {}",
         sluice::local::thousands(records)

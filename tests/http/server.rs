@@ -4,6 +4,11 @@
 //! Retry-After, 500s, 401s, OAuth token endpoints, broken pages. Every
 //! request is logged for assertions, and the most requests in flight at
 //! once is tracked.
+//!
+//! [`Server::start_tls`] serves HTTPS with `tls/server.pem`, a certificate
+//! for 127.0.0.1 and localhost signed by the test CA `tls/ca.pem` (both
+//! valid for 100 years; the CA's key was discarded after signing, and the
+//! server key protects nothing but these tests).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -26,6 +31,9 @@ pub struct Seen {
     pub method: String,
     /// The path.
     pub path: String,
+    /// The host of an absolute-form request target (requests sent to a
+    /// proxy), else `None`.
+    pub proxied_host: Option<String>,
     /// Query parameters, in order.
     pub query: Vec<(String, String)>,
     /// Headers, lower-case names.
@@ -128,6 +136,37 @@ pub struct Server {
 impl Server {
     /// Starts a server answering with `handler`.
     pub fn start(handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Self {
+        Self::serve(handler, None)
+    }
+
+    /// Starts an HTTPS server answering with `handler`.
+    pub fn start_tls(handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Self {
+        use tokio_rustls::rustls;
+        use tokio_rustls::rustls::pki_types::pem::PemObject;
+        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(include_bytes!("tls/server.pem"))
+                .collect::<Result<_, _>>()
+                .unwrap();
+        let key = PrivateKeyDer::from_pem_slice(include_bytes!("tls/server.key")).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+        Self::serve(
+            handler,
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
+        )
+    }
+
+    fn serve(
+        handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -143,23 +182,40 @@ impl Server {
             max_active: AtomicUsize::new(0),
         });
         let accept_state = state.clone();
+        let tls_acceptor = tls.clone();
         runtime.spawn(async move {
+            let tls = tls_acceptor;
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
                 let state = accept_state.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |req| handle(state.clone(), req));
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    match tls {
+                        None => {
+                            let _ = http1::Builder::new()
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
+                        }
+                        Some(acceptor) => {
+                            // A client that refuses the certificate ends here.
+                            let Ok(stream) = acceptor.accept(stream).await else {
+                                return;
+                            };
+                            let _ = http1::Builder::new()
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
+                        }
+                    }
                 });
             }
         });
+        let scheme = if tls.is_some() { "https" } else { "http" };
         Self {
-            base: format!("http://{addr}"),
+            base: format!("{scheme}://{addr}"),
             state,
             _runtime: runtime,
         }
@@ -197,6 +253,7 @@ async fn handle(
     let seen = Seen {
         method: parts.method.to_string(),
         path: parts.uri.path().to_owned(),
+        proxied_host: parts.uri.host().map(str::to_owned),
         query: url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
             .into_owned()
             .collect(),
