@@ -1487,6 +1487,49 @@ fn sluice_local_fails_on_a_refused_key_without_printing_or_writing_it() {
     assert!(!stderr.contains(&base64(wrong.as_bytes())));
 }
 
+#[test]
+fn sluice_local_fails_mid_run_on_a_401_without_printing_or_writing_the_key() {
+    // The key works for the first page; the second is refused, echoing it.
+    let server = Server::start(|seen| {
+        if param(seen, "offset") > 0 {
+            let echo = seen.header("x-api-key").unwrap_or("");
+            return Reply::status(401, format!(r#"{{"error":"key {echo} revoked"}}"#));
+        }
+        Reply::json(format!(r#"{{"data":{}}}"#, records(1..=50)))
+    });
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("flow.yaml"),
+        format!(
+            "{}---\n{}---\n{FILE_PROFILE}---\n{}",
+            secret_yaml(KEY),
+            http_profile_yaml(&server),
+            flow_yaml("api", "")
+        ),
+    )
+    .unwrap();
+    let out = sluice(
+        dir.path(),
+        &["local", "-f", "flow.yaml", "--run-id", "r1"],
+        &[],
+    );
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(!out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("Status       Failed"), "{stdout}");
+    assert!(stdout.contains("HTTP 401 Unauthorized"), "{stdout}");
+    assert!(stdout.contains("key *** revoked"), "{stdout}");
+    assert!(stdout.contains("nothing published"), "{stdout}");
+    let written = if dir.path().join("out").exists() {
+        everything_written(&dir.path().join("out"))
+    } else {
+        String::new()
+    };
+    assert_no_secret(&[&stdout, &stderr, &written]);
+}
+
 // ------------------------------------------------------------ throughput
 
 /// ~1 KB records, `pages` pages of 2,000, served from memory.
