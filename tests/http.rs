@@ -384,6 +384,25 @@ fn a_cursor_that_repeats_is_an_error_not_an_endless_loop() {
     assert!(error.to_string().contains("repeated"), "{error}");
 }
 
+#[test]
+fn a_next_url_on_another_host_is_refused_so_credentials_stay_home() {
+    let server = Server::start(|_| {
+        Reply::json(r#"{"data":[{"id":1}],"next":"http://elsewhere.sluice.invalid/steal"}"#)
+    });
+    let credentials = json!({"credentials": {"secretRef": {"name": "creds"}, "apiKey": {}}});
+    let source = open(
+        &server,
+        credentials,
+        json!({"path": "items", "recordSelector": "/data", "pagination":
+               {"type": "NextUrl", "nextUrl": {"pointer": "/next"}}}),
+        &[("apiKey", KEY)],
+    )
+    .unwrap();
+    let error = read_all(source).unwrap_err();
+    assert_eq!(error.class(), ErrorClass::Config);
+    assert!(error.to_string().contains("another host"), "{error}");
+}
+
 // --------------------------------------------------------------------- auth
 
 /// An API that answers only requests `accept` approves, 401 otherwise.

@@ -21,7 +21,8 @@
 //! cancelled and their answers ignored. The other styles learn each URL
 //! from the previous page and are sequential. `maxPages` stops every style
 //! after that many pages; a cursor or next URL that repeats the current one
-//! is an error rather than an endless loop.
+//! is an error rather than an endless loop, and so is a next URL on another
+//! host than the first request's (credentials would follow it).
 //!
 //! The record selector must find an array (or `null`, read as no records).
 //! On the first page it must find something: a selector that matches
@@ -358,10 +359,22 @@ async fn sequential(client: &Client, plan: &Plan, sink: &Sink) -> Result<()> {
                     .unwrap_or("cursor");
                 with_params(&first_url, &[(parameter, next.clone())])
             }
-            _ => answered.join(&next).map_err(|e| Error::Shape {
-                request: origin.clone(),
-                message: format!("the next page's URL is not a valid URL ({e})"),
-            })?,
+            _ => {
+                let next_url = answered.join(&next).map_err(|e| Error::Shape {
+                    request: origin.clone(),
+                    message: format!("the next page's URL is not a valid URL ({e})"),
+                })?;
+                if next_url.host_str() != plan.url.host_str() {
+                    return Err(Error::config(
+                        "spec.source.http.pagination",
+                        format!(
+                            "{origin}: the next page is on another host ({}); credentials are only sent to the host of the first request",
+                            client.describe(&plan.method, &next_url)
+                        ),
+                    ));
+                }
+                next_url
+            }
         };
         previous = Some(next);
     }
