@@ -1,7 +1,7 @@
 //! The http source as the engine sees it.
 //!
 //! [`HttpRecordSource::open`] starts a fetch thread (a single-threaded tokio
-//! runtime driving [`pagination`](super::pagination) and the
+//! runtime driving [`pagination`] and the
 //! [`client`](super::client)), waits for the first page with records and
 //! infers the schema from it (up to 1000 records). Pages then arrive in
 //! order through a channel at most a few pages deep, so a slow destination
