@@ -13,3 +13,4 @@ pub mod manifest;
 pub mod pipeline;
 pub mod plan;
 pub mod runner;
+pub mod secrets;

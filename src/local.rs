@@ -15,6 +15,7 @@ use crate::api::v1alpha1::Flow;
 use crate::manifest::{self, Bundle};
 use crate::pipeline::engine::{self, Counts};
 use crate::plan::{self, Plan, RunParams};
+use crate::secrets::Resolver;
 
 /// Errors of local mode.
 #[derive(Debug, thiserror::Error)]
@@ -108,19 +109,20 @@ pub fn prepare(request: &Request) -> Result<Plan> {
         .clone()
         .or_else(|| run.and_then(|r| r.metadata.name.clone()))
         .unwrap_or_else(|| format!("local-{}", now.format("%Y%m%dT%H%M%SZ")));
+    let overrides = run.and_then(|r| r.spec.overrides.clone());
+    let (window_start, window_end) = plan::override_window(overrides.as_ref());
     let params = RunParams {
         run_id,
         time: run
             .and_then(|r| r.spec.scheduled_time.as_ref())
-            .and_then(|t| {
-                chrono::DateTime::from_timestamp(
-                    t.0.as_second(),
-                    t.0.subsec_nanosecond().max(0) as u32,
-                )
-            })
+            .and_then(plan::to_utc)
             .unwrap_or(now),
-        overrides: run.and_then(|r| r.spec.overrides.clone()),
+        overrides,
         working_dir: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+        window_start,
+        window_end,
+        // The file's Secret documents, then SLUICE_SECRET_* variables.
+        secrets: Resolver::manifest(bundle.secrets.clone()),
     };
     Ok(plan::plan(&bundle.profiles, &flow, params)?)
 }

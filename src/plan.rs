@@ -7,13 +7,15 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
+use crate::api::v1alpha1::common::Time;
 use crate::api::v1alpha1::flow::{ReadMode, TriggerType, WriteMode};
-use crate::api::v1alpha1::flow_run::RunOverrides;
+use crate::api::v1alpha1::flow_run::{ErrorReason, RunOverrides};
 use crate::api::v1alpha1::{ConnectorProfile, Flow};
-use crate::connectors::file;
+use crate::connectors::{file, http};
 use crate::pipeline::engine::{Destination, Options, Quarantine, Source};
 use crate::pipeline::output::RunInfo;
 use crate::pipeline::tasks::{self, Tasks};
+use crate::secrets::Resolver;
 
 /// Errors of planning a run: all are problems of the manifests.
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +44,7 @@ pub enum Error {
     },
     /// A connector that this build cannot run yet.
     #[error(
-        "{field}: the {connector} connector cannot run in this build yet; the file connector can"
+        "{field}: the {connector} connector cannot run in this build yet; the file connector can (and http, as a source)"
     )]
     NotAvailable {
         /// The field.
@@ -56,12 +58,28 @@ pub enum Error {
     /// The file connector refused the settings.
     #[error(transparent)]
     File(#[from] file::Error),
+    /// The http connector refused the settings, its secrets could not be
+    /// read, or its first page could not be fetched.
+    #[error("spec.source.http: {0}")]
+    Http(#[from] http::Error),
     /// The tasks do not fit the source schema.
     #[error("spec.tasks: {0}")]
     Tasks(#[from] tasks::Error),
     /// The time zone is not an IANA name.
     #[error("spec.trigger.schedule.timeZone: {0:?} is not an IANA time zone name")]
     TimeZone(String),
+}
+
+impl Error {
+    /// The FlowRun error reason of this error, and whether running again
+    /// unchanged may succeed.
+    pub fn reason(&self) -> (ErrorReason, bool) {
+        match self {
+            Self::ProfileNotFound { .. } => (ErrorReason::ReferenceNotFound, false),
+            Self::Http(e) => (e.reason(), e.retryable()),
+            _ => (ErrorReason::InvalidSpec, false),
+        }
+    }
 }
 
 /// Result of this module.
@@ -78,6 +96,34 @@ pub struct RunParams {
     pub overrides: Option<RunOverrides>,
     /// Directory relative `file` roots resolve against.
     pub working_dir: PathBuf,
+    /// Start of the incremental window (inclusive): the FlowRun's
+    /// `overrides.window.from`. Without it incremental reads cannot run yet
+    /// (no watermark is kept).
+    pub window_start: Option<DateTime<Utc>>,
+    /// End of the incremental window (exclusive): `overrides.window.to`;
+    /// unset means the run's `time`.
+    pub window_end: Option<DateTime<Utc>>,
+    /// Where the secret values of the profiles' credentials are read.
+    pub secrets: Resolver,
+}
+
+/// A Kubernetes time as a chrono time.
+pub fn to_utc(time: &Time) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(
+        time.0.as_second(),
+        u32::try_from(time.0.subsec_nanosecond()).unwrap_or(0),
+    )
+}
+
+/// The window of a run's overrides: `(from, to)`.
+pub fn override_window(
+    overrides: Option<&RunOverrides>,
+) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+    let window = overrides.and_then(|o| o.window.as_ref());
+    (
+        window.and_then(|w| w.from.as_ref()).and_then(to_utc),
+        window.and_then(|w| w.to.as_ref()).and_then(to_utc),
+    )
 }
 
 /// A planned run.
@@ -167,51 +213,94 @@ pub fn plan(
             .map_err(|_| Error::TimeZone(schedule.time_zone.to_string()))?,
         _ => chrono_tz::UTC,
     };
-    if spec.sync.mode == ReadMode::Incremental
-        && !params.overrides.as_ref().is_some_and(|o| o.full_refresh)
+    let full_refresh = params.overrides.as_ref().is_some_and(|o| o.full_refresh);
+    let incremental = spec.sync.mode == ReadMode::Incremental && !full_refresh;
+    // The window an incremental http read sends; other sources cannot read
+    // incrementally yet.
+    let window = match (incremental, &spec.source.http, params.window_start) {
+        (false, _, _) => None,
+        (true, Some(_), Some(start)) => Some(http::Window {
+            start,
+            end: Some(params.window_end.unwrap_or(params.time)),
+        }),
+        (true, Some(_), None) => {
+            return Err(Error::Unsupported(
+                "spec.sync.mode: incremental reads need the window start, and this build keeps no watermark yet; run with a FlowRun whose overrides.window.from sets it, or with overrides.fullRefresh".to_owned(),
+            ));
+        }
+        (true, None, _) => {
+            return Err(Error::Unsupported(
+                "spec.sync.mode: incremental reads cannot run in this build yet; use Full, or a FlowRun with overrides.fullRefresh".to_owned(),
+            ));
+        }
+    };
+    if let (Some(start), Some(end)) = (window.map(|w| w.start), window.and_then(|w| w.end))
+        && start >= end
     {
-        return Err(Error::Unsupported(
-            "spec.sync.mode: incremental reads cannot run in this build yet; use Full, or a FlowRun with overrides.fullRefresh".to_owned(),
-        ));
+        return Err(Error::Unsupported(format!(
+            "the incremental window is empty: it starts at {} but ends at {} (overrides.window.to, or the run's time when unset)",
+            start.to_rfc3339(),
+            end.to_rfc3339()
+        )));
     }
 
     // Source.
     let source_ref = &spec.source.connector_profile_ref.name;
     let source_profile = profile(profiles, source_ref, "spec.source")?;
-    let (source, source_description): (Box<dyn Source>, String) = match &spec.source.file {
-        Some(file_spec) => {
-            let root = file_root(
-                source_profile,
-                source_ref,
-                "spec.source",
-                &params.working_dir,
-            )?;
-            let source = file::FileRecordSource::open(&root, file_spec)?;
-            let count = source.files().len();
-            let description = format!(
-                "{} ({count} file{})",
-                root.join(&file_spec.path).display(),
-                if count == 1 { "" } else { "s" }
-            );
-            (Box::new(source), description)
-        }
-        None => {
-            let connector = [
-                (spec.source.salesforce.is_some(), "salesforce"),
-                (spec.source.zendesk.is_some(), "zendesk"),
-                (spec.source.s3.is_some(), "s3"),
-                (spec.source.postgres.is_some(), "postgres"),
-                (spec.source.http.is_some(), "http"),
-            ]
-            .into_iter()
-            .find_map(|(set, name)| set.then_some(name))
-            .unwrap_or("unknown");
-            return Err(Error::NotAvailable {
-                field: "spec.source",
-                connector,
-            });
-        }
-    };
+    let (source, source_description): (Box<dyn Source>, String) =
+        match (&spec.source.file, &spec.source.http) {
+            (Some(file_spec), _) => {
+                let root = file_root(
+                    source_profile,
+                    source_ref,
+                    "spec.source",
+                    &params.working_dir,
+                )?;
+                let source = file::FileRecordSource::open(&root, file_spec)?;
+                let count = source.files().len();
+                let description = format!(
+                    "{} ({count} file{})",
+                    root.join(&file_spec.path).display(),
+                    if count == 1 { "" } else { "s" }
+                );
+                (Box::new(source), description)
+            }
+            (None, Some(http_spec)) => {
+                if source_profile.spec.http.is_none() {
+                    return Err(Error::ConnectorMismatch {
+                        field: "spec.source",
+                        block: "http",
+                        profile: source_ref.clone(),
+                        configured: connector_of(source_profile),
+                    });
+                }
+                let config = http::HttpConfig::new(
+                    source_ref,
+                    &source_profile.spec,
+                    http_spec,
+                    window,
+                    &params.secrets,
+                )?;
+                let source = http::HttpRecordSource::open(config)?;
+                let description = source.description().to_owned();
+                (Box::new(source), description)
+            }
+            (None, None) => {
+                let connector = [
+                    (spec.source.salesforce.is_some(), "salesforce"),
+                    (spec.source.zendesk.is_some(), "zendesk"),
+                    (spec.source.s3.is_some(), "s3"),
+                    (spec.source.postgres.is_some(), "postgres"),
+                ]
+                .into_iter()
+                .find_map(|(set, name)| set.then_some(name))
+                .unwrap_or("unknown");
+                return Err(Error::NotAvailable {
+                    field: "spec.source",
+                    connector,
+                });
+            }
+        };
 
     // Tasks.
     let extra_filter = params.overrides.as_ref().and_then(|o| o.filter.as_deref());

@@ -23,6 +23,7 @@ use crate::api::v1alpha1::flow_run::{
 use crate::api::v1alpha1::{ConnectorProfile, Flow, FlowRun, FlowRunStatus, condition_type};
 use crate::pipeline::engine::{self, Counts};
 use crate::plan::{self, RunParams};
+use crate::secrets::Resolver;
 
 /// Errors that keep the runner from reporting at all.
 #[derive(Debug, thiserror::Error)]
@@ -318,12 +319,17 @@ pub async fn run(client: kube::Client, request: Request) -> Result<RunPhase> {
         status: None,
     };
     let time = run.spec.scheduled_time.as_ref().unwrap_or(&start_time);
+    let (window_start, window_end) = plan::override_window(run.spec.overrides.as_ref());
     let params = RunParams {
         run_id: name.clone(),
         time: chrono::DateTime::from_timestamp(time.0.as_second(), 0)
             .unwrap_or_else(chrono::Utc::now),
         overrides: run.spec.overrides.clone(),
         working_dir: request.working_dir.clone(),
+        window_start,
+        window_end,
+        // Secret keys mounted into the pod by the controller.
+        secrets: Resolver::mounted_from_env(),
     };
     let plan = match plan::plan(&resolved, &flow, params) {
         Ok(plan) => plan,

@@ -5,3 +5,4 @@
 //! is a variant in `api::v1alpha1` and a module here.
 
 pub mod file;
+pub mod http;

@@ -1,0 +1,205 @@
+//! The declarative `http` source: any JSON API described by a manifest.
+//!
+//! A ConnectorProfile's `http` block says how to reach the API (base URL,
+//! static headers, rate limit, timeout, TLS, proxy) and its `credentials`
+//! how to authenticate (API key, basic, secret headers, OAuth 2.0 client
+//! credentials or refresh token). A Flow's `source.http` says what to read:
+//! a path, a method, fixed query parameters, the JSON Pointer to the records
+//! of each response, the pagination style and how an incremental window is
+//! sent.
+//!
+//! ```text
+//!  fetch thread (tokio, async reqwest)          engine reader    engine workers
+//!  pagination ─► client (auth, rate limit, ─► pages in order ─► units: decode the
+//!               retries) ─► split the page                      records with Arrow
+//!               into raw records
+//! ```
+//!
+//! - [`config`]: turns a profile, a Flow's `source.http`, the run's window
+//!   and the resolved secrets into an [`HttpConfig`].
+//! - [`auth`]: puts credentials on requests; OAuth 2.0 tokens are cached,
+//!   refreshed before they expire and once on a 401.
+//! - [`client`]: the one place of rate limits and retries ([`RetryPolicy`]):
+//!   429 and 503 honour `Retry-After` and `X-RateLimit-*`, 5xx and
+//!   connection errors back off exponentially with jitter, 401/403 and other
+//!   4xx are not retried.
+//! - [`pagination`]: every pagination style; `Offset` and `PageNumber` fetch
+//!   up to `rateLimit.maxConcurrency` pages at once and keep their order.
+//! - [`records`]: splits a page at the record selector into raw records in
+//!   one pass (no per-record allocation) and decodes them with arrow-json;
+//!   records that do not decode become `Malformed` with their location.
+//! - [`source`]: the engine's [`Source`](crate::pipeline::engine::Source):
+//!   I/O on its own thread, decoding in the units on the engine's workers.
+//!
+//! Errors are classified ([`ErrorClass`]) and say whether a rerun may
+//! succeed ([`Error::retryable`]). They name URLs with secret query
+//! parameters masked and never hold a credential.
+
+pub mod auth;
+pub mod client;
+pub mod config;
+pub mod pagination;
+pub mod records;
+pub mod source;
+
+pub use client::RetryPolicy;
+pub use config::{HttpConfig, Window};
+pub use source::HttpRecordSource;
+
+use crate::api::v1alpha1::flow_run::ErrorReason;
+use crate::secrets;
+
+/// Kinds of failure, for retries and for a FlowRun's error reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Credentials were refused (401, or the token endpoint refused them).
+    Auth,
+    /// A permission is missing (403).
+    Forbidden,
+    /// The API's rate limit was exhausted beyond the retry budget.
+    RateLimit,
+    /// Network or server errors persisted beyond retries.
+    Transient,
+    /// A response does not have the shape the manifest describes (record
+    /// selector, cursor, next URL).
+    Schema,
+    /// A response is not valid JSON.
+    Data,
+    /// The manifest or a secret is unusable, or the API refused the request
+    /// as malformed (4xx other than 401, 403 and 429).
+    Config,
+}
+
+impl ErrorClass {
+    /// Whether running again unchanged may succeed.
+    pub fn retryable(self) -> bool {
+        matches!(self, Self::RateLimit | Self::Transient)
+    }
+
+    /// The FlowRun error reason of this class.
+    pub fn reason(self) -> ErrorReason {
+        match self {
+            Self::Auth => ErrorReason::AuthenticationFailed,
+            Self::Forbidden => ErrorReason::Forbidden,
+            Self::RateLimit => ErrorReason::RateLimited,
+            Self::Transient => ErrorReason::Unreachable,
+            Self::Schema => ErrorReason::SchemaDrift,
+            Self::Data => ErrorReason::BadRecords,
+            Self::Config => ErrorReason::InvalidSpec,
+        }
+    }
+}
+
+/// Errors of the http source. Messages name the request (method and URL
+/// with secret query parameters masked), never a credential.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A setting of the profile or the Flow is unusable.
+    #[error("{field}: {message}")]
+    Config {
+        /// The field, such as `spec.source.http.path`.
+        field: String,
+        /// What is wrong and what would be right.
+        message: String,
+    },
+    /// A secret could not be read.
+    #[error(transparent)]
+    Secret(#[from] secrets::Error),
+    /// The API answered with an error status.
+    #[error("{request}: HTTP {status}{detail}")]
+    Status {
+        /// Method and URL.
+        request: String,
+        /// The status code and reason.
+        status: String,
+        /// What it means and what was tried, with the start of the body.
+        detail: String,
+        /// The class of the status.
+        class: ErrorClass,
+    },
+    /// The request could not be completed (connection, timeout, body).
+    #[error("{request}: {message}")]
+    Network {
+        /// Method and URL.
+        request: String,
+        /// What failed and what was tried.
+        message: String,
+    },
+    /// The OAuth 2.0 token endpoint did not issue a token.
+    #[error("oauth2 token request to {url}: {message}")]
+    Token {
+        /// The token URL.
+        url: String,
+        /// What went wrong.
+        message: String,
+        /// Auth when the credentials were refused, Transient otherwise.
+        class: ErrorClass,
+    },
+    /// A response is not valid JSON.
+    #[error("{request}: the response is not valid JSON: {message}")]
+    NotJson {
+        /// Method and URL.
+        request: String,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A response does not have the shape the manifest describes.
+    #[error("{request}: {message}")]
+    Shape {
+        /// Method and URL.
+        request: String,
+        /// What was expected, what was found.
+        message: String,
+    },
+    /// Decoding records failed as a whole.
+    #[error("{origin}: decoding records: {message}")]
+    Decode {
+        /// The page.
+        origin: String,
+        /// Arrow's message.
+        message: String,
+    },
+    /// The fetch thread stopped without saying why.
+    #[error("the http fetch thread stopped unexpectedly")]
+    Stopped,
+}
+
+impl Error {
+    /// The class of this error.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Self::Config { .. } | Self::Secret(_) | Self::Stopped => ErrorClass::Config,
+            Self::Status { class, .. } | Self::Token { class, .. } => *class,
+            Self::Network { .. } => ErrorClass::Transient,
+            Self::NotJson { .. } => ErrorClass::Data,
+            Self::Shape { .. } | Self::Decode { .. } => ErrorClass::Schema,
+        }
+    }
+
+    /// Whether running again unchanged may succeed.
+    pub fn retryable(&self) -> bool {
+        match self {
+            Self::Secret(e) => e.retryable(),
+            other => other.class().retryable(),
+        }
+    }
+
+    /// The FlowRun error reason of this error.
+    pub fn reason(&self) -> ErrorReason {
+        match self {
+            Self::Secret(e) => e.run_reason(),
+            Self::Stopped => ErrorReason::Internal,
+            other => other.class().reason(),
+        }
+    }
+
+    pub(crate) fn config(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Config {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Result of this module.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

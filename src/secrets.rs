@@ -1,0 +1,457 @@
+//! Secret values: a redacted string type, and the resolver that reads the
+//! keys a ConnectorProfile's `credentials` name from their store.
+//!
+//! Secret values never appear in a spec, a status, a log line or an error
+//! message. [`SecretValue`] prints as `***` (`Debug` and `Display`), is not
+//! serializable, and hands out its text only through
+//! [`SecretValue::expose`], so every use of the value is explicit and easy
+//! to audit.
+//!
+//! # Where values are read
+//!
+//! A profile's `credentials.secretRef` names a Kubernetes Secret in the
+//! profile's namespace; its scheme names keys of that Secret.
+//!
+//! - **Run pods** (`sluice run`) read mounted files: the key `{key}` of the
+//!   Secret `{secretName}` is the file `$SLUICE_SECRETS_DIR/{secretName}/{key}`
+//!   (default directory `/var/run/secrets/sluice`). This is the contract the
+//!   controller implements when it mounts the Secrets of a run's profiles
+//!   into the run's pod: one Secret volume per Secret, mounted at
+//!   `{dir}/{secretName}`, so each key is a file holding its value. The file
+//!   is read as UTF-8 and used as is (a trailing newline is kept: Kubernetes
+//!   writes values byte for byte).
+//! - **Local mode** (`sluice local`) reads the `Secret` documents of the
+//!   manifest file (`data`, base64-decoded, and `stringData`). A Secret or a
+//!   key that the file does not hold is read from the environment variable
+//!   `SLUICE_SECRET_{SECRETNAME}_{KEY}`, both names upper-cased with every
+//!   character other than A–Z and 0–9 replaced by `_` (the key `apiKey` of
+//!   the Secret `crm-api` is `SLUICE_SECRET_CRM_API_APIKEY`), so secrets can
+//!   stay out of files kept in Git.
+//!
+//! `credentials.awsSecretsManager` cannot be read in this build yet; asking
+//! for one of its keys is an error that says so.
+//!
+//! A Secret or key that cannot be found is an [`Error::NotFound`] naming the
+//! profile, the Secret and the key (never a value); its
+//! [`reason`](Error::reason) is `SecretNotFound`, the profile condition
+//! reason, and a FlowRun reports it as `ReferenceNotFound`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::api::v1alpha1::connector_profile::Credentials;
+use crate::api::v1alpha1::flow_run::ErrorReason;
+
+/// The directory Secret keys are mounted under in run pods, unless
+/// `SLUICE_SECRETS_DIR` says otherwise.
+pub const DEFAULT_SECRETS_DIR: &str = "/var/run/secrets/sluice";
+
+/// The environment variable naming the directory of mounted Secrets.
+pub const SECRETS_DIR_ENV: &str = "SLUICE_SECRETS_DIR";
+
+/// Errors of resolving secret values. Messages name profiles, Secrets and
+/// keys, never values.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The Secret or its key does not exist where this run looks.
+    #[error(
+        "ConnectorProfile {profile:?}: credentials.secretRef: key {key:?} of Secret {secret:?} not found ({looked}); create the Secret with that key or correct the key name"
+    )]
+    NotFound {
+        /// The profile whose credentials name the key.
+        profile: String,
+        /// The Secret.
+        secret: String,
+        /// The key.
+        key: String,
+        /// Where the key was looked for.
+        looked: String,
+    },
+    /// A mounted key exists but cannot be read.
+    #[error(
+        "ConnectorProfile {profile:?}: credentials.secretRef: key {key:?} of Secret {secret:?} cannot be read from {path}: {source}"
+    )]
+    Unreadable {
+        /// The profile.
+        profile: String,
+        /// The Secret.
+        secret: String,
+        /// The key.
+        key: String,
+        /// The file.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The profile keeps its keys in a store this build cannot read.
+    #[error(
+        "ConnectorProfile {profile:?}: credentials.awsSecretsManager cannot be read in this build yet; keep the keys in a Kubernetes Secret (credentials.secretRef)"
+    )]
+    UnsupportedStore {
+        /// The profile.
+        profile: String,
+    },
+    /// The scheme needs keys but the credentials name no store.
+    #[error(
+        "ConnectorProfile {profile:?}: credentials need key {key:?} but name no secret store; set credentials.secretRef to the Secret holding it"
+    )]
+    NoStore {
+        /// The profile.
+        profile: String,
+        /// The key asked for.
+        key: String,
+    },
+}
+
+impl Error {
+    /// The ConnectorProfile condition reason of this error: `SecretNotFound`
+    /// for missing Secrets and keys, `InvalidSpec` otherwise.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::NotFound { .. } | Self::Unreadable { .. } | Self::NoStore { .. } => {
+                "SecretNotFound"
+            }
+            Self::UnsupportedStore { .. } => "InvalidSpec",
+        }
+    }
+
+    /// The FlowRun error reason of this error.
+    pub fn run_reason(&self) -> ErrorReason {
+        match self {
+            Self::UnsupportedStore { .. } => ErrorReason::InvalidSpec,
+            _ => ErrorReason::ReferenceNotFound,
+        }
+    }
+
+    /// Whether running again unchanged may succeed: a Secret may be created
+    /// or its mount may appear in the meantime.
+    pub fn retryable(&self) -> bool {
+        !matches!(self, Self::UnsupportedStore { .. })
+    }
+}
+
+/// Result of this module.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A secret string. Prints as `***`; the value is read only through
+/// [`expose`](Self::expose). Deliberately not `Serialize`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretValue(String);
+
+impl SecretValue {
+    /// Wraps a value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value itself. Call it only where the value is sent to the
+    /// application it authenticates to.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether the value is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl From<String> for SecretValue {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+/// Where a run reads Secret keys from.
+#[derive(Clone)]
+enum Backend {
+    /// Local mode: the manifest's Secret documents, then the environment.
+    Manifest(BTreeMap<String, BTreeMap<String, SecretValue>>),
+    /// Run pods: files mounted under a directory.
+    Mounted(PathBuf),
+}
+
+/// Reads the secret keys a profile's credentials name.
+#[derive(Clone)]
+pub struct Resolver {
+    backend: Backend,
+}
+
+impl fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.backend {
+            Backend::Manifest(secrets) => f
+                .debug_struct("Resolver")
+                .field("manifest_secrets", &secrets.keys().collect::<Vec<_>>())
+                .finish(),
+            Backend::Mounted(dir) => f.debug_struct("Resolver").field("dir", dir).finish(),
+        }
+    }
+}
+
+impl Default for Resolver {
+    /// No Secrets: every key is looked up in the environment only.
+    fn default() -> Self {
+        Self::manifest(BTreeMap::new())
+    }
+}
+
+/// `SLUICE_SECRET_{SECRET}_{KEY}`, upper-cased, other characters as `_`.
+pub fn env_var_name(secret: &str, key: &str) -> String {
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    format!("SLUICE_SECRET_{}_{}", clean(secret), clean(key))
+}
+
+impl Resolver {
+    /// Local mode: the Secret documents of a manifest file (name → key →
+    /// value), with the environment as fallback.
+    pub fn manifest(secrets: BTreeMap<String, BTreeMap<String, String>>) -> Self {
+        let secrets = secrets
+            .into_iter()
+            .map(|(name, keys)| {
+                let keys = keys
+                    .into_iter()
+                    .map(|(k, v)| (k, SecretValue::new(v)))
+                    .collect();
+                (name, keys)
+            })
+            .collect();
+        Self {
+            backend: Backend::Manifest(secrets),
+        }
+    }
+
+    /// Run pods: Secret keys mounted as files under `dir`.
+    pub fn mounted(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            backend: Backend::Mounted(dir.into()),
+        }
+    }
+
+    /// Run pods: the directory `$SLUICE_SECRETS_DIR`, by default
+    /// [`DEFAULT_SECRETS_DIR`].
+    pub fn mounted_from_env() -> Self {
+        let dir = std::env::var_os(SECRETS_DIR_ENV)
+            .filter(|d| !d.is_empty())
+            .map_or_else(|| PathBuf::from(DEFAULT_SECRETS_DIR), PathBuf::from);
+        Self::mounted(dir)
+    }
+
+    /// The store of `profile`'s `credentials`, to read keys from.
+    pub fn store<'a>(&'a self, profile: &str, credentials: Option<&Credentials>) -> Store<'a> {
+        let location = match credentials {
+            Some(c) if c.aws_secrets_manager.is_some() => Location::AwsSecretsManager,
+            Some(c) => match &c.secret_ref {
+                Some(secret) => Location::Secret(secret.name.clone()),
+                None => Location::Nowhere,
+            },
+            None => Location::Nowhere,
+        };
+        Store {
+            resolver: self,
+            profile: profile.to_owned(),
+            location,
+        }
+    }
+
+    fn read(&self, profile: &str, secret: &str, key: &str) -> Result<SecretValue> {
+        let not_found = |looked: String| Error::NotFound {
+            profile: profile.to_owned(),
+            secret: secret.to_owned(),
+            key: key.to_owned(),
+            looked,
+        };
+        match &self.backend {
+            Backend::Manifest(secrets) => {
+                if let Some(value) = secrets.get(secret).and_then(|keys| keys.get(key)) {
+                    return Ok(value.clone());
+                }
+                let var = env_var_name(secret, key);
+                if let Some(value) = std::env::var_os(&var) {
+                    return Ok(SecretValue::new(value.to_string_lossy().into_owned()));
+                }
+                let in_file = if secrets.contains_key(secret) {
+                    format!("the manifest's Secret {secret:?} has no key {key:?}")
+                } else {
+                    format!("the manifest has no Secret {secret:?}")
+                };
+                Err(not_found(format!("{in_file}, and ${var} is not set")))
+            }
+            Backend::Mounted(dir) => {
+                let path = mounted_path(dir, secret, key);
+                match std::fs::read(&path) {
+                    Ok(bytes) => Ok(SecretValue::new(
+                        String::from_utf8_lossy(&bytes).into_owned(),
+                    )),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        Err(not_found(format!("no file {}", path.display())))
+                    }
+                    Err(source) => Err(Error::Unreadable {
+                        profile: profile.to_owned(),
+                        secret: secret.to_owned(),
+                        key: key.to_owned(),
+                        path: path.display().to_string(),
+                        source,
+                    }),
+                }
+            }
+        }
+    }
+}
+
+/// `{dir}/{secret}/{key}`; names with path separators cannot escape `dir`
+/// (Kubernetes names and keys never hold them).
+fn mounted_path(dir: &Path, secret: &str, key: &str) -> PathBuf {
+    let clean = |s: &str| s.replace(['/', '\\'], "_");
+    let clean = |s: &str| if s == ".." { "_".to_owned() } else { clean(s) };
+    dir.join(clean(secret)).join(clean(key))
+}
+
+#[derive(Debug, Clone)]
+enum Location {
+    Secret(String),
+    AwsSecretsManager,
+    Nowhere,
+}
+
+/// The secret store of one profile.
+#[derive(Debug, Clone)]
+pub struct Store<'a> {
+    resolver: &'a Resolver,
+    profile: String,
+    location: Location,
+}
+
+impl Store<'_> {
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Result<SecretValue> {
+        match &self.location {
+            Location::Secret(secret) => self.resolver.read(&self.profile, secret, key),
+            Location::AwsSecretsManager => Err(Error::UnsupportedStore {
+                profile: self.profile.clone(),
+            }),
+            Location::Nowhere => Err(Error::NoStore {
+                profile: self.profile.clone(),
+                key: key.to_owned(),
+            }),
+        }
+    }
+
+    /// The profile's name.
+    pub fn profile(&self) -> &str {
+        &self.profile
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn credentials(secret: &str) -> Credentials {
+        serde_json::from_value(serde_json::json!({
+            "secretRef": {"name": secret},
+            "apiKey": {}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn secret_values_never_print() {
+        let value = SecretValue::new("hunter2");
+        assert_eq!(format!("{value}"), "***");
+        assert_eq!(format!("{value:?}"), "***");
+        assert_eq!(format!("{:?}", Some(&value)), "Some(***)");
+        assert_eq!(value.expose(), "hunter2");
+    }
+
+    #[test]
+    fn env_names_are_upper_case_with_underscores() {
+        assert_eq!(
+            env_var_name("crm-api", "apiKey"),
+            "SLUICE_SECRET_CRM_API_APIKEY"
+        );
+        assert_eq!(env_var_name("a.b", "c_d"), "SLUICE_SECRET_A_B_C_D");
+    }
+
+    #[test]
+    fn manifest_secrets_are_read_and_missing_keys_named() {
+        let mut keys = BTreeMap::new();
+        keys.insert("apiKey".to_owned(), "s3cr3t".to_owned());
+        let mut secrets = BTreeMap::new();
+        secrets.insert("creds".to_owned(), keys);
+        let resolver = Resolver::manifest(secrets);
+        let creds = credentials("creds");
+        let store = resolver.store("api", Some(&creds));
+        assert_eq!(store.get("apiKey").unwrap().expose(), "s3cr3t");
+        let error = store.get("sluice-test-missing-key").unwrap_err();
+        let message = error.to_string();
+        assert_eq!(error.reason(), "SecretNotFound");
+        assert!(message.contains("\"api\""), "{message}");
+        assert!(message.contains("\"creds\""), "{message}");
+        assert!(message.contains("\"sluice-test-missing-key\""), "{message}");
+        assert!(
+            message.contains("SLUICE_SECRET_CREDS_SLUICE_TEST_MISSING_KEY"),
+            "{message}"
+        );
+        assert!(!message.contains("s3cr3t"), "{message}");
+    }
+
+    #[test]
+    fn mounted_secrets_are_files_under_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("creds")).unwrap();
+        std::fs::write(dir.path().join("creds/apiKey"), "from-file").unwrap();
+        let resolver = Resolver::mounted(dir.path());
+        let creds = credentials("creds");
+        let store = resolver.store("api", Some(&creds));
+        assert_eq!(store.get("apiKey").unwrap().expose(), "from-file");
+        let error = store.get("other").unwrap_err();
+        assert!(matches!(error, Error::NotFound { .. }));
+        assert!(error.to_string().contains("creds/other"), "{error}");
+        assert_eq!(error.run_reason(), ErrorReason::ReferenceNotFound);
+    }
+
+    #[test]
+    fn aws_secrets_manager_is_refused_clearly() {
+        let mut creds = credentials("x");
+        creds.secret_ref = None;
+        creds.aws_secrets_manager =
+            Some(serde_json::from_value(serde_json::json!({"secretId": "prod/api"})).unwrap());
+        let resolver = Resolver::default();
+        let error = resolver
+            .store("api", Some(&creds))
+            .get("apiKey")
+            .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("awsSecretsManager cannot be read in this build yet"),
+            "{error}"
+        );
+    }
+}
