@@ -116,6 +116,21 @@ impl Reporter {
         Ok(())
     }
 
+    /// Reports a failure that happened before any record moved.
+    async fn fail(
+        &self,
+        reason: ErrorReason,
+        message: String,
+        retryable: bool,
+    ) -> Result<RunPhase> {
+        let error = RunError {
+            reason,
+            message,
+            retryable,
+        };
+        self.finish(RunPhase::Failed, Some(error), None, None).await
+    }
+
     async fn finish(
         &self,
         phase: RunPhase,
@@ -183,7 +198,12 @@ fn classify(error: &engine::Error) -> (ErrorReason, bool) {
             (ErrorReason::BadRecords, false)
         }
         engine::Error::Tasks(_) => (ErrorReason::Internal, false),
-        engine::Error::Source(_) => (ErrorReason::Unreachable, true),
+        engine::Error::Source(source) => {
+            match source.downcast_ref::<crate::connectors::http::Error>() {
+                Some(http) => (http.reason(), http.retryable()),
+                None => (ErrorReason::Unreachable, true),
+            }
+        }
         engine::Error::Destination(_) | engine::Error::Quarantine(_) => {
             (ErrorReason::WriteFailed, true)
         }
@@ -219,12 +239,6 @@ pub async fn run(client: kube::Client, request: Request) -> Result<RunPhase> {
     if run.spec.cancel {
         return reporter.finish(RunPhase::Cancelled, None, None, None).await;
     }
-    let fail = |reason: ErrorReason, message: String, retryable: bool| RunError {
-        reason,
-        message,
-        retryable,
-    };
-
     // Pin the Flow: a retried pod runs the spec the first attempt ran.
     let pinned = match previous.flow.clone() {
         Some(pinned) => pinned,
@@ -244,12 +258,7 @@ pub async fn run(client: kube::Client, request: Request) -> Result<RunPhase> {
                     run.spec.flow_ref.name, request.namespace
                 );
                 return reporter
-                    .finish(
-                        RunPhase::Failed,
-                        Some(fail(ErrorReason::ReferenceNotFound, message, false)),
-                        None,
-                        None,
-                    )
+                    .fail(ErrorReason::ReferenceNotFound, message, false)
                     .await;
             }
         },
@@ -300,12 +309,7 @@ pub async fn run(client: kube::Client, request: Request) -> Result<RunPhase> {
                     request.namespace
                 );
                 return reporter
-                    .finish(
-                        RunPhase::Failed,
-                        Some(fail(ErrorReason::ReferenceNotFound, message, false)),
-                        None,
-                        None,
-                    )
+                    .fail(ErrorReason::ReferenceNotFound, message, false)
                     .await;
             }
         }
@@ -331,21 +335,21 @@ pub async fn run(client: kube::Client, request: Request) -> Result<RunPhase> {
         // Secret keys mounted into the pod by the controller.
         secrets: Resolver::mounted_from_env(),
     };
-    let plan = match plan::plan(&resolved, &flow, params) {
+    // Opening a source may do I/O (an http source fetches its first page):
+    // plan off the async threads.
+    let planned = tokio::task::spawn_blocking(move || plan::plan(&resolved, &flow, params)).await;
+    let planned = match planned {
+        Ok(planned) => planned,
+        Err(join) => {
+            let message = format!("planning the run stopped unexpectedly: {join}");
+            return reporter.fail(ErrorReason::Internal, message, true).await;
+        }
+    };
+    let plan = match planned {
         Ok(plan) => plan,
         Err(e) => {
-            let reason = match e {
-                plan::Error::ProfileNotFound { .. } => ErrorReason::ReferenceNotFound,
-                _ => ErrorReason::InvalidSpec,
-            };
-            return reporter
-                .finish(
-                    RunPhase::Failed,
-                    Some(fail(reason, e.to_string(), false)),
-                    None,
-                    None,
-                )
-                .await;
+            let (reason, retryable) = e.reason();
+            return reporter.fail(reason, e.to_string(), retryable).await;
         }
     };
 
@@ -401,14 +405,7 @@ pub async fn run(client: kube::Client, request: Request) -> Result<RunPhase> {
         Ok(result) => result,
         Err(join) => {
             let message = format!("the engine stopped unexpectedly: {join}");
-            return reporter
-                .finish(
-                    RunPhase::Failed,
-                    Some(fail(ErrorReason::Internal, message, true)),
-                    None,
-                    None,
-                )
-                .await;
+            return reporter.fail(ErrorReason::Internal, message, true).await;
         }
     };
     match result {
@@ -445,7 +442,11 @@ pub async fn run(client: kube::Client, request: Request) -> Result<RunPhase> {
                     .await;
             }
             let (reason, retryable) = classify(&failure.error);
-            let error = fail(reason, failure.error.to_string(), retryable);
+            let error = RunError {
+                reason,
+                message: failure.error.to_string(),
+                retryable,
+            };
             reporter
                 .finish(
                     RunPhase::Failed,

@@ -610,6 +610,27 @@ fn oauth_client_credentials_token_is_requested_once_and_cached() {
 }
 
 #[test]
+fn oauth_client_authentication_body_sends_the_client_in_the_form() {
+    let api = oauth_api(3600, false);
+    let mut credentials = oauth_credentials(&api.server, "ClientCredentials");
+    credentials["credentials"]["oauth2"]["clientAuthentication"] = json!("Body");
+    let source = open(&api.server, credentials, pages_source(), OAUTH_SECRETS).unwrap();
+    assert_eq!(read_all(source).unwrap().ids, ids(1..=6));
+    let token_request = &api.server.requests_to("/oauth/token")[0];
+    assert_eq!(token_request.header("authorization"), None);
+    let form = token_request.form();
+    assert_eq!(form.get("client_id").map(String::as_str), Some("client-1"));
+    assert_eq!(
+        form.get("client_secret").map(String::as_str),
+        Some("client-s3cret")
+    );
+    assert_eq!(
+        form.get("grant_type").map(String::as_str),
+        Some("client_credentials")
+    );
+}
+
+#[test]
 fn oauth_refresh_token_is_exchanged_again_after_a_401() {
     let api = oauth_api(3600, true);
     let source = open(
@@ -947,13 +968,11 @@ fn requests_per_second_is_a_client_side_limit() {
 
 // ------------------------------------------------------------ tls, proxy
 
-const TEST_CA: &str = include_str!("http/tls/ca.pem");
-
 #[test]
 fn tls_with_the_profile_ca_bundle() {
     let server = Server::start_tls(|_| Reply::json(records(1..=2)));
     assert!(server.base.starts_with("https://127.0.0.1:"));
-    let tls = json!({"tls": {"caBundle": TEST_CA}});
+    let tls = json!({"tls": {"caBundle": server::test_ca()}});
     let source = open(&server, tls, json!({"path": "items"}), &[]).unwrap();
     assert_eq!(read_all(source).unwrap().ids, vec![1, 2]);
 }
@@ -1025,7 +1044,7 @@ fn records_that_do_not_decode_are_malformed_with_their_location() {
     let url = format!("GET {}/v1/items?page=2", server.base);
     assert_eq!(
         locations,
-        vec![format!("{url}#record 2"), format!("{url}#record 3")]
+        vec![format!("{url}:record 2"), format!("{url}:record 3")]
     );
     assert_eq!(read.malformed[0].raw, r#"{"id":"four","name":"d"}"#);
     assert_eq!(read.malformed[0].field.as_deref(), Some("id"));

@@ -480,15 +480,11 @@ pub fn decompress(
 pub fn infer_json_schema(sample: &[u8], max: usize) -> Result<Schema> {
     // Skip lines that are not JSON objects: they are reported as malformed
     // when read, and must not stop the inference.
-    let values = sample
+    let lines = sample
         .split(|b| *b == b'\n')
-        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-        .filter_map(|l| serde_json::from_slice::<serde_json::Value>(l).ok())
-        .filter(serde_json::Value::is_object)
-        .take(max)
-        .map(Ok::<_, ArrowError>);
-    arrow::json::reader::infer_json_schema_from_iterator(values)
-        .map_err(arrow("inferring the JSON schema"))
+        .map(<[u8]>::trim_ascii)
+        .filter(|l| serde_json::from_slice::<serde::de::IgnoredAny>(l).is_ok());
+    super::schema::infer_json_records(lines, max).map_err(arrow("inferring the JSON schema"))
 }
 
 /// Decodes a block of complete JSON lines whose first line is number

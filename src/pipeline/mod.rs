@@ -6,5 +6,6 @@ pub mod engine;
 pub mod format;
 pub mod output;
 pub mod quarantine;
+pub mod schema;
 pub mod store;
 pub mod tasks;

@@ -5,10 +5,10 @@
 //! request is logged for assertions, and the most requests in flight at
 //! once is tracked.
 //!
-//! [`Server::start_tls`] serves HTTPS with `tls/server.pem`, a certificate
-//! for 127.0.0.1 and localhost signed by the test CA `tls/ca.pem` (both
-//! valid for 100 years; the CA's key was discarded after signing, and the
-//! server key protects nothing but these tests).
+//! [`Server::start_tls`] serves HTTPS with a certificate for 127.0.0.1 and
+//! localhost signed by a test CA; both are generated when the tests start
+//! ([`test_ca`] gives the CA for a profile's `tls.caBundle`), so no private
+//! key is kept in the repository.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -142,13 +142,10 @@ impl Server {
     /// Starts an HTTPS server answering with `handler`.
     pub fn start_tls(handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Self {
         use tokio_rustls::rustls;
-        use tokio_rustls::rustls::pki_types::pem::PemObject;
-        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
-        let certs: Vec<CertificateDer<'static>> =
-            CertificateDer::pem_slice_iter(include_bytes!("tls/server.pem"))
-                .collect::<Result<_, _>>()
-                .unwrap();
-        let key = PrivateKeyDer::from_pem_slice(include_bytes!("tls/server.key")).unwrap();
+        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+        let pki = pki();
+        let certs = vec![CertificateDer::from(pki.server_cert.clone())];
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.server_key.clone()));
         let config = rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
@@ -296,4 +293,40 @@ pub fn records(ids: impl IntoIterator<Item = u64>) -> String {
         })
         .collect();
     format!("[{}]", items.join(","))
+}
+
+/// The test CA and the server certificate it signed, generated once.
+struct Pki {
+    ca_pem: String,
+    server_cert: Vec<u8>,
+    server_key: Vec<u8>,
+}
+
+fn pki() -> &'static Pki {
+    static PKI: std::sync::OnceLock<Pki> = std::sync::OnceLock::new();
+    PKI.get_or_init(|| {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "sluice test CA");
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+        let server_key = KeyPair::generate().unwrap();
+        let server_params =
+            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+        let server = server_params.signed_by(&server_key, &issuer).unwrap();
+        Pki {
+            ca_pem: ca.pem(),
+            server_cert: server.der().to_vec(),
+            server_key: server_key.serialize_der(),
+        }
+    })
+}
+
+/// The PEM of the CA that signed the HTTPS server's certificate.
+pub fn test_ca() -> &'static str {
+    &pki().ca_pem
 }

@@ -331,7 +331,10 @@ pub struct TlsSettings {
 pub struct Credentials {
     /// A Kubernetes Secret in the profile's namespace holding the keys the
     /// scheme names. The controller never reads it; it is mounted into the
-    /// run's pod.
+    /// run's pod at `$SLUICE_SECRETS_DIR/{name}/{key}` (default
+    /// `/var/run/secrets/sluice`). In `sluice local` it is a `Secret`
+    /// document of the same file, or the environment variables
+    /// `SLUICE_SECRET_{NAME}_{KEY}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<super::common::LocalObjectReference>,
     /// An AWS Secrets Manager secret holding the keys the scheme names,
@@ -412,6 +415,18 @@ pub enum OAuth2GrantType {
     JwtBearer,
 }
 
+/// How an OAuth 2.0 client proves itself to the token endpoint.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum OAuth2ClientAuthentication {
+    /// HTTP Basic with the client id and secret (RFC 6749 §2.3.1, which
+    /// every server must accept).
+    #[default]
+    Basic,
+    /// `client_id` and `client_secret` as form parameters of the token
+    /// request, for endpoints that accept only those (some SaaS APIs).
+    Body,
+}
+
 /// OAuth 2.0 settings. Key names select entries of the secret store.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
@@ -427,6 +442,10 @@ pub struct OAuth2 {
     #[x_kube(validation = Rule::new("self.matches('^https?://[^\\\\s]+$')").message("must be an http:// or https:// URL"))]
     #[schemars(length(max = 2048))]
     pub token_url: Option<String>,
+    /// How the client authenticates to the token endpoint. A public client
+    /// (no `clientSecretKey`) always sends only `client_id` in the form.
+    #[serde(default)]
+    pub client_authentication: OAuth2ClientAuthentication,
     /// Scopes requested with the token.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
@@ -481,7 +500,8 @@ pub struct ApiKey {
     #[serde(default = "default_api_key_key")]
     #[schemars(length(min = 1, max = 253))]
     pub key_key: String,
-    /// Key holding a secret key that some APIs pair with the API key.
+    /// Key holding a secret key that some APIs pair with the API key. Not
+    /// used by `http` sources (send it with `customHeaders`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253))]
     pub secret_key_key: Option<String>,

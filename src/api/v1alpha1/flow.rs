@@ -285,7 +285,9 @@ pub enum HttpMethod {
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(self.body) || self.method == 'POST'").message("body is only sent with method POST").field_path(".body"))]
 pub struct HttpSource {
-    /// Path resolved against the profile's `baseUrl`, such as `items`.
+    /// Path appended to the profile's `baseUrl` with one `/` between them
+    /// (`https://api.example.com/v2` + `items` → `.../v2/items`); a full
+    /// `http(s)://` URL is used as is.
     #[schemars(length(min = 1, max = 2048))]
     pub path: String,
     /// Request method.
@@ -310,8 +312,7 @@ pub struct HttpSource {
     /// How the watermark is sent for incremental reads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incremental: Option<HttpIncremental>,
-    /// Field of each record that identifies it (used for upserts downstream
-    /// and for de-duplication across pages).
+    /// Fields of each record that identify it (used for upserts downstream).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 8))]
     pub primary_key: Vec<FieldName>,
@@ -365,7 +366,9 @@ pub struct Pagination {
 }
 
 /// The next page's URL is in the response body; reading stops when it is
-/// missing, null or empty.
+/// missing, null or empty. A relative URL is resolved against the page's
+/// URL; next pages must be on the host of the first request, so that
+/// credentials never follow a link elsewhere.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NextUrlPagination {
@@ -403,7 +406,9 @@ pub struct PageSize {
 }
 
 /// Offset/limit paging; reading stops at the first page with fewer than
-/// `limit` records. Pages may be fetched in parallel.
+/// `limit` records (so a server that caps pages below `limit` stops the
+/// read early: set `limit` to the server's maximum). Pages may be fetched in
+/// parallel.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OffsetPagination {

@@ -54,6 +54,8 @@ pub struct OAuth2Config {
     pub client_secret: Option<SecretValue>,
     /// Scopes requested, joined with spaces.
     pub scopes: Vec<String>,
+    /// How the client authenticates to the token endpoint.
+    pub client_authentication: crate::api::v1alpha1::connector_profile::OAuth2ClientAuthentication,
 }
 
 /// A profile's auth scheme with its secret values.
@@ -196,6 +198,7 @@ impl AuthConfig {
                 client_id: store.get(&oauth.client_id_key)?,
                 client_secret,
                 scopes: oauth.scopes.clone(),
+                client_authentication: oauth.client_authentication,
             }));
         }
         if c.aws_access_key.is_some() || c.aws_iam.is_some() {

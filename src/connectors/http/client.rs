@@ -43,6 +43,7 @@ use reqwest::{Method, StatusCode, Url};
 use super::auth::{Auth, AuthConfig, Generation, Issued, OAuth2Config};
 use super::config::HttpConfig;
 use super::{Error, ErrorClass, Result};
+use crate::api::v1alpha1::connector_profile::OAuth2ClientAuthentication;
 use crate::secrets::SecretValue;
 
 /// How failed requests are retried.
@@ -462,8 +463,15 @@ impl Client {
             if !oauth.scopes.is_empty() {
                 form.append_pair("scope", &oauth.scopes.join(" "));
             }
-            if oauth.client_secret.is_none() {
-                form.append_pair("client_id", oauth.client_id.expose());
+            match (&oauth.client_secret, oauth.client_authentication) {
+                (None, _) => {
+                    form.append_pair("client_id", oauth.client_id.expose());
+                }
+                (Some(secret), OAuth2ClientAuthentication::Body) => {
+                    form.append_pair("client_id", oauth.client_id.expose());
+                    form.append_pair("client_secret", secret.expose());
+                }
+                (Some(_), OAuth2ClientAuthentication::Basic) => {}
             }
             form.finish()
         };
@@ -538,6 +546,7 @@ impl Client {
             Purpose::Token => {
                 if let AuthConfig::OAuth2(oauth) = self.auth.config()
                     && let Some(secret) = &oauth.client_secret
+                    && oauth.client_authentication == OAuth2ClientAuthentication::Basic
                 {
                     builder = builder.basic_auth(oauth.client_id.expose(), Some(secret.expose()));
                 }

@@ -8,16 +8,14 @@
 //! page is never copied: the ranges and the body travel to a worker, where
 //! [`decode`] feeds each record's bytes to arrow-json's decoder. A record
 //! that does not decode (not an object, a value of the wrong type) becomes
-//! a [`Malformed`] located at `{origin}#record {n}` (1-based within the
+//! a [`Malformed`] located at `{origin}:record {n}` (1-based within the
 //! page), and the page's other records are kept.
 
 use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 
-use std::sync::Arc;
-
-use arrow::datatypes::{DataType, FieldRef, Fields, Schema, SchemaRef};
+use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
@@ -348,7 +346,7 @@ fn decode_all<'a>(
 }
 
 /// Decodes the records of a page: the ones that decode in a batch, the
-/// others as [`Malformed`] at `{origin}#record {n}`.
+/// others as [`Malformed`] at `{origin}:record {n}`.
 pub fn decode(
     body: &[u8],
     records: &[Range<usize>],
@@ -375,7 +373,7 @@ pub fn decode(
         match result {
             Ok(()) => good.push(record),
             Err(reason) => malformed.push(Malformed {
-                location: format!("{origin}#record {}", i + 1),
+                location: format!("{origin}:record {}", i + 1),
                 raw: String::from_utf8_lossy(record).into_owned(),
                 field: field_of(&reason),
                 reason: reason.replace("Json error: ", ""),
@@ -386,139 +384,17 @@ pub fn decode(
     Ok((batch, malformed))
 }
 
-/// The order in which object keys first appear, at every level.
-#[derive(Debug, Default)]
-struct KeyOrder {
-    keys: Vec<(String, KeyOrder)>,
-}
-
-impl KeyOrder {
-    fn child(&mut self, key: &str) -> &mut KeyOrder {
-        let index = match self.keys.iter().position(|(k, _)| k == key) {
-            Some(index) => index,
-            None => {
-                self.keys.push((key.to_owned(), KeyOrder::default()));
-                self.keys.len() - 1
-            }
-        };
-        &mut self.keys[index].1
-    }
-
-    fn position(&self, key: &str) -> usize {
-        self.keys
-            .iter()
-            .position(|(k, _)| k == key)
-            .unwrap_or(usize::MAX)
-    }
-
-    fn get(&self, key: &str) -> Option<&KeyOrder> {
-        self.keys.iter().find(|(k, _)| k == key).map(|(_, o)| o)
-    }
-}
-
-impl<'de> DeserializeSeed<'de> for &mut KeyOrder {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for &mut KeyOrder {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            map.next_value_seed(self.child(&key))?;
-        }
-        Ok(())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        // The elements of a list share one order.
-        while seq.next_element_seed(&mut *self)?.is_some() {}
-        Ok(())
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-}
-
-fn reorder_type(data_type: &DataType, order: Option<&KeyOrder>) -> DataType {
-    match (data_type, order) {
-        (DataType::Struct(fields), Some(order)) => DataType::Struct(reorder(fields, order)),
-        (DataType::List(item), order) => DataType::List(Arc::new(
-            item.as_ref()
-                .clone()
-                .with_data_type(reorder_type(item.data_type(), order)),
-        )),
-        (other, _) => other.clone(),
-    }
-}
-
-/// `fields` in the order their keys first appeared, nested ones too.
-fn reorder(fields: &Fields, order: &KeyOrder) -> Fields {
-    let mut sorted: Vec<&FieldRef> = fields.iter().collect();
-    sorted.sort_by_key(|f| order.position(f.name()));
-    sorted
-        .into_iter()
-        .map(|f| {
-            let data_type = reorder_type(f.data_type(), order.get(f.name()));
-            Arc::new(f.as_ref().clone().with_data_type(data_type))
-        })
-        .collect()
-}
-
-/// Infers the schema of the first `max` object records. Fields come in the
-/// order their keys first appear in the records (arrow-json's inference
-/// alone gives an arbitrary order).
-pub fn infer<'a>(
-    records: impl Iterator<Item = &'a [u8]>,
-    max: usize,
-) -> Result<Schema, arrow::error::ArrowError> {
-    let sample: Vec<&[u8]> = records
-        .filter(|r| r.first() == Some(&b'{'))
-        .take(max)
-        .collect();
-    let values = sample
-        .iter()
-        .filter_map(|r| serde_json::from_slice::<serde_json::Value>(r).ok())
-        .map(Ok);
-    let schema = arrow::json::reader::infer_json_schema_from_iterator(values)?;
-    let mut order = KeyOrder::default();
-    for record in &sample {
-        let mut deserializer = serde_json::Deserializer::from_slice(record);
-        // Records that are not JSON are skipped by the inference too.
-        let _ = (&mut order).deserialize(&mut deserializer);
-    }
-    Ok(Schema::new(reorder(schema.fields(), &order)))
-}
+/// Infers the schema of the first `max` object records, fields in the order
+/// their keys first appear (see [`crate::pipeline::schema`]).
+pub use crate::pipeline::schema::infer_json_records as infer;
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-    use arrow::datatypes::Field;
+    use std::sync::Arc;
+
+    use arrow::datatypes::{DataType, Field, Schema};
 
     use super::*;
 
@@ -622,9 +498,9 @@ mod tests {
         let (batch, malformed) = decode(body, &s.records, &schema, "GET http://h/x").unwrap();
         assert_eq!(batch.num_rows(), 2);
         assert_eq!(malformed.len(), 2);
-        assert_eq!(malformed[0].location, "GET http://h/x#record 2");
+        assert_eq!(malformed[0].location, "GET http://h/x:record 2");
         assert_eq!(malformed[0].raw, r#"{"id":"x"}"#);
-        assert_eq!(malformed[1].location, "GET http://h/x#record 3");
+        assert_eq!(malformed[1].location, "GET http://h/x:record 3");
         assert!(
             malformed[1].reason.contains("not a JSON object"),
             "{:?}",
