@@ -3,7 +3,8 @@
 # (~1.1 KB of JSON each) read from JSON Lines, filtered on Amount > 10000,
 # the last 4 characters of Name masked, written as Parquet
 # (zstd) and as JSON Lines to local disk, by the release `sluice local`
-# binary, timed by GNU time (wall, CPU seconds, peak RSS). The same run
+# binary, measured by bench/measure.py (wall, CPU seconds, peak RSS and RSS
+# over the run, to show whether memory grows with the data). The same run
 # measures the machine's single-core limits for this data (Arrow JSON decode
 # alone; filter + Parquet encode alone). Results go to bench/RESULTS.md.
 #
@@ -16,10 +17,6 @@ sizes=${BENCH_SIZES:-1000000 10000000}
 work=${BENCH_DIR:-${TMPDIR:-/tmp}/sluice-bench}
 mkdir -p "$work"
 
-command -v /usr/bin/time >/dev/null 2>&1 || [[ -x /usr/bin/time ]] || {
-  echo "installing GNU time"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
-}
 
 cargo build --release --locked --bin sluice --example bench
 sluice=target/release/sluice
@@ -27,26 +24,28 @@ tool=target/release/examples/bench
 
 rows=()
 baselines=()
-for n in $sizes; do
-  data="$work/opportunities-$n.jsonl"
-  [[ -s "$data" ]] || { echo "generating $n records"; "$tool" generate --records "$n" --out "$data"; }
-  mb=$(( $(stat -c %s "$data") / 1000000 ))
-  for format in Parquet JsonLines; do
-    case "$format" in
-      Parquet) output='format: Parquet, parquet: {compression: Zstd}' ;;
-      JsonLines) output='format: JsonLines' ;;
-    esac
-    cat > "$work/flow.yaml" <<YAML
+run() { # label format source-yaml n mb
+  local label=$1 format=$2 source=$3 n=$4 mb=$5 output
+  case "$format" in
+    Parquet) output='format: Parquet, parquet: {compression: Zstd}' ;;
+    JsonLines) output='format: JsonLines' ;;
+  esac
+  cat > "$work/flow.yaml" <<YAML
 apiVersion: sluice.dev/v1alpha1
 kind: ConnectorProfile
 metadata: {name: local}
 spec: {file: {root: "$work"}}
 ---
 apiVersion: sluice.dev/v1alpha1
+kind: ConnectorProfile
+metadata: {name: pages}
+spec: {http: {baseUrl: "http://127.0.0.1:${port:-0}", rateLimit: {requestsPerSecond: 10000, maxConcurrency: 4}}}
+---
+apiVersion: sluice.dev/v1alpha1
 kind: Flow
 metadata: {name: bench}
 spec:
-  source: {connectorProfileRef: {name: local}, file: {path: "opportunities-$n.jsonl", format: JsonLines}}
+  source: $source
   tasks:
     - filter: {field: Amount, operator: GreaterThan, value: "10000"}
     - mask: {field: Name, mode: LastN, count: 4}
@@ -54,17 +53,40 @@ spec:
     connectorProfileRef: {name: local}
     file: {path: out, $output, pathTemplate: "{runId}", aggregation: {mode: TargetSize, targetFileSizeMB: 256}}
 YAML
-    rm -rf "$work/out"
-    echo "running $n records -> $format"
-    /usr/bin/time -f '%e %U %S %M' -o "$work/time.txt" "$sluice" local -f "$work/flow.yaml" --run-id bench > "$work/summary.txt"
-    read -r wall user sys rss < "$work/time.txt"
-    written=$(awk '/^Written/ {print $2}' "$work/summary.txt")
-    grep -q '^Status  *Succeeded' "$work/summary.txt" || { cat "$work/summary.txt"; exit 1; }
-    rate=$(python3 -c "print(f'{$n/$wall:,.0f}')")
-    mbs=$(python3 -c "print(f'{$mb/$wall:.0f}')")
-    cpu=$(python3 -c "print(f'{$user+$sys:.1f}')")
-    rows+=("| $(python3 -c "print(f'{$n:,}')") | JSON Lines file | $format | $wall | $rate | $mbs | $cpu | $(( rss / 1024 )) | $written |")
-  done
+  rm -rf "$work/out"
+  echo "running $n records: $label -> $format"
+  python3 bench/measure.py "$work/run.json" -- "$sluice" local -f "$work/flow.yaml" --run-id bench \
+    || { python3 -c "import json; print(json.load(open('$work/run.json'))['stdout'])"; exit 1; }
+  rows+=("$(python3 - "$work/run.json" "$n" "$mb" "$label" "$format" <<'PY'
+import json, sys
+run = json.load(open(sys.argv[1])); n, mb = int(sys.argv[2]), int(sys.argv[3])
+written = next(l.split()[1] for l in run["stdout"].splitlines() if l.startswith("Written"))
+tenths = " ".join("-" if r is None else str(r) for r in run["rss_by_tenth_mib"])
+print(f"| {n:,} | {sys.argv[4]} | {sys.argv[5]} | {run['wall']} | {n / run['wall']:,.0f} | "
+      f"{mb / run['wall']:.0f} | {run['cpu']} | {run['peak_rss_mib']} | {tenths} | {written} |")
+PY
+)")
+}
+
+server=
+trap '[[ -n "$server" ]] && kill "$server" 2>/dev/null' EXIT
+for n in $sizes; do
+  data="$work/opportunities-$n.jsonl"
+  [[ -s "$data" ]] || { echo "generating $n records"; "$tool" generate --records "$n" --out "$data"; }
+  mb=$(( $(stat -c %s "$data") / 1000000 ))
+  file_source="{connectorProfileRef: {name: local}, file: {path: \"opportunities-$n.jsonl\", format: JsonLines}}"
+  run "JSON Lines file" Parquet "$file_source" "$n" "$mb"
+  run "JSON Lines file" JsonLines "$file_source" "$n" "$mb"
+  # The same records as 2,000-record JSON pages from a local HTTP server
+  # (a separate process, not measured), read with parallel page fetches.
+  rm -f "$work/port"
+  "$tool" serve --records "$n" --page-size 2000 --port-file "$work/port" &
+  server=$!
+  for _ in $(seq 1 100); do [[ -s "$work/port" ]] && break; sleep 0.1; done
+  port=$(cat "$work/port")
+  http_source="{connectorProfileRef: {name: pages}, http: {path: opportunities, recordSelector: /data, pagination: {type: PageNumber, pageNumber: {parameter: page, startPage: 1}}}}"
+  run "HTTP pages (2,000 records)" Parquet "$http_source" "$n" "$mb"
+  kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true; server=
   if [[ -z "${baselines[*]}" ]]; then
     sample=$(( n < 1000000 ? n : 1000000 ))
     baselines+=("$("$tool" baseline --file "$data" --records "$sample")")
@@ -76,10 +98,10 @@ rm -rf "$work/out"
   echo "# Pipeline benchmark"
   echo
   echo "Produced by \`make bench\` (bench/run.sh) on $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(date -u +%Y-%m-%d)."
-  echo "Records: Salesforce-shaped Opportunities, ~1.1 KB of JSON each; tasks: filter Amount > 10000 (about half pass) and mask the last 4 characters of Name; output to local disk."
+  echo "Records: Salesforce-shaped Opportunities, ~1.1 KB of JSON each; tasks: filter Amount > 10000 (about half pass) and mask the last 4 characters of Name; output to local disk. Measured: the \`sluice local\` process alone (bench/measure.py); the HTTP page server runs as a separate process. Source MB/s counts the JSON Lines size of the same records."
   echo
-  echo "| records | source | output | wall s | records/s | source MB/s | CPU s | peak RSS MiB | written |"
-  echo "|---:|---|---|---:|---:|---:|---:|---:|---:|"
+  echo "| records | source | output | wall s | records/s | source MB/s | CPU s | peak RSS MiB | RSS by tenth of the run, MiB | written |"
+  echo "|---:|---|---|---:|---:|---:|---:|---:|---|---:|"
   printf '%s\n' "${rows[@]}"
   echo
   echo "Single-core limits for the same data (in memory, one thread):"

@@ -311,7 +311,7 @@ impl FileWriter {
                     source,
                 })?;
                 // Bound memory: a row group is buffered until flushed.
-                if w.in_progress_size() > 64 << 20 {
+                if w.in_progress_size() > 32 << 20 {
                     w.flush().map_err(|source| Error::Parquet {
                         context: name.clone(),
                         source,
