@@ -325,6 +325,38 @@ pub fn execute(plan: Plan) -> (Result<engine::Summary, Box<engine::Failure>>, St
     (result, table)
 }
 
+/// The fields the Flow's source exposes (name, Arrow type, nullability), and
+/// the fields it writes after the tasks, as a table.
+pub fn discover(request: &Request) -> Result<String> {
+    let plan = prepare(request)?;
+    let mut out = format!("Source: {}\n\n", plan.source_description);
+    let mut table = |title: &str, schema: &arrow::datatypes::SchemaRef| {
+        let width = schema
+            .fields()
+            .iter()
+            .map(|f| f.name().len())
+            .max()
+            .unwrap_or(0)
+            .max(5);
+        out.push_str(&format!("{title} ({} fields):\n", schema.fields().len()));
+        out.push_str(&format!(
+            "  {:<width$}  {:<10}  TYPE\n",
+            "FIELD", "NULLABLE"
+        ));
+        for field in schema.fields() {
+            let nullable = if field.is_nullable() { "yes" } else { "no" };
+            out.push_str(&format!(
+                "  {:<width$}  {nullable:<10}  {}\n",
+                field.name(),
+                field.data_type()
+            ));
+        }
+    };
+    table("Source fields", &plan.source.schema());
+    table("\nAfter the tasks", plan.tasks.output_schema());
+    Ok(out)
+}
+
 /// The first `limit` records before and after the tasks, as tables.
 pub fn preview(request: &Request, limit: usize) -> Result<String> {
     let mut plan = prepare(request)?;

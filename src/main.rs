@@ -47,6 +47,15 @@ enum Command {
         #[arg(long = "name", env = "SLUICE_FLOW_RUN")]
         name: String,
     },
+    /// List the fields a Flow's source exposes, and those its tasks write.
+    Discover {
+        /// The manifest file.
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: PathBuf,
+        /// The Flow, when the file holds several.
+        #[arg(long)]
+        flow: Option<String>,
+    },
     /// Print the first records of a Flow's source before and after its tasks.
     Preview {
         /// The manifest file.
@@ -117,6 +126,15 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 }
                 _ => std::process::ExitCode::FAILURE,
             })
+        }
+        Command::Discover { file, flow } => {
+            let request = sluice::local::Request {
+                file,
+                flow,
+                run_id: Some("discover".to_owned()),
+            };
+            print!("{}", sluice::local::discover(&request)?);
+            Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Preview { file, flow, limit } => {
             let request = sluice::local::Request {

@@ -340,3 +340,23 @@ spec:
         "staging left behind"
     );
 }
+
+#[test]
+fn discover_lists_the_source_fields_and_those_after_the_tasks() {
+    let dir = setup("  tasks: [{project: {fields: [name, id]}}]\n");
+    let out = sluice(dir.path(), &["discover", "-f", "flow.yaml"]);
+    let printed = text(&out);
+    assert!(out.status.success(), "{printed}");
+    assert!(printed.contains("Source fields (3 fields):"), "{printed}");
+    assert!(
+        printed.contains("  score  yes         Float64"),
+        "{printed}"
+    );
+    assert!(printed.contains("After the tasks (2 fields):"), "{printed}");
+    let after = printed.split("After the tasks").nth(1).unwrap();
+    assert!(
+        after.find("name").unwrap() < after.find("id").unwrap(),
+        "{printed}"
+    );
+    assert!(!dir.path().join("out/people").exists());
+}
