@@ -573,3 +573,52 @@ spec:
         ["1|Ada|[\"math\"]", "2|Grace|[]"]
     );
 }
+
+#[test]
+#[ignore = "needs PostgreSQL: run make test"]
+fn ssl_modes_encrypt_and_verify_the_server() {
+    let ca_path = std::env::var("SLUICE_TEST_PG_CA")
+        .expect("SLUICE_TEST_PG_CA is not set: run make test (the script's server has TLS when openssl is installed)");
+    let ca = std::fs::read_to_string(ca_path).unwrap();
+    let password = server().password;
+    let open = |mode: PostgresSslMode, ca_bundle: Option<String>, host: &str| {
+        let mut c = config(&password);
+        c.ssl_mode = mode;
+        c.ca_bundle = ca_bundle;
+        c.host = host.to_owned();
+        PostgresRecordDestination::open(&c, settings("tls_t", PgWriteMode::Append, true, "tls"))
+    };
+    // Require: encrypted, any certificate; the server sees TLS.
+    let encrypted = open(PostgresSslMode::Require, None, "127.0.0.1").unwrap();
+    assert_eq!(
+        text_rows(
+            "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+             WHERE s.ssl AND a.application_name = 'sluice'"
+        ),
+        ["1"]
+    );
+    drop(encrypted);
+    // VerifyFull: the CA and the name (the certificate is for 127.0.0.1).
+    open(PostgresSslMode::VerifyFull, Some(ca.clone()), "127.0.0.1").unwrap();
+    // Without the CA, the chain is untrusted.
+    let error = open(PostgresSslMode::VerifyFull, None, "127.0.0.1")
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("cannot connect"), "{error}");
+    // The certificate does not name "localhost": VerifyFull refuses it,
+    // VerifyCa (chain only) accepts it.
+    let error = open(PostgresSslMode::VerifyFull, Some(ca.clone()), "localhost")
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("cannot connect"), "{error}");
+    open(PostgresSslMode::VerifyCa, Some(ca.clone()), "localhost").unwrap();
+    // A bundle that is not PEM is a settings error naming the field.
+    let error = open(
+        PostgresSslMode::VerifyFull,
+        Some("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n".to_owned()),
+        "127.0.0.1",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("spec.tls.caBundle"), "{error}");
+}

@@ -65,8 +65,27 @@ up)
     --auth=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
     || { cat "$dir/initdb.log" >&2; exit 1; }
   rm -f "$dir/pwfile"
+  # TLS for the sslMode tests: a throwaway CA (the tests' tls.caBundle) and
+  # a server certificate it signs for 127.0.0.1 only (so "localhost" is a
+  # name mismatch for the sslMode VerifyFull test).
+  ssl_options=""
+  if command -v openssl >/dev/null 2>&1; then
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=sluice test CA" \
+      -keyout "$dir/ca.key" -out "$dir/ca.crt" >/dev/null 2>&1
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+      -keyout "$dir/server.key" -out "$dir/server.csr" >/dev/null 2>&1
+    printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' >"$dir/server.ext"
+    openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial \
+      -days 2 -extfile "$dir/server.ext" -out "$dir/server.crt" >/dev/null 2>&1
+    rm -f "$dir/ca.key" "$dir/server.csr" "$dir/server.ext"
+    chmod 644 "$dir/ca.crt"
+    chmod 600 "$dir/server.key"
+    chmod 644 "$dir/server.crt"
+    if [[ $(id -u) -eq 0 ]]; then chown postgres "$dir/server.key" "$dir/server.crt"; fi
+    ssl_options="-c ssl=on -c ssl_cert_file=$dir/server.crt -c ssl_key_file=$dir/server.key"
+  fi
   as_owner "$pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir/run -c fsync=off" start >/dev/null \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir/run -c fsync=off $ssl_options" start >/dev/null \
     || { cat "$dir/server.log" >&2; exit 1; }
   createdb=$(find_bin createdb)
   PGPASSWORD=$password "$createdb" -h 127.0.0.1 -p "$port" -U "$user" "$database"
@@ -77,6 +96,9 @@ export SLUICE_TEST_PG_DATABASE=$database
 export SLUICE_TEST_PG_USER=$user
 export SLUICE_TEST_PG_PASSWORD=$password
 ENV
+  if [[ -n "$ssl_options" ]]; then
+    echo "export SLUICE_TEST_PG_CA=$dir/ca.crt" >>"$dir/env"
+  fi
   chmod 644 "$dir/env"
   echo "postgres: 127.0.0.1:$port database $database user $user (env in $dir/env)"
   ;;
