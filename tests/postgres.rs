@@ -622,3 +622,81 @@ fn ssl_modes_encrypt_and_verify_the_server() {
     .to_string();
     assert!(error.contains("spec.tls.caBundle"), "{error}");
 }
+
+#[test]
+#[ignore = "needs PostgreSQL: run make test"]
+fn sluice_local_reads_an_incremental_window_from_postgres_into_files() {
+    let s = server();
+    sql(
+        "DROP TABLE IF EXISTS local_events; CREATE TABLE local_events (id int, at timestamptz); \
+         INSERT INTO local_events SELECT g, timestamptz '2024-05-01 00:00:00+00' + g * interval '1 hour' FROM generate_series(0, 23) g",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = format!(
+        "apiVersion: sluice.dev/v1alpha1
+kind: ConnectorProfile
+metadata: {{name: local}}
+spec: {{file: {{}}}}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: ConnectorProfile
+metadata: {{name: pg}}
+spec:
+  postgres: {{host: '{host}', port: {port}, database: {database}, sslMode: Disable}}
+  credentials:
+    secretRef: {{name: pg-creds}}
+    basic: {{}}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: Flow
+metadata: {{name: events}}
+spec:
+  source:
+    connectorProfileRef: {{name: pg}}
+    postgres: {{table: local_events, fetchSize: 2}}
+  destination:
+    connectorProfileRef: {{name: local}}
+    file: {{path: out, format: JsonLines, pathTemplate: '{{runId}}', aggregation: {{mode: SingleFile}}}}
+  sync: {{mode: Incremental, cursorField: at, lookback: 2h}}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: FlowRun
+metadata: {{name: events-window}}
+spec:
+  flowRef: {{name: events}}
+  overrides:
+    window: {{from: '2024-05-01T10:00:00Z', to: '2024-05-01T13:00:00Z'}}
+",
+        host = s.host,
+        port = s.port,
+        database = s.database,
+    );
+    std::fs::write(dir.path().join("flow.yaml"), manifest).unwrap();
+    // The password comes from the environment here, the other place
+    // `sluice local` reads Secret keys from.
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["local", "-f", "flow.yaml", "--run-id", "w1"])
+        .env("SLUICE_SECRET_PG_CREDS_USERNAME", &s.user)
+        .env("SLUICE_SECRET_PG_CREDS_PASSWORD", &s.password)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{printed}");
+    assert!(!printed.contains(&s.password), "the password was printed");
+    let written = std::fs::read_to_string(dir.path().join("out/w1/part-00000.jsonl")).unwrap();
+    let ids: Vec<i64> = written
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    // 08:00 (10:00 less the 2 h lookback) up to, not including, 13:00.
+    assert_eq!(ids, [8, 9, 10, 11, 12], "{written}");
+}
