@@ -200,6 +200,10 @@ fn overwrite_replaces_the_rows() {
         text_rows("SELECT id, name FROM overwrite_t ORDER BY id"),
         ["1|Ada", "2|Grace"]
     );
+    // A run with no records empties the table.
+    write("overwrite_t", PgWriteMode::Overwrite, false, "o2", &[]);
+    assert!(text_rows("SELECT id FROM overwrite_t").is_empty());
+    assert!(stage_tables().is_empty());
 }
 
 #[test]

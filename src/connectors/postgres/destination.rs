@@ -334,9 +334,14 @@ impl PostgresRecordDestination {
 
     /// The statements of the commit transaction.
     fn merge_sql(&self) -> Option<String> {
-        let schema = self.staged.as_ref()?;
         let target = qualified(&self.settings.schema, &self.settings.table);
         let stage = ident(&self.stage);
+        let Some(schema) = self.staged.as_ref() else {
+            // No records: Overwrite still empties an existing table.
+            return (self.settings.write_mode == PgWriteMode::Overwrite
+                && self.target_columns.is_some())
+            .then(|| format!("BEGIN; TRUNCATE {target}; DROP TABLE {stage}; COMMIT;"));
+        };
         let columns: Vec<String> = schema.fields().iter().map(|f| ident(f.name())).collect();
         let list = columns.join(", ");
         let mut sql = String::from("BEGIN;");
@@ -411,8 +416,8 @@ impl PostgresRecordDestination {
                 }
                 Ok(())
             }
-            // Nothing was written and the target does not exist: there is
-            // no schema to create it from.
+            // Nothing to apply: no records (and not Overwrite), or no
+            // target and no schema to create it from.
             None => {
                 self.drop_stage();
                 Ok(())
