@@ -14,7 +14,7 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, TimeUnit};
 use chrono::{TimeZone, Utc};
 use sluice::api::v1alpha1::connector_profile::PostgresSslMode;
-use sluice::connectors::postgres::destination::{DestinationSettings, PgWriteMode};
+use sluice::connectors::postgres::destination::{DestinationSettings, PgWriteMode, stage_name};
 use sluice::connectors::postgres::source::SourceSettings;
 use sluice::connectors::postgres::{
     PgConfig, PostgresRecordDestination, PostgresRecordSource, SourceWindow,
@@ -152,8 +152,17 @@ fn write(table: &str, mode: PgWriteMode, create: bool, run: &str, batches: &[Rec
     destination.commit().unwrap();
 }
 
-fn stage_tables() -> Vec<String> {
-    text_rows("SELECT relname FROM pg_class WHERE relname LIKE '\\_sluice\\_stage\\_%'")
+/// The staging tables of these runs that still exist, in any session (tests
+/// run in parallel, so only their own runs are looked for).
+fn stage_tables(runs: &[&str]) -> Vec<String> {
+    let names: Vec<String> = runs
+        .iter()
+        .map(|run| format!("'{}'", stage_name(run)))
+        .collect();
+    text_rows(&format!(
+        "SELECT relname FROM pg_class WHERE relname IN ({})",
+        names.join(", ")
+    ))
 }
 
 #[test]
@@ -180,7 +189,7 @@ fn append_adds_rows_run_after_run() {
         text_rows("SELECT id, name, note FROM append_t ORDER BY id"),
         ["1|Ada|n", "2|Grace|n", "3|Linus \"L\", jr|n", "4||n"]
     );
-    assert!(stage_tables().is_empty());
+    assert!(stage_tables(&["a1", "a2"]).is_empty());
 }
 
 #[test]
@@ -203,7 +212,7 @@ fn overwrite_replaces_the_rows() {
     // A run with no records empties the table.
     write("overwrite_t", PgWriteMode::Overwrite, false, "o2", &[]);
     assert!(text_rows("SELECT id FROM overwrite_t").is_empty());
-    assert!(stage_tables().is_empty());
+    assert!(stage_tables(&["o1", "o2"]).is_empty());
 }
 
 #[test]
@@ -362,7 +371,7 @@ fn an_aborted_or_failed_run_leaves_the_target_untouched() {
     );
     destination.abort().unwrap();
     assert_eq!(text_rows("SELECT id, name FROM abort_t"), ["1|kept"]);
-    assert!(stage_tables().is_empty());
+    assert!(stage_tables(&["ab1"]).is_empty());
 
     // Upsert needs a unique index on the id: the commit fails and rolls back.
     let mut destination = Box::new(
@@ -377,7 +386,7 @@ fn an_aborted_or_failed_run_leaves_the_target_untouched() {
     assert!(error.contains("public.abort_t"), "{error}");
     assert!(error.contains("ON CONFLICT"), "{error}");
     assert_eq!(text_rows("SELECT id, name FROM abort_t"), ["1|kept"]);
-    assert!(stage_tables().is_empty());
+    assert!(stage_tables(&["ab2"]).is_empty());
 }
 
 #[test]
