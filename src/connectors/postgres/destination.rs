@@ -565,3 +565,50 @@ fn json_cells(field: &Field, array: &dyn Array) -> Result<Vec<Option<String>>, S
     }
     Ok(values)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, BinaryArray, Int32Array, StringArray};
+
+    use super::*;
+
+    #[test]
+    fn staging_names_are_safe_identifiers_within_63_bytes() {
+        assert_eq!(stage_name("Orders-2024.05"), "_sluice_stage_orders_2024_05");
+        assert_eq!(stage_name(&"x".repeat(100)).len(), 63);
+    }
+
+    #[test]
+    fn arrow_types_map_to_postgres_types() {
+        assert_eq!(pg_type(&DataType::Int64), "bigint");
+        assert_eq!(pg_type(&DataType::UInt64), "numeric(20,0)");
+        assert_eq!(pg_type(&DataType::Decimal128(12, 2)), "numeric(12,2)");
+        assert_eq!(pg_type(&DataType::Utf8View), "text");
+        assert_eq!(pg_type(&DataType::new_list(DataType::Utf8, true)), "jsonb");
+    }
+
+    #[test]
+    fn csv_quotes_values_and_leaves_nulls_unquoted() {
+        let batch = RecordBatch::try_from_iter(vec![
+            (
+                "i",
+                Arc::new(Int32Array::from(vec![Some(1), None])) as ArrayRef,
+            ),
+            (
+                "s",
+                Arc::new(StringArray::from(vec![Some("a\"b,c"), Some("")])),
+            ),
+            (
+                "b",
+                Arc::new(BinaryArray::from(vec![Some(&[1u8, 255][..]), None])),
+            ),
+        ])
+        .unwrap();
+        let csv = String::from_utf8(encode_csv(&batch).unwrap()).unwrap();
+        assert_eq!(csv, "\"1\",\"a\"\"b,c\",\"\\x01ff\"\n,\"\",\n");
+    }
+}
