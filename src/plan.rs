@@ -11,7 +11,7 @@ use crate::api::v1alpha1::common::Time;
 use crate::api::v1alpha1::flow::{ReadMode, TriggerType, WriteMode};
 use crate::api::v1alpha1::flow_run::{ErrorReason, RunOverrides};
 use crate::api::v1alpha1::{ConnectorProfile, Flow};
-use crate::connectors::{file, http};
+use crate::connectors::{file, http, postgres};
 use crate::pipeline::engine::{Destination, Options, Quarantine, Source};
 use crate::pipeline::output::RunInfo;
 use crate::pipeline::tasks::{self, Tasks};
@@ -44,7 +44,7 @@ pub enum Error {
     },
     /// A connector that this build cannot run yet.
     #[error(
-        "{field}: the {connector} connector cannot run in this build yet; the file connector can (and http, as a source)"
+        "{field}: the {connector} connector cannot run in this build yet; the file and postgres connectors can (and http, as a source)"
     )]
     NotAvailable {
         /// The field.
@@ -62,6 +62,10 @@ pub enum Error {
     /// read, or its first page could not be fetched.
     #[error("spec.source.http: {0}")]
     Http(#[from] http::Error),
+    /// The postgres connector refused the settings, its secrets could not
+    /// be read, or the server could not be reached.
+    #[error(transparent)]
+    Postgres(#[from] postgres::Error),
     /// The tasks do not fit the source schema.
     #[error("spec.tasks: {0}")]
     Tasks(#[from] tasks::Error),
@@ -77,6 +81,7 @@ impl Error {
         match self {
             Self::ProfileNotFound { .. } => (ErrorReason::ReferenceNotFound, false),
             Self::Http(e) => (e.reason(), e.retryable()),
+            Self::Postgres(e) => e.reason(),
             _ => (ErrorReason::InvalidSpec, false),
         }
     }
@@ -196,6 +201,37 @@ fn file_root(
     }
 }
 
+/// The postgres source's window: `cursorField` from `start - lookback` to
+/// `end`.
+fn postgres_window(
+    flow: &crate::api::v1alpha1::flow::FlowSpec,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<postgres::SourceWindow> {
+    let cursor_field = flow.sync.cursor_field.as_ref().ok_or_else(|| {
+        Error::Unsupported(
+            "spec.sync.cursorField: incremental postgres reads need the timestamp column to filter on; set sync.cursorField".to_owned(),
+        )
+    })?;
+    let lookback = match &flow.sync.lookback {
+        Some(text) => http::config::parse_duration(text.as_str()).ok_or_else(|| {
+            Error::Unsupported(format!(
+                "spec.sync.lookback: {:?} is not a duration such as 15m or 1h",
+                text.as_str()
+            ))
+        })?,
+        None => std::time::Duration::ZERO,
+    };
+    let lookback = chrono::Duration::from_std(lookback).map_err(|_| {
+        Error::Unsupported("spec.sync.lookback: the duration is too long".to_owned())
+    })?;
+    Ok(postgres::SourceWindow {
+        cursor_field: cursor_field.to_string(),
+        start: start - lookback,
+        end,
+    })
+}
+
 /// Plans a run of `flow` with `profiles`.
 pub fn plan(
     profiles: &BTreeMap<String, ConnectorProfile>,
@@ -215,20 +251,21 @@ pub fn plan(
     };
     let full_refresh = params.overrides.as_ref().is_some_and(|o| o.full_refresh);
     let incremental = spec.sync.mode == ReadMode::Incremental && !full_refresh;
-    // The window an incremental http read sends; other sources cannot read
-    // incrementally yet.
-    let window = match (incremental, &spec.source.http, params.window_start) {
+    // The window an incremental http or postgres read sends; other sources
+    // cannot read incrementally yet.
+    let windowed = spec.source.http.is_some() || spec.source.postgres.is_some();
+    let window = match (incremental, windowed, params.window_start) {
         (false, _, _) => None,
-        (true, Some(_), Some(start)) => Some(http::Window {
+        (true, true, Some(start)) => Some(http::Window {
             start,
             end: Some(params.window_end.unwrap_or(params.time)),
         }),
-        (true, Some(_), None) => {
+        (true, true, None) => {
             return Err(Error::Unsupported(
                 "spec.sync.mode: incremental reads need the window start, and this build keeps no watermark yet; run with a FlowRun whose overrides.window.from sets it, or with overrides.fullRefresh".to_owned(),
             ));
         }
-        (true, None, _) => {
+        (true, false, _) => {
             return Err(Error::Unsupported(
                 "spec.sync.mode: incremental reads cannot run in this build yet; use Full, or a FlowRun with overrides.fullRefresh".to_owned(),
             ));
@@ -285,6 +322,39 @@ pub fn plan(
                 let description = source.description().to_owned();
                 (Box::new(source), description)
             }
+            (None, None) if spec.source.postgres.is_some() => {
+                let pg_spec = spec.source.postgres.as_ref().ok_or_else(|| {
+                    Error::Unsupported("spec.source.postgres is not set".to_owned())
+                })?;
+                if source_profile.spec.postgres.is_none() {
+                    return Err(Error::ConnectorMismatch {
+                        field: "spec.source",
+                        block: "postgres",
+                        profile: source_ref.clone(),
+                        configured: connector_of(source_profile),
+                    });
+                }
+                let config =
+                    postgres::PgConfig::new(source_ref, &source_profile.spec, &params.secrets)?;
+                let window = match window {
+                    Some(w) => Some(postgres_window(
+                        spec,
+                        w.start,
+                        w.end.unwrap_or(params.time),
+                    )?),
+                    None => None,
+                };
+                let settings = postgres::source::SourceSettings {
+                    schema: pg_spec.schema.clone(),
+                    table: pg_spec.table.clone(),
+                    query: pg_spec.query.clone(),
+                    fetch_size: u32::try_from(pg_spec.fetch_size).unwrap_or(1).max(1),
+                    window,
+                };
+                let source = postgres::PostgresRecordSource::open(&config, &settings)?;
+                let description = source.description().to_owned();
+                (Box::new(source), description)
+            }
             (None, None) => {
                 let connector = [
                     (spec.source.salesforce.is_some(), "salesforce"),
@@ -313,48 +383,85 @@ pub fn plan(
         time: params.time.with_timezone(&zone),
         schema_version: 1,
     };
-    let overwrite = match spec.sync.write_mode {
-        WriteMode::Append => false,
-        WriteMode::Overwrite => true,
-        other => {
-            return Err(Error::Unsupported(format!(
-                "spec.sync.writeMode: {other:?} is not supported by file destinations; use Append or Overwrite"
-            )));
-        }
+    let file_overwrite = || match spec.sync.write_mode {
+        WriteMode::Append => Ok(false),
+        WriteMode::Overwrite => Ok(true),
+        other => Err(Error::Unsupported(format!(
+            "spec.sync.writeMode: {other:?} is not supported by file destinations; use Append or Overwrite"
+        ))),
     };
     let destination_ref = &spec.destination.connector_profile_ref.name;
     let destination_profile = profile(profiles, destination_ref, "spec.destination")?;
-    let (destination, destination_description): (Box<dyn Destination>, String) =
-        match &spec.destination.file {
-            Some(file_spec) => {
-                let root = file_root(
-                    destination_profile,
-                    destination_ref,
-                    "spec.destination",
-                    &params.working_dir,
-                )?;
-                let description = root.join(&file_spec.path).display().to_string();
-                (
-                    Box::new(file::destination(&root, file_spec, run, overwrite)?),
-                    description,
-                )
-            }
-            None => {
-                let connector = [
-                    (spec.destination.salesforce.is_some(), "salesforce"),
-                    (spec.destination.zendesk.is_some(), "zendesk"),
-                    (spec.destination.s3.is_some(), "s3"),
-                    (spec.destination.postgres.is_some(), "postgres"),
-                ]
-                .into_iter()
-                .find_map(|(set, name)| set.then_some(name))
-                .unwrap_or("unknown");
-                return Err(Error::NotAvailable {
+    let (destination, destination_description): (Box<dyn Destination>, String) = match (
+        &spec.destination.file,
+        &spec.destination.postgres,
+    ) {
+        (Some(file_spec), _) => {
+            let overwrite = file_overwrite()?;
+            let root = file_root(
+                destination_profile,
+                destination_ref,
+                "spec.destination",
+                &params.working_dir,
+            )?;
+            let description = root.join(&file_spec.path).display().to_string();
+            (
+                Box::new(file::destination(&root, file_spec, run, overwrite)?),
+                description,
+            )
+        }
+        (None, Some(pg_spec)) => {
+            if destination_profile.spec.postgres.is_none() {
+                return Err(Error::ConnectorMismatch {
                     field: "spec.destination",
-                    connector,
+                    block: "postgres",
+                    profile: destination_ref.clone(),
+                    configured: connector_of(destination_profile),
                 });
             }
-        };
+            let write_mode = match spec.sync.write_mode {
+                WriteMode::Append => postgres::destination::PgWriteMode::Append,
+                WriteMode::Overwrite => postgres::destination::PgWriteMode::Overwrite,
+                WriteMode::Upsert => postgres::destination::PgWriteMode::Upsert,
+                other => {
+                    return Err(Error::Unsupported(format!(
+                        "spec.sync.writeMode: {other:?} is not supported by postgres destinations; use Append, Overwrite or Upsert"
+                    )));
+                }
+            };
+            let config = postgres::PgConfig::new(
+                destination_ref,
+                &destination_profile.spec,
+                &params.secrets,
+            )?;
+            let settings = postgres::destination::DestinationSettings {
+                schema: pg_spec.schema.clone(),
+                table: pg_spec.table.clone(),
+                create_table: pg_spec.create_table,
+                write_mode,
+                id_fields: spec.sync.id_fields.iter().map(|f| f.to_string()).collect(),
+                run_id: params.run_id.clone(),
+            };
+            let destination = postgres::PostgresRecordDestination::open(&config, settings)?;
+            let description = format!("postgres table {}", destination.description());
+            (Box::new(destination), description)
+        }
+        (None, None) => {
+            let connector = [
+                (spec.destination.salesforce.is_some(), "salesforce"),
+                (spec.destination.zendesk.is_some(), "zendesk"),
+                (spec.destination.s3.is_some(), "s3"),
+                (spec.destination.postgres.is_some(), "postgres"),
+            ]
+            .into_iter()
+            .find_map(|(set, name)| set.then_some(name))
+            .unwrap_or("unknown");
+            return Err(Error::NotAvailable {
+                field: "spec.destination",
+                connector,
+            });
+        }
+    };
 
     // Quarantine.
     let quarantine: Option<Box<dyn Quarantine>> = match &spec.error_handling.error_location {

@@ -58,10 +58,17 @@ build_start=$SECONDS
 bin=$(e2e/scripts/k8s-bin.sh)
 echo "binaries: $bin ($(( SECONDS - build_start ))s)"
 state=$(mktemp -d "${TMPDIR:-/tmp}/sluice-cp.XXXXXX")
-trap 'e2e/scripts/control-plane.sh down "$state" || true; rm -rf "$out"' EXIT
+pg_state=$(mktemp -d "${TMPDIR:-/tmp}/sluice-pg.XXXXXX")
+trap 'e2e/scripts/control-plane.sh down "$state" || true; e2e/scripts/postgres.sh down "$pg_state" || true; rm -rf "$out"' EXIT
 e2e/scripts/control-plane.sh up "$state" >/dev/null
 # shellcheck disable=SC1091
 source "$state/env"
+
+# ---------------------------------------------------------------- postgres
+step "PostgreSQL server (postgres connector tests)"
+e2e/scripts/postgres.sh up "$pg_state"
+# shellcheck disable=SC1091
+source "$pg_state/env"
 
 # ---------------------------------------------------------------- tests
 step "cargo test (unit, integration, API server)"
