@@ -11,7 +11,7 @@ use crate::api::v1alpha1::common::Time;
 use crate::api::v1alpha1::flow::{ReadMode, TriggerType, WriteMode};
 use crate::api::v1alpha1::flow_run::{ErrorReason, RunOverrides};
 use crate::api::v1alpha1::{ConnectorProfile, Flow};
-use crate::connectors::{file, http};
+use crate::connectors::{file, http, s3};
 use crate::pipeline::engine::{Destination, Options, Quarantine, Source};
 use crate::pipeline::output::RunInfo;
 use crate::pipeline::tasks::{self, Tasks};
@@ -44,7 +44,7 @@ pub enum Error {
     },
     /// A connector that this build cannot run yet.
     #[error(
-        "{field}: the {connector} connector cannot run in this build yet; the file connector can (and http, as a source)"
+        "{field}: the {connector} connector cannot run in this build yet; the file and s3 connectors can (and http, as a source)"
     )]
     NotAvailable {
         /// The field.
@@ -62,6 +62,15 @@ pub enum Error {
     /// read, or its first page could not be fetched.
     #[error("spec.source.http: {0}")]
     Http(#[from] http::Error),
+    /// The s3 connector refused the settings, its credentials could not be
+    /// read, or its bucket could not be reached.
+    #[error("{field}: {source}")]
+    S3 {
+        /// The field.
+        field: &'static str,
+        /// The connector's error.
+        source: s3::Error,
+    },
     /// The tasks do not fit the source schema.
     #[error("spec.tasks: {0}")]
     Tasks(#[from] tasks::Error),
@@ -77,6 +86,15 @@ impl Error {
         match self {
             Self::ProfileNotFound { .. } => (ErrorReason::ReferenceNotFound, false),
             Self::Http(e) => (e.reason(), e.retryable()),
+            Self::S3 {
+                source: s3::Error::Secret(e),
+                ..
+            } => (e.run_reason(), e.retryable()),
+            Self::S3 {
+                source: s3::Error::Credentials { .. },
+                ..
+            } => (ErrorReason::InvalidSpec, false),
+            Self::S3 { .. } => (ErrorReason::Unreachable, true),
             _ => (ErrorReason::InvalidSpec, false),
         }
     }
@@ -196,6 +214,27 @@ fn file_root(
     }
 }
 
+/// Connects to AWS with an `s3` profile, or says why the profile cannot serve.
+fn s3_connection(
+    profile: &ConnectorProfile,
+    name: &str,
+    field: &'static str,
+    secrets: &Resolver,
+) -> Result<s3::Aws> {
+    match &profile.spec.s3 {
+        Some(settings) => {
+            s3::Aws::connect(name, settings, profile.spec.credentials.as_ref(), secrets)
+                .map_err(|source| Error::S3 { field, source })
+        }
+        None => Err(Error::ConnectorMismatch {
+            field,
+            block: "s3",
+            profile: name.to_owned(),
+            configured: connector_of(profile),
+        }),
+    }
+}
+
 /// Plans a run of `flow` with `profiles`.
 pub fn plan(
     profiles: &BTreeMap<String, ConnectorProfile>,
@@ -215,20 +254,22 @@ pub fn plan(
     };
     let full_refresh = params.overrides.as_ref().is_some_and(|o| o.full_refresh);
     let incremental = spec.sync.mode == ReadMode::Incremental && !full_refresh;
-    // The window an incremental http read sends; other sources cannot read
+    // The window an incremental read covers: the http source sends it, the
+    // s3 source reads the objects modified in it; other sources cannot read
     // incrementally yet.
-    let window = match (incremental, &spec.source.http, params.window_start) {
+    let reads_windows = spec.source.http.is_some() || spec.source.s3.is_some();
+    let window = match (incremental, reads_windows, params.window_start) {
         (false, _, _) => None,
-        (true, Some(_), Some(start)) => Some(http::Window {
+        (true, true, Some(start)) => Some(http::Window {
             start,
             end: Some(params.window_end.unwrap_or(params.time)),
         }),
-        (true, Some(_), None) => {
+        (true, true, None) => {
             return Err(Error::Unsupported(
                 "spec.sync.mode: incremental reads need the window start, and this build keeps no watermark yet; run with a FlowRun whose overrides.window.from sets it, or with overrides.fullRefresh".to_owned(),
             ));
         }
-        (true, None, _) => {
+        (true, false, _) => {
             return Err(Error::Unsupported(
                 "spec.sync.mode: incremental reads cannot run in this build yet; use Full, or a FlowRun with overrides.fullRefresh".to_owned(),
             ));
@@ -249,6 +290,30 @@ pub fn plan(
     let source_profile = profile(profiles, source_ref, "spec.source")?;
     let (source, source_description): (Box<dyn Source>, String) =
         match (&spec.source.file, &spec.source.http) {
+            (None, None) if spec.source.s3.is_some() => {
+                let field = "spec.source.s3";
+                let s3_spec = spec.source.s3.as_ref().ok_or(Error::NotAvailable {
+                    field,
+                    connector: "s3",
+                })?;
+                let aws = s3_connection(source_profile, source_ref, field, &params.secrets)?;
+                let s3_window = window.and_then(|w| {
+                    w.end.map(|end| s3::Window {
+                        start: w.start,
+                        end,
+                    })
+                });
+                let source = s3::S3RecordSource::open(aws, s3_spec, s3_window)
+                    .map_err(|source| Error::S3 { field, source })?;
+                let count = source.keys().len();
+                let description = format!(
+                    "s3://{}/{} ({count} object{})",
+                    s3_spec.bucket,
+                    s3_spec.prefix,
+                    if count == 1 { "" } else { "s" }
+                );
+                (Box::new(source), description)
+            }
             (Some(file_spec), _) => {
                 let root = file_root(
                     source_profile,
@@ -289,7 +354,6 @@ pub fn plan(
                 let connector = [
                     (spec.source.salesforce.is_some(), "salesforce"),
                     (spec.source.zendesk.is_some(), "zendesk"),
-                    (spec.source.s3.is_some(), "s3"),
                     (spec.source.postgres.is_some(), "postgres"),
                 ]
                 .into_iter()
@@ -325,8 +389,25 @@ pub fn plan(
     let destination_ref = &spec.destination.connector_profile_ref.name;
     let destination_profile = profile(profiles, destination_ref, "spec.destination")?;
     let (destination, destination_description): (Box<dyn Destination>, String) =
-        match &spec.destination.file {
-            Some(file_spec) => {
+        match (&spec.destination.file, &spec.destination.s3) {
+            (None, Some(s3_spec)) => {
+                let field = "spec.destination.s3";
+                let aws =
+                    s3_connection(destination_profile, destination_ref, field, &params.secrets)?;
+                let description = format!(
+                    "s3://{}/{}",
+                    s3_spec.bucket,
+                    s3_spec.prefix.trim_start_matches('/')
+                );
+                (
+                    Box::new(
+                        s3::destination(aws, s3_spec, run, overwrite)
+                            .map_err(|source| Error::S3 { field, source })?,
+                    ),
+                    description,
+                )
+            }
+            (Some(file_spec), _) => {
                 let root = file_root(
                     destination_profile,
                     destination_ref,
@@ -339,7 +420,7 @@ pub fn plan(
                     description,
                 )
             }
-            None => {
+            (None, None) => {
                 let connector = [
                     (spec.destination.salesforce.is_some(), "salesforce"),
                     (spec.destination.zendesk.is_some(), "zendesk"),
@@ -362,8 +443,17 @@ pub fn plan(
             let location_ref = &location.connector_profile_ref.name;
             let location_profile =
                 profile(profiles, location_ref, "spec.errorHandling.errorLocation")?;
-            match &location.file {
-                Some(file_location) => {
+            match (&location.file, &location.s3) {
+                (None, Some(s3_location)) => {
+                    let field = "spec.errorHandling.errorLocation.s3";
+                    let aws =
+                        s3_connection(location_profile, location_ref, field, &params.secrets)?;
+                    Some(Box::new(
+                        s3::quarantine(aws, s3_location, &name, &params.run_id)
+                            .map_err(|source| Error::S3 { field, source })?,
+                    ))
+                }
+                (Some(file_location), _) => {
                     let root = file_root(
                         location_profile,
                         location_ref,
@@ -377,11 +467,11 @@ pub fn plan(
                         &params.run_id,
                     )?))
                 }
-                None => {
-                    return Err(Error::NotAvailable {
-                        field: "spec.errorHandling.errorLocation",
-                        connector: "s3",
-                    });
+                (None, None) => {
+                    return Err(Error::Unsupported(
+                        "spec.errorHandling.errorLocation: set exactly one of s3 or file"
+                            .to_owned(),
+                    ));
                 }
             }
         }

@@ -63,6 +63,14 @@ e2e/scripts/control-plane.sh up "$state" >/dev/null
 # shellcheck disable=SC1091
 source "$state/env"
 
+# ---------------------------------------------------------------- moto
+step "moto (local S3, KMS, Secrets Manager)"
+moto=$(mktemp -d "${TMPDIR:-/tmp}/sluice-moto.XXXXXX")
+trap 'e2e/scripts/moto.sh down "$moto" || true; e2e/scripts/control-plane.sh down "$state" || true; rm -rf "$out" "$moto"' EXIT
+e2e/scripts/moto.sh up "$moto"
+# shellcheck disable=SC1091
+source "$moto/env"
+
 # ---------------------------------------------------------------- tests
 step "cargo test (unit, integration, API server)"
 log="$cache/last-test.log"
