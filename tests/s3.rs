@@ -493,3 +493,84 @@ spec:
     assert!(bad.contains("exports/a.jsonl"), "{bad}");
     assert!(!printed.contains(SECRET_KEY), "{printed}");
 }
+
+#[test]
+#[ignore = "needs moto: run make test"]
+fn a_failed_run_publishes_nothing() {
+    let aws = aws();
+    let bucket = bucket_name("fail");
+    create_bucket(&aws, &bucket);
+    let dir = setup(&bucket, "", STATIC_KEYS);
+    // A second file whose id is not a number: policy Fail stops the run.
+    std::fs::write(
+        dir.path().join("in/people2.csv"),
+        "id,name,score\nnot-a-number,Bob,1.5\n",
+    )
+    .unwrap();
+    let out = sluice(dir.path(), &["local", "-f", "flow.yaml", "--run-id", "r1"]);
+    let printed = text(&out);
+    assert!(!out.status.success(), "{printed}");
+    assert!(
+        all_keys(&aws, &bucket).is_empty(),
+        "{:?}",
+        all_keys(&aws, &bucket)
+    );
+    assert!(!printed.contains(SECRET_KEY), "{printed}");
+}
+
+#[test]
+#[ignore = "needs moto: run make test"]
+fn s3_source_streams_large_objects_and_reads_the_window_by_last_modified() {
+    use sluice::connectors::s3::{S3RecordSource, Window};
+    use sluice::pipeline::engine::Source;
+
+    let aws = aws();
+    let bucket = bucket_name("window");
+    create_bucket(&aws, &bucket);
+    // About 12 MiB of JSON Lines: two ranged GETs.
+    let pad = "x".repeat(100);
+    let mut body = String::new();
+    let mut rows = 0;
+    while body.len() < 12 << 20 {
+        body.push_str(&format!("{{\"id\":{rows},\"pad\":\"{pad}\"}}\n"));
+        rows += 1;
+    }
+    aws.runtime()
+        .block_on(
+            aws.s3_client()
+                .put_object()
+                .bucket(&bucket)
+                .key("in/big.jsonl")
+                .body(body.into_bytes().into())
+                .send(),
+        )
+        .unwrap();
+    let spec = serde_json::from_value(serde_json::json!({
+        "bucket": bucket, "prefix": "in/", "format": "JsonLines"
+    }))
+    .unwrap();
+    let now = chrono::Utc::now();
+    let around = Window {
+        start: now - chrono::Duration::hours(1),
+        end: now + chrono::Duration::hours(1),
+    };
+    let mut source = S3RecordSource::open(aws.clone(), &spec, Some(around)).unwrap();
+    assert_eq!(source.keys(), ["in/big.jsonl"]);
+    let mut read = 0;
+    while let Some(unit) = source.next_unit().unwrap() {
+        let chunk = unit().unwrap();
+        assert!(chunk.malformed.is_empty());
+        read += chunk.batch.num_rows();
+    }
+    assert_eq!(read, rows);
+
+    let later = Window {
+        start: now + chrono::Duration::hours(1),
+        end: now + chrono::Duration::hours(2),
+    };
+    let error = S3RecordSource::open(aws, &spec, Some(later))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("modified in the run's window"), "{error}");
+}

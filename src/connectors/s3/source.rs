@@ -1,11 +1,12 @@
 //! S3 source: the objects under a prefix, in key order, read like the file
 //! source reads files (JSON Lines in blocks decoded on the workers, CSV and
-//! Parquet as they are read). Each object is downloaded whole when it is
-//! reached, so memory holds one object at a time. The schema comes from the
-//! first object. Incremental runs read the objects whose LastModified falls
+//! Parquet as they are read). JSON Lines and CSV objects are streamed in
+//! ranged GETs of [`RANGE`] bytes, so memory stays bounded; a Parquet object
+//! is downloaded whole when it is reached (its footer is at the end). The
+//! schema comes from the first object. Incremental runs read the objects whose LastModified falls
 //! in the run's window.
 
-use std::io::{Cursor, Read};
+use std::io::Read;
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
@@ -25,6 +26,8 @@ const BLOCK: usize = 4 << 20;
 const BATCH: usize = 8192;
 /// Bytes sampled for schema inference.
 const SAMPLE: usize = 1 << 20;
+/// Bytes per ranged GET of a streamed object.
+pub const RANGE: u64 = 8 << 20;
 
 enum Reading {
     Json {
@@ -58,6 +61,7 @@ pub struct S3RecordSource {
     aws: Aws,
     bucket: String,
     keys: Vec<String>,
+    sizes: Vec<u64>,
     next_key: usize,
     input: FileInput,
     schema: SchemaRef,
@@ -71,8 +75,11 @@ fn format_error(e: format::Error) -> Error {
 impl S3RecordSource {
     /// Lists the objects and determines the schema from the first.
     pub fn open(aws: Aws, spec: &Spec, window: Option<Window>) -> Result<Self> {
-        let keys = list(&aws, &spec.bucket, &spec.prefix, window)?;
-        let Some(first) = keys.first().cloned() else {
+        let (keys, sizes): (Vec<String>, Vec<u64>) =
+            list(&aws, &spec.bucket, &spec.prefix, window)?
+                .into_iter()
+                .unzip();
+        if keys.is_empty() {
             return Err(Error::Invalid(format!(
                 "no object under s3://{}/{}{}",
                 spec.bucket,
@@ -83,18 +90,18 @@ impl S3RecordSource {
                     ""
                 }
             )));
-        };
+        }
         let mut source = Self {
             aws,
             bucket: spec.bucket.clone(),
             keys,
+            sizes,
             next_key: 0,
             input: spec.input.clone(),
             schema: Arc::new(arrow::datatypes::Schema::empty()),
             current: None,
         };
-        let body = source.get(&first)?;
-        source.schema = Arc::new(source.infer(&first, body)?);
+        source.schema = Arc::new(source.infer(0)?);
         Ok(source)
     }
 
@@ -125,14 +132,28 @@ impl S3RecordSource {
         })
     }
 
-    fn infer(&self, key: &str, body: Bytes) -> Result<arrow::datatypes::Schema> {
+    /// A streaming reader of object `index`.
+    fn stream(&self, index: usize) -> Box<dyn Read + Send> {
+        Box::new(RangedReader {
+            aws: self.aws.clone(),
+            bucket: self.bucket.clone(),
+            key: self.keys[index].clone(),
+            size: self.sizes[index],
+            offset: 0,
+            chunk: Bytes::new(),
+        })
+    }
+
+    fn infer(&self, index: usize) -> Result<arrow::datatypes::Schema> {
+        let key = &self.keys[index];
         let name = self.url(key);
         if self.input.format == FileFormat::Parquet {
+            let body = self.get(key)?;
             let builder = ParquetRecordBatchReaderBuilder::try_new(body)
                 .map_err(|e| Error::Invalid(format!("{name}: {e}")))?;
             return Ok(builder.schema().as_ref().clone());
         }
-        let reader = format::decompress(Box::new(Cursor::new(body)), self.input.compression, &name)
+        let reader = format::decompress(self.stream(index), self.input.compression, &name)
             .map_err(format_error)?;
         let sample =
             format::read_sample(&mut format::buffered(reader), SAMPLE).map_err(format_error)?;
@@ -147,11 +168,12 @@ impl S3RecordSource {
         let Some(key) = self.keys.get(self.next_key).cloned() else {
             return Ok(false);
         };
+        let index = self.next_key;
         self.next_key += 1;
         let name = self.url(&key);
-        let body = self.get(&key)?;
         let reading = match self.input.format {
             FileFormat::Parquet => {
+                let body = self.get(&key)?;
                 let bytes = body.len() as u64;
                 let builder = ParquetRecordBatchReaderBuilder::try_new(body)
                     .map_err(|e| Error::Invalid(format!("{name}: {e}")))?;
@@ -172,9 +194,8 @@ impl S3RecordSource {
                 }
             }
             FileFormat::Csv => {
-                let raw =
-                    format::decompress(Box::new(Cursor::new(body)), self.input.compression, &name)
-                        .map_err(format_error)?;
+                let raw = format::decompress(self.stream(index), self.input.compression, &name)
+                    .map_err(format_error)?;
                 let reader = CsvReader::new(
                     raw,
                     self.schema.clone(),
@@ -189,9 +210,8 @@ impl S3RecordSource {
                 }
             }
             FileFormat::JsonLines => {
-                let reader =
-                    format::decompress(Box::new(Cursor::new(body)), self.input.compression, &name)
-                        .map_err(format_error)?;
+                let reader = format::decompress(self.stream(index), self.input.compression, &name)
+                    .map_err(format_error)?;
                 Reading::Json {
                     reader,
                     carry: Vec::new(),
@@ -306,7 +326,12 @@ fn ready(chunk: Chunk) -> Unit {
 
 /// Keys under `prefix`, sorted, without folder markers and sluice's own
 /// `_sluice/` bookkeeping, within `window` when given.
-fn list(aws: &Aws, bucket: &str, prefix: &str, window: Option<Window>) -> Result<Vec<String>> {
+fn list(
+    aws: &Aws,
+    bucket: &str,
+    prefix: &str,
+    window: Option<Window>,
+) -> Result<Vec<(String, u64)>> {
     let url = format!("s3://{bucket}/{prefix}");
     let mut keys = Vec::new();
     let mut token: Option<String> = None;
@@ -347,7 +372,8 @@ fn list(aws: &Aws, bucket: &str, prefix: &str, window: Option<Window>) -> Result
                     _ => continue,
                 }
             }
-            keys.push(key.to_owned());
+            let size = object.size().and_then(|s| u64::try_from(s).ok());
+            keys.push((key.to_owned(), size.unwrap_or(0)));
         }
         match page.next_continuation_token() {
             Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_owned()),
@@ -356,6 +382,54 @@ fn list(aws: &Aws, bucket: &str, prefix: &str, window: Option<Window>) -> Result
     }
     keys.sort();
     Ok(keys)
+}
+
+/// Reads an object in ranged GETs of [`RANGE`] bytes.
+struct RangedReader {
+    aws: Aws,
+    bucket: String,
+    key: String,
+    size: u64,
+    offset: u64,
+    chunk: Bytes,
+}
+
+impl Read for RangedReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.chunk.is_empty() {
+            if self.offset >= self.size || buf.is_empty() {
+                return Ok(0);
+            }
+            let last = (self.offset + RANGE).min(self.size) - 1;
+            let request = self
+                .aws
+                .s3
+                .get_object()
+                .bucket(&self.bucket)
+                .key(&self.key)
+                .range(format!("bytes={}-{last}", self.offset));
+            let url = format!("s3://{}/{}", self.bucket, self.key);
+            let body = self.aws.runtime.block_on(async {
+                let output = request.send().await.map_err(|e| {
+                    std::io::Error::other(format!("{url}: {}", DisplayErrorContext(&e)))
+                })?;
+                output
+                    .body
+                    .collect()
+                    .await
+                    .map(|b| b.into_bytes())
+                    .map_err(|e| std::io::Error::other(format!("{url}: {e}")))
+            })?;
+            if body.is_empty() {
+                return Ok(0);
+            }
+            self.offset += body.len() as u64;
+            self.chunk = body;
+        }
+        let n = buf.len().min(self.chunk.len());
+        buf[..n].copy_from_slice(&self.chunk.split_to(n));
+        Ok(n)
+    }
 }
 
 impl Source for S3RecordSource {
