@@ -86,15 +86,7 @@ impl Error {
         match self {
             Self::ProfileNotFound { .. } => (ErrorReason::ReferenceNotFound, false),
             Self::Http(e) => (e.reason(), e.retryable()),
-            Self::S3 {
-                source: s3::Error::Secret(e),
-                ..
-            } => (e.run_reason(), e.retryable()),
-            Self::S3 {
-                source: s3::Error::Credentials { .. },
-                ..
-            } => (ErrorReason::InvalidSpec, false),
-            Self::S3 { .. } => (ErrorReason::Unreachable, true),
+            Self::S3 { source, .. } => source.reason(),
             _ => (ErrorReason::InvalidSpec, false),
         }
     }

@@ -25,9 +25,7 @@ pub fn destination(
         }
     };
     let store = S3Store::new(aws, &spec.bucket, &spec.prefix, encryption);
-    store
-        .check()
-        .map_err(|e| Error::Invalid(format!("spec.destination.s3: {e}")))?;
+    store.check()?;
     let writer = FileOutputWriter::new(Arc::new(store), &spec.output, run)?;
     Ok(FileDestination::new(writer, overwrite))
 }
@@ -41,9 +39,6 @@ pub fn quarantine(
     run_id: &str,
 ) -> Result<QuarantineWriter> {
     let store = S3Store::new(aws, &location.bucket, &location.prefix, Encryption::Default);
-    store
-        .check()
-        .map_err(|e| Error::Invalid(format!("spec.errorHandling.errorLocation.s3: {e}")))?;
-    QuarantineWriter::new(Arc::new(store), flow, run_id)
-        .map_err(|e| Error::Invalid(format!("spec.errorHandling.errorLocation.s3: {e}")))
+    store.check()?;
+    QuarantineWriter::new(Arc::new(store), flow, run_id).map_err(|e| Error::Invalid(e.to_string()))
 }

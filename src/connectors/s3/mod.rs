@@ -20,6 +20,8 @@
 //! chain of the pod, assuming `roleArn` when set; `awsAccessKey` reads static
 //! keys from the profile's secret store; `none` sends unsigned requests.
 
+use crate::api::v1alpha1::flow_run::ErrorReason;
+
 mod client;
 mod destination;
 mod source;
@@ -66,5 +68,77 @@ pub enum Error {
     Output(#[from] crate::pipeline::output::Error),
 }
 
+impl Error {
+    /// The FlowRun error reason of this error, and whether running again
+    /// unchanged may succeed: the connector's one mapping of errors to
+    /// classes.
+    pub fn reason(&self) -> (ErrorReason, bool) {
+        match self {
+            Self::Credentials { .. } | Self::Invalid(_) => (ErrorReason::InvalidSpec, false),
+            Self::Secret(e) => (e.run_reason(), e.retryable()),
+            Self::Runtime(_) => (ErrorReason::Internal, true),
+            Self::Output(_) => (ErrorReason::WriteFailed, true),
+            Self::Request { message, .. } => classify(message),
+        }
+    }
+}
+
+/// The class of a failed request, from the service's error code in its
+/// message.
+fn classify(message: &str) -> (ErrorReason, bool) {
+    let has = |codes: &[&str]| codes.iter().any(|c| message.contains(c));
+    if has(&["does not exist", "NoSuchBucket", "NoSuchKey"]) {
+        // The bucket may be created in the meantime.
+        (ErrorReason::ReferenceNotFound, true)
+    } else if has(&[
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "InvalidToken",
+    ]) {
+        (ErrorReason::AuthenticationFailed, false)
+    } else if has(&["AccessDenied", "Forbidden", "KMS.AccessDenied"]) {
+        (ErrorReason::Forbidden, false)
+    } else if has(&["SlowDown", "TooManyRequests", "Throttl"]) {
+        (ErrorReason::RateLimited, true)
+    } else {
+        (ErrorReason::Unreachable, true)
+    }
+}
+
 /// Result of this module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_errors_are_classified() {
+        let request = |message: &str| Error::Request {
+            operation: "open bucket",
+            url: "s3://b".to_owned(),
+            message: message.to_owned(),
+        };
+        assert_eq!(
+            request("bucket \"b\" does not exist").reason(),
+            (ErrorReason::ReferenceNotFound, true)
+        );
+        assert_eq!(
+            request("AccessDenied: no").reason(),
+            (ErrorReason::Forbidden, false)
+        );
+        assert_eq!(
+            request("InvalidAccessKeyId: unknown key").reason(),
+            (ErrorReason::AuthenticationFailed, false)
+        );
+        assert_eq!(
+            request("connection refused").reason(),
+            (ErrorReason::Unreachable, true)
+        );
+        assert_eq!(
+            Error::Invalid("x".to_owned()).reason(),
+            (ErrorReason::InvalidSpec, false)
+        );
+    }
+}

@@ -116,19 +116,26 @@ impl S3Store {
     }
 
     /// Checks that the bucket exists and can be reached.
-    pub fn check(&self) -> Result<()> {
-        let url = format!("s3://{}", self.bucket);
+    pub fn check(&self) -> super::Result<()> {
         self.aws
             .runtime
             .block_on(self.aws.s3.head_bucket().bucket(&self.bucket).send())
             .map(|_| ())
             .map_err(|e| {
-                let message = if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) {
-                    format!("bucket {:?} does not exist", self.bucket)
-                } else {
-                    describe(&e)
+                let status = e.raw_response().map(|r| r.status().as_u16());
+                let message = match status {
+                    Some(404) => format!("bucket {:?} does not exist", self.bucket),
+                    Some(403) => format!(
+                        "AccessDenied: the credentials may not use bucket {:?}",
+                        self.bucket
+                    ),
+                    _ => describe(&e),
                 };
-                request_error("open bucket", url, message)
+                super::Error::Request {
+                    operation: "open bucket",
+                    url: format!("s3://{}", self.bucket),
+                    message,
+                }
             })
     }
 }
