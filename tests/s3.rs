@@ -574,3 +574,28 @@ fn s3_source_streams_large_objects_and_reads_the_window_by_last_modified() {
         .to_string();
     assert!(error.contains("modified in the run's window"), "{error}");
 }
+
+#[test]
+#[ignore = "needs moto: run make test"]
+fn aws_iam_uses_the_default_chain_and_assumes_the_role() {
+    let aws = aws();
+    let bucket = bucket_name("iam");
+    create_bucket(&aws, &bucket);
+    for credentials in [
+        "{awsIam: {}}",
+        "{awsIam: {roleArn: 'arn:aws:iam::123456789012:role/sluice-writer', externalId: ext-1}}",
+    ] {
+        let dir = setup(&bucket, "", credentials);
+        // The environment's keys, and STS at moto (AWS_ENDPOINT_URL).
+        let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(["local", "-f", "flow.yaml", "--run-id", "r1"])
+            .current_dir(dir.path())
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_ENDPOINT_URL", endpoint())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{credentials}: {}", text(&out));
+        assert_eq!(all_keys(&aws, &bucket).len(), 2, "{credentials}");
+    }
+}
