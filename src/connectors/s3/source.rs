@@ -75,22 +75,21 @@ fn format_error(e: format::Error) -> Error {
 impl S3RecordSource {
     /// Lists the objects and determines the schema from the first.
     pub fn open(aws: Aws, spec: &Spec, window: Option<Window>) -> Result<Self> {
-        let (keys, sizes): (Vec<String>, Vec<u64>) =
-            list(&aws, &spec.bucket, &spec.prefix, window)?
-                .into_iter()
-                .unzip();
-        if keys.is_empty() {
+        let all = list(&aws, &spec.bucket, &spec.prefix)?;
+        let Some(first) = all.first().cloned() else {
             return Err(Error::Invalid(format!(
-                "no object under s3://{}/{}{}",
-                spec.bucket,
-                spec.prefix,
-                if window.is_some() {
-                    " was modified in the run's window"
-                } else {
-                    ""
-                }
+                "no object under s3://{}/{}",
+                spec.bucket, spec.prefix
             )));
-        }
+        };
+        let in_window = |modified: Option<DateTime<Utc>>| {
+            window.is_none_or(|w| modified.is_some_and(|m| m >= w.start && m < w.end))
+        };
+        let (keys, sizes): (Vec<String>, Vec<u64>) = all
+            .into_iter()
+            .filter(|(_, _, modified)| in_window(*modified))
+            .map(|(key, size, _)| (key, size))
+            .unzip();
         let mut source = Self {
             aws,
             bucket: spec.bucket.clone(),
@@ -101,7 +100,11 @@ impl S3RecordSource {
             schema: Arc::new(arrow::datatypes::Schema::empty()),
             current: None,
         };
-        source.schema = Arc::new(source.infer(0)?);
+        let (key, size) = match (source.keys.first(), source.sizes.first()) {
+            (Some(key), Some(size)) => (key.clone(), *size),
+            _ => (first.0, first.1),
+        };
+        source.schema = Arc::new(source.infer(&key, size)?);
         Ok(source)
     }
 
@@ -132,20 +135,19 @@ impl S3RecordSource {
         })
     }
 
-    /// A streaming reader of object `index`.
-    fn stream(&self, index: usize) -> Box<dyn Read + Send> {
+    /// A streaming reader of object `key` of `size` bytes.
+    fn stream(&self, key: &str, size: u64) -> Box<dyn Read + Send> {
         Box::new(RangedReader {
             aws: self.aws.clone(),
             bucket: self.bucket.clone(),
-            key: self.keys[index].clone(),
-            size: self.sizes[index],
+            key: key.to_owned(),
+            size,
             offset: 0,
             chunk: Bytes::new(),
         })
     }
 
-    fn infer(&self, index: usize) -> Result<arrow::datatypes::Schema> {
-        let key = &self.keys[index];
+    fn infer(&self, key: &str, size: u64) -> Result<arrow::datatypes::Schema> {
         let name = self.url(key);
         if self.input.format == FileFormat::Parquet {
             let body = self.get(key)?;
@@ -153,7 +155,7 @@ impl S3RecordSource {
                 .map_err(|e| Error::Invalid(format!("{name}: {e}")))?;
             return Ok(builder.schema().as_ref().clone());
         }
-        let reader = format::decompress(self.stream(index), self.input.compression, &name)
+        let reader = format::decompress(self.stream(key, size), self.input.compression, &name)
             .map_err(format_error)?;
         let sample =
             format::read_sample(&mut format::buffered(reader), SAMPLE).map_err(format_error)?;
@@ -194,8 +196,12 @@ impl S3RecordSource {
                 }
             }
             FileFormat::Csv => {
-                let raw = format::decompress(self.stream(index), self.input.compression, &name)
-                    .map_err(format_error)?;
+                let raw = format::decompress(
+                    self.stream(&key, self.sizes[index]),
+                    self.input.compression,
+                    &name,
+                )
+                .map_err(format_error)?;
                 let reader = CsvReader::new(
                     raw,
                     self.schema.clone(),
@@ -210,8 +216,12 @@ impl S3RecordSource {
                 }
             }
             FileFormat::JsonLines => {
-                let reader = format::decompress(self.stream(index), self.input.compression, &name)
-                    .map_err(format_error)?;
+                let reader = format::decompress(
+                    self.stream(&key, self.sizes[index]),
+                    self.input.compression,
+                    &name,
+                )
+                .map_err(format_error)?;
                 Reading::Json {
                     reader,
                     carry: Vec::new(),
@@ -324,14 +334,12 @@ fn ready(chunk: Chunk) -> Unit {
     Box::new(move || Ok(chunk))
 }
 
+/// A listed object: key, size and LastModified.
+type Listed = (String, u64, Option<DateTime<Utc>>);
+
 /// Keys under `prefix`, sorted, without folder markers and sluice's own
-/// `_sluice/` bookkeeping, within `window` when given.
-fn list(
-    aws: &Aws,
-    bucket: &str,
-    prefix: &str,
-    window: Option<Window>,
-) -> Result<Vec<(String, u64)>> {
+/// `_sluice/` bookkeeping, with their sizes and LastModified times.
+fn list(aws: &Aws, bucket: &str, prefix: &str) -> Result<Vec<Listed>> {
     let url = format!("s3://{bucket}/{prefix}");
     let mut keys = Vec::new();
     let mut token: Option<String> = None;
@@ -363,17 +371,11 @@ fn list(
             if key.ends_with('/') || key.split('/').any(|part| part == "_sluice") {
                 continue;
             }
-            if let Some(window) = window {
-                let modified = object
-                    .last_modified()
-                    .and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()));
-                match modified {
-                    Some(m) if m >= window.start && m < window.end => {}
-                    _ => continue,
-                }
-            }
+            let modified = object
+                .last_modified()
+                .and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()));
             let size = object.size().and_then(|s| u64::try_from(s).ok());
-            keys.push((key.to_owned(), size.unwrap_or(0)));
+            keys.push((key.to_owned(), size.unwrap_or(0), modified));
         }
         match page.next_continuation_token() {
             Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_owned()),
