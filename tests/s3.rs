@@ -599,3 +599,69 @@ fn aws_iam_uses_the_default_chain_and_assumes_the_role() {
         assert_eq!(all_keys(&aws, &bucket).len(), 2, "{credentials}");
     }
 }
+
+#[test]
+#[ignore = "needs moto: run make test"]
+fn the_planner_builds_incremental_s3_sources_and_refuses_mismatched_profiles() {
+    let aws = aws();
+    let bucket = bucket_name("plan");
+    create_bucket(&aws, &bucket);
+    aws.runtime()
+        .block_on(
+            aws.s3_client()
+                .put_object()
+                .bucket(&bucket)
+                .key("in/a.jsonl")
+                .body(b"{\"id\":1}\n".to_vec().into())
+                .send(),
+        )
+        .unwrap();
+    let dir = setup(&bucket, "", STATIC_KEYS);
+    let text = std::fs::read_to_string(dir.path().join("flow.yaml"))
+        .unwrap()
+        .replace(
+            "source: {connectorProfileRef: {name: local}, file: {path: in/*.csv, format: Csv}}",
+            &format!(
+                "source: {{connectorProfileRef: {{name: lake}}, s3: {{bucket: {bucket}, prefix: in/, format: JsonLines}}}}\n  sync: {{mode: Incremental}}"
+            ),
+        );
+    let bundle = sluice::manifest::Bundle::parse(&text, "test.yaml").unwrap();
+    let params = |window_start| sluice::plan::RunParams {
+        run_id: "r1".to_owned(),
+        time: chrono::Utc::now() + chrono::Duration::seconds(2),
+        overrides: None,
+        working_dir: dir.path().to_path_buf(),
+        window_start,
+        window_end: None,
+        secrets: Resolver::manifest(bundle.secrets.clone()),
+    };
+    let start = chrono::Utc::now() - chrono::Duration::hours(1);
+    let plan = sluice::plan::plan(&bundle.profiles, &bundle.flows[0], params(Some(start)))
+        .map_err(|e| e.to_string())
+        .unwrap();
+    assert_eq!(
+        plan.source_description,
+        format!("s3://{bucket}/in/ (1 object)")
+    );
+    assert_eq!(plan.destination_description, format!("s3://{bucket}/lake/"));
+    let error = sluice::plan::plan(&bundle.profiles, &bundle.flows[0], params(None))
+        .err()
+        .unwrap();
+    assert!(
+        error.to_string().contains("overrides.window.from"),
+        "{error}"
+    );
+
+    let text = text.replace(
+        "connectorProfileRef: {name: lake}",
+        "connectorProfileRef: {name: local}",
+    );
+    let bundle = sluice::manifest::Bundle::parse(&text, "test.yaml").unwrap();
+    let error = sluice::plan::plan(&bundle.profiles, &bundle.flows[0], params(Some(start)))
+        .err()
+        .unwrap();
+    assert_eq!(
+        error.to_string(),
+        "spec.source.s3 uses the s3 connector but ConnectorProfile \"local\" configures file"
+    );
+}
