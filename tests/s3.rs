@@ -665,3 +665,63 @@ fn the_planner_builds_incremental_s3_sources_and_refuses_mismatched_profiles() {
         "spec.source.s3 uses the s3 connector but ConnectorProfile \"local\" configures file"
     );
 }
+
+#[test]
+#[ignore = "needs moto: run make test"]
+fn s3_source_reads_csv_and_parquet_objects() {
+    use arrow::array::{Int64Array, RecordBatch, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use sluice::connectors::s3::S3RecordSource;
+    use sluice::pipeline::engine::Source;
+
+    let aws = aws();
+    let bucket = bucket_name("formats");
+    create_bucket(&aws, &bucket);
+    let schema = std::sync::Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("name", DataType::Utf8, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            std::sync::Arc::new(Int64Array::from(vec![1, 2, 3])),
+            std::sync::Arc::new(StringArray::from(vec!["a", "b", "c"])),
+        ],
+    )
+    .unwrap();
+    let mut parquet = Vec::new();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut parquet, schema, None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    let s3 = aws.s3_client();
+    aws.runtime().block_on(async {
+        for (key, body) in [
+            ("csv/1.csv", b"id,name\n1,a\n2,b\n".to_vec()),
+            ("csv/2.csv", b"id,name\n3,c\n".to_vec()),
+            ("pq/1.parquet", parquet.clone()),
+            ("pq/2.parquet", parquet),
+        ] {
+            s3.put_object()
+                .bucket(&bucket)
+                .key(key)
+                .body(body.into())
+                .send()
+                .await
+                .unwrap();
+        }
+    });
+    for (prefix, format, rows) in [("csv/", "Csv", 3), ("pq/", "Parquet", 6)] {
+        let spec = serde_json::from_value(serde_json::json!({
+            "bucket": bucket, "prefix": prefix, "format": format
+        }))
+        .unwrap();
+        let mut source = S3RecordSource::open(aws.clone(), &spec, None).unwrap();
+        assert_eq!(source.keys().len(), 2);
+        assert_eq!(source.schema().fields().len(), 2, "{format}");
+        let mut read = 0;
+        while let Some(unit) = source.next_unit().unwrap() {
+            read += unit().unwrap().batch.num_rows();
+        }
+        assert_eq!(read, rows, "{format}");
+    }
+}
