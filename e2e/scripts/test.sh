@@ -2,7 +2,8 @@
 # The whole test suite, as `make test` and CI run it, on a fresh machine:
 # installs what is missing, then runs fmt, clippy, the CRD drift check, the
 # unit and integration tests, and the tests against a real Kubernetes API
-# server it starts (and stops) itself. Ends with one summary line.
+# server and a local AWS (moto: S3, KMS, Secrets Manager) it starts (and
+# stops) itself. Ends with one summary line.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
