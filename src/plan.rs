@@ -11,7 +11,7 @@ use crate::api::v1alpha1::common::Time;
 use crate::api::v1alpha1::flow::{ReadMode, TriggerType, WriteMode};
 use crate::api::v1alpha1::flow_run::{ErrorReason, RunOverrides};
 use crate::api::v1alpha1::{ConnectorProfile, Flow};
-use crate::connectors::{file, http, postgres};
+use crate::connectors::{file, http, postgres, s3};
 use crate::pipeline::engine::{Destination, Options, Quarantine, Source};
 use crate::pipeline::output::RunInfo;
 use crate::pipeline::tasks::{self, Tasks};
@@ -44,7 +44,7 @@ pub enum Error {
     },
     /// A connector that this build cannot run yet.
     #[error(
-        "{field}: the {connector} connector cannot run in this build yet; the file and postgres connectors can (and http, as a source)"
+        "{field}: the {connector} connector cannot run in this build yet; the file, s3 and postgres connectors can (and http, as a source)"
     )]
     NotAvailable {
         /// The field.
@@ -66,6 +66,15 @@ pub enum Error {
     /// be read, or the server could not be reached.
     #[error(transparent)]
     Postgres(#[from] postgres::Error),
+    /// The s3 connector refused the settings, its credentials could not be
+    /// read, or its bucket could not be reached.
+    #[error("{field}: {source}")]
+    S3 {
+        /// The field.
+        field: &'static str,
+        /// The connector's error.
+        source: s3::Error,
+    },
     /// The tasks do not fit the source schema.
     #[error("spec.tasks: {0}")]
     Tasks(#[from] tasks::Error),
@@ -82,6 +91,7 @@ impl Error {
             Self::ProfileNotFound { .. } => (ErrorReason::ReferenceNotFound, false),
             Self::Http(e) => (e.reason(), e.retryable()),
             Self::Postgres(e) => e.reason(),
+            Self::S3 { source, .. } => source.reason(),
             _ => (ErrorReason::InvalidSpec, false),
         }
     }
@@ -232,6 +242,27 @@ fn postgres_window(
     })
 }
 
+/// Connects to AWS with an `s3` profile, or says why the profile cannot serve.
+fn s3_connection(
+    profile: &ConnectorProfile,
+    name: &str,
+    field: &'static str,
+    secrets: &Resolver,
+) -> Result<s3::Aws> {
+    match &profile.spec.s3 {
+        Some(settings) => {
+            s3::Aws::connect(name, settings, profile.spec.credentials.as_ref(), secrets)
+                .map_err(|source| Error::S3 { field, source })
+        }
+        None => Err(Error::ConnectorMismatch {
+            field,
+            block: "s3",
+            profile: name.to_owned(),
+            configured: connector_of(profile),
+        }),
+    }
+}
+
 /// Plans a run of `flow` with `profiles`.
 pub fn plan(
     profiles: &BTreeMap<String, ConnectorProfile>,
@@ -251,10 +282,13 @@ pub fn plan(
     };
     let full_refresh = params.overrides.as_ref().is_some_and(|o| o.full_refresh);
     let incremental = spec.sync.mode == ReadMode::Incremental && !full_refresh;
-    // The window an incremental http or postgres read sends; other sources
-    // cannot read incrementally yet.
-    let windowed = spec.source.http.is_some() || spec.source.postgres.is_some();
-    let window = match (incremental, windowed, params.window_start) {
+    // The window an incremental read covers: the http source sends it, the
+    // postgres source filters its cursor column on it, the s3 source reads
+    // the objects modified in it; other sources cannot read incrementally
+    // yet.
+    let reads_windows =
+        spec.source.http.is_some() || spec.source.postgres.is_some() || spec.source.s3.is_some();
+    let window = match (incremental, reads_windows, params.window_start) {
         (false, _, _) => None,
         (true, true, Some(start)) => Some(http::Window {
             start,
@@ -286,6 +320,30 @@ pub fn plan(
     let source_profile = profile(profiles, source_ref, "spec.source")?;
     let (source, source_description): (Box<dyn Source>, String) =
         match (&spec.source.file, &spec.source.http) {
+            (None, None) if spec.source.s3.is_some() => {
+                let field = "spec.source.s3";
+                let s3_spec = spec.source.s3.as_ref().ok_or(Error::NotAvailable {
+                    field,
+                    connector: "s3",
+                })?;
+                let aws = s3_connection(source_profile, source_ref, field, &params.secrets)?;
+                let s3_window = window.and_then(|w| {
+                    w.end.map(|end| s3::Window {
+                        start: w.start,
+                        end,
+                    })
+                });
+                let source = s3::S3RecordSource::open(aws, s3_spec, s3_window)
+                    .map_err(|source| Error::S3 { field, source })?;
+                let count = source.keys().len();
+                let description = format!(
+                    "s3://{}/{} ({count} object{})",
+                    s3_spec.bucket,
+                    s3_spec.prefix,
+                    if count == 1 { "" } else { "s" }
+                );
+                (Box::new(source), description)
+            }
             (Some(file_spec), _) => {
                 let root = file_root(
                     source_profile,
@@ -359,8 +417,6 @@ pub fn plan(
                 let connector = [
                     (spec.source.salesforce.is_some(), "salesforce"),
                     (spec.source.zendesk.is_some(), "zendesk"),
-                    (spec.source.s3.is_some(), "s3"),
-                    (spec.source.postgres.is_some(), "postgres"),
                 ]
                 .into_iter()
                 .find_map(|(set, name)| set.then_some(name))
@@ -392,75 +448,83 @@ pub fn plan(
     };
     let destination_ref = &spec.destination.connector_profile_ref.name;
     let destination_profile = profile(profiles, destination_ref, "spec.destination")?;
-    let (destination, destination_description): (Box<dyn Destination>, String) = match (
-        &spec.destination.file,
-        &spec.destination.postgres,
-    ) {
-        (Some(file_spec), _) => {
-            let overwrite = file_overwrite()?;
-            let root = file_root(
-                destination_profile,
-                destination_ref,
-                "spec.destination",
-                &params.working_dir,
-            )?;
-            let description = root.join(&file_spec.path).display().to_string();
-            (
-                Box::new(file::destination(&root, file_spec, run, overwrite)?),
-                description,
-            )
-        }
-        (None, Some(pg_spec)) => {
-            if destination_profile.spec.postgres.is_none() {
-                return Err(Error::ConnectorMismatch {
-                    field: "spec.destination",
-                    block: "postgres",
-                    profile: destination_ref.clone(),
-                    configured: connector_of(destination_profile),
-                });
-            }
-            let write_mode = match spec.sync.write_mode {
-                WriteMode::Append => postgres::destination::PgWriteMode::Append,
-                WriteMode::Overwrite => postgres::destination::PgWriteMode::Overwrite,
-                WriteMode::Upsert => postgres::destination::PgWriteMode::Upsert,
-                other => {
-                    return Err(Error::Unsupported(format!(
-                        "spec.sync.writeMode: {other:?} is not supported by postgres destinations; use Append, Overwrite or Upsert"
-                    )));
-                }
-            };
-            let config = postgres::PgConfig::new(
-                destination_ref,
-                &destination_profile.spec,
-                &params.secrets,
-            )?;
-            let settings = postgres::destination::DestinationSettings {
-                schema: pg_spec.schema.clone(),
-                table: pg_spec.table.clone(),
-                create_table: pg_spec.create_table,
-                write_mode,
-                id_fields: spec.sync.id_fields.iter().map(|f| f.to_string()).collect(),
-                run_id: params.run_id.clone(),
-            };
-            let destination = postgres::PostgresRecordDestination::open(&config, settings)?;
-            let description = format!("postgres table {}", destination.description());
-            (Box::new(destination), description)
-        }
-        (None, None) => {
-            let connector = [
-                (spec.destination.salesforce.is_some(), "salesforce"),
-                (spec.destination.zendesk.is_some(), "zendesk"),
-                (spec.destination.s3.is_some(), "s3"),
-                (spec.destination.postgres.is_some(), "postgres"),
-            ]
-            .into_iter()
-            .find_map(|(set, name)| set.then_some(name))
-            .unwrap_or("unknown");
-            return Err(Error::NotAvailable {
+    let (destination, destination_description): (Box<dyn Destination>, String) = if let Some(
+        file_spec,
+    ) =
+        &spec.destination.file
+    {
+        let root = file_root(
+            destination_profile,
+            destination_ref,
+            "spec.destination",
+            &params.working_dir,
+        )?;
+        let description = root.join(&file_spec.path).display().to_string();
+        let overwrite = file_overwrite()?;
+        (
+            Box::new(file::destination(&root, file_spec, run, overwrite)?),
+            description,
+        )
+    } else if let Some(s3_spec) = &spec.destination.s3 {
+        let field = "spec.destination.s3";
+        let aws = s3_connection(destination_profile, destination_ref, field, &params.secrets)?;
+        let description = format!(
+            "s3://{}/{}",
+            s3_spec.bucket,
+            s3_spec.prefix.trim_start_matches('/')
+        );
+        let overwrite = file_overwrite()?;
+        (
+            Box::new(
+                s3::destination(aws, s3_spec, run, overwrite)
+                    .map_err(|source| Error::S3 { field, source })?,
+            ),
+            description,
+        )
+    } else if let Some(pg_spec) = &spec.destination.postgres {
+        if destination_profile.spec.postgres.is_none() {
+            return Err(Error::ConnectorMismatch {
                 field: "spec.destination",
-                connector,
+                block: "postgres",
+                profile: destination_ref.clone(),
+                configured: connector_of(destination_profile),
             });
         }
+        let write_mode = match spec.sync.write_mode {
+            WriteMode::Append => postgres::destination::PgWriteMode::Append,
+            WriteMode::Overwrite => postgres::destination::PgWriteMode::Overwrite,
+            WriteMode::Upsert => postgres::destination::PgWriteMode::Upsert,
+            other => {
+                return Err(Error::Unsupported(format!(
+                    "spec.sync.writeMode: {other:?} is not supported by postgres destinations; use Append, Overwrite or Upsert"
+                )));
+            }
+        };
+        let config =
+            postgres::PgConfig::new(destination_ref, &destination_profile.spec, &params.secrets)?;
+        let settings = postgres::destination::DestinationSettings {
+            schema: pg_spec.schema.clone(),
+            table: pg_spec.table.clone(),
+            create_table: pg_spec.create_table,
+            write_mode,
+            id_fields: spec.sync.id_fields.iter().map(|f| f.to_string()).collect(),
+            run_id: params.run_id.clone(),
+        };
+        let destination = postgres::PostgresRecordDestination::open(&config, settings)?;
+        let description = format!("postgres table {}", destination.description());
+        (Box::new(destination), description)
+    } else {
+        let connector = [
+            (spec.destination.salesforce.is_some(), "salesforce"),
+            (spec.destination.zendesk.is_some(), "zendesk"),
+        ]
+        .into_iter()
+        .find_map(|(set, name)| set.then_some(name))
+        .unwrap_or("unknown");
+        return Err(Error::NotAvailable {
+            field: "spec.destination",
+            connector,
+        });
     };
 
     // Quarantine.
@@ -469,8 +533,17 @@ pub fn plan(
             let location_ref = &location.connector_profile_ref.name;
             let location_profile =
                 profile(profiles, location_ref, "spec.errorHandling.errorLocation")?;
-            match &location.file {
-                Some(file_location) => {
+            match (&location.file, &location.s3) {
+                (None, Some(s3_location)) => {
+                    let field = "spec.errorHandling.errorLocation.s3";
+                    let aws =
+                        s3_connection(location_profile, location_ref, field, &params.secrets)?;
+                    Some(Box::new(
+                        s3::quarantine(aws, s3_location, &name, &params.run_id)
+                            .map_err(|source| Error::S3 { field, source })?,
+                    ))
+                }
+                (Some(file_location), _) => {
                     let root = file_root(
                         location_profile,
                         location_ref,
@@ -484,11 +557,11 @@ pub fn plan(
                         &params.run_id,
                     )?))
                 }
-                None => {
-                    return Err(Error::NotAvailable {
-                        field: "spec.errorHandling.errorLocation",
-                        connector: "s3",
-                    });
+                (None, None) => {
+                    return Err(Error::Unsupported(
+                        "spec.errorHandling.errorLocation: set exactly one of s3 or file"
+                            .to_owned(),
+                    ));
                 }
             }
         }

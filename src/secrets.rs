@@ -28,8 +28,14 @@
 //!   the Secret `crm-api` is `SLUICE_SECRET_CRM_API_APIKEY`), so secrets can
 //!   stay out of files kept in Git.
 //!
-//! `credentials.awsSecretsManager` cannot be read in this build yet; asking
-//! for one of its keys is an error that says so.
+//! `credentials.awsSecretsManager` names an AWS Secrets Manager secret,
+//! fetched (GetSecretValue, with `versionStage` or `versionId` when set) with
+//! the AWS credential chain of the process (the run pod's identity; in local
+//! mode the environment or `~/.aws`), in `region` or the chain's region, at
+//! `endpoint` when set. A secret string holding a JSON object has its members
+//! as keys (string members as they are, others as JSON text); any other
+//! string is the single key `value`. Each secret is fetched once per
+//! resolver.
 //!
 //! A Secret or key that cannot be found is an [`Error::NotFound`] naming the
 //! profile, the Secret and the key (never a value); its
@@ -39,8 +45,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
-use crate::api::v1alpha1::connector_profile::Credentials;
+use crate::api::v1alpha1::connector_profile::{AwsSecretsManagerRef, Credentials};
 use crate::api::v1alpha1::flow_run::ErrorReason;
 
 /// The directory Secret keys are mounted under in run pods, unless
@@ -84,13 +91,31 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
-    /// The profile keeps its keys in a store this build cannot read.
+    /// The AWS Secrets Manager secret or its key does not exist.
     #[error(
-        "ConnectorProfile {profile:?}: credentials.awsSecretsManager cannot be read in this build yet; keep the keys in a Kubernetes Secret (credentials.secretRef)"
+        "ConnectorProfile {profile:?}: credentials.awsSecretsManager: key {key:?} of secret {secret_id:?} not found ({looked})"
     )]
-    UnsupportedStore {
+    AwsNotFound {
         /// The profile.
         profile: String,
+        /// The secret id.
+        secret_id: String,
+        /// The key.
+        key: String,
+        /// What was found instead.
+        looked: String,
+    },
+    /// AWS Secrets Manager could not be asked (network, permissions).
+    #[error(
+        "ConnectorProfile {profile:?}: credentials.awsSecretsManager: cannot read secret {secret_id:?}: {message}"
+    )]
+    AwsUnavailable {
+        /// The profile.
+        profile: String,
+        /// The secret id.
+        secret_id: String,
+        /// The SDK's error (never a value).
+        message: String,
     },
     /// The scheme needs keys but the credentials name no store.
     #[error(
@@ -109,17 +134,18 @@ impl Error {
     /// for missing Secrets and keys, `InvalidSpec` otherwise.
     pub fn reason(&self) -> &'static str {
         match self {
-            Self::NotFound { .. } | Self::Unreadable { .. } | Self::NoStore { .. } => {
-                "SecretNotFound"
-            }
-            Self::UnsupportedStore { .. } => "InvalidSpec",
+            Self::NotFound { .. }
+            | Self::Unreadable { .. }
+            | Self::NoStore { .. }
+            | Self::AwsNotFound { .. }
+            | Self::AwsUnavailable { .. } => "SecretNotFound",
         }
     }
 
     /// The FlowRun error reason of this error.
     pub fn run_reason(&self) -> ErrorReason {
         match self {
-            Self::UnsupportedStore { .. } => ErrorReason::InvalidSpec,
+            Self::AwsUnavailable { .. } => ErrorReason::Unreachable,
             _ => ErrorReason::ReferenceNotFound,
         }
     }
@@ -127,7 +153,7 @@ impl Error {
     /// Whether running again unchanged may succeed: a Secret may be created
     /// or its mount may appear in the meantime.
     pub fn retryable(&self) -> bool {
-        !matches!(self, Self::UnsupportedStore { .. })
+        true
     }
 }
 
@@ -188,6 +214,8 @@ enum Backend {
 #[derive(Clone)]
 pub struct Resolver {
     backend: Backend,
+    /// AWS Secrets Manager secrets fetched so far, by id and version.
+    aws: Arc<Mutex<BTreeMap<String, BTreeMap<String, SecretValue>>>>,
 }
 
 impl fmt::Debug for Resolver {
@@ -241,6 +269,7 @@ impl Resolver {
             .collect();
         Self {
             backend: Backend::Manifest(secrets),
+            aws: Arc::default(),
         }
     }
 
@@ -248,6 +277,7 @@ impl Resolver {
     pub fn mounted(dir: impl Into<PathBuf>) -> Self {
         Self {
             backend: Backend::Mounted(dir.into()),
+            aws: Arc::default(),
         }
     }
 
@@ -263,7 +293,10 @@ impl Resolver {
     /// The store of `profile`'s `credentials`, to read keys from.
     pub fn store<'a>(&'a self, profile: &str, credentials: Option<&Credentials>) -> Store<'a> {
         let location = match credentials {
-            Some(c) if c.aws_secrets_manager.is_some() => Location::AwsSecretsManager,
+            Some(Credentials {
+                aws_secrets_manager: Some(reference),
+                ..
+            }) => Location::AwsSecretsManager(reference.clone()),
             Some(c) => match &c.secret_ref {
                 Some(secret) => Location::Secret(secret.name.clone()),
                 None => Location::Nowhere,
@@ -322,6 +355,106 @@ impl Resolver {
     }
 }
 
+impl Resolver {
+    fn read_aws(
+        &self,
+        profile: &str,
+        reference: &AwsSecretsManagerRef,
+        key: &str,
+    ) -> Result<SecretValue> {
+        let cache_key = format!(
+            "{}\n{}\n{}\n{}\n{}",
+            reference.secret_id,
+            reference.version_stage.as_deref().unwrap_or_default(),
+            reference.version_id.as_deref().unwrap_or_default(),
+            reference.region.as_deref().unwrap_or_default(),
+            reference.endpoint.as_deref().unwrap_or_default(),
+        );
+        let mut cache = self.aws.lock().unwrap_or_else(|e| e.into_inner());
+        if !cache.contains_key(&cache_key) {
+            let keys = fetch_aws(profile, reference)?;
+            cache.insert(cache_key.clone(), keys);
+        }
+        let keys = cache.get(&cache_key).cloned().unwrap_or_default();
+        keys.get(key).cloned().ok_or_else(|| Error::AwsNotFound {
+            profile: profile.to_owned(),
+            secret_id: reference.secret_id.clone(),
+            key: key.to_owned(),
+            looked: if keys.contains_key("value") && keys.len() == 1 {
+                "the secret is a plain string: its only key is \"value\"".to_owned()
+            } else {
+                let names: Vec<&str> = keys.keys().map(String::as_str).collect();
+                format!("the secret's keys are {names:?}")
+            },
+        })
+    }
+}
+
+/// Fetches a secret and splits it into keys.
+fn fetch_aws(
+    profile: &str,
+    reference: &AwsSecretsManagerRef,
+) -> Result<BTreeMap<String, SecretValue>> {
+    use aws_smithy_types::error::display::DisplayErrorContext;
+    let unavailable = |message: String| Error::AwsUnavailable {
+        profile: profile.to_owned(),
+        secret_id: reference.secret_id.clone(),
+        message,
+    };
+    let runtime = crate::connectors::s3::Runtime::new()
+        .map_err(|e| unavailable(format!("cannot start the AWS client's runtime: {e}")))?;
+    let config = crate::connectors::s3::default_config(&runtime, reference.region.as_deref());
+    let mut builder = aws_sdk_secretsmanager::config::Builder::from(&config);
+    if let Some(endpoint) = &reference.endpoint {
+        builder = builder.endpoint_url(endpoint);
+    }
+    let client = aws_sdk_secretsmanager::Client::from_conf(builder.build());
+    let request = client
+        .get_secret_value()
+        .secret_id(&reference.secret_id)
+        .set_version_stage(reference.version_stage.clone())
+        .set_version_id(reference.version_id.clone());
+    let output = match runtime.block_on(request.send()) {
+        Ok(output) => output,
+        Err(e) => {
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception())
+            {
+                return Err(Error::AwsNotFound {
+                    profile: profile.to_owned(),
+                    secret_id: reference.secret_id.clone(),
+                    key: String::new(),
+                    looked: "the secret (or that version of it) does not exist".to_owned(),
+                });
+            }
+            return Err(unavailable(DisplayErrorContext(&e).to_string()));
+        }
+    };
+    let Some(text) = output.secret_string() else {
+        return Err(unavailable(
+            "the secret holds binary data; sluice reads secret strings".to_owned(),
+        ));
+    };
+    Ok(split_secret(text))
+}
+
+/// A JSON object's members, or the whole string as the key `value`.
+fn split_secret(text: &str) -> BTreeMap<String, SecretValue> {
+    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text) {
+        Ok(members) => members
+            .into_iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                (k, SecretValue::new(v))
+            })
+            .collect(),
+        Err(_) => BTreeMap::from([("value".to_owned(), SecretValue::new(text))]),
+    }
+}
+
 /// `{dir}/{secret}/{key}`; names with path separators cannot escape `dir`
 /// (Kubernetes names and keys never hold them).
 fn mounted_path(dir: &Path, secret: &str, key: &str) -> PathBuf {
@@ -333,7 +466,7 @@ fn mounted_path(dir: &Path, secret: &str, key: &str) -> PathBuf {
 #[derive(Debug, Clone)]
 enum Location {
     Secret(String),
-    AwsSecretsManager,
+    AwsSecretsManager(AwsSecretsManagerRef),
     Nowhere,
 }
 
@@ -350,9 +483,9 @@ impl Store<'_> {
     pub fn get(&self, key: &str) -> Result<SecretValue> {
         match &self.location {
             Location::Secret(secret) => self.resolver.read(&self.profile, secret, key),
-            Location::AwsSecretsManager => Err(Error::UnsupportedStore {
-                profile: self.profile.clone(),
-            }),
+            Location::AwsSecretsManager(reference) => {
+                self.resolver.read_aws(&self.profile, reference, key)
+            }
             Location::Nowhere => Err(Error::NoStore {
                 profile: self.profile.clone(),
                 key: key.to_owned(),
@@ -437,21 +570,12 @@ mod tests {
     }
 
     #[test]
-    fn aws_secrets_manager_is_refused_clearly() {
-        let mut creds = credentials("x");
-        creds.secret_ref = None;
-        creds.aws_secrets_manager =
-            Some(serde_json::from_value(serde_json::json!({"secretId": "prod/api"})).unwrap());
-        let resolver = Resolver::default();
-        let error = resolver
-            .store("api", Some(&creds))
-            .get("apiKey")
-            .unwrap_err();
-        assert!(
-            error
-                .to_string()
-                .contains("awsSecretsManager cannot be read in this build yet"),
-            "{error}"
-        );
+    fn aws_secrets_split_into_keys() {
+        let keys = split_secret(r#"{"accessKeyId":"AK","n":1}"#);
+        assert_eq!(keys["accessKeyId"].expose(), "AK");
+        assert_eq!(keys["n"].expose(), "1");
+        let keys = split_secret("just-a-token");
+        assert_eq!(keys["value"].expose(), "just-a-token");
+        assert_eq!(keys.len(), 1);
     }
 }

@@ -111,13 +111,13 @@ fn local_says_which_connector_cannot_run_yet() {
         .unwrap()
         .replace(
             "file: {path: in/*.csv, format: Csv}",
-            "s3: {bucket: acme-lake, format: Csv}",
+            "salesforce: {object: Account}",
         );
     std::fs::write(dir.path().join("flow.yaml"), manifest).unwrap();
     let out = sluice(dir.path(), &["local", "-f", "flow.yaml"]);
     assert!(!out.status.success());
     assert!(
-        text(&out).contains("spec.source: the s3 connector cannot run in this build yet"),
+        text(&out).contains("spec.source: the salesforce connector cannot run in this build yet"),
         "{}",
         text(&out)
     );

@@ -2,7 +2,8 @@
 # The whole test suite, as `make test` and CI run it, on a fresh machine:
 # installs what is missing, then runs fmt, clippy, the CRD drift check, the
 # unit and integration tests, and the tests against a real Kubernetes API
-# server it starts (and stops) itself. Ends with one summary line.
+# server and a local AWS (moto: S3, KMS, Secrets Manager) it starts (and
+# stops) itself. Ends with one summary line.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -59,7 +60,8 @@ bin=$(e2e/scripts/k8s-bin.sh)
 echo "binaries: $bin ($(( SECONDS - build_start ))s)"
 state=$(mktemp -d "${TMPDIR:-/tmp}/sluice-cp.XXXXXX")
 pg_state=$(mktemp -d "${TMPDIR:-/tmp}/sluice-pg.XXXXXX")
-trap 'e2e/scripts/control-plane.sh down "$state" || true; e2e/scripts/postgres.sh down "$pg_state" || true; rm -rf "$out"' EXIT
+moto=$(mktemp -d "${TMPDIR:-/tmp}/sluice-moto.XXXXXX")
+trap 'e2e/scripts/moto.sh down "$moto" || true; e2e/scripts/postgres.sh down "$pg_state" || true; e2e/scripts/control-plane.sh down "$state" || true; rm -rf "$out" "$moto" "${log:-}"' EXIT
 e2e/scripts/control-plane.sh up "$state" >/dev/null
 # shellcheck disable=SC1091
 source "$state/env"
@@ -70,9 +72,15 @@ e2e/scripts/postgres.sh up "$pg_state"
 # shellcheck disable=SC1091
 source "$pg_state/env"
 
+# ---------------------------------------------------------------- moto
+step "moto (local S3, KMS, Secrets Manager)"
+e2e/scripts/moto.sh up "$moto"
+# shellcheck disable=SC1091
+source "$moto/env"
+
 # ---------------------------------------------------------------- tests
 step "cargo test (unit, integration, API server)"
-log="$cache/last-test.log"
+log=$(mktemp "${TMPDIR:-/tmp}/sluice-test.XXXXXX.log")
 set +e
 cargo test --locked --all-targets --no-fail-fast -- --include-ignored 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}

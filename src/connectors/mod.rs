@@ -7,3 +7,4 @@
 pub mod file;
 pub mod http;
 pub mod postgres;
+pub mod s3;
