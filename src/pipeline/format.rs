@@ -554,6 +554,68 @@ pub fn decode_json_lines(
     ))
 }
 
+/// Reads JSON Lines in blocks of whole lines, so the blocks can be decoded
+/// in parallel elsewhere: an incomplete last line is kept for the next
+/// block. Shared by every source of JSON Lines files or objects.
+pub struct JsonLinesBlocks {
+    reader: Box<dyn Read + Send>,
+    carry: Vec<u8>,
+    line: u64,
+    done: bool,
+    size: usize,
+}
+
+impl JsonLinesBlocks {
+    /// Blocks of about `size` bytes from `reader` (already decompressed).
+    pub fn new(reader: Box<dyn Read + Send>, size: usize) -> Self {
+        Self {
+            reader,
+            carry: Vec::new(),
+            line: 1,
+            done: false,
+            size,
+        }
+    }
+
+    /// The next block of whole lines and the 1-based number of its first
+    /// line; `None` at the end of the input.
+    pub fn next_block(&mut self) -> std::io::Result<Option<(Vec<u8>, u64)>> {
+        loop {
+            if self.done && self.carry.is_empty() {
+                return Ok(None);
+            }
+            let mut block = std::mem::take(&mut self.carry);
+            if !self.done {
+                // read_to_end on a bounded reader fills spare capacity
+                // without zeroing it first.
+                block.reserve(self.size);
+                let read = self
+                    .reader
+                    .by_ref()
+                    .take(self.size as u64)
+                    .read_to_end(&mut block)?;
+                self.done = read == 0;
+            }
+            if !self.done {
+                match memchr::memrchr(b'\n', &block) {
+                    Some(end) => self.carry = block.split_off(end + 1),
+                    None => {
+                        // A line longer than a block: read on.
+                        self.carry = block;
+                        continue;
+                    }
+                }
+            }
+            if block.is_empty() {
+                return Ok(None);
+            }
+            let first = self.line;
+            self.line += memchr::memchr_iter(b'\n', &block).count() as u64;
+            return Ok(Some((block, first)));
+        }
+    }
+}
+
 /// CSV format settings for a file.
 fn csv_format(csv: Option<&CsvOptions>) -> Result<arrow::csv::reader::Format> {
     Ok(arrow::csv::reader::Format::default()

@@ -6,7 +6,6 @@
 //! of its first MiB for text formats, the footer for Parquet).
 
 use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -26,12 +25,7 @@ const BATCH: usize = 8192;
 const SAMPLE: usize = 1 << 20;
 
 enum Reading {
-    Json {
-        reader: Box<dyn Read + Send>,
-        carry: Vec<u8>,
-        line: u64,
-        done: bool,
-    },
+    Json(format::JsonLinesBlocks),
     Csv {
         reader: Box<CsvReader>,
         record: u64,
@@ -172,12 +166,7 @@ impl FileRecordSource {
             FileFormat::JsonLines => {
                 let reader =
                     format::decompress(Box::new(open(&path)?), self.input.compression, &name)?;
-                Reading::Json {
-                    reader,
-                    carry: Vec::new(),
-                    line: 1,
-                    done: false,
-                }
+                Reading::Json(format::JsonLinesBlocks::new(reader, BLOCK))
             }
         };
         self.current = Some((name, reading));
@@ -192,60 +181,15 @@ impl FileRecordSource {
         };
         let name = name.clone();
         match reading {
-            Reading::Json {
-                reader,
-                carry,
-                line,
-                done,
-            } => {
-                if *done && carry.is_empty() {
-                    return Ok(None);
-                }
-                let mut block = std::mem::take(carry);
-                if !*done {
-                    // read_to_end on a bounded reader fills spare capacity
-                    // without zeroing it first.
-                    block.reserve(BLOCK);
-                    let read = reader
-                        .by_ref()
-                        .take(BLOCK as u64)
-                        .read_to_end(&mut block)
-                        .map_err(|source| Error::Io {
-                            path: name.clone(),
-                            source,
-                        })?;
-                    if read == 0 {
-                        *done = true;
-                    }
-                }
-                if !*done {
-                    // Keep the incomplete last line for the next block.
-                    match memchr::memrchr(b'\n', &block) {
-                        Some(end) => *carry = block.split_off(end + 1),
-                        None => {
-                            *carry = block;
-                            return self.next_from_current();
-                        }
-                    }
-                }
-                if block.is_empty() {
-                    return Ok(None);
-                }
-                let first_line = *line;
-                *line += memchr::memchr_iter(b'\n', &block).count() as u64;
-                Ok(Some(Box::new(move || {
-                    let (batch, malformed) =
-                        format::decode_json_lines(&block, &schema, &name, first_line)?;
-                    Ok(Chunk {
-                        batch,
-                        malformed,
-                        bytes: block.len() as u64,
-                        pages: 0,
-                        origin: name,
-                        first_record: first_line,
-                    })
-                })))
-            }
+            Reading::Json(blocks) => match blocks.next_block().map_err(|source| Error::Io {
+                path: name.clone(),
+                source,
+            })? {
+                None => Ok(None),
+                Some((block, first_line)) => Ok(Some(crate::pipeline::engine::json_lines_unit(
+                    block, first_line, schema, name,
+                ))),
+            },
             Reading::Csv { reader, record } => match reader.next_batch()? {
                 None => Ok(None),
                 Some((batch, malformed, bytes)) => {

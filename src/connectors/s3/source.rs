@@ -30,12 +30,7 @@ const SAMPLE: usize = 1 << 20;
 pub const RANGE: u64 = 8 << 20;
 
 enum Reading {
-    Json {
-        reader: Box<dyn Read + Send>,
-        carry: Vec<u8>,
-        line: u64,
-        done: bool,
-    },
+    Json(format::JsonLinesBlocks),
     Csv {
         reader: Box<CsvReader>,
         record: u64,
@@ -222,12 +217,7 @@ impl S3RecordSource {
                     &name,
                 )
                 .map_err(format_error)?;
-                Reading::Json {
-                    reader,
-                    carry: Vec::new(),
-                    line: 1,
-                    done: false,
-                }
+                Reading::Json(format::JsonLinesBlocks::new(reader, BLOCK))
             }
         };
         self.current = Some((name, reading));
@@ -242,54 +232,15 @@ impl S3RecordSource {
         };
         let name = name.clone();
         match reading {
-            Reading::Json {
-                reader,
-                carry,
-                line,
-                done,
-            } => {
-                if *done && carry.is_empty() {
-                    return Ok(None);
-                }
-                let mut block = std::mem::take(carry);
-                if !*done {
-                    block.reserve(BLOCK);
-                    let read = reader
-                        .by_ref()
-                        .take(BLOCK as u64)
-                        .read_to_end(&mut block)
-                        .map_err(|e| Error::Invalid(format!("{name}: {e}")))?;
-                    if read == 0 {
-                        *done = true;
-                    }
-                }
-                if !*done {
-                    match memchr::memrchr(b'\n', &block) {
-                        Some(end) => *carry = block.split_off(end + 1),
-                        None => {
-                            *carry = block;
-                            return self.next_from_current();
-                        }
-                    }
-                }
-                if block.is_empty() {
-                    return Ok(None);
-                }
-                let first_line = *line;
-                *line += memchr::memchr_iter(b'\n', &block).count() as u64;
-                Ok(Some(Box::new(move || {
-                    let (batch, malformed) =
-                        format::decode_json_lines(&block, &schema, &name, first_line)?;
-                    Ok(Chunk {
-                        batch,
-                        malformed,
-                        bytes: block.len() as u64,
-                        pages: 0,
-                        origin: name,
-                        first_record: first_line,
-                    })
-                })))
-            }
+            Reading::Json(blocks) => match blocks
+                .next_block()
+                .map_err(|e| Error::Invalid(format!("{name}: {e}")))?
+            {
+                None => Ok(None),
+                Some((block, first_line)) => Ok(Some(crate::pipeline::engine::json_lines_unit(
+                    block, first_line, schema, name,
+                ))),
+            },
             Reading::Csv { reader, record } => match reader.next_batch().map_err(format_error)? {
                 None => Ok(None),
                 Some((batch, malformed, bytes)) => {
