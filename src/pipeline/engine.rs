@@ -87,23 +87,6 @@ pub struct Chunk {
 /// A unit of source work: decoding runs on a worker thread.
 pub type Unit = Box<dyn FnOnce() -> Result<Chunk, BoxError> + Send>;
 
-/// A unit decoding a block of JSON lines (from [`super::format::JsonLinesBlocks`])
-/// whose first line is number `first_line` of `origin`.
-pub fn json_lines_unit(block: Vec<u8>, first_line: u64, schema: SchemaRef, origin: String) -> Unit {
-    Box::new(move || {
-        let (batch, malformed) =
-            super::format::decode_json_lines(&block, &schema, &origin, first_line)?;
-        Ok(Chunk {
-            batch,
-            malformed,
-            bytes: block.len() as u64,
-            pages: 0,
-            origin,
-            first_record: first_line,
-        })
-    })
-}
-
 /// A source of records. Its I/O runs on one thread; the units it returns
 /// are decoded in parallel.
 pub trait Source: Send {

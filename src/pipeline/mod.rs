@@ -6,6 +6,7 @@ pub mod engine;
 pub mod format;
 pub mod output;
 pub mod quarantine;
+pub mod read;
 pub mod schema;
 pub mod store;
 pub mod tasks;

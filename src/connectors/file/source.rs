@@ -10,12 +10,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::{Error, Result, under_root};
 use crate::api::v1alpha1::flow::{FileFormat, FileInput, FileSource as Spec};
-use crate::pipeline::engine::{BoxError, Chunk, Source, Unit};
+use crate::pipeline::engine::{BoxError, Source, Unit};
 use crate::pipeline::format::{self, CsvReader};
+use crate::pipeline::read::ObjectReader;
 
 /// Bytes of JSON Lines per unit of work.
 const BLOCK: usize = 4 << 20;
@@ -24,26 +25,13 @@ const BATCH: usize = 8192;
 /// Bytes sampled for schema inference.
 const SAMPLE: usize = 1 << 20;
 
-enum Reading {
-    Json(format::JsonLinesBlocks),
-    Csv {
-        reader: Box<CsvReader>,
-        record: u64,
-    },
-    Parquet {
-        reader: ParquetRecordBatchReader,
-        record: u64,
-        bytes: u64,
-    },
-}
-
 /// Reads the files of `source.file`.
 pub struct FileRecordSource {
     files: Vec<PathBuf>,
     next_file: usize,
     input: FileInput,
     schema: SchemaRef,
-    current: Option<(String, Reading)>,
+    current: Option<(String, ObjectReader)>,
     root: PathBuf,
 }
 
@@ -142,11 +130,7 @@ impl FileRecordSource {
                             path: name.clone(),
                             source,
                         })?;
-                Reading::Parquet {
-                    reader,
-                    record: 1,
-                    bytes,
-                }
+                ObjectReader::parquet(reader, bytes)
             }
             FileFormat::Csv => {
                 let raw =
@@ -158,15 +142,12 @@ impl FileRecordSource {
                     &name,
                     BATCH,
                 )?;
-                Reading::Csv {
-                    reader: Box::new(reader),
-                    record: 1,
-                }
+                ObjectReader::csv(reader)
             }
             FileFormat::JsonLines => {
                 let reader =
                     format::decompress(Box::new(open(&path)?), self.input.compression, &name)?;
-                Reading::Json(format::JsonLinesBlocks::new(reader, BLOCK))
+                ObjectReader::json(reader, BLOCK)
             }
         };
         self.current = Some((name, reading));
@@ -175,67 +156,11 @@ impl FileRecordSource {
 
     /// The next unit from the current file, or `None` when it is exhausted.
     fn next_from_current(&mut self) -> Result<Option<Unit>> {
-        let schema = self.schema.clone();
         let Some((name, reading)) = self.current.as_mut() else {
             return Ok(None);
         };
-        let name = name.clone();
-        match reading {
-            Reading::Json(blocks) => match blocks.next_block().map_err(|source| Error::Io {
-                path: name.clone(),
-                source,
-            })? {
-                None => Ok(None),
-                Some((block, first_line)) => Ok(Some(crate::pipeline::engine::json_lines_unit(
-                    block, first_line, schema, name,
-                ))),
-            },
-            Reading::Csv { reader, record } => match reader.next_batch()? {
-                None => Ok(None),
-                Some((batch, malformed, bytes)) => {
-                    let first_record = *record;
-                    *record += (batch.num_rows() + malformed.len()) as u64;
-                    Ok(Some(ready(Chunk {
-                        batch,
-                        malformed,
-                        bytes,
-                        pages: 0,
-                        origin: name,
-                        first_record,
-                    })))
-                }
-            },
-            Reading::Parquet {
-                reader,
-                record,
-                bytes,
-            } => match reader.next() {
-                None => Ok(None),
-                Some(batch) => {
-                    let batch = batch.map_err(|e| Error::Io {
-                        path: name.clone(),
-                        source: std::io::Error::other(e.to_string()),
-                    })?;
-                    let first_record = *record;
-                    *record += batch.num_rows() as u64;
-                    // The file's size is counted with its first batch.
-                    let bytes = std::mem::take(bytes);
-                    Ok(Some(ready(Chunk {
-                        batch,
-                        malformed: Vec::new(),
-                        bytes,
-                        pages: 0,
-                        origin: name,
-                        first_record,
-                    })))
-                }
-            },
-        }
+        reading.next_unit(&self.schema, name).map_err(Error::Format)
     }
-}
-
-fn ready(chunk: Chunk) -> Unit {
-    Box::new(move || Ok(chunk))
 }
 
 impl Source for FileRecordSource {

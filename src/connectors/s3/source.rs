@@ -13,12 +13,13 @@ use arrow::datatypes::SchemaRef;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::{Aws, Error, Result};
 use crate::api::v1alpha1::flow::{FileFormat, FileInput, S3Source as Spec};
-use crate::pipeline::engine::{BoxError, Chunk, Source, Unit};
+use crate::pipeline::engine::{BoxError, Source, Unit};
 use crate::pipeline::format::{self, CsvReader};
+use crate::pipeline::read::ObjectReader;
 
 /// Bytes of JSON Lines per unit of work.
 const BLOCK: usize = 4 << 20;
@@ -28,19 +29,6 @@ const BATCH: usize = 8192;
 const SAMPLE: usize = 1 << 20;
 /// Bytes per ranged GET of a streamed object.
 pub const RANGE: u64 = 8 << 20;
-
-enum Reading {
-    Json(format::JsonLinesBlocks),
-    Csv {
-        reader: Box<CsvReader>,
-        record: u64,
-    },
-    Parquet {
-        reader: ParquetRecordBatchReader,
-        record: u64,
-        bytes: u64,
-    },
-}
 
 /// The window of LastModified times an incremental run reads: `[start, end)`.
 #[derive(Debug, Clone, Copy)]
@@ -60,7 +48,7 @@ pub struct S3RecordSource {
     next_key: usize,
     input: FileInput,
     schema: SchemaRef,
-    current: Option<(String, Reading)>,
+    current: Option<(String, ObjectReader)>,
 }
 
 fn format_error(e: format::Error) -> Error {
@@ -184,11 +172,7 @@ impl S3RecordSource {
                     .with_batch_size(BATCH)
                     .build()
                     .map_err(|e| Error::Invalid(format!("{name}: {e}")))?;
-                Reading::Parquet {
-                    reader,
-                    record: 1,
-                    bytes,
-                }
+                ObjectReader::parquet(reader, bytes)
             }
             FileFormat::Csv => {
                 let raw = format::decompress(
@@ -205,10 +189,7 @@ impl S3RecordSource {
                     BATCH,
                 )
                 .map_err(format_error)?;
-                Reading::Csv {
-                    reader: Box::new(reader),
-                    record: 1,
-                }
+                ObjectReader::csv(reader)
             }
             FileFormat::JsonLines => {
                 let reader = format::decompress(
@@ -217,7 +198,7 @@ impl S3RecordSource {
                     &name,
                 )
                 .map_err(format_error)?;
-                Reading::Json(format::JsonLinesBlocks::new(reader, BLOCK))
+                ObjectReader::json(reader, BLOCK)
             }
         };
         self.current = Some((name, reading));
@@ -226,63 +207,11 @@ impl S3RecordSource {
 
     /// The next unit from the current object, or `None` when it is exhausted.
     fn next_from_current(&mut self) -> Result<Option<Unit>> {
-        let schema = self.schema.clone();
         let Some((name, reading)) = self.current.as_mut() else {
             return Ok(None);
         };
-        let name = name.clone();
-        match reading {
-            Reading::Json(blocks) => match blocks
-                .next_block()
-                .map_err(|e| Error::Invalid(format!("{name}: {e}")))?
-            {
-                None => Ok(None),
-                Some((block, first_line)) => Ok(Some(crate::pipeline::engine::json_lines_unit(
-                    block, first_line, schema, name,
-                ))),
-            },
-            Reading::Csv { reader, record } => match reader.next_batch().map_err(format_error)? {
-                None => Ok(None),
-                Some((batch, malformed, bytes)) => {
-                    let first_record = *record;
-                    *record += (batch.num_rows() + malformed.len()) as u64;
-                    Ok(Some(ready(Chunk {
-                        batch,
-                        malformed,
-                        bytes,
-                        pages: 0,
-                        origin: name,
-                        first_record,
-                    })))
-                }
-            },
-            Reading::Parquet {
-                reader,
-                record,
-                bytes,
-            } => match reader.next() {
-                None => Ok(None),
-                Some(batch) => {
-                    let batch = batch.map_err(|e| Error::Invalid(format!("{name}: {e}")))?;
-                    let first_record = *record;
-                    *record += batch.num_rows() as u64;
-                    let bytes = std::mem::take(bytes);
-                    Ok(Some(ready(Chunk {
-                        batch,
-                        malformed: Vec::new(),
-                        bytes,
-                        pages: 0,
-                        origin: name,
-                        first_record,
-                    })))
-                }
-            },
-        }
+        reading.next_unit(&self.schema, name).map_err(format_error)
     }
-}
-
-fn ready(chunk: Chunk) -> Unit {
-    Box::new(move || Ok(chunk))
 }
 
 /// A listed object: key, size and LastModified.

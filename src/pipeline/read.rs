@@ -1,0 +1,112 @@
+//! Reading one file or object as the engine's units: JSON Lines in blocks
+//! of whole lines decoded on the worker threads, CSV and Parquet batches as
+//! they are read. Shared by every source of files or objects (the `file`
+//! and `s3` connectors), which only open the bytes.
+
+use arrow::datatypes::SchemaRef;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReader;
+
+use super::engine::{Chunk, Unit};
+use super::format::{self, CsvReader, JsonLinesBlocks};
+
+/// The reading state of one file or object.
+pub enum ObjectReader {
+    /// JSON Lines, in blocks.
+    Json(JsonLinesBlocks),
+    /// CSV records, with the ordinal of the next one.
+    Csv(Box<CsvReader>, u64),
+    /// Parquet batches, with the ordinal of the next record and the size
+    /// still to report (counted with the first batch).
+    Parquet(ParquetRecordBatchReader, u64, u64),
+}
+
+impl ObjectReader {
+    /// JSON Lines from `reader` (already decompressed), in blocks of about
+    /// `block` bytes.
+    pub fn json(reader: Box<dyn std::io::Read + Send>, block: usize) -> Self {
+        Self::Json(JsonLinesBlocks::new(reader, block))
+    }
+
+    /// CSV records.
+    pub fn csv(reader: CsvReader) -> Self {
+        Self::Csv(Box::new(reader), 1)
+    }
+
+    /// Parquet batches of an object of `bytes` bytes.
+    pub fn parquet(reader: ParquetRecordBatchReader, bytes: u64) -> Self {
+        Self::Parquet(reader, 1, bytes)
+    }
+
+    /// The next unit of `name`, whose records have `schema`; `None` once it
+    /// is exhausted.
+    pub fn next_unit(
+        &mut self,
+        schema: &SchemaRef,
+        name: &str,
+    ) -> Result<Option<Unit>, format::Error> {
+        let chunk = |batch, malformed, bytes, first_record| Chunk {
+            batch,
+            malformed,
+            bytes,
+            pages: 0,
+            origin: name.to_owned(),
+            first_record,
+        };
+        match self {
+            Self::Json(blocks) => {
+                let next = blocks.next_block().map_err(|source| format::Error::Io {
+                    context: name.to_owned(),
+                    source,
+                })?;
+                Ok(next.map(|(block, first_line)| {
+                    json_lines_unit(block, first_line, schema.clone(), name.to_owned())
+                }))
+            }
+            Self::Csv(reader, record) => {
+                Ok(reader.next_batch()?.map(|(batch, malformed, bytes)| {
+                    let first = *record;
+                    *record += (batch.num_rows() + malformed.len()) as u64;
+                    ready(chunk(batch, malformed, bytes, first))
+                }))
+            }
+            Self::Parquet(reader, record, bytes) => match reader.next() {
+                None => Ok(None),
+                Some(batch) => {
+                    let batch = batch.map_err(|source| format::Error::Arrow {
+                        context: name.to_owned(),
+                        source,
+                    })?;
+                    let first = *record;
+                    *record += batch.num_rows() as u64;
+                    Ok(Some(ready(chunk(
+                        batch,
+                        Vec::new(),
+                        std::mem::take(bytes),
+                        first,
+                    ))))
+                }
+            },
+        }
+    }
+}
+
+/// A unit decoding a block of JSON lines whose first line is number
+/// `first_line` of `origin`, on a worker thread.
+pub fn json_lines_unit(block: Vec<u8>, first_line: u64, schema: SchemaRef, origin: String) -> Unit {
+    Box::new(move || {
+        let (batch, malformed) = format::decode_json_lines(&block, &schema, &origin, first_line)?;
+        Ok(Chunk {
+            batch,
+            malformed,
+            bytes: block.len() as u64,
+            pages: 0,
+            origin,
+            first_record: first_line,
+        })
+    })
+}
+
+/// A unit that is already decoded.
+fn ready(chunk: Chunk) -> Unit {
+    Box::new(move || Ok(chunk))
+}
