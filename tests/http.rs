@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use arrow::array::{Array, Int64Array};
@@ -1566,103 +1566,4 @@ fn sluice_local_fails_mid_run_on_a_401_without_printing_or_writing_the_key() {
         String::new()
     };
     assert_no_secret(&[&stdout, &stderr, &written]);
-}
-
-// ------------------------------------------------------------ throughput
-
-/// ~1 KB records, `pages` pages of 2,000, served from memory.
-fn bulk_server(pages: u64) -> Server {
-    let filler = "x".repeat(900);
-    let bodies: Vec<bytes::Bytes> = (0..pages)
-        .map(|p| {
-            let items: Vec<String> = (p * 2000 + 1..=p * 2000 + 2000)
-                .map(|id| {
-                    format!(
-                        r#"{{"id":{id},"name":"Opportunity {id}","amount":{}.5,"stage":"Closed Won","owner":{{"id":"005{id}","email":"o{id}@example.com"}},"notes":"{filler}"}}"#,
-                        id * 7 % 100_000
-                    )
-                })
-                .collect();
-            bytes::Bytes::from(format!(r#"{{"data":[{}]}}"#, items.join(",")))
-        })
-        .collect();
-    let bodies = Arc::new(Mutex::new(bodies));
-    Server::start(move |seen| {
-        let page = param(seen, "page") as usize;
-        let bodies = bodies.lock().unwrap();
-        match bodies.get(page - 1) {
-            Some(body) => Reply::bytes(body.clone()),
-            None => Reply::json(r#"{"data":[]}"#),
-        }
-    })
-}
-
-/// The pipeline's target: ≥ 200,000 records/s end to end for ~1 KB records
-/// in 2,000-record pages. Run with
-/// `cargo test --release --test http -- --ignored --nocapture throughput`.
-#[test]
-#[ignore = "a benchmark: run in release mode"]
-fn throughput_of_sluice_local() {
-    // 500,000 records (~520 MB) in release builds; `make test` runs ignored
-    // tests too, in debug builds, where a few pages check that it works.
-    let pages = if cfg!(debug_assertions) { 5 } else { 250 };
-    let server = bulk_server(pages);
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("flow.yaml"),
-        format!(
-            "apiVersion: sluice.dev/v1alpha1
-kind: ConnectorProfile
-metadata: {{name: api}}
-spec: {{http: {{baseUrl: '{}/v1'}}}}
----
-{FILE_PROFILE}---
-apiVersion: sluice.dev/v1alpha1
-kind: Flow
-metadata: {{name: bulk}}
-spec:
-  source:
-    connectorProfileRef: {{name: api}}
-    http: {{path: items, recordSelector: /data, pagination: {{type: PageNumber, pageNumber: {{}}}}}}
-  destination:
-    connectorProfileRef: {{name: local}}
-    file: {{path: out, format: JsonLines, pathTemplate: '{{runId}}', aggregation: {{mode: TargetSize, targetFileSizeMB: 256}}}}
-",
-            server.base
-        ),
-    )
-    .unwrap();
-    let started = Instant::now();
-    let args = ["local", "-f", "flow.yaml", "--run-id", "bench"];
-    // BENCH_WRAP="perf record -g" or "/usr/bin/time -v" runs the binary under a tool.
-    let out = match std::env::var("BENCH_WRAP") {
-        Ok(wrap) => {
-            let mut command: Vec<String> = wrap.split_whitespace().map(str::to_owned).collect();
-            command.push(env!("CARGO_BIN_EXE_sluice").to_owned());
-            command.extend(args.map(str::to_owned));
-            Command::new(&command[0])
-                .args(&command[1..])
-                .current_dir(dir.path())
-                .output()
-                .unwrap()
-        }
-        Err(_) => sluice(dir.path(), &args, &[]),
-    };
-    let elapsed = started.elapsed();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let records = pages * 2000;
-    let rate = records as f64 / elapsed.as_secs_f64();
-    println!("{stdout}{records} records in {elapsed:?}: {rate:.0} records/s");
-    if std::env::var("BENCH_WRAP").is_ok() {
-        println!("{}", String::from_utf8_lossy(&out.stderr));
-    }
-    assert!(stdout.contains(&format!(
-        "Written      {}",
-        sluice::local::thousands(records)
-    )));
 }

@@ -83,16 +83,6 @@ impl Reply {
         Self::status(200, body).header("content-type", "application/json")
     }
 
-    /// 200 with preformatted JSON bytes.
-    pub fn bytes(body: Bytes) -> Self {
-        Self {
-            status: 200,
-            headers: vec![("content-type".to_owned(), "application/json".to_owned())],
-            body,
-            delay: Duration::ZERO,
-        }
-    }
-
     /// A status with a body.
     pub fn status(status: u16, body: impl Into<String>) -> Self {
         Self {
