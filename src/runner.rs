@@ -141,20 +141,22 @@ impl Reporter {
         let (status, reason, message) = match (&phase, &error) {
             (RunPhase::Succeeded, _) => (
                 "True",
-                "Succeeded",
+                "Succeeded".to_owned(),
                 "the run published its output".to_owned(),
             ),
             (RunPhase::Cancelled, _) => (
                 "False",
-                "Cancelled",
+                "Cancelled".to_owned(),
                 "spec.cancel is set; nothing was published".to_owned(),
             ),
-            (_, Some(e)) => ("False", reason_text(e.reason), e.message.clone()),
-            _ => ("False", "Failed", "the run failed".to_owned()),
+            // The condition reason is the error reason's name (unit
+            // variants debug-print as their name, as they serialise).
+            (_, Some(e)) => ("False", format!("{:?}", e.reason), e.message.clone()),
+            _ => ("False", "Failed".to_owned(), "the run failed".to_owned()),
         };
         let status = FlowRunStatus {
             phase: Some(phase),
-            conditions: vec![condition(status, reason, &message, self.generation)],
+            conditions: vec![condition(status, &reason, &message, self.generation)],
             observed_generation: self.generation,
             completion_time: Some(now()),
             duration: Some(duration_text(self.started.elapsed().as_secs())),
@@ -167,25 +169,6 @@ impl Reporter {
         };
         self.patch(&status).await?;
         Ok(phase)
-    }
-}
-
-fn reason_text(reason: ErrorReason) -> &'static str {
-    match reason {
-        ErrorReason::InvalidSpec => "InvalidSpec",
-        ErrorReason::ReferenceNotFound => "ReferenceNotFound",
-        ErrorReason::AuthenticationFailed => "AuthenticationFailed",
-        ErrorReason::Forbidden => "Forbidden",
-        ErrorReason::RateLimited => "RateLimited",
-        ErrorReason::Unreachable => "Unreachable",
-        ErrorReason::SchemaDrift => "SchemaDrift",
-        ErrorReason::BadRecords => "BadRecords",
-        ErrorReason::WriteFailed => "WriteFailed",
-        ErrorReason::DeadlineExceeded => "DeadlineExceeded",
-        ErrorReason::OutOfMemory => "OutOfMemory",
-        ErrorReason::BackoffLimitExceeded => "BackoffLimitExceeded",
-        ErrorReason::ImagePullFailed => "ImagePullFailed",
-        ErrorReason::Internal => "Internal",
     }
 }
 
