@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the Kubernetes control-plane binaries (etcd, kube-apiserver, kubectl)
+# Builds the Kubernetes binaries (etcd, kube-apiserver, kube-controller-manager,
+# kube-scheduler, kubelet, kubectl)
 # pinned by the Go tools module in e2e/tools, once per machine, and prints the
 # directory that holds them.
 #
@@ -18,7 +19,14 @@ version=$(sed -nE 's/^[[:space:]]*(require[[:space:]]+)?k8s\.io\/kubernetes[[:sp
 [[ -n "$version" ]] || { echo "k8s-bin: no k8s.io/kubernetes version in $tools/go.mod" >&2; exit 1; }
 bin="$cache/k8s/$version-$key/bin"
 
-if [[ -x "$bin/kube-apiserver" && -x "$bin/kubectl" && -x "$bin/etcd" ]]; then
+all_built() {
+  local b
+  for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl; do
+    [[ -x "$bin/$b" ]] || return 1
+  done
+}
+
+if all_built; then
   echo "$bin"
   exit 0
 fi
@@ -42,8 +50,9 @@ trap 'rm -rf "$tmp"' EXIT
     stamp+=" -X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
     stamp+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
   done
-  go build -trimpath -ldflags="$stamp" -o "$tmp/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
-  go build -trimpath -ldflags="$stamp" -o "$tmp/kubectl" k8s.io/kubernetes/cmd/kubectl
+  for cmd in kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl; do
+    go build -trimpath -ldflags="$stamp" -o "$tmp/$cmd" "k8s.io/kubernetes/cmd/$cmd"
+  done
   go build -trimpath -ldflags='-s -w' -o "$tmp/etcd" go.etcd.io/etcd/server/v3
 ) >&2
 rm -rf "$bin" && mv "$tmp" "$bin"
