@@ -11,7 +11,7 @@ use crate::api::v1alpha1::common::Time;
 use crate::api::v1alpha1::flow::{ReadMode, TriggerType, WriteMode};
 use crate::api::v1alpha1::flow_run::{ErrorReason, RunOverrides};
 use crate::api::v1alpha1::{ConnectorProfile, Flow};
-use crate::connectors::{file, http, postgres, s3};
+use crate::connectors::{file, http, postgres, s3, zendesk};
 use crate::pipeline::engine::{Destination, Options, Quarantine, Source};
 use crate::pipeline::output::RunInfo;
 use crate::pipeline::tasks::{self, Tasks};
@@ -75,6 +75,15 @@ pub enum Error {
         /// The connector's error.
         source: s3::Error,
     },
+    /// The zendesk connector refused the settings, its secrets could not be
+    /// read, or its first page could not be fetched.
+    #[error("{field}: {source}")]
+    Zendesk {
+        /// The field.
+        field: &'static str,
+        /// The connector's error.
+        source: Box<zendesk::Error>,
+    },
     /// The tasks do not fit the source schema.
     #[error("spec.tasks: {0}")]
     Tasks(#[from] tasks::Error),
@@ -92,6 +101,7 @@ impl Error {
             Self::Http(e) => (e.reason(), e.retryable()),
             Self::Postgres(e) => e.reason(),
             Self::S3 { source, .. } => source.reason(),
+            Self::Zendesk { source, .. } => (source.reason(), source.retryable()),
             _ => (ErrorReason::InvalidSpec, false),
         }
     }
@@ -263,6 +273,29 @@ fn s3_connection(
     }
 }
 
+/// A client of a `zendesk` profile, or why the profile cannot serve.
+fn zendesk_client(
+    profile: &ConnectorProfile,
+    name: &str,
+    field: &'static str,
+    secrets: &Resolver,
+) -> Result<zendesk::ZendeskClient> {
+    if profile.spec.zendesk.is_none() {
+        return Err(Error::ConnectorMismatch {
+            field,
+            block: "zendesk",
+            profile: name.to_owned(),
+            configured: connector_of(profile),
+        });
+    }
+    zendesk::ZendeskConfig::new(name, &profile.spec, secrets)
+        .and_then(zendesk::ZendeskClient::new)
+        .map_err(|source| Error::Zendesk {
+            field,
+            source: Box::new(source),
+        })
+}
+
 /// Plans a run of `flow` with `profiles`.
 pub fn plan(
     profiles: &BTreeMap<String, ConnectorProfile>,
@@ -286,8 +319,10 @@ pub fn plan(
     // postgres source filters its cursor column on it, the s3 source reads
     // the objects modified in it; other sources cannot read incrementally
     // yet.
-    let reads_windows =
-        spec.source.http.is_some() || spec.source.postgres.is_some() || spec.source.s3.is_some();
+    let reads_windows = spec.source.http.is_some()
+        || spec.source.postgres.is_some()
+        || spec.source.s3.is_some()
+        || spec.source.zendesk.is_some();
     let window = match (incremental, reads_windows, params.window_start) {
         (false, _, _) => None,
         (true, true, Some(start)) => Some(http::Window {
@@ -413,6 +448,27 @@ pub fn plan(
                 let description = source.description().to_owned();
                 (Box::new(source), description)
             }
+            (None, None) if spec.source.zendesk.is_some() => {
+                let field = "spec.source.zendesk";
+                let zendesk_spec = spec.source.zendesk.as_ref().ok_or(Error::NotAvailable {
+                    field,
+                    connector: "zendesk",
+                })?;
+                let client =
+                    zendesk_client(source_profile, source_ref, "spec.source", &params.secrets)?;
+                let source = zendesk::ZendeskRecordSource::open(
+                    client,
+                    &zendesk_spec.object,
+                    &zendesk_spec.include,
+                    window,
+                )
+                .map_err(|source| Error::Zendesk {
+                    field,
+                    source: Box::new(source),
+                })?;
+                let description = source.description().to_owned();
+                (Box::new(source), description)
+            }
             (None, None) => {
                 let connector = [
                     (spec.source.salesforce.is_some(), "salesforce"),
@@ -512,6 +568,29 @@ pub fn plan(
         };
         let destination = postgres::PostgresRecordDestination::open(&config, settings)?;
         let description = format!("postgres table {}", destination.description());
+        (Box::new(destination), description)
+    } else if spec.destination.zendesk.is_some() {
+        let field = "spec.destination.zendesk";
+        let id_fields: Vec<String> = spec.sync.id_fields.iter().map(|f| f.to_string()).collect();
+        let mode = zendesk::destination::TicketWrite::of(spec.sync.write_mode, &id_fields)
+            .map_err(|source| Error::Zendesk {
+                field,
+                source: Box::new(source),
+            })?;
+        let client = zendesk_client(
+            destination_profile,
+            destination_ref,
+            "spec.destination",
+            &params.secrets,
+        )?;
+        let destination =
+            zendesk::ZendeskTicketDestination::new(client, mode).map_err(|source| {
+                Error::Zendesk {
+                    field,
+                    source: Box::new(source),
+                }
+            })?;
+        let description = destination.description();
         (Box::new(destination), description)
     } else {
         let connector = [

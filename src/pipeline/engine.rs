@@ -113,6 +113,13 @@ pub struct Outcome {
 pub trait Destination: Send {
     /// Writes a batch.
     fn write(&mut self, batch: &RecordBatch) -> Result<(), BoxError>;
+    /// Records the destination refused since the last call (per-record
+    /// failures that an application API reports after a write); the engine
+    /// applies the Flow's error policy to them. Destinations that accept
+    /// every record or none keep the default.
+    fn rejected(&mut self) -> Vec<BadRecord> {
+        Vec::new()
+    }
     /// Bytes written so far.
     fn bytes_written(&self) -> u64;
     /// Publishes everything written.
@@ -410,31 +417,41 @@ impl Writer<'_> {
         self.counts.records_filtered += item.filtered;
         self.counts.bytes_read += item.bytes;
         self.counts.pages += item.pages;
-        if !item.bad.is_empty() {
-            match self.policy {
-                ErrorPolicy::Fail => {
-                    let first = item.bad.into_iter().next().map(Box::new);
-                    return Err(first.map_or(Error::Cancelled, Error::BadRecord));
-                }
-                ErrorPolicy::Skip => self.counts.records_skipped += item.bad.len() as u64,
-                ErrorPolicy::Quarantine => {
-                    if let Some(q) = self.quarantine.as_mut() {
-                        q.write(&item.bad).map_err(Error::Quarantine)?;
-                    }
-                    self.counts.records_quarantined += item.bad.len() as u64;
-                }
-            }
-            let bad = self.counts.records_skipped + self.counts.records_quarantined;
-            if let Some(max) = self.max_bad.filter(|max| bad > *max) {
-                return Err(Error::TooManyBadRecords { count: bad, max });
-            }
-        }
+        self.bad(item.bad)?;
         if let Some(destination) = self.destination.as_mut() {
             destination.write(&item.batch).map_err(Error::Destination)?;
-            self.counts.records_written += item.batch.num_rows() as u64;
+            let rejected = destination.rejected();
+            self.counts.records_written +=
+                (item.batch.num_rows() as u64).saturating_sub(rejected.len() as u64);
             self.counts.bytes_written = destination.bytes_written();
+            self.bad(rejected)?;
         }
         (self.progress)(&self.counts);
+        Ok(())
+    }
+
+    /// Applies the error policy to bad records.
+    fn bad(&mut self, bad: Vec<BadRecord>) -> Result<()> {
+        if bad.is_empty() {
+            return Ok(());
+        }
+        match self.policy {
+            ErrorPolicy::Fail => {
+                let first = bad.into_iter().next().map(Box::new);
+                return Err(first.map_or(Error::Cancelled, Error::BadRecord));
+            }
+            ErrorPolicy::Skip => self.counts.records_skipped += bad.len() as u64,
+            ErrorPolicy::Quarantine => {
+                if let Some(q) = self.quarantine.as_mut() {
+                    q.write(&bad).map_err(Error::Quarantine)?;
+                }
+                self.counts.records_quarantined += bad.len() as u64;
+            }
+        }
+        let count = self.counts.records_skipped + self.counts.records_quarantined;
+        if let Some(max) = self.max_bad.filter(|max| count > *max) {
+            return Err(Error::TooManyBadRecords { count, max });
+        }
         Ok(())
     }
 }

@@ -100,14 +100,20 @@ pub fn retry_after(value: &str) -> Option<Duration> {
     Some(Duration::from_millis(u64::try_from(millis).unwrap_or(0)))
 }
 
-/// The wait `X-RateLimit-Remaining: 0` and `X-RateLimit-Reset` ask for.
+/// The wait `X-RateLimit-Remaining: 0` and `X-RateLimit-Reset` ask for,
+/// or their IETF draft names `RateLimit-Remaining` and `RateLimit-Reset`
+/// (Zendesk sends those).
 pub fn rate_limit_reset(headers: &HeaderMap) -> Option<Duration> {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let remaining: f64 = text("x-ratelimit-remaining")?.trim().parse().ok()?;
+    let (remaining, reset) = match text("x-ratelimit-remaining") {
+        Some(remaining) => (remaining, "x-ratelimit-reset"),
+        None => (text("ratelimit-remaining")?, "ratelimit-reset"),
+    };
+    let remaining: f64 = remaining.trim().parse().ok()?;
     if remaining > 0.0 {
         return None;
     }
-    let reset: f64 = text("x-ratelimit-reset")?.trim().parse().ok()?;
+    let reset: f64 = text(reset)?.trim().parse().ok()?;
     let seconds = if reset > 1e9 {
         reset - Utc::now().timestamp_millis() as f64 / 1000.0
     } else {
@@ -772,11 +778,16 @@ impl Client {
             _ if !note.is_empty() => note,
             _ => "the API refused the request; check spec.source.http (path, query, body, pagination parameters)".to_owned(),
         };
+        const MAX_BODY: usize = 64 << 10;
+        let body = self
+            .redactor
+            .scrub(&String::from_utf8_lossy(&body[..body.len().min(MAX_BODY)]));
         Error::Status {
             request: shown.to_owned(),
             status: status_text(status),
             detail: format!(": {meaning}{retries}{answered}"),
             class,
+            body,
         }
     }
 }
@@ -813,6 +824,12 @@ mod tests {
         assert!(wait > Duration::from_secs(8) && wait <= Duration::from_secs(10));
         headers.insert("x-ratelimit-remaining", "5".parse().unwrap());
         assert_eq!(rate_limit_reset(&headers), None);
+        let mut draft = HeaderMap::new();
+        draft.insert("ratelimit-remaining", "0".parse().unwrap());
+        draft.insert("ratelimit-reset", "3".parse().unwrap());
+        assert_eq!(rate_limit_reset(&draft), Some(Duration::from_secs(3)));
+        draft.insert("ratelimit-remaining", "1".parse().unwrap());
+        assert_eq!(rate_limit_reset(&draft), None);
     }
 
     #[test]

@@ -116,6 +116,9 @@ pub enum Error {
         detail: String,
         /// The class of the status.
         class: ErrorClass,
+        /// The response body (secrets scrubbed, at most 64 KiB), for
+        /// connectors that read the API's error payload.
+        body: String,
     },
     /// The request could not be completed (connection, timeout, body).
     #[error("{request}: {message}")]
