@@ -203,29 +203,54 @@ impl Plan {
             field: field.to_owned(),
             message,
         };
-        let root = ZendeskClient::json(response)?;
-        let Value::Object(mut root) = root else {
-            return Err(fail(
-                "body",
-                format!("expected a JSON object, found {}", json_type(&root)),
-            ));
-        };
-        let items = match root.remove(&self.object) {
-            Some(Value::Array(items)) => items,
-            Some(Value::Null) => Vec::new(),
-            Some(other) => {
-                return Err(fail(
-                    &self.object,
-                    format!("expected the array of records, found {}", json_type(&other)),
-                ));
+        // Records stay as the API wrote them (their key order is the order
+        // of inferred schemas); the other members are read as values.
+        let raw: serde_json::Map<String, Value>;
+        let items: Vec<&serde_json::value::RawValue> = {
+            let parsed: std::result::Result<
+                std::collections::BTreeMap<String, &serde_json::value::RawValue>,
+                _,
+            > = serde_json::from_slice(&response.body);
+            let mut members = match parsed {
+                Ok(members) => members,
+                Err(_) => {
+                    // Not an object, or not JSON: say which.
+                    let root = ZendeskClient::json(response)?;
+                    return Err(fail(
+                        "body",
+                        format!("expected a JSON object, found {}", json_type(&root)),
+                    ));
+                }
+            };
+            let records = members.remove(&self.object);
+            raw = members
+                .into_iter()
+                .filter_map(|(k, v)| serde_json::from_str(v.get()).ok().map(|v| (k, v)))
+                .collect();
+            match records {
+                None => {
+                    return Err(fail(
+                        &self.object,
+                        "the page has no records array under this key".to_owned(),
+                    ));
+                }
+                Some(records) => match serde_json::from_str::<
+                    Option<Vec<&serde_json::value::RawValue>>,
+                >(records.get())
+                {
+                    Ok(items) => items.unwrap_or_default(),
+                    Err(_) => {
+                        let found: Value =
+                            serde_json::from_str(records.get()).unwrap_or(Value::Null);
+                        return Err(fail(
+                            &self.object,
+                            format!("expected the array of records, found {}", json_type(&found)),
+                        ));
+                    }
+                },
             }
-            None => {
-                return Err(fail(
-                    &self.object,
-                    "the page has no records array under this key".to_owned(),
-                ));
-            }
         };
+        let root = raw;
         let end = self
             .window
             .and_then(|w| w.end)
@@ -234,8 +259,9 @@ impl Plan {
         let mut past_end = false;
         let mut body = Vec::with_capacity(response.body.len());
         let mut ranges = Vec::with_capacity(items.len());
-        for item in items {
-            let mut item = item;
+        for text in items {
+            let mut item: Value = serde_json::from_str(text.get()).unwrap_or(Value::Null);
+            let mut changed = false;
             if let Value::Object(record) = &mut item {
                 match self.mode {
                     ReadMode::CursorExport | ReadMode::TimeExport => {
@@ -269,11 +295,16 @@ impl Plan {
                 }
                 if self.declared {
                     schema::normalize(&self.object, record);
+                    changed = true;
                 }
             }
             let begin = body.len();
-            serde_json::to_writer(&mut body, &item)
-                .map_err(|e| fail(&self.object, format!("re-encoding a record: {e}")))?;
+            if changed {
+                serde_json::to_writer(&mut body, &item)
+                    .map_err(|e| fail(&self.object, format!("re-encoding a record: {e}")))?;
+            } else {
+                body.extend_from_slice(text.get().as_bytes());
+            }
             ranges.push(begin..body.len());
             body.push(b'\n');
         }
