@@ -22,6 +22,7 @@
 
 use crate::api::v1alpha1::flow_run::ErrorReason;
 
+pub mod catalog;
 mod client;
 mod destination;
 mod source;
