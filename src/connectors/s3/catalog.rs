@@ -4,8 +4,6 @@
 //! those buckets; `bucket/prefix` is described by inferring the fields of
 //! the first object under it whose name says its format, like the source.
 
-use aws_smithy_types::error::display::DisplayErrorContext;
-
 use super::{Aws, Error, Result, S3RecordSource};
 use crate::api::v1alpha1::flow::S3Source;
 use crate::connectors::format_guess::input_for;
@@ -18,7 +16,7 @@ fn list_buckets(aws: &Aws) -> Result<Vec<String>> {
         let output = request.send().await.map_err(|e| Error::Request {
             operation: "list buckets at",
             url: "s3://".to_owned(),
-            message: DisplayErrorContext(&e).to_string(),
+            message: super::sdk_message(&e),
         })?;
         Ok(output
             .buckets()
@@ -74,7 +72,7 @@ pub fn describe(aws: &Aws, entity: &str) -> Result<Option<Entity>> {
             return Err(Error::Request {
                 operation: "list",
                 url,
-                message: DisplayErrorContext(&e).to_string(),
+                message: super::sdk_message(&e),
             });
         }
     };
