@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::api::v1alpha1::ConnectorProfile;
 use crate::api::v1alpha1::flow_run::ErrorReason;
-use crate::connectors::{Entity, file, http, postgres, s3};
+use crate::connectors::{Entity, file, http, postgres, s3, zendesk};
 use crate::secrets::Resolver;
 
 /// Errors of the catalog. Messages name the profile and never hold a
@@ -66,6 +66,14 @@ pub enum Error {
         /// The connector's error.
         source: Box<http::Error>,
     },
+    /// The zendesk connector failed.
+    #[error("ConnectorProfile {profile:?}: {source}")]
+    Zendesk {
+        /// The profile.
+        profile: String,
+        /// The connector's error.
+        source: Box<zendesk::Error>,
+    },
 }
 
 impl Error {
@@ -84,6 +92,7 @@ impl Error {
             Self::S3 { source, .. } => source.reason(),
             Self::Postgres { source, .. } => source.reason(),
             Self::Http { source, .. } => (source.reason(), source.retryable()),
+            Self::Zendesk { source, .. } => (source.reason(), source.retryable()),
         }
     }
 }
@@ -109,6 +118,7 @@ enum Connection {
     S3(s3::Aws),
     Postgres(postgres::PgConfig),
     Http,
+    Zendesk(Box<zendesk::ZendeskConfig>),
 }
 
 impl Profile<'_> {
@@ -152,6 +162,11 @@ impl Profile<'_> {
         if spec.http.is_some() {
             return Ok(Connection::Http);
         }
+        if spec.zendesk.is_some() {
+            return zendesk::ZendeskConfig::new(self.name, spec, self.secrets)
+                .map(|c| Connection::Zendesk(Box::new(c)))
+                .map_err(|e| self.zendesk_error(e));
+        }
         Err(Error::NotAvailable {
             profile,
             connector: self.connector(),
@@ -167,6 +182,13 @@ impl Profile<'_> {
 
     fn s3_error(&self, source: s3::Error) -> Error {
         Error::S3 {
+            profile: self.name.to_owned(),
+            source: Box::new(source),
+        }
+    }
+
+    fn zendesk_error(&self, source: zendesk::Error) -> Error {
+        Error::Zendesk {
             profile: self.name.to_owned(),
             source: Box::new(source),
         }
@@ -192,6 +214,9 @@ impl Profile<'_> {
                     profile: self.name.to_owned(),
                     source: Box::new(source),
                 }),
+            Connection::Zendesk(config) => {
+                zendesk::catalog::check(*config).map_err(|e| self.zendesk_error(e))
+            }
         }
     }
 
@@ -208,6 +233,10 @@ impl Profile<'_> {
             Connection::Http => {
                 self.check()?;
                 Ok(Vec::new())
+            }
+            Connection::Zendesk(_) => {
+                self.check()?;
+                Ok(zendesk::catalog::entities())
             }
         }
     }
@@ -226,6 +255,10 @@ impl Profile<'_> {
             Connection::Postgres(config) => (
                 postgres::catalog::describe(&config, entity).map_err(|e| self.postgres_error(e))?,
                 "name a table as schema.table (or table, in public); `sluice discover --profile NAME` lists them",
+            ),
+            Connection::Zendesk(config) => (
+                zendesk::catalog::describe(*config, entity).map_err(|e| self.zendesk_error(e))?,
+                "name a Zendesk object such as tickets, users, organizations or groups; `sluice discover --profile NAME` lists them",
             ),
             Connection::Http => (
                 None,

@@ -17,6 +17,9 @@
 #[allow(dead_code)]
 mod server;
 
+#[path = "zendesk/server.rs"]
+mod zendesk_server;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -95,6 +98,11 @@ trait Fixture {
     fn read_back(&self, entity: &str) -> Vec<Record>;
     /// The working directory runs use.
     fn dir(&self) -> &Path;
+    /// Whether the seeded entity can be written as well (an application's
+    /// read-only objects cannot).
+    fn entity_writable(&self) -> bool {
+        true
+    }
 }
 
 // ------------------------------------------------------------------ helpers
@@ -329,7 +337,7 @@ fn discovery(f: &dyn Fixture) {
     assert!(field("id").data_type.is_integer(), "{described:?}");
     assert_eq!(field("name").data_type, arrow::datatypes::DataType::Utf8);
     assert!(field("amount").data_type.is_floating(), "{described:?}");
-    assert!(field("name").writable);
+    assert_eq!(field("name").writable, f.entity_writable(), "{described:?}");
     if f.incremental() == Some(Incremental::Cursor) {
         assert!(field("updated_at").incremental, "{described:?}");
     }
@@ -757,6 +765,101 @@ impl Fixture for HttpFixture {
 }
 
 conformance!(http, HttpFixture::new());
+
+// ------------------------------------------------------------------ zendesk
+
+/// Zendesk through its stand-in (tests/zendesk/server.rs). The records are
+/// served by a list endpoint (`brands`: read-only, read with cursor
+/// pagination, its schema inferred), the objects whose records can carry
+/// the contract's fields. Ticket writes are not in the contract's write
+/// test: Zendesk assigns ticket ids and has no fields for the contract's
+/// records; tests/zendesk.rs covers them.
+struct ZendeskFixture {
+    dir: tempfile::TempDir,
+    server: zendesk_server::Zendesk,
+}
+
+const ZENDESK_TOKEN: &str = "zd-good-token-5a1";
+
+impl ZendeskFixture {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            server: zendesk_server::Zendesk::start("agent@acme.example", ZENDESK_TOKEN),
+        }
+    }
+
+    fn profile_with(&self, url: &str, token: &str) -> String {
+        format!(
+            "apiVersion: sluice.dev/v1alpha1
+kind: ConnectorProfile
+metadata: {{name: subject}}
+spec:
+  zendesk: {{url: '{url}'}}
+  credentials:
+    secretRef: {{name: zd}}
+    basic: {{}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: zd}}
+stringData: {{username: agent@acme.example, password: {token}}}"
+        )
+    }
+}
+
+impl Fixture for ZendeskFixture {
+    fn profile(&self) -> String {
+        self.profile_with(&self.server.base, ZENDESK_TOKEN)
+    }
+    fn bad_credentials(&self) -> Option<String> {
+        Some(self.profile_with(&self.server.base, "wrong-secret"))
+    }
+    fn unreachable(&self) -> Option<(String, ErrorReason)> {
+        let url = format!("http://127.0.0.1:{}", closed_port());
+        Some((
+            self.profile_with(&url, ZENDESK_TOKEN),
+            ErrorReason::Unreachable,
+        ))
+    }
+    fn seed(&self, records: &[Record]) -> Option<String> {
+        let items: Vec<Value> = records
+            .iter()
+            .map(|(id, name, amount, updated)| {
+                serde_json::json!({"id": id, "name": name, "amount": amount, "updated_at": updated})
+            })
+            .collect();
+        self.server
+            .with(|s| s.lists.insert("brands".to_owned(), items));
+        Some("brands".to_owned())
+    }
+    fn source(&self, entity: &str) -> String {
+        format!("{{connectorProfileRef: {{name: subject}}, zendesk: {{object: {entity}}}}}")
+    }
+    fn incremental(&self) -> Option<Incremental> {
+        Some(Incremental::Cursor)
+    }
+    fn catalog(&self) -> bool {
+        true
+    }
+    fn destination(&self) -> Option<(String, String)> {
+        None
+    }
+    fn write_modes(&self) -> &'static [&'static str] {
+        &[]
+    }
+    fn read_back(&self, _entity: &str) -> Vec<Record> {
+        Vec::new()
+    }
+    fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+    fn entity_writable(&self) -> bool {
+        false
+    }
+}
+
+conformance!(zendesk, ZendeskFixture::new());
 
 // ------------------------------------------------------------------ postgres
 

@@ -897,6 +897,10 @@ impl State {
             ("PUT", "/api/v2/tickets/update_many.json" | "/api/v2/tickets/update_many") => {
                 self.submit(base, "update", body)
             }
+            ("GET", "/api/v2/users/me.json" | "/api/v2/users/me") => Reply::json(
+                200,
+                json!({"user": {"id": 1, "name": "Agent", "email": self.email, "role": "admin"}}),
+            ),
             ("GET", p) if p.starts_with("/api/v2/job_statuses/") => {
                 let id = p
                     .trim_start_matches("/api/v2/job_statuses/")

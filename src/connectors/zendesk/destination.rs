@@ -31,8 +31,8 @@ use crate::pipeline::engine::{BadRecord, BoxError, Destination, Outcome};
 /// Tickets per `create_many` / `update_many` request (Zendesk's limit).
 pub const BATCH: usize = 100;
 
-/// Fields of a ticket that Zendesk sets itself.
-const READ_ONLY: &[&str] = &[
+/// Fields of a ticket that Zendesk sets itself; they are not sent.
+pub const READ_ONLY: &[&str] = &[
     "url",
     "created_at",
     "updated_at",

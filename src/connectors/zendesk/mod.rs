@@ -26,6 +26,7 @@
 //!   as failed are handed to the Flow's error policy with Zendesk's error
 //!   and details.
 
+pub mod catalog;
 pub mod client;
 pub mod config;
 pub mod destination;
