@@ -452,26 +452,24 @@ fn an_expired_oauth_token_is_replaced_once() {
     assert_eq!(data[1].headers["authorization"], "Bearer issued-2");
 }
 
+/// A source whose first page (10 tickets of 30) was read.
+fn after_first_page(server: &Zendesk) -> ZendeskRecordSource {
+    tickets(server, 30);
+    let mut config = config(server);
+    config.export_page_size = 10;
+    open(config, "tickets", None).unwrap()
+}
+
 #[test]
-fn malformed_pages_are_errors_naming_the_page_and_the_field() {
+fn pages_the_read_cannot_go_on_from_are_errors_naming_the_page_and_the_field() {
     for (kind, field) in [
         (Malformed::Truncated, "body"),
         (Malformed::NoCursor, "after_cursor"),
         (Malformed::NoEndOfStream, "end_of_stream"),
     ] {
         let server = Zendesk::start(EMAIL, TOKEN);
-        tickets(&server, 30);
-        let mut config = config(&server);
-        config.export_page_size = 10;
-        // The second page is broken: the first was delivered.
-        server.inject("/api/v2/incremental", [Fault::ServerError(599)]);
-        server.with(|s| s.tickets.truncate(30));
-        let source = open(config, "tickets", None);
-        let source = match source {
-            Ok(s) => s,
-            Err(e) => panic!("{kind:?}: {e}"),
-        };
-        server.inject("/api/v2/incremental", [Fault::Malformed(kind)]);
+        let source = after_first_page(&server);
+        server.inject("/api/v2/incremental", [Fault::Malformed(kind); 3]);
         let error = read_all(source).unwrap_err();
         assert!(error.contains(&format!(": {field}: ")), "{kind:?}: {error}");
         assert!(
@@ -479,6 +477,46 @@ fn malformed_pages_are_errors_naming_the_page_and_the_field() {
             "{kind:?}: {error}"
         );
     }
+}
+
+#[test]
+fn a_page_cut_off_on_the_way_is_fetched_again() {
+    let server = Zendesk::start(EMAIL, TOKEN);
+    let source = after_first_page(&server);
+    server.inject(
+        "/api/v2/incremental",
+        [Fault::Malformed(Malformed::Truncated); 2],
+    );
+    let (batches, malformed) = read_all(source).unwrap();
+    assert!(malformed.is_empty());
+    assert_eq!(ids(&batches), (1..=30).collect::<Vec<_>>());
+    let pages = server.requests_to("/api/v2/incremental");
+    assert_eq!(pages.len(), 5, "3 pages, the second fetched 3 times");
+    assert_eq!(pages[1].query, pages[3].query);
+}
+
+#[test]
+fn a_page_without_its_records_array_is_a_bad_record_and_the_read_goes_on() {
+    let server = Zendesk::start(EMAIL, TOKEN);
+    let source = after_first_page(&server);
+    server.inject(
+        "/api/v2/incremental",
+        [Fault::Malformed(Malformed::RecordsNotArray)],
+    );
+    let (batches, malformed) = read_all(source).unwrap();
+    assert_eq!(ids(&batches), (1..=10).chain(21..=30).collect::<Vec<_>>());
+    assert_eq!(malformed.len(), 1, "{malformed:?}");
+    let bad = &malformed[0];
+    assert_eq!(bad.field.as_deref(), Some("tickets"));
+    assert!(
+        bad.location
+            .contains("/api/v2/incremental/tickets/cursor.json?cursor="),
+        "{bad:?}"
+    );
+    assert!(
+        bad.reason.contains("found an object") && bad.raw.contains("oops"),
+        "{bad:?}"
+    );
 }
 
 #[test]
@@ -736,6 +774,70 @@ spec:
     assert!(
         text.contains("custom_fields") && text.contains("generated_timestamp"),
         "{text}"
+    );
+}
+
+#[test]
+fn sluice_local_applies_the_error_policy_to_a_broken_page() {
+    let server = Zendesk::start(EMAIL, TOKEN);
+    tickets(&server, 2500);
+    let dir = tempfile::tempdir().unwrap();
+    let flow = |policy: &str| {
+        format!(
+            "{}---
+apiVersion: sluice.dev/v1alpha1
+kind: Flow
+metadata: {{name: tickets}}
+spec:
+  source:
+    connectorProfileRef: {{name: support}}
+    zendesk: {{object: tickets}}
+  destination:
+    connectorProfileRef: {{name: local}}
+    file: {{path: out, format: JsonLines, pathTemplate: '{{runId}}', aggregation: {{mode: SingleFile}}}}
+  errorHandling: {{policy: {policy}}}
+",
+            zendesk_profile(&server)
+        )
+    };
+    std::fs::write(dir.path().join("flow.yaml"), flow("Fail")).unwrap();
+    // The first page's records are not an array.
+    // Fail: the run fails, naming the page and the field; nothing is published.
+    server.inject(
+        "/api/v2/incremental",
+        [Fault::Malformed(Malformed::RecordsNotArray)],
+    );
+    let out = sluice(
+        dir.path(),
+        &["local", "-f", "flow.yaml", "--run-id", "f1"],
+        &CREDENTIALS,
+    );
+    let text = printed(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("incremental/tickets/cursor.json?start_time=0")
+            && text.contains("field tickets"),
+        "{text}"
+    );
+    assert!(!dir.path().join("out/f1").exists(), "nothing published");
+    // Skip: the run goes on without that page.
+    std::fs::write(dir.path().join("flow.yaml"), flow("Skip")).unwrap();
+    server.inject(
+        "/api/v2/incremental",
+        [Fault::Malformed(Malformed::RecordsNotArray)],
+    );
+    let out = sluice(
+        dir.path(),
+        &["local", "-f", "flow.yaml", "--run-id", "s1"],
+        &CREDENTIALS,
+    );
+    let text = printed(&out);
+    assert!(out.status.success(), "{text}");
+    let written = std::fs::read_to_string(dir.path().join("out/s1/part-00000.jsonl")).unwrap();
+    assert_eq!(
+        written.lines().count(),
+        1500,
+        "the first page of 1000 was left out"
     );
 }
 

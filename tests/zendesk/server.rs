@@ -88,10 +88,12 @@ pub enum Malformed {
     NoEndOfStream,
     /// The first record's `id` is text and its `created_at` is not a time.
     BadRecord,
+    /// The records array is an object.
+    RecordsNotArray,
 }
 
 /// A fault to inject into the next requests to a path prefix.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub enum Fault {
     /// 429 with `Retry-After` (seconds).
     TooManyRequests(u64),
@@ -441,7 +443,10 @@ fn malform(reply: Reply, kind: Malformed, key: &str) -> Reply {
             body: reply.body[..reply.body.len() / 2].to_owned(),
             ..reply
         },
-        Malformed::NoCursor | Malformed::NoEndOfStream | Malformed::BadRecord => {
+        Malformed::NoCursor
+        | Malformed::NoEndOfStream
+        | Malformed::BadRecord
+        | Malformed::RecordsNotArray => {
             let mut value: Value = serde_json::from_str(&reply.body).unwrap();
             match kind {
                 Malformed::NoCursor => {
@@ -451,6 +456,9 @@ fn malform(reply: Reply, kind: Malformed, key: &str) -> Reply {
                 }
                 Malformed::NoEndOfStream => {
                     value.as_object_mut().unwrap().remove("end_of_stream");
+                }
+                Malformed::RecordsNotArray => {
+                    value[key] = json!({"oops": true});
                 }
                 _ => {
                     if let Some(first) = value[key].get_mut(0) {

@@ -21,11 +21,14 @@
 //!
 //! The next page's URL is built from the cursor, or taken from `next_page`
 //! / `links.next` only when it is on the account's host, so credentials
-//! never travel elsewhere. A page that does not have the documented shape
-//! (not JSON, no records array, no `end_of_stream`, no cursor while the
-//! stream goes on) ends the read with an error naming the page and the
-//! field; a record that does not fit the schema is a bad record for the
-//! Flow's error policy. Rate limits (10 requests a minute for exports)
+//! never travel elsewhere. A page that is not JSON is fetched again (twice:
+//! a body cut off on the way); one that stays broken, or lacks what the
+//! read needs to go on (`end_of_stream`, the cursor while the stream goes
+//! on, `meta.has_more`), ends the read with an error naming the page and
+//! the field. A page whose records array is missing or not an array, and
+//! a record that does not fit the schema, are bad records (located at the
+//! page, naming the field) for the Flow's error policy, and the read goes
+//! on. Rate limits (10 requests a minute for exports)
 //! are met with the http client's `Retry-After` handling.
 
 use std::collections::{HashMap, VecDeque};
@@ -46,12 +49,16 @@ use crate::connectors::http::Window;
 use crate::connectors::http::client::Response;
 use crate::connectors::http::records;
 use crate::pipeline::engine::{BoxError, Chunk, Source, Unit};
+use crate::pipeline::format::Malformed as BadRow;
 
 /// Records sampled to infer the schema of objects without a declared one.
 const SAMPLE_RECORDS: usize = 1000;
 
 /// Pages that may wait between the fetch thread and the engine.
 const BUFFERED_PAGES: usize = 2;
+
+/// Times a page that is not JSON (cut off on the way) is fetched again.
+const REFETCHES: u32 = 2;
 
 /// How an object is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +107,9 @@ struct Page {
     body: Bytes,
     records: Vec<Range<usize>>,
     bytes: u64,
+    /// The page's records array when it is not one: a bad record for the
+    /// Flow's error policy (the next page is still known).
+    malformed: Vec<BadRow>,
 }
 
 #[derive(Debug)]
@@ -206,6 +216,7 @@ impl Plan {
         // Records stay as the API wrote them (their key order is the order
         // of inferred schemas); the other members are read as values.
         let raw: serde_json::Map<String, Value>;
+        let mut malformed = Vec::new();
         let items: Vec<&serde_json::value::RawValue> = {
             let parsed: std::result::Result<
                 std::collections::BTreeMap<String, &serde_json::value::RawValue>,
@@ -227,12 +238,19 @@ impl Plan {
                 .into_iter()
                 .filter_map(|(k, v)| serde_json::from_str(v.get()).ok().map(|v| (k, v)))
                 .collect();
+            let found = |text: &str| {
+                let value: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+                json_type(&value)
+            };
             match records {
                 None => {
-                    return Err(fail(
-                        &self.object,
-                        "the page has no records array under this key".to_owned(),
-                    ));
+                    malformed.push(BadRow {
+                        location: page.clone(),
+                        raw: String::new(),
+                        reason: format!("the page has no records array under {:?}", self.object),
+                        field: Some(self.object.clone()),
+                    });
+                    Vec::new()
                 }
                 Some(records) => match serde_json::from_str::<
                     Option<Vec<&serde_json::value::RawValue>>,
@@ -240,12 +258,17 @@ impl Plan {
                 {
                     Ok(items) => items.unwrap_or_default(),
                     Err(_) => {
-                        let found: Value =
-                            serde_json::from_str(records.get()).unwrap_or(Value::Null);
-                        return Err(fail(
-                            &self.object,
-                            format!("expected the array of records, found {}", json_type(&found)),
-                        ));
+                        malformed.push(BadRow {
+                            location: page.clone(),
+                            raw: records.get().chars().take(4096).collect(),
+                            reason: format!(
+                                "expected the array of records under {:?}, found {}",
+                                self.object,
+                                found(records.get())
+                            ),
+                            field: Some(self.object.clone()),
+                        });
+                        Vec::new()
                     }
                 },
             }
@@ -319,6 +342,7 @@ impl Plan {
                 body: Bytes::from(body),
                 records: ranges,
                 bytes: response.body.len() as u64,
+                malformed,
             },
             next,
         ))
@@ -494,16 +518,23 @@ async fn fetch(client: Arc<ZendeskClient>, plan: Plan, tx: mpsc::Sender<Message>
     };
     let mut seen = Seen::default();
     let object = plan.describe_object();
+    let mut refetched = 0;
     loop {
         let outcome = match client.get(&url, &object).await {
             Ok(response) => plan.read(&client, &response, &mut seen),
             Err(e) => Err(e),
         };
         match outcome {
+            // A body cut off on the way: the same page again, a few times.
+            Err(Error::Page { ref field, .. }) if field == "body" && refetched < REFETCHES => {
+                refetched += 1;
+                continue;
+            }
             Ok((page, next)) => {
                 if tx.send(Message::Page(page)).await.is_err() {
                     return;
                 }
+                refetched = 0;
                 match next {
                     Some(next) => url = next,
                     None => {
@@ -688,15 +719,15 @@ impl Source for ZendeskRecordSource {
                 body,
                 records,
                 bytes,
+                malformed: broken,
             } = page;
-            let (batch, malformed) =
-                records::decode(&body, &records, &schema, &origin).map_err(|message| {
-                    Error::Page {
-                        page: origin.clone(),
-                        field: "records".to_owned(),
-                        message: format!("decoding: {message}"),
-                    }
+            let (batch, mut malformed) = records::decode(&body, &records, &schema, &origin)
+                .map_err(|message| Error::Page {
+                    page: origin.clone(),
+                    field: "records".to_owned(),
+                    message: format!("decoding: {message}"),
                 })?;
+            malformed.extend(broken);
             Ok(Chunk {
                 batch,
                 malformed,
