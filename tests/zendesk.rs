@@ -344,6 +344,26 @@ fn the_export_request_limit_is_met_by_waiting() {
 }
 
 #[test]
+fn ratelimit_remaining_0_holds_requests_until_the_reset() {
+    let server = Zendesk::start(EMAIL, TOKEN);
+    server.with(|s| {
+        s.lists
+            .insert("groups".into(), (1..=50).map(|i| group(i, T0)).collect());
+        s.account_limit = 3;
+        s.account_window = Duration::from_secs(1);
+    });
+    let mut config = config(&server);
+    config.list_page_size = 10;
+    let (batches, _) = read_all(open(config, "groups", None).unwrap()).unwrap();
+    assert_eq!(ids(&batches), (1..=50).collect::<Vec<_>>());
+    let statuses: Vec<u16> = server.requests().iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses, [200; 5],
+        "the client waited for the reset instead of running into 429s"
+    );
+}
+
+#[test]
 fn a_429_storm_beyond_the_retry_budget_is_a_rate_limit_error() {
     let server = Zendesk::start(EMAIL, TOKEN);
     tickets(&server, 10);

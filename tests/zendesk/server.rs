@@ -149,6 +149,11 @@ pub struct State {
     export_started: Instant,
     export_used: u32,
     account_used: u32,
+    account_started: Instant,
+    /// Requests allowed per `account_window` (700 a minute on Enterprise).
+    pub account_limit: u32,
+    /// The account rate-limit window.
+    pub account_window: Duration,
     log: Vec<Seen>,
 }
 
@@ -325,6 +330,9 @@ impl Zendesk {
             export_started: Instant::now(),
             export_used: 0,
             account_used: 0,
+            account_started: Instant::now(),
+            account_limit: 700,
+            account_window: Duration::from_secs(60),
             log: Vec::new(),
         }));
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -852,6 +860,22 @@ impl State {
         if !authorized(self, headers) {
             return Reply::json(401, json!({"error": "Couldn't authenticate you"}));
         }
+        // The account-wide limit: every API request counts.
+        if self.account_started.elapsed() >= self.account_window {
+            self.account_started = Instant::now();
+            self.account_used = 0;
+        }
+        let resets = self
+            .account_window
+            .saturating_sub(self.account_started.elapsed())
+            .as_secs_f64()
+            .ceil()
+            .max(1.0) as u64;
+        if self.account_used >= self.account_limit {
+            return Reply::json(429, json!({"error": "APIRateLimitExceeded", "description": "Number of allowed API requests per minute exceeded"}))
+                .header("retry-after", resets.to_string());
+        }
+        self.account_used += 1;
         let export = path.starts_with("/api/v2/incremental/");
         let fault = self.take_fault(path);
         match fault {
@@ -933,14 +957,17 @@ impl State {
             _ => reply,
         };
         // Account-wide limit headers; export windows report their own budget.
-        self.account_used += 1;
-        let left = 700u32.saturating_sub(self.account_used % 700);
+        let limit = self.account_limit.to_string();
+        let left = self
+            .account_limit
+            .saturating_sub(self.account_used)
+            .to_string();
         let reply = reply
-            .header("x-rate-limit", "700")
-            .header("x-rate-limit-remaining", left.to_string())
-            .header("ratelimit-limit", "700")
-            .header("ratelimit-remaining", left.to_string())
-            .header("ratelimit-reset", "60");
+            .header("x-rate-limit", &limit)
+            .header("x-rate-limit-remaining", &left)
+            .header("ratelimit-limit", &limit)
+            .header("ratelimit-remaining", &left)
+            .header("ratelimit-reset", resets.to_string());
         match remaining {
             Some(left) => {
                 let resets = self

@@ -14,6 +14,12 @@
 //! them is the last one read. List endpoints have no time filter: their
 //! records are kept when `updated_at` lies in the window.
 //!
+//! Zendesk leaves out of an export what changed in the minute before the
+//! request, so a read whose window ends less than a minute ago waits until
+//! it does not (at most a few minutes after a scheduled run's time);
+//! otherwise the window's last minute would be in neither this run nor the
+//! next.
+//!
 //! Exports can repeat a record (time-based pages overlap at their
 //! boundary; a record changed during the export comes again): within a
 //! run a record whose `updated_at` is not newer than the copy already read
@@ -59,6 +65,24 @@ const BUFFERED_PAGES: usize = 2;
 
 /// Times a page that is not JSON (cut off on the way) is fetched again.
 const REFETCHES: u32 = 2;
+
+/// Exports leave out what changed in the minute before the request.
+const HELD_BACK: chrono::Duration = chrono::Duration::seconds(61);
+
+/// Longest wait for a window's end to leave the held-back minute.
+const MAX_HOLD: chrono::Duration = chrono::Duration::seconds(150);
+
+/// How long an export must wait so that a window ending at `end` is no
+/// longer in the minute Zendesk holds back; `None` when it need not (or
+/// the end is so far ahead that waiting makes no sense: then what changed
+/// after the request's last minute is read by the next window).
+pub fn hold_back(end: DateTime<Utc>, now: DateTime<Utc>) -> Option<std::time::Duration> {
+    let wait = end + HELD_BACK - now;
+    if wait <= chrono::Duration::zero() || wait > MAX_HOLD {
+        return None;
+    }
+    wait.to_std().ok()
+}
 
 /// How an object is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -598,6 +622,15 @@ impl ZendeskRecordSource {
             window,
             declared: declared.is_some(),
         };
+        if plan.mode != ReadMode::List
+            && let Some(wait) = window
+                .and_then(|w| w.end)
+                .and_then(|end| hold_back(end, Utc::now()))
+        {
+            // Otherwise what changed in the window's last minute would be
+            // in neither this run nor the next.
+            std::thread::sleep(wait);
+        }
         let first = plan.first_url(&client)?;
         let how = match plan.mode {
             ReadMode::CursorExport => "cursor-based incremental export",
@@ -737,5 +770,34 @@ impl Source for ZendeskRecordSource {
                 first_record: 1,
             })
         })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_window_ending_within_the_held_back_minute_waits() {
+        let now = Utc::now();
+        let wait = hold_back(now - chrono::Duration::seconds(20), now).unwrap();
+        assert_eq!(wait, std::time::Duration::from_secs(41));
+        assert_eq!(hold_back(now - chrono::Duration::seconds(61), now), None);
+        assert_eq!(hold_back(now - chrono::Duration::hours(1), now), None);
+        assert_eq!(
+            hold_back(now + chrono::Duration::hours(1), now),
+            None,
+            "too far ahead"
+        );
+    }
+
+    #[test]
+    fn objects_and_how_they_are_read() {
+        assert_eq!(read_mode("tickets"), ReadMode::CursorExport);
+        assert_eq!(read_mode("users"), ReadMode::CursorExport);
+        assert_eq!(read_mode("organizations"), ReadMode::TimeExport);
+        assert_eq!(read_mode("groups"), ReadMode::List);
     }
 }
