@@ -194,6 +194,77 @@ fn the_window_start_is_start_time_and_its_end_stops_the_read() {
 }
 
 #[test]
+fn side_loads_are_nested_in_the_records_that_refer_to_them() {
+    let server = Zendesk::start(EMAIL, TOKEN);
+    tickets(&server, 3);
+    server.with(|s| {
+        s.users = [1001, 1002, 234].map(|id| user(id, T0)).to_vec();
+        s.lists
+            .insert("groups".into(), vec![group(42, T0), group(43, T0)]);
+    });
+    let include = [
+        "users".to_owned(),
+        "groups".to_owned(),
+        "metric_sets".to_owned(),
+    ];
+    let source = ZendeskRecordSource::open(
+        ZendeskClient::new(config(&server)).unwrap(),
+        "tickets",
+        &include,
+        None,
+    )
+    .unwrap();
+    let schema = source.schema();
+    for name in &include {
+        assert_eq!(
+            schema.field_with_name(name).unwrap().data_type(),
+            &DataType::Utf8
+        );
+    }
+    let (batches, _) = read_all(source).unwrap();
+    let request = &server.requests_to("/api/v2/incremental/tickets")[0];
+    assert_eq!(request.param("include"), Some("users,groups,metric_sets"));
+    let nested = |field: &str, row: usize| -> Vec<i64> {
+        let text = batches[0]
+            .column_by_name(field)
+            .unwrap()
+            .as_string::<i32>()
+            .value(row)
+            .to_owned();
+        let items: Vec<Value> = serde_json::from_str(&text).unwrap();
+        items.iter().map(|i| i["id"].as_i64().unwrap()).collect()
+    };
+    // Ticket 1: requester and submitter 1001, collaborators 35334 (not
+    // side-loaded: unknown to the account) and 234.
+    let mut users = nested("users", 0);
+    users.sort_unstable();
+    assert_eq!(users, [234, 1001]);
+    assert_eq!(
+        nested("users", 1).iter().filter(|id| **id == 1002).count(),
+        1
+    );
+    assert_eq!(nested("groups", 0), [42]);
+    assert_eq!(nested("metric_sets", 2), [900_003]);
+}
+
+#[test]
+fn side_loads_are_refused_for_list_objects() {
+    let server = Zendesk::start(EMAIL, TOKEN);
+    let error = ZendeskRecordSource::open(
+        ZendeskClient::new(config(&server)).unwrap(),
+        "groups",
+        &["users".to_owned()],
+        None,
+    )
+    .unwrap_err();
+    assert!(
+        error.to_string().contains("spec.source.zendesk.include[0]"),
+        "{error}"
+    );
+    assert!(server.requests().is_empty());
+}
+
+#[test]
 fn users_come_from_their_cursor_export_with_custom_fields_as_json() {
     let server = Zendesk::start(EMAIL, TOKEN);
     server.with(|s| s.users = (1..=30).map(|i| user(i, T0 + i)).collect());

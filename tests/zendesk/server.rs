@@ -595,17 +595,55 @@ impl State {
             )
         };
         let before = (start > 0).then(|| encode_cursor(start));
-        Reply::json(
-            200,
-            json!({
-                key: page,
-                "after_url": url(&after),
-                "after_cursor": after,
-                "before_url": before.as_deref().map(url),
-                "before_cursor": before,
-                "end_of_stream": end >= items.len(),
-            }),
-        )
+        let mut body = json!({
+            key: page,
+            "after_url": url(&after),
+            "after_cursor": after,
+            "before_url": before.as_deref().map(url),
+            "before_cursor": before,
+            "end_of_stream": end >= items.len(),
+        });
+        if let Some(include) = param("include") {
+            for name in include.split(',') {
+                body[name] = Value::Array(self.sideload(name, &page));
+            }
+        }
+        Reply::json(200, body)
+    }
+
+    /// The side-loaded `name` records a page refers to.
+    fn sideload(&self, name: &str, page: &[Value]) -> Vec<Value> {
+        let ids = |keys: &[&str]| -> Vec<i64> {
+            let mut ids = Vec::new();
+            for record in page {
+                for key in keys {
+                    match record.get(*key) {
+                        Some(Value::Number(n)) => ids.extend(n.as_i64()),
+                        Some(Value::Array(a)) => ids.extend(a.iter().filter_map(Value::as_i64)),
+                        _ => {}
+                    }
+                }
+            }
+            ids
+        };
+        match name {
+            "users" => {
+                let wanted = ids(&["requester_id", "submitter_id", "assignee_id", "collaborator_ids", "follower_ids", "email_cc_ids"]);
+                self.users.iter().filter(|u| wanted.contains(&u["id"].as_i64().unwrap_or(0))).cloned().collect()
+            }
+            "metric_sets" => page
+                .iter()
+                .map(|t| json!({"id": 900_000 + t["id"].as_i64().unwrap_or(0), "ticket_id": t["id"], "reopens": 0, "replies": 1}))
+                .collect(),
+            other => {
+                let key = format!("{}_id", other.trim_end_matches('s'));
+                let wanted = ids(&[key.as_str()]);
+                self.lists
+                    .get(other)
+                    .map(|items| items.iter().filter(|i| wanted.contains(&i["id"].as_i64().unwrap_or(0))).cloned().collect())
+                    .unwrap_or_default()
+            }
+        }
     }
 
     fn time_export(&mut self, base: &str, key: &str, query: &[(String, String)]) -> Reply {

@@ -13,8 +13,6 @@
 //! fit one column. Other objects have no declared schema: theirs is
 //! inferred from the first page.
 
-use std::sync::Arc;
-
 use arrow::datatypes::{DataType, Field, Fields, Schema, TimeUnit};
 use serde_json::Value;
 
@@ -162,11 +160,6 @@ pub fn declared(object: &str) -> Option<Schema> {
         _ => return None,
     };
     Some(Schema::new(fields))
-}
-
-/// The declared schema as shared.
-pub fn declared_ref(object: &str) -> Option<Arc<Schema>> {
-    declared(object).map(Arc::new)
 }
 
 /// A custom field's value as text: strings as they are, other values as

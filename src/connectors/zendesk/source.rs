@@ -20,6 +20,13 @@
 //! otherwise the window's last minute would be in neither this run nor the
 //! next.
 //!
+//! Side-loads (`include`: `users`, `groups`, `metric_sets`, …) are asked
+//! for with the export's `include` parameter; each record gets a field of
+//! that name holding, as a JSON array in text, the side-loaded records it
+//! refers to (by its `group_id`, `user_ids`…, for users also its requester,
+//! submitter, assignee, collaborators, followers and CCs) or that refer to
+//! it (a metric set's `ticket_id`, an identity's `user_id`).
+//!
 //! Exports can repeat a record (time-based pages overlap at their
 //! boundary; a record changed during the export comes again): within a
 //! run a record whose `updated_at` is not newer than the copy already read
@@ -150,6 +157,66 @@ struct Plan {
     mode: ReadMode,
     window: Option<Window>,
     declared: bool,
+    include: Vec<String>,
+}
+
+/// `tickets` → `ticket`, `identities` → `identity`.
+fn singular(name: &str) -> String {
+    if let Some(stem) = name.strip_suffix("ies") {
+        format!("{stem}y")
+    } else {
+        name.strip_suffix('s').unwrap_or(name).to_owned()
+    }
+}
+
+/// The side-loaded `items` of `include` that `record` (of `object`)
+/// refers to: by the record's `{include}_id` / `{include}_ids` fields (for
+/// users also requester, submitter, assignee, collaborators, followers and
+/// CCs), or by the item's `{object}_id` (metric sets, identities).
+fn related(
+    object: &str,
+    include: &str,
+    record: &serde_json::Map<String, Value>,
+    items: &[Value],
+) -> Value {
+    let one = singular(include);
+    let mut keys = vec![format!("{one}_id"), format!("{one}_ids")];
+    if include == "users" {
+        keys.extend(
+            [
+                "requester_id",
+                "submitter_id",
+                "assignee_id",
+                "collaborator_ids",
+                "follower_ids",
+                "email_cc_ids",
+            ]
+            .map(str::to_owned),
+        );
+    }
+    let mut wanted = std::collections::HashSet::new();
+    for key in &keys {
+        match record.get(key) {
+            Some(Value::Number(n)) => {
+                wanted.extend(n.as_i64());
+            }
+            Some(Value::Array(ids)) => wanted.extend(ids.iter().filter_map(Value::as_i64)),
+            _ => {}
+        }
+    }
+    let back = format!("{}_id", singular(object));
+    let id = record.get("id").and_then(Value::as_i64);
+    Value::Array(
+        items
+            .iter()
+            .filter(|item| {
+                let item_id = item.get("id").and_then(Value::as_i64);
+                item_id.is_some_and(|i| wanted.contains(&i))
+                    || (id.is_some() && item.get(&back).and_then(Value::as_i64) == id)
+            })
+            .cloned()
+            .collect(),
+    )
 }
 
 /// The latest `updated_at` read per id, to drop repeats.
@@ -206,6 +273,7 @@ impl Plan {
                 url.query_pairs_mut()
                     .append_pair("start_time", &start.to_string())
                     .append_pair("per_page", &config.export_page_size.to_string());
+                self.add_include(&mut url);
             }
             ReadMode::List => {
                 url.query_pairs_mut()
@@ -213,6 +281,14 @@ impl Plan {
             }
         }
         Ok(url)
+    }
+
+    /// Asks for the side-loads, unless the URL already does.
+    fn add_include(&self, url: &mut Url) {
+        if !self.include.is_empty() && !url.query_pairs().any(|(k, _)| k == "include") {
+            url.query_pairs_mut()
+                .append_pair("include", &self.include.join(","));
+        }
     }
 
     /// The export's order time of a record: a ticket's
@@ -340,6 +416,15 @@ impl Plan {
                         }
                     }
                 }
+                for include in &self.include {
+                    let items = match root.get(include) {
+                        Some(Value::Array(items)) => items.as_slice(),
+                        _ => &[],
+                    };
+                    let found = related(&self.object, include, record, items);
+                    record.insert(include.clone(), Value::String(found.to_string()));
+                    changed = true;
+                }
                 if self.declared {
                     schema::normalize(&self.object, record);
                     changed = true;
@@ -444,6 +529,7 @@ impl Plan {
                 url.query_pairs_mut()
                     .append_pair("cursor", cursor)
                     .append_pair("per_page", &client.config().export_page_size.to_string());
+                self.add_include(&mut url);
                 if url == response.url {
                     return Err(fail(
                         "after_cursor",
@@ -475,7 +561,8 @@ impl Plan {
                         ));
                     }
                 };
-                let url = Self::same_host(client, response, "next_page", next)?;
+                let mut url = Self::same_host(client, response, "next_page", next)?;
+                self.add_include(&mut url);
                 if url == response.url {
                     // The export has caught up: the same second again.
                     return Ok(None);
@@ -603,24 +690,52 @@ impl ZendeskRecordSource {
         include: &[String],
         window: Option<Window>,
     ) -> Result<Self> {
-        if !include.is_empty() {
-            return Err(Error::config(
-                "spec.source.zendesk.include",
-                "side-loading is not supported yet; read the related object with a Flow of its own",
-            ));
-        }
         if object.is_empty() || !object.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
             return Err(Error::config(
                 "spec.source.zendesk.object",
                 format!("{object:?} must be an object name such as tickets or ticket_fields"),
             ));
         }
-        let declared = schema::declared_ref(object);
+        let mode = read_mode(object);
+        for (i, name) in include.iter().enumerate() {
+            let field = format!("spec.source.zendesk.include[{i}]");
+            if mode == ReadMode::List {
+                return Err(Error::config(
+                    field,
+                    format!(
+                        "side-loading applies to the incremental exports (tickets, users, organizations), not to {object:?}"
+                    ),
+                ));
+            }
+            if name.is_empty()
+                || name == object
+                || !name.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+            {
+                return Err(Error::config(
+                    field,
+                    format!(
+                        "{name:?} must name a related object such as users, groups or metric_sets"
+                    ),
+                ));
+            }
+        }
+        let declared = schema::declared(object).map(|declared| {
+            let mut fields: Vec<_> = declared.fields().iter().cloned().collect();
+            for name in include {
+                fields.push(Arc::new(arrow::datatypes::Field::new(
+                    name,
+                    arrow::datatypes::DataType::Utf8,
+                    true,
+                )));
+            }
+            Arc::new(Schema::new(fields))
+        });
         let plan = Plan {
             object: object.to_owned(),
-            mode: read_mode(object),
+            mode,
             window,
             declared: declared.is_some(),
+            include: include.to_vec(),
         };
         if plan.mode != ReadMode::List
             && let Some(wait) = window
