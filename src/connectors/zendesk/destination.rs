@@ -117,6 +117,7 @@ pub struct ZendeskTicketDestination {
     written: u64,
     bytes: u64,
     jobs: u64,
+    batches: u64,
 }
 
 impl std::fmt::Debug for ZendeskTicketDestination {
@@ -186,6 +187,7 @@ impl ZendeskTicketDestination {
             written: 0,
             bytes: 0,
             jobs: 0,
+            batches: 0,
         })
     }
 
@@ -197,7 +199,7 @@ impl ZendeskTicketDestination {
     fn prepare(
         &mut self,
         rows: Vec<Map<String, Value>>,
-        origin: u64,
+        batch: u64,
     ) -> Vec<(Action, Map<String, Value>)> {
         let mut out = Vec::with_capacity(rows.len());
         for (i, mut row) in rows.into_iter().enumerate() {
@@ -214,7 +216,7 @@ impl ZendeskTicketDestination {
                 (_, true) => Action::Update,
                 (TicketWrite::Update, false) => {
                     self.rejected.push(BadRecord {
-                        location: Some(format!("zendesk tickets: batch {origin}, row {}", i + 1)),
+                        location: Some(format!("zendesk tickets: batch {batch}, row {}", i + 1)),
                         task: None,
                         field: Some("id".to_owned()),
                         reason: "writeMode Update needs the ticket's id; the row has none"
@@ -417,9 +419,9 @@ impl Destination for ZendeskTicketDestination {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let origin = self.jobs;
+        self.batches += 1;
         let rows = rows(batch)?;
-        let prepared = self.prepare(rows, origin);
+        let prepared = self.prepare(rows, self.batches);
         self.send(prepared).map_err(|e| Box::new(e) as BoxError)
     }
 

@@ -223,7 +223,6 @@ fn related(
 #[derive(Debug, Default)]
 struct Seen {
     latest: HashMap<i64, i64>,
-    dropped: u64,
 }
 
 fn timestamp(value: Option<&Value>) -> Option<i64> {
@@ -407,10 +406,7 @@ impl Plan {
                 if let Some(id) = record.get("id").and_then(Value::as_i64) {
                     let updated = timestamp(record.get("updated_at")).unwrap_or(i64::MIN);
                     match seen.latest.get(&id) {
-                        Some(latest) if updated <= *latest => {
-                            seen.dropped += 1;
-                            continue;
-                        }
+                        Some(latest) if updated <= *latest => continue,
                         _ => {
                             seen.latest.insert(id, updated);
                         }
