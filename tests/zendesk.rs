@@ -1014,7 +1014,16 @@ fn the_zendesk_to_postgres_sample_runs_against_the_stand_in() {
         match doc["metadata"]["name"].as_str() {
             Some("zendesk-support") => doc["spec"]["zendesk"] = json!({"url": server.base}),
             Some("warehouse") => {
-                doc["spec"]["postgres"] = json!({"host": host, "port": port.parse::<i64>().unwrap(), "database": database, "sslMode": "Disable"});
+                // The test server's address; TLS stays VerifyFull, against
+                // the test CA. The password comes from the environment (as
+                // local mode reads a Secret) instead of Secrets Manager.
+                let postgres = &mut doc["spec"]["postgres"];
+                assert_eq!(postgres["sslMode"], "VerifyFull");
+                postgres["host"] = json!(host);
+                postgres["port"] = json!(port.parse::<i64>().unwrap());
+                postgres["database"] = json!(database);
+                doc["spec"]["tls"]["caBundle"] =
+                    json!(std::fs::read_to_string(var("SLUICE_TEST_PG_CA")).unwrap());
                 doc["spec"]["credentials"] =
                     json!({"secretRef": {"name": "warehouse"}, "basic": {}});
             }
