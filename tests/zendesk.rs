@@ -980,6 +980,34 @@ spec:
         quarantined.contains("Description: cannot be blank") && quarantined.contains("Empty"),
         "{quarantined}"
     );
+    let row = |name: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(row("Quarantined"), "1", "{text}");
+    assert_eq!(row("Written"), "2", "{text}");
+
+    // Under policy Fail the refused ticket fails the run, with Zendesk's
+    // error and where it was refused.
+    let manifest = std::fs::read_to_string(dir.path().join("flow.yaml")).unwrap();
+    let fail = manifest.replace("policy: Quarantine", "policy: Fail");
+    std::fs::write(dir.path().join("flow.yaml"), fail).unwrap();
+    let out = sluice(
+        dir.path(),
+        &["local", "-f", "flow.yaml", "--run-id", "p2"],
+        &CREDENTIALS,
+    );
+    let text = printed(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("create_many job") && text.contains("Description: cannot be blank"),
+        "{text}"
+    );
 }
 
 // ------------------------------------------------------- sample on PostgreSQL
