@@ -344,6 +344,26 @@ fn list_endpoints_follow_links_next_with_page_size() {
 }
 
 #[test]
+fn a_host_mapped_account_stays_on_its_host() {
+    let server = Zendesk::start(EMAIL, TOKEN);
+    tickets(&server, 25);
+    server.with(|s| {
+        s.link_host = Some("https://acme.zendesk.com".into());
+        s.lists
+            .insert("groups".into(), (1..=25).map(|i| group(i, T0)).collect());
+        s.organizations = (1..=25).map(|i| organization(i, T0 + i)).collect();
+    });
+    let mut config = config(&server);
+    config.export_page_size = 10;
+    config.list_page_size = 10;
+    for object in ["tickets", "organizations", "groups"] {
+        let (batches, _) = read_all(open(config.clone(), object, None).unwrap()).unwrap();
+        assert_eq!(ids(&batches), (1..=25).collect::<Vec<_>>(), "{object}");
+    }
+    assert!(server.requests().iter().all(|r| r.status == 200));
+}
+
+#[test]
 fn list_objects_are_kept_in_the_window_by_updated_at() {
     let server = Zendesk::start(EMAIL, TOKEN);
     server.with(|s| {

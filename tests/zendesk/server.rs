@@ -142,6 +142,9 @@ pub struct State {
     pub export_window: Duration,
     /// Job status polls before a job completes (queued, working…).
     pub job_polls: u32,
+    /// The base URL the API's links name instead of the server's own, as
+    /// for a host-mapped account (`https://acme.zendesk.com`).
+    pub link_host: Option<String>,
     faults: Vec<(String, VecDeque<Fault>)>,
     jobs: HashMap<String, Job>,
     next_job: u64,
@@ -323,6 +326,7 @@ impl Zendesk {
             export_limit: 10,
             export_window: Duration::from_secs(60),
             job_polls: 2,
+            link_host: None,
             faults: Vec::new(),
             jobs: HashMap::new(),
             next_job: 0,
@@ -1056,7 +1060,9 @@ async fn handle(
     let path = parts.uri.path().to_owned();
     let reply = {
         let mut state = state.lock().unwrap();
-        let reply = state.route(&base, &method, &path, &query, &headers, &body);
+        // A host-mapped account: the API's links name its zendesk.com host.
+        let links = state.link_host.clone().unwrap_or_else(|| base.clone());
+        let reply = state.route(&links, &method, &path, &query, &headers, &body);
         state.log.push(Seen {
             method,
             path,

@@ -3,8 +3,8 @@
 //! | object | endpoint | paging | stops at |
 //! |---|---|---|---|
 //! | `tickets`, `users` | `/api/v2/incremental/{object}/cursor.json?start_time=` | `after_cursor` sent back as `cursor` | `end_of_stream: true` |
-//! | `organizations` | `/api/v2/incremental/organizations.json?start_time=` | `next_page` | `end_of_stream: true` |
-//! | any other (`groups`, `ticket_fields`, …) | `/api/v2/{object}.json?page[size]=100` | `links.next` while `meta.has_more` (or `next_page` for offset-paged endpoints) | no more pages |
+//! | `organizations` | `/api/v2/incremental/organizations.json?start_time=` | `end_time` sent back as `start_time` | `end_of_stream: true` |
+//! | any other (`groups`, `ticket_fields`, …) | `/api/v2/{object}.json?page[size]=100` | `meta.after_cursor` sent back as `page[after]` while `meta.has_more` (or `next_page` for offset-paged endpoints) | no more pages |
 //!
 //! Exports ask for 1000 records a page (`per_page`). An incremental run's
 //! window start is the export's `start_time` (0 for a full read), and its
@@ -32,8 +32,10 @@
 //! run a record whose `updated_at` is not newer than the copy already read
 //! is dropped, so the last row of every id is its latest version.
 //!
-//! The next page's URL is built from the cursor, or taken from `next_page`
-//! / `links.next` only when it is on the account's host, so credentials
+//! The next page's URL is built on the account's base URL from the cursor
+//! or `end_time` (so host-mapped accounts stay on their host); a
+//! `links.next` or `next_page` URL is followed only when nothing else says
+//! where the next page is, and only on the account's host, so credentials
 //! never travel elsewhere. A page that is not JSON is fetched again (twice:
 //! a body cut off on the way); one that stays broken, or lacks what the
 //! read needs to go on (`end_of_stream`, the cursor while the stream goes
@@ -545,19 +547,22 @@ impl Plan {
                 {
                     return Ok(None);
                 }
-                let next = match root.get("next_page") {
-                    Some(Value::String(n)) if !n.is_empty() => n,
-                    other => {
-                        return Err(fail(
-                            "next_page",
-                            format!(
-                                "end_of_stream is false but the page has no next_page (found {})",
-                                other.map_or("nothing", json_type)
-                            ),
-                        ));
-                    }
+                // The documented next start is this page's end_time; the
+                // URL is built on the account's base so that host-mapped
+                // accounts stay on their host.
+                let Some(end_time) = root.get("end_time").and_then(Value::as_i64) else {
+                    return Err(fail(
+                        "end_time",
+                        "end_of_stream is false but the page has no end_time to go on from"
+                            .to_owned(),
+                    ));
                 };
-                let mut url = Self::same_host(client, response, "next_page", next)?;
+                let mut url = client
+                    .config()
+                    .url(&format!("incremental/{}.json", self.object))?;
+                url.query_pairs_mut()
+                    .append_pair("start_time", &end_time.to_string())
+                    .append_pair("per_page", &client.config().export_page_size.to_string());
                 self.add_include(&mut url);
                 if url == response.url {
                     // The export has caught up: the same second again.
@@ -582,23 +587,43 @@ impl Plan {
                     if !more {
                         return Ok(None);
                     }
-                    let next = root
-                        .get("links")
-                        .and_then(|l| l.get("next"))
+                    // The next page from the cursor, on the account's base
+                    // (links.next may name the zendesk.com host of a
+                    // host-mapped account); links.next when there is none.
+                    let cursor = meta
+                        .get("after_cursor")
                         .and_then(Value::as_str)
-                        .filter(|n| !n.is_empty())
-                        .ok_or_else(|| {
-                            fail(
-                                "links.next",
-                                "meta.has_more is true but the page has no next link".to_owned(),
-                            )
-                        })?;
-                    let url = Self::same_host(client, response, "links.next", next)?;
+                        .filter(|c| !c.is_empty());
+                    let url = match cursor {
+                        Some(cursor) => {
+                            let mut url = client.config().url(&format!("{}.json", self.object))?;
+                            url.query_pairs_mut()
+                                .append_pair(
+                                    "page[size]",
+                                    &client.config().list_page_size.to_string(),
+                                )
+                                .append_pair("page[after]", cursor);
+                            url
+                        }
+                        None => {
+                            let next = root
+                                .get("links")
+                                .and_then(|l| l.get("next"))
+                                .and_then(Value::as_str)
+                                .filter(|n| !n.is_empty())
+                                .ok_or_else(|| {
+                                    fail(
+                                        "meta.after_cursor",
+                                        "meta.has_more is true but the page has neither an after_cursor nor a next link".to_owned(),
+                                    )
+                                })?;
+                            Self::same_host(client, response, "links.next", next)?
+                        }
+                    };
                     if url == response.url {
                         return Err(fail(
-                            "links.next",
-                            "the next link repeats this page; reading on would never end"
-                                .to_owned(),
+                            "meta.after_cursor",
+                            "the next page repeats this one; reading on would never end".to_owned(),
                         ));
                     }
                     return Ok(Some(url));
