@@ -309,6 +309,41 @@ fn the_time_based_organization_export_drops_the_repeats_at_page_boundaries() {
 }
 
 #[test]
+fn ticket_events_come_from_their_time_based_export_in_the_window() {
+    let server = Zendesk::start(EMAIL, TOKEN);
+    server.with(|s| {
+        let events = (1..=40)
+            .map(|i| {
+                json!({"id": i, "ticket_id": 1 + i % 4, "timestamp": T0 + i * 60, "created_at": server::iso(T0 + i * 60),
+                       "updater_id": 1001, "event_type": "Change", "via": {"channel": "web"},
+                       "child_events": [{"id": 1000 + i, "event_type": "Change", "status": "open", "previous_value": "new"}]})
+            })
+            .collect();
+        s.lists.insert("ticket_events".into(), events);
+    });
+    let mut config = config(&server);
+    config.export_page_size = 10;
+    let window = Window {
+        start: at(T0 + 5 * 60),
+        end: Some(at(T0 + 25 * 60)),
+    };
+    let source = open(config, "ticket_events", Some(window)).unwrap();
+    assert!(
+        source
+            .description()
+            .contains("time-based incremental export")
+    );
+    let (batches, _) = read_all(source).unwrap();
+    assert_eq!(ids(&batches), (5..25).collect::<Vec<_>>());
+    let requests = server.requests_to("/api/v2/incremental/ticket_events.json");
+    assert_eq!(
+        requests[0].param("start_time"),
+        Some((T0 + 300).to_string().as_str())
+    );
+    assert_eq!(requests.len(), 3, "the third page passes the window's end");
+}
+
+#[test]
 fn list_endpoints_follow_links_next_with_page_size() {
     let server = Zendesk::start(EMAIL, TOKEN);
     server.with(|s| {
@@ -563,9 +598,14 @@ fn an_expired_oauth_token_is_replaced_once() {
     assert_eq!(data[1].headers["authorization"], "Bearer issued-2");
 }
 
-/// A source whose first page (10 tickets of 30) was read.
-fn after_first_page(server: &Zendesk) -> ZendeskRecordSource {
+/// A source of 30 tickets in pages of 10 whose second page answers with
+/// `faults` (one a request).
+fn second_page_faulty(server: &Zendesk, faults: &[Fault]) -> ZendeskRecordSource {
     tickets(server, 30);
+    server.inject(
+        "/api/v2/incremental",
+        std::iter::once(Fault::Pass).chain(faults.iter().copied()),
+    );
     let mut config = config(server);
     config.export_page_size = 10;
     open(config, "tickets", None).unwrap()
@@ -579,8 +619,7 @@ fn pages_the_read_cannot_go_on_from_are_errors_naming_the_page_and_the_field() {
         (Malformed::NoEndOfStream, "end_of_stream"),
     ] {
         let server = Zendesk::start(EMAIL, TOKEN);
-        let source = after_first_page(&server);
-        server.inject("/api/v2/incremental", [Fault::Malformed(kind); 3]);
+        let source = second_page_faulty(&server, &[Fault::Malformed(kind); 3]);
         let error = read_all(source).unwrap_err();
         assert!(error.contains(&format!(": {field}: ")), "{kind:?}: {error}");
         assert!(
@@ -593,11 +632,7 @@ fn pages_the_read_cannot_go_on_from_are_errors_naming_the_page_and_the_field() {
 #[test]
 fn a_page_cut_off_on_the_way_is_fetched_again() {
     let server = Zendesk::start(EMAIL, TOKEN);
-    let source = after_first_page(&server);
-    server.inject(
-        "/api/v2/incremental",
-        [Fault::Malformed(Malformed::Truncated); 2],
-    );
+    let source = second_page_faulty(&server, &[Fault::Malformed(Malformed::Truncated); 2]);
     let (batches, malformed) = read_all(source).unwrap();
     assert!(malformed.is_empty());
     assert_eq!(ids(&batches), (1..=30).collect::<Vec<_>>());
@@ -609,11 +644,7 @@ fn a_page_cut_off_on_the_way_is_fetched_again() {
 #[test]
 fn a_page_without_its_records_array_is_a_bad_record_and_the_read_goes_on() {
     let server = Zendesk::start(EMAIL, TOKEN);
-    let source = after_first_page(&server);
-    server.inject(
-        "/api/v2/incremental",
-        [Fault::Malformed(Malformed::RecordsNotArray)],
-    );
+    let source = second_page_faulty(&server, &[Fault::Malformed(Malformed::RecordsNotArray)]);
     let (batches, malformed) = read_all(source).unwrap();
     assert_eq!(ids(&batches), (1..=10).chain(21..=30).collect::<Vec<_>>());
     assert_eq!(malformed.len(), 1, "{malformed:?}");

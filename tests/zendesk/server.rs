@@ -95,6 +95,8 @@ pub enum Malformed {
 /// A fault to inject into the next requests to a path prefix.
 #[derive(Debug, Clone, Copy)]
 pub enum Fault {
+    /// Answer normally (to let requests before the faulty one through).
+    Pass,
     /// 429 with `Retry-After` (seconds).
     TooManyRequests(u64),
     /// A server error with this status.
@@ -513,11 +515,24 @@ impl State {
         Ok(self.export_limit - self.export_used)
     }
 
+    /// The field an export orders `key` by.
+    fn time_key(key: &str) -> &'static str {
+        match key {
+            "tickets" => "generated_timestamp",
+            "ticket_events" => "timestamp",
+            "ticket_metric_events" => "time",
+            _ => "updated_at",
+        }
+    }
+
     fn sorted(&self, key: &str) -> Vec<Value> {
-        let (items, time_key) = match key {
-            "tickets" => (&self.tickets, "generated_timestamp"),
-            "users" => (&self.users, "updated_at"),
-            _ => (&self.organizations, "updated_at"),
+        let time_key = Self::time_key(key);
+        let empty = Vec::new();
+        let items = match key {
+            "tickets" => &self.tickets,
+            "users" => &self.users,
+            "organizations" => &self.organizations,
+            other => self.lists.get(other).unwrap_or(&empty),
         };
         let now = chrono::Utc::now().timestamp();
         let mut items: Vec<Value> = items
@@ -665,10 +680,12 @@ impl State {
         let items: Vec<Value> = self
             .sorted(key)
             .into_iter()
-            .filter(|v| seconds(v, "updated_at") >= start)
+            .filter(|v| seconds(v, Self::time_key(key)) >= start)
             .collect();
         let page: Vec<Value> = items.iter().take(per_page).cloned().collect();
-        let end_time = page.last().map_or(start, |v| seconds(v, "updated_at"));
+        let end_time = page
+            .last()
+            .map_or(start, |v| seconds(v, Self::time_key(key)));
         Reply::json(
             200,
             json!({
@@ -961,6 +978,12 @@ impl State {
             }
             ("GET", "/api/v2/incremental/users/cursor.json") => {
                 self.cursor_export(base, "users", query)
+            }
+            ("GET", "/api/v2/incremental/ticket_events.json") => {
+                self.time_export(base, "ticket_events", query)
+            }
+            ("GET", "/api/v2/incremental/ticket_metric_events.json") => {
+                self.time_export(base, "ticket_metric_events", query)
             }
             ("GET", "/api/v2/incremental/organizations.json") => {
                 self.time_export(base, "organizations", query)

@@ -3,13 +3,14 @@
 //! | object | endpoint | paging | stops at |
 //! |---|---|---|---|
 //! | `tickets`, `users` | `/api/v2/incremental/{object}/cursor.json?start_time=` | `after_cursor` sent back as `cursor` | `end_of_stream: true` |
-//! | `organizations` | `/api/v2/incremental/organizations.json?start_time=` | `end_time` sent back as `start_time` | `end_of_stream: true` |
+//! | `organizations`, `ticket_events`, `ticket_metric_events` | `/api/v2/incremental/{object}.json?start_time=` | `end_time` sent back as `start_time` | `end_of_stream: true` |
 //! | any other (`groups`, `ticket_fields`, …) | `/api/v2/{object}.json?page[size]=100` | `meta.after_cursor` sent back as `page[after]` while `meta.has_more` (or `next_page` for offset-paged endpoints) | no more pages |
 //!
 //! Exports ask for 1000 records a page (`per_page`). An incremental run's
 //! window start is the export's `start_time` (0 for a full read), and its
 //! end stops the read: exports are ordered by time (a ticket's
-//! `generated_timestamp`, otherwise `updated_at`), so records at or after
+//! `generated_timestamp`, a ticket event's `timestamp`, otherwise
+//! `updated_at`, a metric event's `time`), so records at or after
 //! the end are left for the next run and the page holding the first of
 //! them is the last one read. List endpoints have no time filter: their
 //! records are kept when `updated_at` lies in the window.
@@ -108,7 +109,7 @@ pub enum ReadMode {
 pub fn read_mode(object: &str) -> ReadMode {
     match object {
         "tickets" | "users" => ReadMode::CursorExport,
-        "organizations" => ReadMode::TimeExport,
+        "organizations" | "ticket_events" | "ticket_metric_events" => ReadMode::TimeExport,
         _ => ReadMode::List,
     }
 }
@@ -118,6 +119,8 @@ pub const KNOWN_OBJECTS: &[&str] = &[
     "tickets",
     "users",
     "organizations",
+    "ticket_events",
+    "ticket_metric_events",
     "groups",
     "brands",
     "ticket_fields",
@@ -292,13 +295,18 @@ impl Plan {
         }
     }
 
-    /// The export's order time of a record: a ticket's
-    /// `generated_timestamp` (seconds), else `updated_at`; in µs.
+    /// The export's order time of a record, in µs: a ticket's
+    /// `generated_timestamp`, a ticket event's `timestamp` (Unix seconds),
+    /// else `updated_at`, a metric event's `time` or `created_at`.
     fn order_time(&self, record: &serde_json::Map<String, Value>) -> Option<i64> {
-        if let Some(seconds) = record.get("generated_timestamp").and_then(Value::as_i64) {
-            return Some(seconds.saturating_mul(1_000_000));
+        for key in ["generated_timestamp", "timestamp"] {
+            if let Some(seconds) = record.get(key).and_then(Value::as_i64) {
+                return Some(seconds.saturating_mul(1_000_000));
+            }
         }
-        timestamp(record.get("updated_at"))
+        ["updated_at", "time", "created_at"]
+            .iter()
+            .find_map(|key| timestamp(record.get(*key)))
     }
 
     /// Splits a page into kept records and the next page's URL.
