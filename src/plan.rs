@@ -317,8 +317,9 @@ pub fn plan(
     let incremental = spec.sync.mode == ReadMode::Incremental && !full_refresh;
     // The window an incremental read covers: the http source sends it, the
     // postgres source filters its cursor column on it, the s3 source reads
-    // the objects modified in it; other sources cannot read incrementally
-    // yet.
+    // the objects modified in it, the zendesk source starts its export at
+    // its start and stops at its end; other sources cannot read
+    // incrementally yet.
     let reads_windows = spec.source.http.is_some()
         || spec.source.postgres.is_some()
         || spec.source.s3.is_some()
