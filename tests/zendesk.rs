@@ -428,6 +428,55 @@ fn an_unknown_object_is_a_404_naming_it() {
     assert_eq!(error.reason(), ErrorReason::InvalidSpec);
 }
 
+#[test]
+fn the_catalog_lists_objects_and_describes_tickets() {
+    let server = Zendesk::start(EMAIL, TOKEN);
+    let text = format!(
+        "{}---\napiVersion: v1\nkind: Secret\nmetadata: {{name: zd}}\nstringData: {{username: '{EMAIL}', password: '{TOKEN}'}}\n",
+        zendesk_profile(&server)
+    );
+    let bundle = sluice::manifest::Bundle::parse(&text, "catalog").unwrap();
+    let secrets = Resolver::manifest(bundle.secrets.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let profile = sluice::catalog::Profile {
+        name: "support",
+        profile: &bundle.profiles["support"],
+        secrets: &secrets,
+        working_dir: dir.path(),
+    };
+    profile.check().unwrap();
+    assert_eq!(server.requests_to("/api/v2/users/me")[0].status, 200);
+    let names: Vec<String> = profile
+        .entities()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    for object in [
+        "tickets",
+        "users",
+        "organizations",
+        "ticket_events",
+        "groups",
+    ] {
+        assert!(
+            names.iter().any(|n| n == object),
+            "{object} not in {names:?}"
+        );
+    }
+    let tickets = profile.describe("tickets").unwrap();
+    let field = |name: &str| tickets.fields.iter().find(|f| f.name == name).unwrap();
+    assert!(field("id").primary_key && field("id").writable);
+    assert!(field("subject").writable && !field("created_at").writable);
+    assert!(field("updated_at").incremental && !field("subject").incremental);
+    assert!(
+        !profile.describe("users").unwrap().fields[1].writable,
+        "only tickets are written"
+    );
+    let error = profile.describe("widgets").unwrap_err();
+    assert_eq!(error.reason().0, ErrorReason::ReferenceNotFound, "{error}");
+}
+
 // ----------------------------------------------------- limits and failures
 
 #[test]
