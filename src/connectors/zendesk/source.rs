@@ -31,7 +31,11 @@
 //! Exports can repeat a record (time-based pages overlap at their
 //! boundary; a record changed during the export comes again): within a
 //! run a record whose `updated_at` is not newer than the copy already read
-//! is dropped, so the last row of every id is its latest version.
+//! is dropped, so the last row of every id is its latest version. In an
+//! incremental run that is the only row: a record changed during the read
+//! moves past the window's end and is left to the next run. A full read
+//! has no end, so a record changed while it runs can come twice, its
+//! latest version last (an `Upsert` destination keeps that one).
 //!
 //! The next page's URL is built on the account's base URL from the cursor
 //! or `end_time` (so host-mapped accounts stay on their host); a
