@@ -265,6 +265,62 @@ fn side_loads_are_refused_for_list_objects() {
 }
 
 #[test]
+fn a_ticket_changed_during_a_full_read_comes_again_latest_last() {
+    let server = Zendesk::start(EMAIL, TOKEN);
+    tickets(&server, 30);
+    // Ticket 5 (on the first page) changes before the second is answered:
+    // it moves to the end of the export.
+    server.inject(
+        "/api/v2/incremental",
+        [
+            Fault::Pass,
+            Fault::Touch {
+                id: 5,
+                at: T0 + 10_000,
+            },
+        ],
+    );
+    let mut config = config(&server);
+    config.export_page_size = 10;
+    let (batches, _) = read_all(open(config.clone(), "tickets", None).unwrap()).unwrap();
+    let read = ids(&batches);
+    assert_eq!(read.len(), 31, "{read:?}");
+    assert_eq!(read.iter().filter(|id| **id == 5).count(), 2);
+    assert_eq!(read.last(), Some(&5), "the latest version last");
+    let status = batches
+        .last()
+        .unwrap()
+        .column_by_name("status")
+        .unwrap()
+        .as_string::<i32>()
+        .iter()
+        .last()
+        .unwrap()
+        .unwrap()
+        .to_owned();
+    assert_eq!(status, "solved");
+
+    // In a window, the changed ticket is past its end: once, as it was.
+    tickets(&server, 30);
+    server.inject(
+        "/api/v2/incremental",
+        [
+            Fault::Pass,
+            Fault::Touch {
+                id: 5,
+                at: T0 + 10_000,
+            },
+        ],
+    );
+    let window = Window {
+        start: at(T0),
+        end: Some(at(T0 + 5_000)),
+    };
+    let (batches, _) = read_all(open(config, "tickets", Some(window)).unwrap()).unwrap();
+    assert_eq!(ids(&batches), (1..=30).collect::<Vec<_>>());
+}
+
+#[test]
 fn users_come_from_their_cursor_export_with_custom_fields_as_json() {
     let server = Zendesk::start(EMAIL, TOKEN);
     server.with(|s| s.users = (1..=30).map(|i| user(i, T0 + i)).collect());

@@ -97,6 +97,14 @@ pub enum Malformed {
 pub enum Fault {
     /// Answer normally (to let requests before the faulty one through).
     Pass,
+    /// An agent changes ticket `id` at Unix time `at` just before this
+    /// request is answered (its `updated_at` and `generated_timestamp`).
+    Touch {
+        /// The ticket.
+        id: i64,
+        /// When.
+        at: i64,
+    },
     /// 429 with `Retry-After` (seconds).
     TooManyRequests(u64),
     /// A server error with this status.
@@ -442,7 +450,25 @@ pub fn base64(bytes: &[u8]) -> String {
     out
 }
 
-/// Opaque cursors: the position, hex-encoded behind a prefix.
+/// An export cursor: the (time, id) key of the last record handed out,
+/// opaque to clients as Zendesk's are; the next page starts after it, so
+/// records that change meanwhile move without shifting the others.
+fn export_cursor(time: i64, id: i64) -> String {
+    let text = format!("{time}.0||{id}|");
+    text.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn export_key(cursor: &str) -> Option<(i64, i64)> {
+    let bytes: Option<Vec<u8>> = (0..cursor.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(cursor.get(i..i + 2)?, 16).ok())
+        .collect();
+    let text = String::from_utf8(bytes?).ok()?;
+    let (time, id) = text.strip_suffix('|')?.split_once(".0||")?;
+    Some((time.parse().ok()?, id.parse().ok()?))
+}
+
+/// Opaque list cursors: the position, hex-encoded behind a prefix.
 fn encode_cursor(position: usize) -> String {
     format!("MTU{position:08x}")
 }
@@ -576,9 +602,13 @@ impl State {
             "updated_at"
         };
         let items = self.sorted(key);
+        let key_of = |v: &Value| (seconds(v, time_key), v["id"].as_i64().unwrap_or(0));
         let start = match (param("cursor"), param("start_time")) {
-            (Some(cursor), _) => match decode_cursor(cursor) {
-                Some(position) => position,
+            (Some(cursor), _) => match export_key(cursor) {
+                Some(after) => items
+                    .iter()
+                    .position(|v| key_of(v) > after)
+                    .unwrap_or(items.len()),
                 None => return Reply::error(400, "InvalidCursor", "The cursor is invalid"),
             },
             (None, Some(start)) => {
@@ -607,13 +637,30 @@ impl State {
         };
         let end = (start + per_page).min(items.len());
         let page: Vec<Value> = items[start.min(items.len())..end].to_vec();
-        let after = encode_cursor(end);
+        // After the last record handed out (or where this page began).
+        let last =
+            page.last()
+                .map(key_of)
+                .unwrap_or_else(|| match param("cursor").and_then(export_key) {
+                    Some(after) => after,
+                    None => (
+                        param("start_time")
+                            .and_then(|s| s.parse().ok())
+                            .unwrap_or(0)
+                            - 1,
+                        i64::MAX,
+                    ),
+                });
+        let after = export_cursor(last.0, last.1);
         let url = |cursor: &str| {
             format!(
                 "{base}/api/v2/incremental/{key}/cursor.json?cursor={cursor}&per_page={per_page}"
             )
         };
-        let before = (start > 0).then(|| encode_cursor(start));
+        let before = page.first().map(|v| {
+            let (time, id) = key_of(v);
+            export_cursor(time, id)
+        });
         let mut body = json!({
             key: page,
             "after_url": url(&after),
@@ -959,6 +1006,13 @@ impl State {
                     403,
                     json!({"error": "Forbidden", "description": "You do not have access to this page. Please contact the account owner of this help desk for further help."}),
                 );
+            }
+            Some(Fault::Touch { id, at }) => {
+                if let Some(ticket) = self.tickets.iter_mut().find(|t| t["id"] == json!(id)) {
+                    ticket["updated_at"] = json!(iso(at));
+                    ticket["generated_timestamp"] = json!(at);
+                    ticket["status"] = json!("solved");
+                }
             }
             _ => {}
         }
