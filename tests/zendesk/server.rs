@@ -1094,8 +1094,15 @@ impl State {
                     .saturating_sub(self.export_started.elapsed())
                     .as_secs()
                     .max(1);
+                // The documented name for the cursor-based exports; the
+                // time-based ones answer without the suffix.
+                let name = if path.contains("/cursor") {
+                    "zendesk-ratelimit-incremental-exports-cursor"
+                } else {
+                    "zendesk-ratelimit-incremental-exports"
+                };
                 reply.header(
-                    "zendesk-ratelimit-incremental-exports",
+                    name,
                     format!(
                         "total={}; remaining={left}; resets={resets}",
                         self.export_limit

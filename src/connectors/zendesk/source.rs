@@ -48,8 +48,14 @@
 //! the field. A page whose records array is missing or not an array, and
 //! a record that does not fit the schema, are bad records (located at the
 //! page, naming the field) for the Flow's error policy, and the read goes
-//! on. Rate limits (10 requests a minute for exports)
-//! are met with the http client's `Retry-After` handling.
+//! on.
+//!
+//! Rate limits: the http client waits out `Retry-After` on a 429 and the
+//! account's `RateLimit-Remaining: 0` until `RateLimit-Reset`; the read
+//! also waits when an endpoint's own budget
+//! (`Zendesk-RateLimit-incremental-exports-cursor: total=10; remaining=0;
+//! resets=42`, 10 requests a minute for exports) is spent, rather than
+//! run into a 429.
 
 use std::collections::{HashMap, VecDeque};
 use std::ops::Range;
@@ -79,6 +85,29 @@ const BUFFERED_PAGES: usize = 2;
 
 /// Times a page that is not JSON (cut off on the way) is fetched again.
 const REFETCHES: u32 = 2;
+
+/// The wait an endpoint's own budget asks for: a
+/// `Zendesk-RateLimit-{endpoint}: total=10; remaining=0; resets=42` header
+/// (incremental exports, ticket lists) with nothing remaining.
+pub fn endpoint_budget(headers: &reqwest::header::HeaderMap) -> Option<std::time::Duration> {
+    headers
+        .iter()
+        .filter(|(name, _)| name.as_str().starts_with("zendesk-ratelimit-"))
+        .filter_map(|(_, value)| {
+            let text = value.to_str().ok()?;
+            let part = |key: &str| {
+                text.split(';')
+                    .filter_map(|p| p.trim().split_once('='))
+                    .find(|(k, _)| k.trim() == key)
+                    .and_then(|(_, v)| v.trim().parse::<u64>().ok())
+            };
+            if part("remaining")? != 0 {
+                return None;
+            }
+            part("resets").map(std::time::Duration::from_secs)
+        })
+        .max()
+}
 
 /// Exports leave out what changed in the minute before the request.
 const HELD_BACK: chrono::Duration = chrono::Duration::seconds(61);
@@ -663,9 +692,18 @@ async fn fetch(client: Arc<ZendeskClient>, plan: Plan, tx: mpsc::Sender<Message>
     let mut seen = Seen::default();
     let object = plan.describe_object();
     let mut refetched = 0;
+    let mut wait = None;
     loop {
+        if let Some(wait) = wait.take() {
+            // The endpoint's budget is spent: wait for its reset rather
+            // than run into a 429.
+            tokio::time::sleep(wait).await;
+        }
         let outcome = match client.get(&url, &object).await {
-            Ok(response) => plan.read(&client, &response, &mut seen),
+            Ok(response) => {
+                wait = endpoint_budget(&response.headers);
+                plan.read(&client, &response, &mut seen)
+            }
             Err(e) => Err(e),
         };
         match outcome {
@@ -938,6 +976,24 @@ mod tests {
             hold_back(now + chrono::Duration::hours(1), now),
             None,
             "too far ahead"
+        );
+    }
+
+    #[test]
+    fn an_endpoint_budget_with_nothing_remaining_is_waited_for() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            "zendesk-ratelimit-incremental-exports-cursor",
+            "total=10; remaining=3; resets=40".parse().unwrap(),
+        );
+        assert_eq!(endpoint_budget(&headers), None);
+        headers.insert(
+            "zendesk-ratelimit-incremental-exports-cursor",
+            "total=10; remaining=0; resets=40".parse().unwrap(),
+        );
+        assert_eq!(
+            endpoint_budget(&headers),
+            Some(std::time::Duration::from_secs(40))
         );
     }
 
