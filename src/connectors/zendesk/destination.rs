@@ -5,7 +5,8 @@
 //!
 //! Rows with an `id` are updates, rows without are creates (`Upsert`);
 //! `Append` creates every row (an `id` is not sent) and `Update` updates
-//! (a row without `id` is a bad record). Read-only fields (`url`,
+//! (a row without `id` is a bad record). Multi-select custom field values
+//! read as JSON text go back as lists. Read-only fields (`url`,
 //! `created_at`, `updated_at`, `via`, …) are not sent; a created ticket
 //! whose row has a `description` but no `comment` gets it as its first
 //! comment, which Zendesk requires.
@@ -146,6 +147,24 @@ fn rows(batch: &RecordBatch) -> Result<Vec<Map<String, Value>>, BoxError> {
     Ok(out)
 }
 
+/// Custom field values as Zendesk takes them: a multi-select value read as
+/// JSON text (`["a","b"]`, see [`schema`](super::schema)) goes back as the
+/// list it was.
+fn restore_custom_values(row: &mut Map<String, Value>) {
+    let Some(Value::Array(fields)) = row.get_mut("custom_fields") else {
+        return;
+    };
+    for field in fields {
+        if let Some(value) = field.get_mut("value")
+            && let Some(text) = value.as_str()
+            && text.starts_with('[')
+            && let Ok(list @ Value::Array(_)) = serde_json::from_str::<Value>(text)
+        {
+            *value = list;
+        }
+    }
+}
+
 /// A result that Zendesk reports as failed: its error and details.
 fn failure(result: &Value) -> Option<String> {
     let error = result.get("error").and_then(|e| match e {
@@ -206,6 +225,7 @@ impl ZendeskTicketDestination {
             for field in READ_ONLY {
                 row.remove(*field);
             }
+            restore_custom_values(&mut row);
             let has_id = row.get("id").is_some_and(|v| !v.is_null());
             let action = match (self.mode, has_id) {
                 (TicketWrite::Create, _) => {
@@ -472,6 +492,20 @@ mod tests {
                 &json!({"id": 2, "success": false, "status": "Failed", "details": "Permission denied"})
             ),
             Some("Permission denied".to_owned())
+        );
+    }
+
+    #[test]
+    fn multi_select_values_go_back_as_lists() {
+        let mut row = json!({"custom_fields": [
+            {"id": 1, "value": "[\"a\",\"b\"]"},
+            {"id": 2, "value": "745"},
+            {"id": 3, "value": "[not json"}
+        ]});
+        restore_custom_values(row.as_object_mut().unwrap());
+        assert_eq!(
+            row["custom_fields"],
+            json!([{"id": 1, "value": ["a", "b"]}, {"id": 2, "value": "745"}, {"id": 3, "value": "[not json"}])
         );
     }
 
