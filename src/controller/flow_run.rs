@@ -649,19 +649,64 @@ struct Run<'a> {
     namespace: String,
     generation: Option<i64>,
     status: FlowRunStatus,
+    /// The resourceVersion the reconciler's decisions are based on: every
+    /// status write is conditional on it, so a decision made on a stale
+    /// cached object (its own earlier write not seen yet) is not applied
+    /// twice.
+    resource_version: std::sync::Mutex<Option<String>>,
+}
+
+/// Whether a conditional status write was applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    /// Applied.
+    Done,
+    /// The FlowRun changed since it was read; the next reconcile decides
+    /// again from the newer object.
+    Stale,
+}
+
+/// What a reconcile acting on a stale FlowRun returns: the watch delivers
+/// the newer object, and a short requeue covers a lost event.
+fn stale() -> Action {
+    Action::requeue(Duration::from_secs(2))
 }
 
 impl Run<'_> {
-    async fn patch_status(&self, status: serde_json::Value) -> Result<()> {
-        let patch = serde_json::json!({ "status": status });
-        self.api
+    fn resource_version(&self) -> Option<String> {
+        self.resource_version
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn seen(&self, object: &FlowRun) {
+        *self
+            .resource_version
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = object.resource_version();
+    }
+
+    async fn patch_status(&self, status: serde_json::Value) -> Result<Written> {
+        let patch = serde_json::json!({
+            "metadata": { "resourceVersion": self.resource_version() },
+            "status": status,
+        });
+        match self
+            .api
             .patch_status(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
-            .map_err(Error::update_status(format!(
+        {
+            Ok(object) => {
+                self.seen(&object);
+                Ok(Written::Done)
+            }
+            Err(kube::Error::Api(status)) if status.code == 409 => Ok(Written::Stale),
+            Err(e) => Err(Error::update_status(format!(
                 "FlowRun {}/{}",
                 self.namespace, self.name
-            )))?;
-        Ok(())
+            ))(e)),
+        }
     }
 
     async fn event(&self, type_: EventType, reason: &str, action: &str, note: String) {
@@ -692,14 +737,19 @@ impl Run<'_> {
                 message: invalid.message.clone(),
                 retryable: false,
             };
-            self.patch_status(serde_json::json!({
-                "phase": RunPhase::Failed,
-                "conditions": conditions,
-                "observedGeneration": self.generation,
-                "completionTime": now(),
-                "error": error,
-            }))
-            .await?;
+            if self
+                .patch_status(serde_json::json!({
+                    "phase": RunPhase::Failed,
+                    "conditions": conditions,
+                    "observedGeneration": self.generation,
+                    "completionTime": now(),
+                    "error": error,
+                }))
+                .await?
+                == Written::Stale
+            {
+                return Ok(stale());
+            }
             // The Finished bookkeeping (metrics, Event) follows on the
             // next reconcile, triggered by this change.
             return Ok(Action::await_change());
@@ -726,12 +776,17 @@ impl Run<'_> {
                 &invalid.message,
             ),
         );
-        self.patch_status(serde_json::json!({
-            "phase": RunPhase::Pending,
-            "conditions": conditions,
-            "observedGeneration": self.generation,
-        }))
-        .await?;
+        if self
+            .patch_status(serde_json::json!({
+                "phase": RunPhase::Pending,
+                "conditions": conditions,
+                "observedGeneration": self.generation,
+            }))
+            .await?
+            == Written::Stale
+        {
+            return Ok(stale());
+        }
         self.event(EventType::Warning, reason, "Validate", invalid.message)
             .await;
         Ok(Action::await_change())
@@ -818,6 +873,7 @@ async fn reconcile_run(object: &FlowRun, ctx: &Context) -> Result<Action> {
         namespace: namespace.clone(),
         generation: object.metadata.generation,
         status: object.status.clone().unwrap_or_default(),
+        resource_version: std::sync::Mutex::new(object.resource_version()),
     };
     let status = &run.status;
     let finished_seen = find_condition(&status.conditions, condition_type::RECONCILING)
@@ -850,14 +906,19 @@ async fn reconcile_run(object: &FlowRun, ctx: &Context) -> Result<Action> {
         let completion = now();
         let duration = seconds_between(status.start_time.as_ref(), Some(&completion))
             .map(|s| crate::runner::duration_text(s as u64));
-        run.patch_status(serde_json::json!({
-            "phase": RunPhase::Cancelled,
-            "conditions": conditions,
-            "observedGeneration": run.generation,
-            "completionTime": completion,
-            "duration": duration,
-        }))
-        .await?;
+        if run
+            .patch_status(serde_json::json!({
+                "phase": RunPhase::Cancelled,
+                "conditions": conditions,
+                "observedGeneration": run.generation,
+                "completionTime": completion,
+                "duration": duration,
+            }))
+            .await?
+            == Written::Stale
+        {
+            return Ok(stale());
+        }
         return Ok(Action::await_change());
     }
 
@@ -925,6 +986,16 @@ async fn reconcile_run(object: &FlowRun, ctx: &Context) -> Result<Action> {
             return mirror_failure(&run, &error, &job_name).await;
         }
         Some(JobOutcome::Active) => {
+            // The Job exists (a restart between its creation and the status
+            // write): record its name.
+            if status.job_name.is_none()
+                && run
+                    .patch_status(serde_json::json!({ "jobName": job_name }))
+                    .await?
+                    == Written::Stale
+            {
+                return Ok(stale());
+            }
             return Ok(Action::await_change());
         }
         None => {}
@@ -976,11 +1047,6 @@ async fn reconcile_run(object: &FlowRun, ctx: &Context) -> Result<Action> {
         Err(invalid) => return run.invalid(invalid).await,
     };
 
-    // Own the run by its Flow, so deleting the Flow deletes its runs.
-    if let Some(flow) = &flow {
-        adopt(&run, flow).await?;
-    }
-
     // Pin the Flow and the window before the Job exists.
     if status.flow.is_none() {
         let message = "the Flow's spec and the run's window are pinned; creating the Job";
@@ -1001,14 +1067,24 @@ async fn reconcile_run(object: &FlowRun, ctx: &Context) -> Result<Action> {
                 message,
             ),
         );
-        run.patch_status(serde_json::json!({
-            "phase": RunPhase::Pending,
-            "conditions": conditions,
-            "observedGeneration": run.generation,
-            "flow": validated.pinned,
-            "window": validated.window,
-        }))
-        .await?;
+        if run
+            .patch_status(serde_json::json!({
+                "phase": RunPhase::Pending,
+                "conditions": conditions,
+                "observedGeneration": run.generation,
+                "flow": validated.pinned,
+                "window": validated.window,
+            }))
+            .await?
+            == Written::Stale
+        {
+            return Ok(stale());
+        }
+    }
+
+    // Own the run by its Flow, so deleting the Flow deletes its runs.
+    if let Some(flow) = &flow {
+        adopt(&run, flow).await?;
     }
 
     // Apply: the runner's identity, then the Job.
@@ -1069,13 +1145,18 @@ async fn reconcile_run(object: &FlowRun, ctx: &Context) -> Result<Action> {
             &message,
         ),
     );
-    run.patch_status(serde_json::json!({
-        "phase": RunPhase::Pending,
-        "conditions": conditions,
-        "observedGeneration": run.generation,
-        "jobName": job_name,
-    }))
-    .await?;
+    if run
+        .patch_status(serde_json::json!({
+            "phase": RunPhase::Pending,
+            "conditions": conditions,
+            "observedGeneration": run.generation,
+            "jobName": job_name,
+        }))
+        .await?
+        == Written::Stale
+    {
+        return Ok(stale());
+    }
     Ok(Action::await_change())
 }
 
@@ -1098,7 +1179,8 @@ async fn adopt(run: &Run<'_>, flow: &Flow) -> Result<()> {
         "kind": "FlowRun",
         "metadata": { "name": run.name, "ownerReferences": [owner] },
     });
-    run.api
+    let adopted = run
+        .api
         .patch(
             &run.name,
             &PatchParams::apply(FIELD_MANAGER),
@@ -1111,6 +1193,7 @@ async fn adopt(run: &Run<'_>, flow: &Flow) -> Result<()> {
             run.namespace,
             run.name
         )))?;
+    run.seen(&adopted);
     Ok(())
 }
 
@@ -1133,21 +1216,47 @@ async fn mirror_failure(run: &Run<'_>, error: &RunError, job_name: &str) -> Resu
     let completion = now();
     let duration = seconds_between(run.status.start_time.as_ref(), Some(&completion))
         .map(|s| crate::runner::duration_text(s as u64));
-    run.patch_status(serde_json::json!({
-        "phase": RunPhase::Failed,
-        "conditions": conditions,
-        "observedGeneration": run.generation,
-        "completionTime": completion,
-        "duration": duration,
-        "error": error,
-    }))
-    .await?;
+    if run
+        .patch_status(serde_json::json!({
+            "phase": RunPhase::Failed,
+            "conditions": conditions,
+            "observedGeneration": run.generation,
+            "completionTime": completion,
+            "duration": duration,
+            "error": error,
+        }))
+        .await?
+        == Written::Stale
+    {
+        return Ok(stale());
+    }
     Ok(Action::await_change())
 }
 
 /// The run is over: count it, tell the user, and remember it was seen.
 async fn finish(run: &Run<'_>) -> Result<Action> {
     let status = &run.status;
+    // Remember first: a stale second look at the run then writes nothing
+    // and counts nothing.
+    let conditions = set_condition(
+        &remove_condition(&status.conditions, condition_type::STALLED),
+        run.condition(
+            condition_type::RECONCILING,
+            condition_status::FALSE,
+            FINISHED,
+            "the run is over",
+        ),
+    );
+    if run
+        .patch_status(serde_json::json!({
+            "conditions": conditions,
+            "observedGeneration": run.generation,
+        }))
+        .await?
+        == Written::Stale
+    {
+        return Ok(stale());
+    }
     let phase = status.phase.unwrap_or(RunPhase::Failed);
     let connector = status
         .flow
@@ -1195,20 +1304,6 @@ async fn finish(run: &Run<'_>) -> Result<Action> {
         }
     };
     run.event(type_, reason, "Finish", note).await;
-    let conditions = set_condition(
-        &remove_condition(&status.conditions, condition_type::STALLED),
-        run.condition(
-            condition_type::RECONCILING,
-            condition_status::FALSE,
-            FINISHED,
-            "the run is over",
-        ),
-    );
-    run.patch_status(serde_json::json!({
-        "conditions": conditions,
-        "observedGeneration": run.generation,
-    }))
-    .await?;
     Ok(Action::await_change())
 }
 
