@@ -9,7 +9,10 @@
 //! pod's Secret volumes reproduced as files, then writes the pod's outcome
 //! on its status (pods/status) so the Job controller finishes the Job.
 //!
-//! Ignored by a plain `cargo test`; `make test` runs them.
+//! Ignored by a plain `cargo test`; `make test` runs them. Set
+//! `SLUICE_TEST_CONTROLLER_LOG=1` to see the controllers' logs of passing
+//! tests too (failing tests always print them, with the namespace's
+//! objects and Events).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -142,7 +145,7 @@ impl Controller {
 
 impl Drop for Controller {
     fn drop(&mut self) {
-        if std::thread::panicking() {
+        if std::thread::panicking() || std::env::var_os("SLUICE_TEST_CONTROLLER_LOG").is_some() {
             eprintln!("--- controller log:\n{}", self.log());
         }
         let _ = self.child.kill();

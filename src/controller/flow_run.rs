@@ -47,6 +47,7 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 
+use super::conditions::{find_condition, remove_condition, set_condition};
 use super::job::{self, RunJob, build_job, job_name, label_value};
 use super::{
     COMPONENT_LABEL, COMPONENT_RUNNER, Context, Error, FIELD_MANAGER, FLOW_RUN_ANNOTATION,
@@ -579,61 +580,8 @@ pub fn is_final(phase: Option<RunPhase>, job: Option<&JobOutcome>) -> bool {
     }
 }
 
-/// `conditions` with `condition` set: replaced by type, keeping its
-/// transition time when the status did not change.
-pub fn set_condition(conditions: &[Condition], mut condition: Condition) -> Vec<Condition> {
-    let mut out: Vec<Condition> = Vec::with_capacity(conditions.len() + 1);
-    let mut found = false;
-    for existing in conditions {
-        if existing.type_ == condition.type_ {
-            found = true;
-            if existing.status == condition.status {
-                condition.last_transition_time = existing.last_transition_time.clone();
-            }
-            out.push(condition.clone());
-        } else {
-            out.push(existing.clone());
-        }
-    }
-    if !found {
-        out.push(condition);
-    }
-    out
-}
-
-/// `conditions` without the condition of `type_`.
-pub fn remove_condition(conditions: &[Condition], type_: &str) -> Vec<Condition> {
-    conditions
-        .iter()
-        .filter(|c| c.type_ != type_)
-        .cloned()
-        .collect()
-}
-
-/// The condition of `type_`, if set.
-pub fn find_condition<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
-    conditions.iter().find(|c| c.type_ == type_)
-}
-
 fn now() -> Time {
     Time(Timestamp::now())
-}
-
-fn condition(
-    type_: &str,
-    status: &str,
-    reason: &str,
-    message: &str,
-    generation: Option<i64>,
-) -> Condition {
-    Condition {
-        type_: type_.to_owned(),
-        status: status.to_owned(),
-        reason: reason.to_owned(),
-        message: message.to_owned(),
-        last_transition_time: now(),
-        observed_generation: generation,
-    }
 }
 
 /// The reason name of an error reason, as conditions and Events use it.
@@ -716,7 +664,7 @@ impl Run<'_> {
     }
 
     fn condition(&self, type_: &str, status: &str, reason: &str, message: &str) -> Condition {
-        condition(type_, status, reason, message, self.generation)
+        super::conditions::new(type_, status, reason, message, self.generation)
     }
 
     /// Reports why the run cannot start: it fails, or waits for a change.
@@ -1762,25 +1710,6 @@ mod tests {
         assert!(is_final(Some(RunPhase::Failed), None));
         assert!(!is_final(Some(RunPhase::Running), None));
         assert!(!is_final(None, None));
-    }
-
-    #[test]
-    fn conditions_keep_their_transition_time_while_unchanged() {
-        let first = condition("Ready", "True", "A", "a", Some(1));
-        let mut later = condition("Ready", "True", "B", "b", Some(2));
-        later.last_transition_time = time("2030-01-01T00:00:00Z");
-        let merged = set_condition(std::slice::from_ref(&first), later.clone());
-        assert_eq!(merged.len(), 1);
-        assert_eq!(merged[0].reason, "B");
-        assert_eq!(merged[0].last_transition_time, first.last_transition_time);
-        let mut flipped = condition("Ready", "False", "C", "c", Some(2));
-        flipped.last_transition_time = time("2030-01-01T00:00:00Z");
-        let merged = set_condition(&merged, flipped);
-        assert_eq!(merged[0].last_transition_time, time("2030-01-01T00:00:00Z"));
-        let other = set_condition(&merged, condition("Stalled", "True", "D", "d", None));
-        assert_eq!(other.len(), 2);
-        assert_eq!(remove_condition(&other, "Stalled"), merged);
-        assert!(find_condition(&other, "Stalled").is_some());
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! controller reads and writes Kubernetes objects only; it never reads a
 //! Secret's values and never writes a spec.
 
+pub mod conditions;
 pub mod flow;
 pub mod flow_run;
 pub mod job;
