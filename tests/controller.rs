@@ -822,6 +822,17 @@ async fn invalid_references_stall_the_run_without_a_job_until_fixed() {
 async fn the_runs_pod_is_hardened_and_mounts_only_the_referenced_secret_keys() {
     let ns = TempNamespace::new("ctl-pod");
     let _dump = DumpOnFailure(ns.name.clone());
+    // The API server's Pod Security admission refuses a pod that breaks
+    // the restricted profile: the Job's pod must pass it.
+    kubectl_ok(
+        &[
+            "label",
+            "namespace",
+            &ns.name,
+            "pod-security.kubernetes.io/enforce=restricted",
+        ],
+        None,
+    );
     let client = Client::try_default().await.unwrap();
     let work = tempfile::tempdir().unwrap();
     let _controller = Controller::start(&ns.name);
