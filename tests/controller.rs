@@ -977,3 +977,171 @@ async fn one_of_two_controllers_leads_through_the_lease() {
     )
     .await;
 }
+
+fn pg_var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: this test needs the PostgreSQL server that `make test` starts (e2e/scripts/postgres.sh)"
+        )
+    })
+}
+
+async fn pg_execute(statements: &str) {
+    let (client, connection) = tokio_postgres::connect(
+        &format!(
+            "host={} port={} dbname={} user={} password={}",
+            pg_var("SLUICE_TEST_PG_HOST"),
+            pg_var("SLUICE_TEST_PG_PORT"),
+            pg_var("SLUICE_TEST_PG_DATABASE"),
+            pg_var("SLUICE_TEST_PG_USER"),
+            pg_var("SLUICE_TEST_PG_PASSWORD")
+        ),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    let connection = tokio::spawn(connection);
+    client.batch_execute(statements).await.unwrap();
+    drop(client);
+    let _ = connection.await;
+}
+
+fn lines_under(dir: &Path) -> usize {
+    let mut count = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            count += lines_under(&path);
+        } else if path.extension().is_some_and(|e| e == "jsonl") {
+            count += std::fs::read_to_string(&path).unwrap().lines().count();
+        }
+    }
+    count
+}
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server, kube-controller-manager and PostgreSQL: run `make test`"]
+async fn incremental_runs_read_the_pinned_window_and_report_the_watermark() {
+    let ns = TempNamespace::new("ctl-incremental");
+    let _dump = DumpOnFailure(ns.name.clone());
+    let client = Client::try_default().await.unwrap();
+    let table = ns.name.replace('-', "_");
+    pg_execute(&format!(
+        "CREATE TABLE {table} (id int, updated_at timestamptz);
+         INSERT INTO {table} VALUES
+           (1, '2024-01-01T00:00:00Z'), (2, '2024-06-01T00:00:00Z'),
+           (3, '2025-01-01T00:00:00Z'), (4, '2099-01-01T00:00:00Z');"
+    ))
+    .await;
+    let work = tempfile::tempdir().unwrap();
+    let _controller = Controller::start(&ns.name);
+    let node = Node::start(client.clone(), &ns.name, Mode::Run, work.path());
+    apply(
+        &ns.name,
+        &format!(
+            "apiVersion: v1
+kind: Secret
+metadata: {{name: pg-login}}
+stringData: {{username: {user}, password: {password}}}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: ConnectorProfile
+metadata: {{name: db}}
+spec:
+  postgres: {{host: '{host}', port: {port}, database: {database}, sslMode: Disable}}
+  credentials: {{secretRef: {{name: pg-login}}, basic: {{}}}}
+---
+{LOCAL_PROFILE}---
+apiVersion: sluice.dev/v1alpha1
+kind: Flow
+metadata: {{name: changes}}
+spec:
+  source: {{connectorProfileRef: {{name: db}}, postgres: {{table: {table}}}}}
+  destination:
+    connectorProfileRef: {{name: local}}
+    file: {{path: out, format: JsonLines, pathTemplate: '{{runId}}', aggregation: {{mode: SingleFile}}}}
+  sync: {{mode: Incremental, cursorField: updated_at, firstRun: {{startTime: '2024-03-01T00:00:00Z'}}}}
+  runTemplate: {{backoffLimit: 0}}
+---
+{}",
+            flow_run("first", "changes"),
+            user = pg_var("SLUICE_TEST_PG_USER"),
+            password = pg_var("SLUICE_TEST_PG_PASSWORD"),
+            host = pg_var("SLUICE_TEST_PG_HOST"),
+            port = pg_var("SLUICE_TEST_PG_PORT"),
+            database = pg_var("SLUICE_TEST_PG_DATABASE"),
+        ),
+    );
+    let runs: Api<FlowRun> = Api::namespaced(client.clone(), &ns.name);
+    wait_for(&runs, "first", "the first run to finish", finished).await;
+    let status = runs.get("first").await.unwrap().status.unwrap();
+    assert_eq!(
+        status.phase,
+        Some(sluice::api::v1alpha1::flow_run::RunPhase::Succeeded),
+        "{status:?}\n{:?}",
+        node.outputs()
+    );
+    // The first run's window: sync.firstRun to the moment it was pinned.
+    let window = status.window.clone().unwrap();
+    assert_eq!(window.from.unwrap().0.to_string(), "2024-03-01T00:00:00Z");
+    let to = window.to.clone().unwrap();
+    assert!(to.0 <= k8s_openapi::jiff::Timestamp::now());
+    assert_eq!(status.progress.records_read, 2, "rows 2 and 3 only");
+    assert_eq!(lines_under(&work.path().join("out/first")), 2);
+    // Its watermark is the window's end.
+    assert_eq!(status.watermark, Some(to.clone()));
+
+    // With the Flow's watermark at 2024-12-01, the next run starts there.
+    let flows: Api<Flow> = Api::namespaced(client.clone(), &ns.name);
+    flows
+        .patch_status(
+            "changes",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"status": {"incremental": {
+                "cursorField": "updated_at", "watermark": "2024-12-01T00:00:00Z", "run": "first"
+            }}})),
+        )
+        .await
+        .unwrap();
+    apply(&ns.name, &flow_run("second", "changes"));
+    wait_for(&runs, "second", "the second run to finish", finished).await;
+    let status = runs.get("second").await.unwrap().status.unwrap();
+    assert_eq!(
+        status.window.unwrap().from.unwrap().0.to_string(),
+        "2024-12-01T00:00:00Z"
+    );
+    assert_eq!(status.progress.records_read, 1, "row 3 only");
+    assert_eq!(lines_under(&work.path().join("out/second")), 1);
+
+    // A window override narrows the window and moves no watermark.
+    apply(
+        &ns.name,
+        "apiVersion: sluice.dev/v1alpha1
+kind: FlowRun
+metadata: {name: replay}
+spec:
+  flowRef: {name: changes}
+  overrides: {window: {to: '2024-12-31T00:00:00Z'}}
+",
+    );
+    wait_for(&runs, "replay", "the replay to finish", finished).await;
+    let status = runs.get("replay").await.unwrap().status.unwrap();
+    let window = status.window.unwrap();
+    assert_eq!(
+        (
+            window.from.unwrap().0.to_string(),
+            window.to.unwrap().0.to_string()
+        ),
+        (
+            "2024-12-01T00:00:00Z".to_owned(),
+            "2024-12-31T00:00:00Z".to_owned()
+        )
+    );
+    assert_eq!(
+        status.phase,
+        Some(sluice::api::v1alpha1::flow_run::RunPhase::Succeeded)
+    );
+    assert_eq!(status.progress.records_read, 0);
+    assert_eq!(status.watermark, None);
+    pg_execute(&format!("DROP TABLE {table};")).await;
+}
