@@ -162,6 +162,8 @@ enum Mode {
     Hold,
     /// Report the container OOMKilled.
     OomKill,
+    /// Report the image unpullable, the pod staying pending.
+    ImagePull,
 }
 
 /// Plays the kubelet for the pods of one namespace.
@@ -191,6 +193,31 @@ impl Node {
                     .and_then(|s| s.phase.as_deref())
                     .is_none_or(|p| p == "Pending");
                 if !pending || !seen.insert(uid) || mode == Mode::Hold {
+                    continue;
+                }
+                if mode == Mode::ImagePull {
+                    let container = &pod.spec.as_ref().unwrap().containers[0];
+                    let patch = serde_json::json!({"status": {
+                        "phase": "Pending",
+                        "containerStatuses": [{
+                            "name": container.name,
+                            "image": container.image,
+                            "imageID": "",
+                            "ready": false,
+                            "restartCount": 0,
+                            "state": {"waiting": {
+                                "reason": "ImagePullBackOff",
+                                "message": "Back-off pulling image",
+                            }},
+                        }],
+                    }});
+                    pods.patch_status(
+                        &pod.name_any(),
+                        &PatchParams::default(),
+                        &Patch::Merge(&patch),
+                    )
+                    .await
+                    .unwrap_or_else(|e| panic!("patching pod {} status: {e}", pod.name_any()));
                     continue;
                 }
                 let (phase, exit, reason, output) = match mode {
@@ -1144,4 +1171,66 @@ spec:
     assert_eq!(status.progress.records_read, 0);
     assert_eq!(status.watermark, None);
     pg_execute(&format!("DROP TABLE {table};")).await;
+}
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server and kube-controller-manager: run `make test`"]
+async fn an_unpullable_image_fails_the_run_and_removes_its_job() {
+    let ns = TempNamespace::new("ctl-pull");
+    let _dump = DumpOnFailure(ns.name.clone());
+    let client = Client::try_default().await.unwrap();
+    let work = work_dir_with_demo();
+    let _controller = Controller::start(&ns.name);
+    let _node = Node::start(client.clone(), &ns.name, Mode::ImagePull, work.path());
+    apply(&ns.name, &demo_manifests());
+    apply(&ns.name, &flow_run("pull", "opportunities"));
+    let runs: Api<FlowRun> = Api::namespaced(client.clone(), &ns.name);
+    wait_for(&runs, "pull", "the run to finish", finished).await;
+    let error = runs
+        .get("pull")
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .error
+        .unwrap();
+    assert_eq!(
+        error.reason,
+        sluice::api::v1alpha1::flow_run::ErrorReason::ImagePullFailed
+    );
+    assert!(error.message.contains(IMAGE), "{}", error.message);
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns.name);
+    wait_for(&jobs, "pull", "the Job to be deleted", |job| {
+        job.is_none_or(|j| j.metadata.deletion_timestamp.is_some())
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server and kube-controller-manager: run `make test`"]
+async fn a_run_past_its_deadline_fails_as_deadline_exceeded() {
+    let ns = TempNamespace::new("ctl-deadline");
+    let _dump = DumpOnFailure(ns.name.clone());
+    let client = Client::try_default().await.unwrap();
+    let work = work_dir_with_demo();
+    let _controller = Controller::start(&ns.name);
+    // The pod never runs; the Job controller stops the Job at its deadline.
+    let _node = Node::start(client.clone(), &ns.name, Mode::Hold, work.path());
+    let manifests = demo_manifests().replace(
+        "  errorHandling:",
+        "  runTemplate: {activeDeadlineSeconds: 2}\n  errorHandling:",
+    );
+    apply(&ns.name, &manifests);
+    apply(&ns.name, &flow_run("slow", "opportunities"));
+    let runs: Api<FlowRun> = Api::namespaced(client.clone(), &ns.name);
+    wait_for(&runs, "slow", "the run to finish", finished).await;
+    let status = runs.get("slow").await.unwrap().status.unwrap();
+    let error = status.error.unwrap();
+    assert_eq!(
+        error.reason,
+        sluice::api::v1alpha1::flow_run::ErrorReason::DeadlineExceeded
+    );
+    assert!(error.message.contains("2s"), "{}", error.message);
+    assert!(error.retryable);
+    wait_event(&client, &ns.name, "slow", "DeadlineExceeded").await;
 }
