@@ -1035,6 +1035,22 @@ async fn reconcile_run(object: &FlowRun, ctx: &Context) -> Result<Action> {
         adopt(&run, flow).await?;
     }
 
+    // A pinned run without a Job is either new or a stale cached copy of a
+    // run whose Job was deleted (cancelled, failed): only a fresh read may
+    // create the Job.
+    if status.flow.is_some() {
+        let fresh = run
+            .api
+            .get(&name)
+            .await
+            .map_err(Error::dereference(format!(
+                "reading FlowRun {namespace}/{name}"
+            )))?;
+        if fresh.resource_version() != run.resource_version() {
+            return Ok(stale());
+        }
+    }
+
     // Apply: the runner's identity, then the Job.
     rbac::ensure_runner_rbac(ctx, &namespace, &validated.job.service_account).await?;
     let built = build_job(&validated.job);
