@@ -747,18 +747,26 @@ async fn get_profiles(
     spec: &FlowSpec,
 ) -> Result<BTreeMap<String, ConnectorProfile>> {
     let api: Api<ConnectorProfile> = Api::namespaced(ctx.client.clone(), namespace);
-    let mut profiles = BTreeMap::new();
-    for (_, name, _) in profile_references(spec) {
-        if profiles.contains_key(&name) {
-            continue;
+    let names: std::collections::BTreeSet<String> = profile_references(spec)
+        .into_iter()
+        .map(|(_, name, _)| name)
+        .collect();
+    // Read them at once: their round trips are the reconcile's latency.
+    let reads = names.into_iter().map(|name| {
+        let api = api.clone();
+        async move {
+            let profile = api
+                .get_opt(&name)
+                .await
+                .map_err(Error::dereference(format!(
+                    "reading ConnectorProfile {namespace}/{name}"
+                )))?;
+            Ok::<_, Error>((name, profile))
         }
-        if let Some(profile) = api
-            .get_opt(&name)
-            .await
-            .map_err(Error::dereference(format!(
-                "reading ConnectorProfile {namespace}/{name}"
-            )))?
-        {
+    });
+    let mut profiles = BTreeMap::new();
+    for read in futures_util::future::join_all(reads).await {
+        if let (name, Some(profile)) = read? {
             profiles.insert(name, profile);
         }
     }
@@ -996,8 +1004,11 @@ async fn reconcile_run(object: &FlowRun, ctx: &Context) -> Result<Action> {
     };
 
     // Pin the Flow and the window before the Job exists.
+    // The Job's name is known before it exists: one write pins and names it.
     if status.flow.is_none() {
-        let message = "the Flow's spec and the run's window are pinned; creating the Job";
+        let message = &format!(
+            "the Flow's spec and the run's window are pinned; Job {job_name} runs the Flow"
+        );
         let conditions = set_condition(
             &set_condition(
                 &remove_condition(&status.conditions, condition_type::STALLED),
@@ -1011,7 +1022,7 @@ async fn reconcile_run(object: &FlowRun, ctx: &Context) -> Result<Action> {
             run.condition(
                 condition_type::RECONCILING,
                 condition_status::TRUE,
-                PENDING,
+                JOB_CREATED,
                 message,
             ),
         );
@@ -1022,6 +1033,7 @@ async fn reconcile_run(object: &FlowRun, ctx: &Context) -> Result<Action> {
                 "observedGeneration": run.generation,
                 "flow": validated.pinned,
                 "window": validated.window,
+                "jobName": job_name,
             }))
             .await?
             == Written::Stale
@@ -1090,6 +1102,10 @@ async fn reconcile_run(object: &FlowRun, ctx: &Context) -> Result<Action> {
             ),
         )
         .await;
+    }
+    if status.job_name.is_some() || status.flow.is_none() {
+        // Named when pinned.
+        return Ok(Action::await_change());
     }
     let message = format!("Job {job_name} runs the Flow");
     let conditions = set_condition(

@@ -187,7 +187,7 @@ impl Metrics {
         let job_creation_delay = Histogram::with_opts(
             HistogramOpts::new(
                 "sluice_run_job_creation_delay_seconds",
-                "Time from a FlowRun's creation to the creation of its Job.",
+                "Time from a FlowRun's creation to the creation of its Job (creationTimestamp has a resolution of one second: up to 1s too long).",
             )
             .buckets(vec![0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0]),
         )

@@ -187,8 +187,9 @@ impl Context {
         }
     }
 
-    /// Publishes an Event about `object`. Events are best effort: a failure
-    /// is logged, never returned.
+    /// Publishes an Event about `object` in the background, so that no
+    /// reconcile waits for it. Events are best effort: a failure is logged,
+    /// never returned.
     pub async fn event<K>(
         &self,
         object: &K,
@@ -206,9 +207,13 @@ impl Context {
             action: action.to_owned(),
             secondary: None,
         };
-        if let Err(error) = self.recorder.publish(&event, &object.object_ref(&())).await {
-            tracing::warn!(%error, reason, "cannot publish an Event");
-        }
+        let recorder = self.recorder.clone();
+        let reference = object.object_ref(&());
+        tokio::spawn(async move {
+            if let Err(error) = recorder.publish(&event, &reference).await {
+                tracing::warn!(%error, reason = %event.reason, "cannot publish an Event");
+            }
+        });
     }
 
     /// The delay before the next attempt after a failed reconcile of
