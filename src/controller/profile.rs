@@ -1,6 +1,6 @@
 //! The ConnectorProfile reconciler: checks each profile with a short
 //! validation Job in its namespace (the controller cannot read secrets;
-//! the Job's pod is built like a run's, see [`super::job::pod_spec`]),
+//! the Job's pod is built like a run's, see [`super::job::pod_template`]),
 //! re-run on change and every `validationInterval`, and reports the result
 //! on the `Ready` condition.
 //!
