@@ -1234,3 +1234,41 @@ async fn a_run_past_its_deadline_fails_as_deadline_exceeded() {
     assert!(error.retryable);
     wait_event(&client, &ns.name, "slow", "DeadlineExceeded").await;
 }
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server and kube-controller-manager: run `make test`"]
+async fn a_restarted_controller_finds_the_runs_job_instead_of_starting_another() {
+    let ns = TempNamespace::new("ctl-restart");
+    let _dump = DumpOnFailure(ns.name.clone());
+    let client = Client::try_default().await.unwrap();
+    let work = work_dir_with_demo();
+    let first = Controller::start(&ns.name);
+    let held = Node::start(client.clone(), &ns.name, Mode::Hold, work.path());
+    apply(&ns.name, &demo_manifests());
+    apply(&ns.name, &flow_run("survivor", "opportunities"));
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns.name);
+    wait_for(&jobs, "survivor", "the run's Job", |job| job.is_some()).await;
+    let job_uid = jobs.get("survivor").await.unwrap().uid();
+    // Killed without notice, then started again; the node now runs pods.
+    drop(first);
+    drop(held);
+    let second = Controller::start(&ns.name);
+    let _node = Node::start(client.clone(), &ns.name, Mode::Run, work.path());
+    let runs: Api<FlowRun> = Api::namespaced(client.clone(), &ns.name);
+    wait_for(&runs, "survivor", "the run to finish", finished).await;
+    let status = runs.get("survivor").await.unwrap().status.unwrap();
+    assert_eq!(
+        status.phase,
+        Some(sluice::api::v1alpha1::flow_run::RunPhase::Succeeded)
+    );
+    let all = jobs.list(&Default::default()).await.unwrap().items;
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(all[0].uid(), job_uid);
+    // The second controller started no run of its own but saw this one end.
+    let metrics = second.metrics().await;
+    assert!(!metrics.contains("sluice_runs_started_total{"), "{metrics}");
+    assert!(
+        metrics.contains("sluice_runs_succeeded_total{connector=\"file\"} 1"),
+        "{metrics}"
+    );
+}
