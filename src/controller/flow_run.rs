@@ -123,10 +123,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: Shutdown) {
                 waiting_on_profile
                     .state()
                     .into_iter()
-                    .filter(|run| {
-                        run.namespace() == namespace
-                            && run.status.as_ref().is_none_or(|s| s.job_name.is_none())
-                    })
+                    .filter(|run| run.namespace() == namespace && waits_for_references(run))
                     .map(|run| ObjectRef::from_obj(&*run))
                     .collect::<Vec<_>>()
             },
@@ -140,6 +137,16 @@ pub async fn run(ctx: Arc<Context>, shutdown: Shutdown) {
             }
         })
         .await;
+}
+
+/// Whether a run is waiting for its references: not pinned yet, or
+/// stalled (a profile vanished between pinning and the Job).
+pub fn waits_for_references(run: &FlowRun) -> bool {
+    run.status.as_ref().is_none_or(|s| {
+        s.flow.is_none()
+            || find_condition(&s.conditions, condition_type::STALLED)
+                .is_some_and(|c| c.status == condition_status::TRUE)
+    })
 }
 
 fn error_policy(run: Arc<FlowRun>, error: &Error, ctx: Arc<Context>) -> Action {
@@ -1754,6 +1761,28 @@ mod tests {
         assert_eq!(refs[2].1, "bad");
         assert_eq!(refs[2].2, "s3");
         assert_eq!(refs[0].2, "file");
+    }
+
+    #[test]
+    fn runs_wait_for_references_until_pinned_or_while_stalled() {
+        let mut run = flow_run(serde_json::json!(null));
+        assert!(waits_for_references(&run));
+        let spec = flow_spec(serde_json::json!({}));
+        run.status = Some(FlowRunStatus {
+            flow: Some(pinned(spec)),
+            job_name: Some("r1".to_owned()),
+            ..FlowRunStatus::default()
+        });
+        assert!(!waits_for_references(&run));
+        let status = run.status.as_mut().unwrap();
+        status.conditions = vec![super::super::conditions::new(
+            condition_type::STALLED,
+            condition_status::TRUE,
+            "ReferenceNotFound",
+            "gone",
+            None,
+        )];
+        assert!(waits_for_references(&run));
     }
 
     #[test]
