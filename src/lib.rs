@@ -8,6 +8,7 @@
 pub mod api;
 pub mod catalog;
 pub mod connectors;
+pub mod controller;
 pub mod crd;
 pub mod local;
 pub mod manifest;

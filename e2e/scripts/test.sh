@@ -54,7 +54,7 @@ trap 'rm -rf "$out"' EXIT
 diff -r "$out" crds/ || { echo "crds/ is stale: run 'make crds' and commit" >&2; exit 1; }
 
 # ---------------------------------------------------------------- control plane
-step "Kubernetes control plane (etcd, kube-apiserver)"
+step "Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager)"
 build_start=$SECONDS
 bin=$(e2e/scripts/k8s-bin.sh)
 echo "binaries: $bin ($(( SECONDS - build_start ))s)"
