@@ -32,8 +32,16 @@ trap 'rm -f "$tmp"' EXIT
 (
   cd "$tools"
   export CGO_ENABLED=0 GOFLAGS=-mod=mod
-  # Stamp the release the way Helm's Makefile does, so `helm version` reports it.
-  go build -trimpath -ldflags="-s -w -X $module/internal/version.version=$version" -o "$tmp" "$module/cmd/helm"
+  # Stamp the release and the Kubernetes version of its client-go the way
+  # Helm's Makefile does: `helm version` reports the release, and `helm
+  # template` and `helm lint` assume that Kubernetes (not v1.20) by default.
+  k8s=$(go list -f '{{.Version}}' -m k8s.io/client-go)   # v0.MINOR.PATCH
+  minor=$(echo "$k8s" | cut -d. -f2)
+  flags="-s -w -X $module/internal/version.version=$version"
+  for pkg in pkg/lint/rules pkg/chartutil; do
+    flags+=" -X $module/$pkg.k8sVersionMajor=1 -X $module/$pkg.k8sVersionMinor=$minor"
+  done
+  go build -trimpath -ldflags="$flags" -o "$tmp" "$module/cmd/helm"
 ) >&2
 mv "$tmp" "$bin"
 trap - EXIT
