@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod connectors;
+pub mod controller;
 pub mod crd;
 pub mod local;
 pub mod manifest;

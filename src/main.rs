@@ -47,6 +47,32 @@ enum Command {
         #[arg(long = "name", env = "SLUICE_FLOW_RUN")]
         name: String,
     },
+    /// Run the operator: reconcile ConnectorProfiles, Flows and FlowRuns,
+    /// one Job per FlowRun. Logs are JSON lines on standard error.
+    Controller {
+        /// Where `/metrics` is served.
+        #[arg(long, default_value = "0.0.0.0:8080", value_name = "ADDR")]
+        metrics_addr: std::net::SocketAddr,
+        /// Where `/healthz` and `/readyz` are served.
+        #[arg(long, default_value = "0.0.0.0:8081", value_name = "ADDR")]
+        health_addr: std::net::SocketAddr,
+        /// Reconcile only while holding the `sluice-controller` Lease in the
+        /// namespace `POD_NAMESPACE`, as `POD_NAME`.
+        #[arg(long)]
+        leader_elect: bool,
+        /// The image of run and validation Jobs.
+        #[arg(long, env = "SLUICE_RUNNER_IMAGE", value_name = "IMAGE")]
+        runner_image: String,
+        /// Watch only this namespace (default: all namespaces).
+        #[arg(long, value_name = "NAMESPACE")]
+        namespace: Option<String>,
+        /// The controller's namespace, where the Lease lives.
+        #[arg(long, env = "POD_NAMESPACE", default_value = "default", hide = true)]
+        pod_namespace: String,
+        /// This instance's name in the Lease.
+        #[arg(long, env = "POD_NAME", hide = true)]
+        pod_name: Option<String>,
+    },
     /// List the fields a Flow's source exposes, and those its tasks write.
     Discover {
         /// The manifest file.
@@ -127,6 +153,48 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 _ => std::process::ExitCode::FAILURE,
             })
         }
+        Command::Controller {
+            metrics_addr,
+            health_addr,
+            leader_elect,
+            runner_image,
+            namespace,
+            pod_namespace,
+            pod_name,
+        } => {
+            init_json_logs();
+            let identity = pod_name.unwrap_or_else(|| {
+                format!(
+                    "sluice-controller-{}-{}",
+                    std::process::id(),
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_millis())
+                        .unwrap_or_default()
+                )
+            });
+            let options = sluice::controller::Options {
+                metrics_addr,
+                health_addr,
+                leader_elect,
+                lease_namespace: pod_namespace,
+                identity,
+                config: sluice::controller::Config {
+                    runner_image,
+                    namespace,
+                },
+            };
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async {
+                let client = kube::Client::try_default().await?;
+                if let Err(error) = sluice::controller::run(client, options).await {
+                    tracing::error!(category = error.category(), %error, "the controller stopped");
+                    return Err(anyhow::Error::new(error));
+                }
+                anyhow::Ok(())
+            })?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
         Command::Discover { file, flow } => {
             let request = sluice::local::Request {
                 file,
@@ -146,6 +214,19 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             Ok(std::process::ExitCode::SUCCESS)
         }
     }
+}
+
+/// JSON lines on standard error, filtered by `RUST_LOG` (default `info`).
+fn init_json_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn crds(out_dir: Option<PathBuf>) -> anyhow::Result<()> {

@@ -1,12 +1,16 @@
 //! `sluice run`: the entry point of a run's Job.
 //!
-//! Reads its FlowRun from the API, pins the Flow's generation and spec on
-//! the FlowRun's status (a retried pod reuses the pinned spec, so a run is
-//! reproducible after the Flow changes), resolves the ConnectorProfiles,
+//! Reads its FlowRun from the API and runs the Flow spec and the window the
+//! controller pinned on its status (a retried pod reuses them, so a run is
+//! reproducible after the Flow changes; a FlowRun nobody pinned, as when
+//! the runner is started by hand, is pinned here from the current Flow with
+//! the overrides' window), resolves the ConnectorProfiles,
 //! moves the data with the same engine as `sluice local`, and reports live
-//! progress (at most every two seconds) and the outcome on the status. It
-//! stops when `spec.cancel` is set. It reads only its FlowRun, its Flow and
-//! the profiles they name, and writes only its FlowRun's status.
+//! progress (at most every two seconds) and the outcome on the status — on
+//! success of an incremental run over the pinned window, the window's end
+//! as the watermark the Flow moves to. It stops when `spec.cancel` is set.
+//! It reads only its FlowRun, its Flow and the profiles they name, and
+//! writes only its FlowRun's status.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -131,12 +135,33 @@ impl Reporter {
         self.finish(RunPhase::Failed, Some(error), None, None).await
     }
 
+    async fn finish_with_watermark(
+        &self,
+        phase: RunPhase,
+        progress: Option<RunCounts>,
+        output: Option<RunOutput>,
+        watermark: Option<Time>,
+    ) -> Result<RunPhase> {
+        self.report(phase, None, progress, output, watermark).await
+    }
+
     async fn finish(
         &self,
         phase: RunPhase,
         error: Option<RunError>,
         progress: Option<RunCounts>,
         output: Option<RunOutput>,
+    ) -> Result<RunPhase> {
+        self.report(phase, error, progress, output, None).await
+    }
+
+    async fn report(
+        &self,
+        phase: RunPhase,
+        error: Option<RunError>,
+        progress: Option<RunCounts>,
+        output: Option<RunOutput>,
+        watermark: Option<Time>,
     ) -> Result<RunPhase> {
         let (status, reason, message) = match (&phase, &error) {
             (RunPhase::Succeeded, _) => (
@@ -164,6 +189,7 @@ impl Reporter {
             progress_time: Some(now()),
             output,
             error,
+            watermark,
             attempts: self.attempts,
             ..FlowRunStatus::default()
         };
@@ -306,7 +332,27 @@ pub async fn run(client: kube::Client, request: Request) -> Result<RunPhase> {
         status: None,
     };
     let time = run.spec.scheduled_time.as_ref().unwrap_or(&start_time);
-    let (window_start, window_end) = plan::override_window(run.spec.overrides.as_ref());
+    // The window the controller pinned (the watermark or first-run start,
+    // narrowed by the overrides); without one, the overrides' window.
+    let pinned_window = previous.flow.as_ref().and(previous.window.as_ref());
+    let (window_start, window_end) = match pinned_window {
+        Some(window) => (
+            window.from.as_ref().and_then(plan::to_utc),
+            window.to.as_ref().and_then(plan::to_utc),
+        ),
+        None => plan::override_window(run.spec.overrides.as_ref()),
+    };
+    // A successful incremental run over the watermark's window reached its
+    // end; a run with a window override or a full refresh moves nothing.
+    let overridden = run
+        .spec
+        .overrides
+        .as_ref()
+        .is_some_and(|o| o.full_refresh || o.window.is_some());
+    let watermark = match pinned_window {
+        Some(window) if !overridden => window.to.clone(),
+        _ => None,
+    };
     let params = RunParams {
         run_id: name.clone(),
         time: chrono::DateTime::from_timestamp(time.0.as_second(), 0)
@@ -401,11 +447,11 @@ pub async fn run(client: kube::Client, request: Request) -> Result<RunPhase> {
                 schema_version: Some(1),
             };
             reporter
-                .finish(
+                .finish_with_watermark(
                     RunPhase::Succeeded,
-                    None,
                     Some(counts(&summary.counts)),
                     Some(output),
+                    watermark,
                 )
                 .await
         }

@@ -220,6 +220,14 @@ up() {
 
   local kcm_port sched_port
   kcm_port=$(free_port); sched_port=$(free_port)
+  # control-plane.sh's controller manager runs only the job, garbage-collector
+  # and namespace controllers (its tests play the node); a cluster needs them
+  # all: Deployments, ReplicaSets, ServiceAccounts, kube-root-ca.crt.
+  if [[ -f "$dir/kube-controller-manager.pid" ]]; then
+    log "replacing control-plane.sh's kube-controller-manager with one running every controller"
+    stop_pid "$dir/kube-controller-manager.pid"
+    mv "$dir/kube-controller-manager.log" "$dir/kube-controller-manager.partial.log" 2>/dev/null || true
+  fi
   log "starting kube-controller-manager on 127.0.0.1:$kcm_port"
   "$bin/kube-controller-manager" \
     --kubeconfig "$dir/admin.kubeconfig" \

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Starts and stops a real Kubernetes control plane on loopback for tests:
-# etcd and kube-apiserver (RBAC and the default admission chain on), built
-# from the Go modules pinned in e2e/tools.
+# etcd, kube-apiserver (RBAC and the default admission chain on) and
+# kube-controller-manager with only the controllers the tests need (job,
+# garbage-collector, namespace), built from the Go modules pinned in
+# e2e/tools. There is no scheduler and no kubelet: tests that need a pod to
+# run play the node themselves.
 #
 #   control-plane.sh up DIR     start; writes DIR/kubeconfig and DIR/env
 #   control-plane.sh down DIR   stop what `up` started and remove DIR
@@ -24,7 +27,7 @@ free_port() {
 
 stop() {
   local pidfile
-  for pidfile in "$dir"/kube-apiserver.pid "$dir"/etcd.pid; do
+  for pidfile in "$dir"/kube-controller-manager.pid "$dir"/kube-apiserver.pid "$dir"/etcd.pid; do
     [[ -f "$pidfile" ]] || continue
     local pid
     pid=$(cat "$pidfile")
@@ -67,10 +70,41 @@ certs() {
       -keyout kubelet-client.key -out kubelet-client.csr 2>/dev/null
     openssl x509 -req -in kubelet-client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
       -extfile admin.ext -out kubelet-client.crt 2>/dev/null
+    # kube-controller-manager's client: full rights, like the admin (it runs
+    # only the job, garbage-collector and namespace controllers).
+    openssl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=system:kube-controller-manager" \
+      -keyout controller-manager.key -out controller-manager.csr 2>/dev/null
+    openssl x509 -req -in controller-manager.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
+      -extfile admin.ext -out controller-manager.crt 2>/dev/null
     # Service-account token signing key.
     openssl genrsa -out sa.key 2048 2>/dev/null
     openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
   )
+}
+
+# kubeconfig FILE USER PORT: a kubeconfig for the client certificate
+# pki/USER.crt.
+kubeconfig() {
+  cat > "$1" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: sluice-test
+  cluster:
+    server: https://127.0.0.1:$3
+    certificate-authority: $dir/pki/ca.crt
+users:
+- name: $2
+  user:
+    client-certificate: $dir/pki/$2.crt
+    client-key: $dir/pki/$2.key
+contexts:
+- name: sluice-test
+  context:
+    cluster: sluice-test
+    user: $2
+current-context: sluice-test
+EOF
 }
 
 up() {
@@ -145,6 +179,8 @@ EOF
     echo "export PATH=$bin:\$PATH"
   } > "$dir/env"
 
+  kubeconfig "$dir/controller-manager.kubeconfig" controller-manager "$api_port"
+
   local start=$SECONDS
   until "$bin/kubectl" --kubeconfig "$dir/kubeconfig" get --raw /readyz >/dev/null 2>&1; do
     if ! kill -0 "$(cat "$dir/etcd.pid")" 2>/dev/null || ! kill -0 "$(cat "$dir/kube-apiserver.pid")" 2>/dev/null; then
@@ -161,6 +197,39 @@ EOF
     fi
     sleep 0.5
   done
+  local kcm_port
+  kcm_port=$(free_port)
+  log "starting kube-controller-manager (job, garbage-collector, namespace) on 127.0.0.1:$kcm_port"
+  "$bin/kube-controller-manager" \
+    --kubeconfig "$dir/controller-manager.kubeconfig" \
+    --authentication-kubeconfig "$dir/controller-manager.kubeconfig" \
+    --authorization-kubeconfig "$dir/controller-manager.kubeconfig" \
+    --bind-address 127.0.0.1 \
+    --secure-port "$kcm_port" \
+    --cert-dir "$dir/pki/controller-manager" \
+    --controllers job-controller,garbage-collector-controller,namespace-controller \
+    --use-service-account-credentials=false \
+    --leader-elect=false \
+    --concurrent-job-syncs 10 \
+    --concurrent-gc-syncs 10 \
+    > "$dir/kube-controller-manager.log" 2>&1 &
+  echo $! > "$dir/kube-controller-manager.pid"
+  until curl -ksf "https://127.0.0.1:$kcm_port/healthz" >/dev/null 2>&1; do
+    if ! kill -0 "$(cat "$dir/kube-controller-manager.pid")" 2>/dev/null; then
+      log "kube-controller-manager exited; last log lines:"
+      tail -n 20 "$dir/kube-controller-manager.log" >&2
+      stop
+      exit 1
+    fi
+    if (( SECONDS - start > 120 )); then
+      log "kube-controller-manager not healthy after 120s; last log lines:"
+      tail -n 20 "$dir/kube-controller-manager.log" >&2
+      stop
+      exit 1
+    fi
+    sleep 0.2
+  done
+
   log "ready in $(( SECONDS - start ))s (Kubernetes $("$bin/kubectl" version --client -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["clientVersion"]["gitVersion"])'))"
   echo "$dir/kubeconfig"
 }

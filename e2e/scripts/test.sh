@@ -58,7 +58,7 @@ for copy in charts/sluice/crds config/crd/bases; do
 done
 
 # ---------------------------------------------------------------- control plane
-step "Kubernetes control plane (etcd, kube-apiserver)"
+step "Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager)"
 build_start=$SECONDS
 bin=$(e2e/scripts/k8s-bin.sh)
 echo "binaries: $bin ($(( SECONDS - build_start ))s)"

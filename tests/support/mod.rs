@@ -128,8 +128,8 @@ impl Drop for TempNamespace {
                 String::from_utf8_lossy(&out.stdout)
             );
         }
-        // Without a namespace controller the namespace stays Terminating; its
-        // objects are gone with the control plane when the suite ends.
+        // The control plane's namespace controller empties it in the
+        // background.
         let _ = kubectl(&["delete", "namespace", &self.name, "--wait=false"], None);
     }
 }

@@ -1,0 +1,1236 @@
+//! `sluice controller` against a real control plane: kube-apiserver, etcd
+//! and kube-controller-manager (Job controller, garbage collector), as
+//! `make test` starts them (e2e/scripts/control-plane.sh).
+//!
+//! Each test runs the built `sluice controller` binary watching its own
+//! temporary namespace. There is no scheduler and no kubelet, so the test
+//! plays the node ([`Node`]): for each pod the Job controller creates, it
+//! runs `sluice run` as a local process with the pod's environment and the
+//! pod's Secret volumes reproduced as files, then writes the pod's outcome
+//! on its status (pods/status) so the Job controller finishes the Job.
+//!
+//! Ignored by a plain `cargo test`; `make test` runs them. Set
+//! `SLUICE_TEST_CONTROLLER_LOG=1` to see the controllers' logs of passing
+//! tests too (failing tests always print them, with the namespace's
+//! objects and Events).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+use sluice::api::v1alpha1::{Flow, FlowRun};
+use support::{TempNamespace, kubectl, kubectl_ok};
+
+const IMAGE: &str = "sluice.test/sluice:dev";
+const WAIT: Duration = Duration::from_secs(90);
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `sluice controller` process watching one namespace.
+struct Controller {
+    child: std::process::Child,
+    metrics: u16,
+    health: u16,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Controller {
+    fn start(ns: &str) -> Self {
+        Self::start_with(ns, &[])
+    }
+
+    fn start_with(ns: &str, extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("controller.log");
+        let (metrics, health) = (free_port(), free_port());
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args([
+                "controller",
+                "--namespace",
+                ns,
+                "--metrics-addr",
+                &format!("127.0.0.1:{metrics}"),
+                "--health-addr",
+                &format!("127.0.0.1:{health}"),
+                "--runner-image",
+                IMAGE,
+            ])
+            .args(extra)
+            .env("POD_NAMESPACE", ns)
+            .env("RUST_LOG", "info,sluice=debug")
+            .stderr(std::fs::File::create(&log).unwrap())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        Self {
+            child,
+            metrics,
+            health,
+            log,
+            _dir: dir,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// GETs a path on the metrics or health port.
+    async fn get(port: u16, path: &str) -> Option<(u16, String)> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()?;
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.ok()?;
+        let code = response.split_whitespace().nth(1)?.parse().ok()?;
+        let body = response.split_once("\r\n\r\n")?.1.to_owned();
+        Some((code, body))
+    }
+
+    async fn metrics(&self) -> String {
+        Self::get(self.metrics, "/metrics")
+            .await
+            .map(|(_, body)| body)
+            .unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the controller did not stop on SIGTERM:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        if std::thread::panicking() || std::env::var_os("SLUICE_TEST_CONTROLLER_LOG").is_some() {
+            eprintln!("--- controller log:\n{}", self.log());
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What the test node does with a run's pod.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Mode {
+    /// Run `sluice run` and report its exit code.
+    Run,
+    /// Leave the pod pending.
+    Hold,
+    /// Report the container OOMKilled.
+    OomKill,
+    /// Report the image unpullable, the pod staying pending.
+    ImagePull,
+}
+
+/// Plays the kubelet for the pods of one namespace.
+struct Node {
+    task: tokio::task::JoinHandle<()>,
+    outputs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Node {
+    fn start(client: Client, ns: &str, mode: Mode, work: &Path) -> Self {
+        let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+        let work = work.to_owned();
+        let outputs = Arc::new(Mutex::new(Vec::new()));
+        let log = outputs.clone();
+        let ns = ns.to_owned();
+        let task = tokio::spawn(async move {
+            let mut seen = BTreeSet::new();
+            let mut events = watcher(pods.clone(), watcher::Config::default()).boxed();
+            while let Some(event) = events.next().await {
+                let Ok(watcher::Event::Apply(pod) | watcher::Event::InitApply(pod)) = event else {
+                    continue;
+                };
+                let uid = pod.uid().unwrap_or_default();
+                let pending = pod
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.phase.as_deref())
+                    .is_none_or(|p| p == "Pending");
+                if !pending || !seen.insert(uid) || mode == Mode::Hold {
+                    continue;
+                }
+                if mode == Mode::ImagePull {
+                    let container = &pod.spec.as_ref().unwrap().containers[0];
+                    let patch = serde_json::json!({"status": {
+                        "phase": "Pending",
+                        "containerStatuses": [{
+                            "name": container.name,
+                            "image": container.image,
+                            "imageID": "",
+                            "ready": false,
+                            "restartCount": 0,
+                            "state": {"waiting": {
+                                "reason": "ImagePullBackOff",
+                                "message": "Back-off pulling image",
+                            }},
+                        }],
+                    }});
+                    pods.patch_status(
+                        &pod.name_any(),
+                        &PatchParams::default(),
+                        &Patch::Merge(&patch),
+                    )
+                    .await
+                    .unwrap_or_else(|e| panic!("patching pod {} status: {e}", pod.name_any()));
+                    continue;
+                }
+                let (phase, exit, reason, output) = match mode {
+                    Mode::OomKill => ("Failed", 137, "OOMKilled", String::new()),
+                    _ => run_pod(&client, &ns, &pod, &work).await,
+                };
+                log.lock().unwrap().push(output);
+                let container = &pod.spec.as_ref().unwrap().containers[0];
+                let now = k8s_openapi::jiff::Timestamp::now().to_string();
+                let patch = serde_json::json!({"status": {
+                    "phase": phase,
+                    "containerStatuses": [{
+                        "name": container.name,
+                        "image": container.image,
+                        "imageID": "",
+                        "ready": false,
+                        "restartCount": 0,
+                        "state": {"terminated": {
+                            "exitCode": exit, "reason": reason,
+                            "startedAt": now, "finishedAt": now,
+                        }},
+                    }],
+                }});
+                pods.patch_status(
+                    &pod.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("patching pod {} status: {e}", pod.name_any()));
+            }
+        });
+        Self { task, outputs }
+    }
+
+    fn outputs(&self) -> Vec<String> {
+        self.outputs.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for output in self.outputs() {
+                eprintln!("--- sluice run:\n{output}");
+            }
+        }
+        self.task.abort();
+    }
+}
+
+/// Runs a pod's container as a local `sluice run` process: its env, its
+/// Secret volumes as files under a temporary `SLUICE_SECRETS_DIR`, its
+/// working directory mapped to `work`.
+async fn run_pod(
+    client: &Client,
+    ns: &str,
+    pod: &Pod,
+    work: &Path,
+) -> (&'static str, i32, &'static str, String) {
+    let spec = pod.spec.as_ref().unwrap();
+    let container = &spec.containers[0];
+    assert_eq!(
+        container.command.as_deref().unwrap(),
+        ["sluice", "run"],
+        "the runner's command"
+    );
+    let secrets_dir = tempfile::tempdir().unwrap();
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let volumes: BTreeMap<_, _> = spec
+        .volumes
+        .iter()
+        .flatten()
+        .map(|v| (v.name.clone(), v))
+        .collect();
+    for mount in container.volume_mounts.iter().flatten() {
+        let Some(source) = volumes[&mount.name].secret.as_ref() else {
+            continue;
+        };
+        let secret = secrets
+            .get(source.secret_name.as_deref().unwrap())
+            .await
+            .unwrap();
+        let data = secret.data.unwrap_or_default();
+        let dir = secrets_dir
+            .path()
+            .join(Path::new(&mount.mount_path).file_name().unwrap());
+        std::fs::create_dir_all(&dir).unwrap();
+        for item in source.items.iter().flatten() {
+            std::fs::write(dir.join(&item.path), &data[&item.key].0).unwrap();
+        }
+    }
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_sluice"));
+    command.args(&container.command.as_ref().unwrap()[1..]);
+    for env in container.env.iter().flatten() {
+        command.env(&env.name, env.value.as_deref().unwrap_or_default());
+    }
+    command
+        .env("SLUICE_SECRETS_DIR", secrets_dir.path())
+        .env("HOME", work)
+        .current_dir(work);
+    let out = command.output().await.unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() {
+        ("Succeeded", 0, "Completed", text)
+    } else {
+        ("Failed", out.status.code().unwrap_or(1), "Error", text)
+    }
+}
+
+/// Waits until `ready` holds for the object `name` (or its absence).
+async fn wait_for<K>(api: &Api<K>, name: &str, what: &str, ready: impl Fn(Option<&K>) -> bool)
+where
+    K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
+{
+    let condition = move |object: Option<&K>| ready(object);
+    let waited = tokio::time::timeout(
+        WAIT,
+        kube::runtime::wait::await_condition(api.clone(), name, condition),
+    )
+    .await;
+    match waited {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => panic!("watching for {what}: {e}"),
+        Err(_) => panic!("timed out waiting for {what}"),
+    }
+}
+
+/// Waits until `ready` holds for the list of `K` in the namespace.
+async fn wait_list<K>(api: &Api<K>, what: &str, ready: impl Fn(&[K]) -> bool)
+where
+    K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+{
+    let stream = watcher(api.clone(), watcher::Config::default());
+    let mut stream = std::pin::pin!(stream);
+    let mut objects: BTreeMap<String, K> = BTreeMap::new();
+    let mut last_error = None;
+    let waited = tokio::time::timeout(WAIT, async {
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => {
+                    objects.insert(o.meta().name.clone().unwrap_or_default(), o);
+                }
+                Ok(watcher::Event::Delete(o)) => {
+                    objects.remove(&o.meta().name.clone().unwrap_or_default());
+                }
+                Ok(watcher::Event::Init) => objects.clear(),
+                Ok(watcher::Event::InitDone) => {}
+                Err(e) => {
+                    last_error = Some(e.to_string());
+                    continue;
+                }
+            }
+            if ready(&objects.values().cloned().collect::<Vec<_>>()) {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(
+        waited.is_ok(),
+        "timed out waiting for {what} (last watch error: {last_error:?})"
+    );
+}
+
+fn condition<'a>(
+    run: &'a FlowRun,
+    type_: &str,
+) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    run.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+}
+
+/// The controller has seen the run finish.
+fn finished(run: Option<&FlowRun>) -> bool {
+    run.and_then(|r| condition(r, "Reconciling"))
+        .is_some_and(|c| c.status == "False" && c.reason == "Finished")
+}
+
+fn apply(ns: &str, manifests: &str) {
+    kubectl_ok(&["apply", "-n", ns, "-f", "-"], Some(manifests));
+}
+
+fn dump(ns: &str) {
+    for what in ["flows,flowruns,jobs,pods", "events"] {
+        let out = kubectl(&["get", what, "-n", ns, "-o", "yaml"], None);
+        eprintln!(
+            "--- {what} in {ns}:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
+
+/// Prints the namespace's objects when the test fails.
+struct DumpOnFailure(String);
+
+impl Drop for DumpOnFailure {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            dump(&self.0);
+        }
+    }
+}
+
+async fn event_reasons(client: &Client, ns: &str, name: &str) -> Vec<String> {
+    let events: Api<Event> = Api::namespaced(client.clone(), ns);
+    events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .filter_map(|e| e.reason)
+        .collect()
+}
+
+async fn wait_event(client: &Client, ns: &str, name: &str, reason: &str) {
+    let events: Api<Event> = Api::namespaced(client.clone(), ns);
+    let (name, reason) = (name.to_owned(), reason.to_owned());
+    wait_list(
+        &events,
+        &format!("Event {reason} about {name}"),
+        move |all| {
+            all.iter().any(|e| {
+                e.reason.as_deref() == Some(reason.as_str())
+                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name.as_str())
+            })
+        },
+    )
+    .await;
+}
+
+const LOCAL_PROFILE: &str = "apiVersion: sluice.dev/v1alpha1
+kind: ConnectorProfile
+metadata: {name: local}
+spec: {file: {root: .}}
+";
+
+fn demo_manifests() -> String {
+    let demo = std::fs::read_to_string(repo("demo/opportunities.yaml")).unwrap();
+    assert!(demo.contains("name: opportunities"));
+    demo
+}
+
+fn flow_run(name: &str, flow: &str) -> String {
+    format!(
+        "apiVersion: sluice.dev/v1alpha1\nkind: FlowRun\nmetadata: {{name: {name}}}\nspec: {{flowRef: {{name: {flow}}}}}\n"
+    )
+}
+
+fn work_dir_with_demo() -> tempfile::TempDir {
+    let work = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(repo("demo"), work.path().join("demo")).unwrap();
+    work
+}
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server and kube-controller-manager: run `make test`"]
+async fn an_on_demand_run_of_a_local_files_flow_succeeds() {
+    let ns = TempNamespace::new("ctl-run");
+    let _dump = DumpOnFailure(ns.name.clone());
+    let client = Client::try_default().await.unwrap();
+    let work = work_dir_with_demo();
+    let mut controller = Controller::start(&ns.name);
+    let node = Node::start(client.clone(), &ns.name, Mode::Run, work.path());
+    apply(&ns.name, &demo_manifests());
+    apply(&ns.name, &flow_run("manual-1", "opportunities"));
+
+    let runs: Api<FlowRun> = Api::namespaced(client.clone(), &ns.name);
+    wait_for(&runs, "manual-1", "the run to finish", finished).await;
+    let run = runs.get("manual-1").await.unwrap();
+    let status = run.status.clone().unwrap();
+    assert_eq!(
+        status.phase,
+        Some(sluice::api::v1alpha1::flow_run::RunPhase::Succeeded),
+        "{status:?}\n{:?}",
+        node.outputs()
+    );
+    let p = &status.progress;
+    assert_eq!(p.records_read, 2000);
+    assert_eq!(p.records_quarantined, 3);
+    assert!(p.records_written > 0 && p.records_filtered > 0);
+    assert_eq!(
+        p.records_written + p.records_filtered + p.records_quarantined,
+        p.records_read
+    );
+    let output = status.output.clone().unwrap();
+    assert_eq!(output.object_count, 1);
+    let manifest = output.manifest.unwrap();
+    assert!(
+        Path::new(&manifest).starts_with(work.path()),
+        "{manifest} is under the node's working directory"
+    );
+    assert!(Path::new(&manifest).exists());
+    // Pinned: the Flow's generation, uid and spec.
+    let flows: Api<Flow> = Api::namespaced(client.clone(), &ns.name);
+    let flow = flows.get("opportunities").await.unwrap();
+    let pinned = status.flow.unwrap();
+    assert_eq!(Some(pinned.generation), flow.metadata.generation);
+    assert_eq!(Some(pinned.uid.clone()), flow.uid());
+    assert_eq!(pinned.spec, flow.spec);
+    assert_eq!(status.observed_generation, run.metadata.generation);
+    assert_eq!(
+        condition(&run, "Succeeded").map(|c| c.status.as_str()),
+        Some("True")
+    );
+    // Owners: Flow → FlowRun → Job.
+    assert_eq!(status.job_name.as_deref(), Some("manual-1"));
+    let owner = &run.owner_references()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.uid.as_str()),
+        ("Flow", pinned.uid.as_str())
+    );
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns.name);
+    let job = jobs.get("manual-1").await.unwrap();
+    let owner = &job.owner_references()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.uid.as_str(), owner.controller),
+        ("FlowRun", run.uid().unwrap().as_str(), Some(true))
+    );
+    wait_for(&jobs, "manual-1", "the Job to complete", |job| {
+        job.and_then(|j| j.status.as_ref())
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| {
+                c.iter()
+                    .any(|c| c.type_ == "Complete" && c.status == "True")
+            })
+    })
+    .await;
+
+    // Events a user sees.
+    wait_event(&client, &ns.name, "manual-1", "Succeeded").await;
+    let reasons = event_reasons(&client, &ns.name, "manual-1").await;
+    assert!(reasons.contains(&"JobCreated".to_owned()), "{reasons:?}");
+
+    // Metrics and health.
+    let metrics = controller.metrics().await;
+    assert!(
+        metrics.contains("sluice_runs_started_total{connector=\"file\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("sluice_runs_succeeded_total{connector=\"file\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!(
+            "sluice_records_read_total{{connector=\"file\"}} {}",
+            p.records_read
+        )),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "sluice_run_duration_seconds_count{connector=\"file\",phase=\"Succeeded\"} 1"
+        )
+    );
+    assert!(metrics.contains("sluice_reconciles_total{controller=\"flow_run\"}"));
+    let (code, _) = Controller::get(controller.health, "/readyz").await.unwrap();
+    assert_eq!(code, 200);
+    let (code, _) = Controller::get(controller.health, "/healthz")
+        .await
+        .unwrap();
+    assert_eq!(code, 200);
+    // The runner's identity, applied by the controller.
+    let role = kubectl_ok(
+        &["get", "role", "sluice-runner", "-n", &ns.name, "-o", "json"],
+        None,
+    );
+    assert!(role.contains("flowruns/status"), "{role}");
+    assert!(!role.contains("secrets"), "{role}");
+    kubectl_ok(
+        &[
+            "get",
+            "serviceaccount,rolebinding",
+            "sluice-runner",
+            "-n",
+            &ns.name,
+        ],
+        None,
+    );
+    // Logs are JSON lines.
+    let log = controller.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("created the run's Job"))
+        .unwrap_or_else(|| panic!("{log}"));
+    let json: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(json["level"], "INFO");
+    // Graceful shutdown.
+    assert!(controller.terminate().success(), "{}", controller.log());
+}
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server and kube-controller-manager: run `make test`"]
+async fn deleting_a_flow_deletes_its_runs_and_their_jobs() {
+    let ns = TempNamespace::new("ctl-cascade");
+    let _dump = DumpOnFailure(ns.name.clone());
+    let client = Client::try_default().await.unwrap();
+    let work = work_dir_with_demo();
+    let _controller = Controller::start(&ns.name);
+    let _node = Node::start(client.clone(), &ns.name, Mode::Hold, work.path());
+    apply(&ns.name, &demo_manifests());
+    apply(&ns.name, &flow_run("held", "opportunities"));
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns.name);
+    wait_for(&jobs, "held", "the run's Job", |job| job.is_some()).await;
+    let runs: Api<FlowRun> = Api::namespaced(client.clone(), &ns.name);
+    wait_for(&runs, "held", "the FlowRun's owner", |run| {
+        run.is_some_and(|r| r.owner_references().iter().any(|o| o.kind == "Flow"))
+    })
+    .await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns.name);
+    wait_list(&pods, "the Job's pod", |pods| !pods.is_empty()).await;
+
+    let flows: Api<Flow> = Api::namespaced(client.clone(), &ns.name);
+    flows
+        .delete("opportunities", &DeleteParams::background())
+        .await
+        .unwrap();
+    wait_for(&runs, "held", "the FlowRun to be collected", |run| {
+        run.is_none()
+    })
+    .await;
+    wait_for(&jobs, "held", "the Job to be collected", |job| {
+        job.is_none()
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server and kube-controller-manager: run `make test`"]
+async fn a_failure_the_runner_reports_stays_as_reported() {
+    let ns = TempNamespace::new("ctl-fail");
+    let _dump = DumpOnFailure(ns.name.clone());
+    let client = Client::try_default().await.unwrap();
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(
+        work.path().join("in.jsonl"),
+        "{\"id\": 1}\n{\"id\": \"two\"}\nnot json\n",
+    )
+    .unwrap();
+    let _controller = Controller::start(&ns.name);
+    let node = Node::start(client.clone(), &ns.name, Mode::Run, work.path());
+    apply(
+        &ns.name,
+        &format!(
+            "{LOCAL_PROFILE}---
+apiVersion: sluice.dev/v1alpha1
+kind: Flow
+metadata: {{name: strict}}
+spec:
+  source: {{connectorProfileRef: {{name: local}}, file: {{path: in.jsonl, format: JsonLines}}}}
+  destination: {{connectorProfileRef: {{name: local}}, file: {{path: out, format: JsonLines}}}}
+  errorHandling: {{policy: Fail}}
+  runTemplate: {{backoffLimit: 0}}
+---
+{}",
+            flow_run("bad", "strict")
+        ),
+    );
+    let runs: Api<FlowRun> = Api::namespaced(client.clone(), &ns.name);
+    wait_for(&runs, "bad", "the run to finish", finished).await;
+    let status = runs.get("bad").await.unwrap().status.unwrap();
+    let error = status.error.unwrap();
+    assert_eq!(
+        error.reason,
+        sluice::api::v1alpha1::flow_run::ErrorReason::BadRecords,
+        "{error:?}\n{:?}",
+        node.outputs()
+    );
+    assert_eq!(
+        status.phase,
+        Some(sluice::api::v1alpha1::flow_run::RunPhase::Failed)
+    );
+    assert!(!work.path().join("out").join("bad").exists());
+    wait_event(&client, &ns.name, "bad", "BadRecords").await;
+}
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server and kube-controller-manager: run `make test`"]
+async fn a_pod_killed_for_memory_fails_the_run_as_out_of_memory() {
+    let ns = TempNamespace::new("ctl-oom");
+    let _dump = DumpOnFailure(ns.name.clone());
+    let client = Client::try_default().await.unwrap();
+    let work = work_dir_with_demo();
+    let controller = Controller::start(&ns.name);
+    let _node = Node::start(client.clone(), &ns.name, Mode::OomKill, work.path());
+    let manifests = demo_manifests().replace(
+        "  errorHandling:",
+        "  runTemplate:\n    backoffLimit: 0\n    resources: {limits: {memory: 64Mi}}\n  errorHandling:",
+    );
+    assert!(manifests.contains("backoffLimit: 0"));
+    apply(&ns.name, &manifests);
+    apply(&ns.name, &flow_run("oom", "opportunities"));
+    let runs: Api<FlowRun> = Api::namespaced(client.clone(), &ns.name);
+    wait_for(&runs, "oom", "the run to finish", finished).await;
+    let run = runs.get("oom").await.unwrap();
+    let status = run.status.clone().unwrap();
+    let error = status.error.unwrap();
+    assert_eq!(
+        error.reason,
+        sluice::api::v1alpha1::flow_run::ErrorReason::OutOfMemory
+    );
+    assert!(error.message.contains("64Mi"), "{}", error.message);
+    assert_eq!(condition(&run, "Succeeded").unwrap().reason, "OutOfMemory");
+    wait_event(&client, &ns.name, "oom", "OutOfMemory").await;
+    let metrics = controller.metrics().await;
+    assert!(
+        metrics.contains("sluice_runs_failed_total{connector=\"file\",reason=\"OutOfMemory\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server and kube-controller-manager: run `make test`"]
+async fn cancel_deletes_the_job_and_marks_the_run_cancelled() {
+    let ns = TempNamespace::new("ctl-cancel");
+    let _dump = DumpOnFailure(ns.name.clone());
+    let client = Client::try_default().await.unwrap();
+    let work = work_dir_with_demo();
+    let _controller = Controller::start(&ns.name);
+    let _node = Node::start(client.clone(), &ns.name, Mode::Hold, work.path());
+    apply(&ns.name, &demo_manifests());
+    apply(&ns.name, &flow_run("stop-me", "opportunities"));
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns.name);
+    wait_for(&jobs, "stop-me", "the run's Job", |job| job.is_some()).await;
+    let runs: Api<FlowRun> = Api::namespaced(client.clone(), &ns.name);
+    runs.patch(
+        "stop-me",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"spec": {"cancel": true}})),
+    )
+    .await
+    .unwrap();
+    wait_for(&runs, "stop-me", "the run to finish", finished).await;
+    let status = runs.get("stop-me").await.unwrap().status.unwrap();
+    assert_eq!(
+        status.phase,
+        Some(sluice::api::v1alpha1::flow_run::RunPhase::Cancelled)
+    );
+    assert!(status.completion_time.is_some());
+    wait_for(&jobs, "stop-me", "the Job to be deleted", |job| {
+        job.is_none_or(|j| j.metadata.deletion_timestamp.is_some())
+    })
+    .await;
+    wait_event(&client, &ns.name, "stop-me", "Cancelled").await;
+}
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server and kube-controller-manager: run `make test`"]
+async fn invalid_references_stall_the_run_without_a_job_until_fixed() {
+    let ns = TempNamespace::new("ctl-invalid");
+    let _dump = DumpOnFailure(ns.name.clone());
+    let client = Client::try_default().await.unwrap();
+    let work = work_dir_with_demo();
+    let _controller = Controller::start(&ns.name);
+    let _node = Node::start(client.clone(), &ns.name, Mode::Hold, work.path());
+    apply(&ns.name, &flow_run("early", "opportunities"));
+    let runs: Api<FlowRun> = Api::namespaced(client.clone(), &ns.name);
+    let stalled_on = |needle: &'static str| {
+        move |run: Option<&FlowRun>| {
+            run.and_then(|r| condition(r, "Stalled"))
+                .is_some_and(|c| c.status == "True" && c.message.contains(needle))
+        }
+    };
+    wait_for(
+        &runs,
+        "early",
+        "Stalled on the Flow",
+        stalled_on("Flow \"opportunities\" does not exist"),
+    )
+    .await;
+    let run = runs.get("early").await.unwrap();
+    assert_eq!(
+        condition(&run, "Stalled").unwrap().reason,
+        "ReferenceNotFound"
+    );
+    assert_eq!(
+        run.status.as_ref().unwrap().phase,
+        Some(sluice::api::v1alpha1::flow_run::RunPhase::Pending)
+    );
+    wait_event(&client, &ns.name, "early", "ReferenceNotFound").await;
+
+    // The Flow arrives, naming a profile that does not exist yet.
+    let demo = demo_manifests();
+    let flow_only = demo
+        .split("---")
+        .find(|d| d.contains("kind: Flow"))
+        .unwrap();
+    apply(&ns.name, flow_only);
+    wait_for(
+        &runs,
+        "early",
+        "Stalled on the profile",
+        stalled_on("ConnectorProfile \"local\" does not exist"),
+    )
+    .await;
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns.name);
+    assert!(
+        jobs.list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    // No hot loop: one Event per distinct problem.
+    let reasons = event_reasons(&client, &ns.name, "early").await;
+    assert!(reasons.len() <= 3, "{reasons:?}");
+
+    // The profile arrives: the run starts.
+    apply(&ns.name, &demo);
+    wait_for(&jobs, "early", "the run's Job", |job| job.is_some()).await;
+    wait_for(&runs, "early", "Stalled cleared", |run| {
+        run.is_some_and(|r| condition(r, "Stalled").is_none())
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server and kube-controller-manager: run `make test`"]
+async fn the_runs_pod_is_hardened_and_mounts_only_the_referenced_secret_keys() {
+    let ns = TempNamespace::new("ctl-pod");
+    let _dump = DumpOnFailure(ns.name.clone());
+    // The API server's Pod Security admission refuses a pod that breaks
+    // the restricted profile: the Job's pod must pass it.
+    kubectl_ok(
+        &[
+            "label",
+            "namespace",
+            &ns.name,
+            "pod-security.kubernetes.io/enforce=restricted",
+        ],
+        None,
+    );
+    let client = Client::try_default().await.unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let _controller = Controller::start(&ns.name);
+    let node = Node::start(client.clone(), &ns.name, Mode::Run, work.path());
+    apply(
+        &ns.name,
+        &format!(
+            "apiVersion: v1
+kind: Secret
+metadata: {{name: pg}}
+stringData: {{user: app, pass: s3cr3t-pass, unused: not-for-runs}}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: ConnectorProfile
+metadata: {{name: db}}
+spec:
+  postgres: {{host: 127.0.0.1, port: 1, database: app, sslMode: Disable}}
+  credentials: {{secretRef: {{name: pg}}, basic: {{usernameKey: user, passwordKey: pass}}}}
+---
+{LOCAL_PROFILE}---
+apiVersion: sluice.dev/v1alpha1
+kind: Flow
+metadata: {{name: export}}
+spec:
+  source: {{connectorProfileRef: {{name: db}}, postgres: {{table: orders}}}}
+  destination: {{connectorProfileRef: {{name: local}}, file: {{path: out, format: JsonLines}}}}
+  runTemplate: {{backoffLimit: 0}}
+---
+{}",
+            flow_run("pg-1", "export")
+        ),
+    );
+    let runs: Api<FlowRun> = Api::namespaced(client.clone(), &ns.name);
+    wait_for(&runs, "pg-1", "the run to finish", finished).await;
+
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns.name);
+    let pod = pods
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let spec = pod.spec.unwrap();
+    assert_eq!(spec.service_account_name.as_deref(), Some("sluice-runner"));
+    assert_eq!(spec.restart_policy.as_deref(), Some("Never"));
+    let pod_security = spec.security_context.unwrap();
+    assert_eq!(pod_security.run_as_non_root, Some(true));
+    assert_eq!(
+        pod_security.seccomp_profile.unwrap().type_,
+        "RuntimeDefault"
+    );
+    let container = &spec.containers[0];
+    assert_eq!(container.image.as_deref(), Some(IMAGE));
+    let security = container.security_context.clone().unwrap();
+    assert_eq!(security.allow_privilege_escalation, Some(false));
+    assert_eq!(security.read_only_root_filesystem, Some(true));
+    assert_eq!(security.capabilities.unwrap().drop.unwrap(), ["ALL"]);
+    let secret_volumes: Vec<_> = spec
+        .volumes
+        .iter()
+        .flatten()
+        .filter_map(|v| v.secret.as_ref())
+        .collect();
+    assert_eq!(secret_volumes.len(), 1);
+    let keys: Vec<_> = secret_volumes[0]
+        .items
+        .iter()
+        .flatten()
+        .map(|i| i.key.as_str())
+        .collect();
+    assert_eq!(keys, ["pass", "user"]);
+    let mount = container
+        .volume_mounts
+        .iter()
+        .flatten()
+        .find(|m| m.mount_path == "/var/run/secrets/sluice/pg")
+        .unwrap();
+    assert_eq!(mount.read_only, Some(true));
+
+    // The runner read the reproduced files: the failure is the server, not
+    // a missing secret; and no value leaks into the status.
+    let run = runs.get("pg-1").await.unwrap();
+    let error = run.status.clone().unwrap().error.unwrap();
+    assert_eq!(
+        error.reason,
+        sluice::api::v1alpha1::flow_run::ErrorReason::Unreachable,
+        "{error:?}\n{:?}",
+        node.outputs()
+    );
+    let everything = serde_json::to_string(&run).unwrap();
+    assert!(!everything.contains("s3cr3t-pass"));
+    let events = kubectl_ok(&["get", "events", "-n", &ns.name, "-o", "yaml"], None);
+    assert!(!events.contains("s3cr3t-pass"));
+}
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server and kube-controller-manager: run `make test`"]
+async fn one_of_two_controllers_leads_through_the_lease() {
+    let ns = TempNamespace::new("ctl-lease");
+    let _dump = DumpOnFailure(ns.name.clone());
+    let client = Client::try_default().await.unwrap();
+    let mut first = Controller::start_with(&ns.name, &["--leader-elect", "--pod-name", "first"]);
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(client.clone(), &ns.name);
+    wait_for(
+        &leases,
+        "sluice-controller",
+        "the Lease held by first",
+        |lease| {
+            lease
+                .and_then(|l| l.spec.as_ref())
+                .and_then(|s| s.holder_identity.as_deref())
+                == Some("first")
+        },
+    )
+    .await;
+    let second = Controller::start_with(&ns.name, &["--leader-elect", "--pod-name", "second"]);
+    // The second is ready but not leading.
+    let mut ready = false;
+    for _ in 0..200 {
+        if let Some((200, _)) = Controller::get(second.health, "/readyz").await {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready, "{}", second.log());
+    assert!(second.metrics().await.contains("sluice_leader 0"));
+    assert!(first.metrics().await.contains("sluice_leader 1"));
+    // The leader steps down on SIGTERM and the other takes over.
+    assert!(first.terminate().success(), "{}", first.log());
+    wait_for(
+        &leases,
+        "sluice-controller",
+        "the Lease held by second",
+        |lease| {
+            lease
+                .and_then(|l| l.spec.as_ref())
+                .and_then(|s| s.holder_identity.as_deref())
+                == Some("second")
+        },
+    )
+    .await;
+}
+
+fn pg_var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: this test needs the PostgreSQL server that `make test` starts (e2e/scripts/postgres.sh)"
+        )
+    })
+}
+
+async fn pg_execute(statements: &str) {
+    let (client, connection) = tokio_postgres::connect(
+        &format!(
+            "host={} port={} dbname={} user={} password={}",
+            pg_var("SLUICE_TEST_PG_HOST"),
+            pg_var("SLUICE_TEST_PG_PORT"),
+            pg_var("SLUICE_TEST_PG_DATABASE"),
+            pg_var("SLUICE_TEST_PG_USER"),
+            pg_var("SLUICE_TEST_PG_PASSWORD")
+        ),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    let connection = tokio::spawn(connection);
+    client.batch_execute(statements).await.unwrap();
+    drop(client);
+    let _ = connection.await;
+}
+
+fn lines_under(dir: &Path) -> usize {
+    let mut count = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            count += lines_under(&path);
+        } else if path.extension().is_some_and(|e| e == "jsonl") {
+            count += std::fs::read_to_string(&path).unwrap().lines().count();
+        }
+    }
+    count
+}
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server, kube-controller-manager and PostgreSQL: run `make test`"]
+async fn incremental_runs_read_the_pinned_window_and_report_the_watermark() {
+    let ns = TempNamespace::new("ctl-incremental");
+    let _dump = DumpOnFailure(ns.name.clone());
+    let client = Client::try_default().await.unwrap();
+    let table = ns.name.replace('-', "_");
+    pg_execute(&format!(
+        "CREATE TABLE {table} (id int, updated_at timestamptz);
+         INSERT INTO {table} VALUES
+           (1, '2024-01-01T00:00:00Z'), (2, '2024-06-01T00:00:00Z'),
+           (3, '2025-01-01T00:00:00Z'), (4, '2099-01-01T00:00:00Z');"
+    ))
+    .await;
+    let work = tempfile::tempdir().unwrap();
+    let _controller = Controller::start(&ns.name);
+    let node = Node::start(client.clone(), &ns.name, Mode::Run, work.path());
+    apply(
+        &ns.name,
+        &format!(
+            "apiVersion: v1
+kind: Secret
+metadata: {{name: pg-login}}
+stringData: {{username: {user}, password: {password}}}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: ConnectorProfile
+metadata: {{name: db}}
+spec:
+  postgres: {{host: '{host}', port: {port}, database: {database}, sslMode: Disable}}
+  credentials: {{secretRef: {{name: pg-login}}, basic: {{}}}}
+---
+{LOCAL_PROFILE}---
+apiVersion: sluice.dev/v1alpha1
+kind: Flow
+metadata: {{name: changes}}
+spec:
+  source: {{connectorProfileRef: {{name: db}}, postgres: {{table: {table}}}}}
+  destination:
+    connectorProfileRef: {{name: local}}
+    file: {{path: out, format: JsonLines, pathTemplate: '{{runId}}', aggregation: {{mode: SingleFile}}}}
+  sync: {{mode: Incremental, cursorField: updated_at, firstRun: {{startTime: '2024-03-01T00:00:00Z'}}}}
+  runTemplate: {{backoffLimit: 0}}
+---
+{}",
+            flow_run("first", "changes"),
+            user = pg_var("SLUICE_TEST_PG_USER"),
+            password = pg_var("SLUICE_TEST_PG_PASSWORD"),
+            host = pg_var("SLUICE_TEST_PG_HOST"),
+            port = pg_var("SLUICE_TEST_PG_PORT"),
+            database = pg_var("SLUICE_TEST_PG_DATABASE"),
+        ),
+    );
+    let runs: Api<FlowRun> = Api::namespaced(client.clone(), &ns.name);
+    wait_for(&runs, "first", "the first run to finish", finished).await;
+    let status = runs.get("first").await.unwrap().status.unwrap();
+    assert_eq!(
+        status.phase,
+        Some(sluice::api::v1alpha1::flow_run::RunPhase::Succeeded),
+        "{status:?}\n{:?}",
+        node.outputs()
+    );
+    // The first run's window: sync.firstRun to the moment it was pinned.
+    let window = status.window.clone().unwrap();
+    assert_eq!(window.from.unwrap().0.to_string(), "2024-03-01T00:00:00Z");
+    let to = window.to.clone().unwrap();
+    assert!(to.0 <= k8s_openapi::jiff::Timestamp::now());
+    assert_eq!(status.progress.records_read, 2, "rows 2 and 3 only");
+    assert_eq!(lines_under(&work.path().join("out/first")), 2);
+    // Its watermark is the window's end.
+    assert_eq!(status.watermark, Some(to.clone()));
+
+    // With the Flow's watermark at 2024-12-01, the next run starts there.
+    let flows: Api<Flow> = Api::namespaced(client.clone(), &ns.name);
+    flows
+        .patch_status(
+            "changes",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"status": {"incremental": {
+                "cursorField": "updated_at", "watermark": "2024-12-01T00:00:00Z", "run": "first"
+            }}})),
+        )
+        .await
+        .unwrap();
+    apply(&ns.name, &flow_run("second", "changes"));
+    wait_for(&runs, "second", "the second run to finish", finished).await;
+    let status = runs.get("second").await.unwrap().status.unwrap();
+    assert_eq!(
+        status.window.unwrap().from.unwrap().0.to_string(),
+        "2024-12-01T00:00:00Z"
+    );
+    assert_eq!(status.progress.records_read, 1, "row 3 only");
+    assert_eq!(lines_under(&work.path().join("out/second")), 1);
+
+    // A window override narrows the window and moves no watermark.
+    apply(
+        &ns.name,
+        "apiVersion: sluice.dev/v1alpha1
+kind: FlowRun
+metadata: {name: replay}
+spec:
+  flowRef: {name: changes}
+  overrides: {window: {to: '2024-12-31T00:00:00Z'}}
+",
+    );
+    wait_for(&runs, "replay", "the replay to finish", finished).await;
+    let status = runs.get("replay").await.unwrap().status.unwrap();
+    let window = status.window.unwrap();
+    assert_eq!(
+        (
+            window.from.unwrap().0.to_string(),
+            window.to.unwrap().0.to_string()
+        ),
+        (
+            "2024-12-01T00:00:00Z".to_owned(),
+            "2024-12-31T00:00:00Z".to_owned()
+        )
+    );
+    assert_eq!(
+        status.phase,
+        Some(sluice::api::v1alpha1::flow_run::RunPhase::Succeeded)
+    );
+    assert_eq!(status.progress.records_read, 0);
+    assert_eq!(status.watermark, None);
+    pg_execute(&format!("DROP TABLE {table};")).await;
+}
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server and kube-controller-manager: run `make test`"]
+async fn an_unpullable_image_fails_the_run_and_removes_its_job() {
+    let ns = TempNamespace::new("ctl-pull");
+    let _dump = DumpOnFailure(ns.name.clone());
+    let client = Client::try_default().await.unwrap();
+    let work = work_dir_with_demo();
+    let _controller = Controller::start(&ns.name);
+    let _node = Node::start(client.clone(), &ns.name, Mode::ImagePull, work.path());
+    apply(&ns.name, &demo_manifests());
+    apply(&ns.name, &flow_run("pull", "opportunities"));
+    let runs: Api<FlowRun> = Api::namespaced(client.clone(), &ns.name);
+    wait_for(&runs, "pull", "the run to finish", finished).await;
+    let error = runs
+        .get("pull")
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .error
+        .unwrap();
+    assert_eq!(
+        error.reason,
+        sluice::api::v1alpha1::flow_run::ErrorReason::ImagePullFailed
+    );
+    assert!(error.message.contains(IMAGE), "{}", error.message);
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns.name);
+    wait_for(&jobs, "pull", "the Job to be deleted", |job| {
+        job.is_none_or(|j| j.metadata.deletion_timestamp.is_some())
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server and kube-controller-manager: run `make test`"]
+async fn a_run_past_its_deadline_fails_as_deadline_exceeded() {
+    let ns = TempNamespace::new("ctl-deadline");
+    let _dump = DumpOnFailure(ns.name.clone());
+    let client = Client::try_default().await.unwrap();
+    let work = work_dir_with_demo();
+    let _controller = Controller::start(&ns.name);
+    // The pod never runs; the Job controller stops the Job at its deadline.
+    let _node = Node::start(client.clone(), &ns.name, Mode::Hold, work.path());
+    let manifests = demo_manifests().replace(
+        "  errorHandling:",
+        "  runTemplate: {activeDeadlineSeconds: 2}\n  errorHandling:",
+    );
+    apply(&ns.name, &manifests);
+    apply(&ns.name, &flow_run("slow", "opportunities"));
+    let runs: Api<FlowRun> = Api::namespaced(client.clone(), &ns.name);
+    wait_for(&runs, "slow", "the run to finish", finished).await;
+    let status = runs.get("slow").await.unwrap().status.unwrap();
+    let error = status.error.unwrap();
+    assert_eq!(
+        error.reason,
+        sluice::api::v1alpha1::flow_run::ErrorReason::DeadlineExceeded
+    );
+    assert!(error.message.contains("2s"), "{}", error.message);
+    assert!(error.retryable);
+    wait_event(&client, &ns.name, "slow", "DeadlineExceeded").await;
+}
