@@ -40,7 +40,9 @@ def normal(value):
 def compare(s3, bucket, prefix, expected_path):
     with open(expected_path) as handle:
         expected = {str(row["id"]): row for row in json.load(handle)}
-    files = [k for k in keys(s3, bucket, prefix) if k.rsplit("/", 1)[-1].startswith("part-")]
+    # Published files only: _sluice/ holds staging and manifests.
+    files = [k for k in keys(s3, bucket, prefix)
+             if k.rsplit("/", 1)[-1].startswith("part-") and "_sluice/" not in k]
     if not files:
         sys.exit(f"e2e-s3: no part files under s3://{bucket}/{prefix}")
     seen, problems = {}, []
@@ -93,7 +95,7 @@ def main():
     elif command == "run-prefix":
         bucket, prefix, run = args
         matches = sorted({k[: k.index("/" + run + "/") + len(run) + 2]
-                          for k in keys(s3, bucket, prefix) if "/" + run + "/" in k})
+                          for k in keys(s3, bucket, prefix) if "/" + run + "/" in k and "_sluice/" not in k})
         if len(matches) != 1:
             sys.exit(f"e2e-s3: run {run} has {len(matches)} prefixes under s3://{bucket}/{prefix}: {matches}")
         print(matches[0])

