@@ -462,9 +462,8 @@ scenario_scheduled_incremental() {
   s3 mb "$bucket"
   profiles
   flow orders "$table" "$bucket" "  trigger: {type: Schedule, schedule: {expression: 'rate(1 minute)'}}
-  sync: {mode: Incremental, cursorField: updated_at, firstRun: {start: '2025-01-01T00:00:00Z'}}"
-  k -n "$ns" wait flow/orders --for=jsonpath='{.status.lastSuccessfulRun.name}' --timeout=150s 2>/dev/null ||
-    k -n "$ns" wait flow/orders --for=condition=Ready --timeout=10s
+  sync: {mode: Incremental, cursorField: updated_at, firstRun: {startTime: '2025-01-01T00:00:00Z'}}"
+  k -n "$ns" wait flow/orders --for=jsonpath='{.status.lastSuccessfulRun.name}' --timeout=150s
   local first
   first=$(k -n "$ns" get flow/orders -o jsonpath='{.status.lastSuccessfulRun.name}')
   [[ -n "$first" ]]
