@@ -2,9 +2,9 @@
 # `make help` lists the targets.
 
 CARGO ?= cargo
-SLUICE := target/debug/sluice
+SLUICE := $(or $(CARGO_TARGET_DIR),target)/debug/sluice
 
-.PHONY: help demo bench build test unit lint fmt crds crds-check control-plane cluster-up cluster-down clean
+.PHONY: help demo bench build test unit lint fmt crds crds-check control-plane cluster-up cluster-down e2e image clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -31,12 +31,19 @@ lint: ## rustfmt and clippy, as CI runs them
 fmt: ## Format the code
 	$(CARGO) fmt --all
 
-crds: build ## Regenerate crds/ from src/api
+# The CRDs live in three places that must stay equal: crds/ (kubectl apply -f),
+# the chart's crds/ (helm install) and config/crd/bases (kubectl apply -k).
+CRD_COPIES := charts/sluice/crds config/crd/bases
+
+crds: build ## Regenerate crds/ (and the chart's and kustomize's copies) from src/api
 	rm -f crds/*.yaml
 	$(SLUICE) crds --out-dir crds
+	@for d in $(CRD_COPIES); do rm -f $$d/*.yaml && cp crds/*.yaml $$d/; done
 
-crds-check: build ## Fail when crds/ differs from what the code generates
-	@tmp=$$(mktemp -d) && $(SLUICE) crds --out-dir $$tmp && diff -r $$tmp crds/ && rm -rf $$tmp && echo "crds/ is up to date"
+crds-check: build ## Fail when crds/ or a copy differs from what the code generates
+	@tmp=$$(mktemp -d) && $(SLUICE) crds --out-dir $$tmp && diff -r $$tmp crds/ \
+	  && for d in $(CRD_COPIES); do diff -r crds/ $$d/ || { echo "$$d differs from crds/: run 'make crds'" >&2; exit 1; }; done \
+	  && rm -rf $$tmp && echo "crds/, charts/sluice/crds and config/crd/bases are up to date"
 
 control-plane: ## Build (once) and print the directory of etcd, kube-apiserver and kubectl
 	@e2e/scripts/k8s-bin.sh
@@ -46,6 +53,12 @@ cluster-up: ## Start a test control plane in .cache/cluster (source .cache/clust
 
 cluster-down: ## Stop the test control plane
 	e2e/scripts/control-plane.sh down $(CURDIR)/.cache/cluster
+
+e2e: ## Real single-node cluster (kubelet, containerd): chart, kustomize, image, scenarios; needs root
+	e2e/scripts/e2e.sh
+
+image: ## Build the container image with Docker (Dockerfile; needs a registry for the base images)
+	docker build -t sluice:dev .
 
 clean: ## Remove build outputs
 	$(CARGO) clean

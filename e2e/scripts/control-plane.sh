@@ -51,10 +51,12 @@ certs() {
     cd "$pki"
     openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=sluice-test-ca" \
       -keyout ca.key -out ca.crt 2>/dev/null
-    # Serving certificate for 127.0.0.1 and localhost.
+    # Serving certificate for 127.0.0.1 and localhost, and for the
+    # `kubernetes` Service's ClusterIP that pods' in-cluster clients dial
+    # (e2e/scripts/cluster.sh routes it to 127.0.0.1).
     openssl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" \
       -keyout apiserver.key -out apiserver.csr 2>/dev/null
-    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n' > apiserver.ext
+    printf 'subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n' > apiserver.ext
     openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
       -extfile apiserver.ext -out apiserver.crt 2>/dev/null
     # The test client: a member of system:masters, like a cluster admin.
@@ -63,6 +65,11 @@ certs() {
     printf 'extendedKeyUsage=clientAuth\n' > admin.ext
     openssl x509 -req -in admin.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
       -extfile admin.ext -out admin.crt 2>/dev/null
+    # The API server's client certificate towards kubelets (logs, exec).
+    openssl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=kube-apiserver-kubelet-client" \
+      -keyout kubelet-client.key -out kubelet-client.csr 2>/dev/null
+    openssl x509 -req -in kubelet-client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
+      -extfile admin.ext -out kubelet-client.crt 2>/dev/null
     # kube-controller-manager's client: full rights, like the admin (it runs
     # only the job, garbage-collector and namespace controllers).
     openssl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=system:kube-controller-manager" \
@@ -133,6 +140,9 @@ up() {
     --tls-cert-file "$dir/pki/apiserver.crt" \
     --tls-private-key-file "$dir/pki/apiserver.key" \
     --client-ca-file "$dir/pki/ca.crt" \
+    --kubelet-client-certificate "$dir/pki/kubelet-client.crt" \
+    --kubelet-client-key "$dir/pki/kubelet-client.key" \
+    --kubelet-preferred-address-types InternalIP \
     --service-account-issuer "https://kubernetes.default.svc" \
     --service-account-key-file "$dir/pki/sa.pub" \
     --service-account-signing-key-file "$dir/pki/sa.key" \

@@ -3,7 +3,8 @@
 # installs what is missing, then runs fmt, clippy, the CRD drift check, the
 # unit and integration tests, and the tests against a real Kubernetes API
 # server and a local AWS (moto: S3, KMS, Secrets Manager) it starts (and
-# stops) itself. Ends with one summary line.
+# stops) itself, then the end-to-end suite on a real single-node cluster
+# (e2e/scripts/e2e.sh; SLUICE_SKIP_E2E=1 leaves it out). Ends with summary lines.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -52,6 +53,9 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 "${CARGO_TARGET_DIR:-target}/debug/sluice" crds --out-dir "$out"
 diff -r "$out" crds/ || { echo "crds/ is stale: run 'make crds' and commit" >&2; exit 1; }
+for copy in charts/sluice/crds config/crd/bases; do
+  diff -r crds/ "$copy" || { echo "$copy differs from crds/: run 'make crds' and commit" >&2; exit 1; }
+done
 
 # ---------------------------------------------------------------- control plane
 step "Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager)"
@@ -86,6 +90,23 @@ cargo test --locked --all-targets --no-fail-fast -- --include-ignored 2>&1 | tee
 status=${PIPESTATUS[0]}
 set -e
 
+# ---------------------------------------------------------------- e2e
+# A real single-node cluster with its own servers (e2e/scripts/e2e.sh):
+# chart, kustomize, image, and the scenarios on a kubelet.
+e2e_summary="e2e: not run (SLUICE_SKIP_E2E is set)"
+if [[ -z "${SLUICE_SKIP_E2E:-}" ]]; then
+  step "e2e: real cluster, chart, image, scenarios"
+  e2e_log=$(mktemp "${TMPDIR:-/tmp}/sluice-e2e.XXXXXX.log")
+  set +e
+  e2e/scripts/e2e.sh 2>&1 | tee "$e2e_log"
+  e2e_status=${PIPESTATUS[0]}
+  set -e
+  e2e_summary=$(grep '^e2e: [0-9]* passed' "$e2e_log" | tail -n 1)
+  [[ -n "$e2e_summary" ]] || e2e_summary="e2e: did not finish (exit $e2e_status)"
+  rm -f "$e2e_log"
+  if (( e2e_status != 0 && status == 0 )); then status=$e2e_status; fi
+fi
+
 read -r passed failed ignored < <(awk '/^test result:/ {
     for (i = 1; i <= NF; i++) {
       if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) g += $i
@@ -96,5 +117,6 @@ if (( status != 0 && failed == 0 )); then failed=1; fi
 echo
 echo "ran: $(IFS=';'; echo "${steps[*]}" | sed 's/;/; /g')"
 echo "skipped: ${ignored} ignored tests"
+echo "$e2e_summary"
 echo "sluice: ${passed} passed, ${failed} failed, ${ignored} skipped"
 exit "$status"
