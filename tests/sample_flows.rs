@@ -331,7 +331,7 @@ fn s3_to_postgres_sample_upserts_priced_rows() {
 
     let mut docs = sample("s3-to-postgres.yaml");
     patch_s3(doc(&mut docs, "ConnectorProfile", "supplier-drop"));
-    patch_postgres(doc(&mut docs, "ConnectorProfile", "warehouse"));
+    patch_postgres(doc(&mut docs, "ConnectorProfile", "catalog-warehouse"));
     let flow = doc(&mut docs, "Flow", "supplier-catalog-to-warehouse");
     flow["spec"]["source"]["s3"]["bucket"] = json!(bucket);
     flow["spec"]["destination"]["postgres"]["schema"] = json!(schema);
