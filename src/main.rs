@@ -143,7 +143,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Run { namespace, name } => {
             let runtime = tokio::runtime::Runtime::new()?;
-            let phase = runtime.block_on(async {
+            let finished = runtime.block_on(async {
                 let client = kube::Client::try_default().await?;
                 let working_dir = std::env::current_dir()?;
                 let request = sluice::runner::Request {
@@ -153,10 +153,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 };
                 anyhow::Ok(sluice::runner::run(client, request).await?)
             })?;
-            println!("FlowRun finished: {phase:?}");
-            Ok(match phase {
+            println!("FlowRun finished: {:?}", finished.phase);
+            Ok(match finished.phase {
                 sluice::api::v1alpha1::flow_run::RunPhase::Succeeded => {
                     std::process::ExitCode::SUCCESS
+                }
+                _ if !finished.retryable => {
+                    std::process::ExitCode::from(sluice::runner::EXIT_NOT_RETRYABLE)
                 }
                 _ => std::process::ExitCode::FAILURE,
             })

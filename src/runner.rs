@@ -126,7 +126,7 @@ impl Reporter {
         reason: ErrorReason,
         message: String,
         retryable: bool,
-    ) -> Result<RunPhase> {
+    ) -> Result<Finished> {
         let error = RunError {
             reason,
             message,
@@ -141,7 +141,7 @@ impl Reporter {
         progress: Option<RunCounts>,
         output: Option<RunOutput>,
         watermark: Option<Time>,
-    ) -> Result<RunPhase> {
+    ) -> Result<Finished> {
         self.report(phase, None, progress, output, watermark).await
     }
 
@@ -151,7 +151,7 @@ impl Reporter {
         error: Option<RunError>,
         progress: Option<RunCounts>,
         output: Option<RunOutput>,
-    ) -> Result<RunPhase> {
+    ) -> Result<Finished> {
         self.report(phase, error, progress, output, None).await
     }
 
@@ -162,7 +162,7 @@ impl Reporter {
         progress: Option<RunCounts>,
         output: Option<RunOutput>,
         watermark: Option<Time>,
-    ) -> Result<RunPhase> {
+    ) -> Result<Finished> {
         let (status, reason, message) = match (&phase, &error) {
             (RunPhase::Succeeded, _) => (
                 "True",
@@ -193,10 +193,28 @@ impl Reporter {
             attempts: self.attempts,
             ..FlowRunStatus::default()
         };
+        let retryable =
+            phase == RunPhase::Failed && status.error.as_ref().is_none_or(|e| e.retryable);
         self.patch(&status).await?;
-        Ok(phase)
+        Ok(Finished { phase, retryable })
     }
 }
+
+/// How a run ended, for the runner's exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Finished {
+    /// The run's final phase.
+    pub phase: RunPhase,
+    /// Whether another attempt may succeed: only a failure whose error
+    /// does not say otherwise.
+    pub retryable: bool,
+}
+
+/// The exit code of a run pod whose run failed in a way a retry cannot
+/// mend (refused credentials, an invalid spec, bad records under policy
+/// Fail): the Job's pod failure policy fails the Job at once on it instead
+/// of spending its backoff limit.
+pub const EXIT_NOT_RETRYABLE: u8 = 3;
 
 fn classify(error: &engine::Error) -> (ErrorReason, bool) {
     match error {
@@ -221,7 +239,7 @@ fn classify(error: &engine::Error) -> (ErrorReason, bool) {
 }
 
 /// Executes the FlowRun and reports on it; returns its final phase.
-pub async fn run(client: kube::Client, request: Request) -> Result<RunPhase> {
+pub async fn run(client: kube::Client, request: Request) -> Result<Finished> {
     let runs: Api<FlowRun> = Api::namespaced(client.clone(), &request.namespace);
     let flows: Api<Flow> = Api::namespaced(client.clone(), &request.namespace);
     let profiles: Api<ConnectorProfile> = Api::namespaced(client, &request.namespace);
@@ -243,7 +261,10 @@ pub async fn run(client: kube::Client, request: Request) -> Result<RunPhase> {
         Some(RunPhase::Succeeded | RunPhase::Cancelled)
     ) {
         // A retried pod of a finished run does nothing.
-        return Ok(previous.phase.unwrap_or(RunPhase::Succeeded));
+        return Ok(Finished {
+            phase: previous.phase.unwrap_or(RunPhase::Succeeded),
+            retryable: false,
+        });
     }
     if run.spec.cancel {
         return reporter.finish(RunPhase::Cancelled, None, None, None).await;

@@ -11,7 +11,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::batch::v1::{
+    Job, JobSpec, PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement, PodFailurePolicyRule,
+};
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, EmptyDirVolumeSource, EnvVar, KeyToPath, PodSecurityContext, PodSpec,
     PodTemplateSpec, SeccompProfile, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
@@ -335,6 +337,20 @@ pub fn build_job(run: &RunJob) -> Job {
         spec: Some(JobSpec {
             backoff_limit: Some(run.template.backoff_limit),
             active_deadline_seconds: run.template.active_deadline_seconds,
+            // A failure the runner calls not retryable (refused credentials,
+            // an invalid spec) fails the Job at once: retrying would only
+            // repeat it, and against an API, look like an attack.
+            pod_failure_policy: Some(PodFailurePolicy {
+                rules: vec![PodFailurePolicyRule {
+                    action: "FailJob".to_owned(),
+                    on_exit_codes: Some(PodFailurePolicyOnExitCodesRequirement {
+                        container_name: Some(RUNNER_CONTAINER.to_owned()),
+                        operator: "In".to_owned(),
+                        values: vec![i32::from(crate::runner::EXIT_NOT_RETRYABLE)],
+                    }),
+                    on_pod_conditions: None,
+                }],
+            }),
             template: pod_template(&settings),
             ..JobSpec::default()
         }),
@@ -586,6 +602,11 @@ mod tests {
         let job = build_job(&job_run);
         let spec = job.spec.as_ref().unwrap();
         assert_eq!(spec.backoff_limit, Some(4));
+        let rule = &spec.pod_failure_policy.as_ref().unwrap().rules[0];
+        assert_eq!(rule.action, "FailJob");
+        let codes = rule.on_exit_codes.as_ref().unwrap();
+        assert_eq!(codes.values, vec![3]);
+        assert_eq!(codes.container_name.as_deref(), Some(RUNNER_CONTAINER));
         assert_eq!(spec.active_deadline_seconds, Some(600));
         let pod = pod(&job);
         assert_eq!(pod.service_account_name.as_deref(), Some("etl"));
