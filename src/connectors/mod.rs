@@ -8,3 +8,4 @@ pub mod file;
 pub mod http;
 pub mod postgres;
 pub mod s3;
+pub mod salesforce;

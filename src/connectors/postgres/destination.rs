@@ -447,6 +447,7 @@ impl Destination for PostgresRecordDestination {
             manifest: None,
             objects: 1,
             bytes: self.bytes,
+            rejected: 0,
         })
     }
 
