@@ -499,7 +499,8 @@ fn write(
                 Ok(outcome) => {
                     let mut counts = counts;
                     counts.bytes_written = counts.bytes_written.max(outcome.bytes);
-                    counts.records_written = counts.records_written.saturating_sub(outcome.rejected);
+                    counts.records_written =
+                        counts.records_written.saturating_sub(outcome.rejected);
                     match options.error_handling.policy {
                         ErrorPolicy::Quarantine => counts.records_quarantined += outcome.rejected,
                         _ => counts.records_skipped += outcome.rejected,

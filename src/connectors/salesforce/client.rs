@@ -145,10 +145,7 @@ enum Failure {
 
 fn network_message(error: &reqwest::Error, timeout: Duration) -> String {
     if error.is_timeout() {
-        return format!(
-            "no complete response within {}s",
-            timeout.as_secs_f64()
-        );
+        return format!("no complete response within {}s", timeout.as_secs_f64());
     }
     let mut message = error.to_string();
     let mut cause = std::error::Error::source(error);
@@ -259,7 +256,11 @@ impl Client {
     /// Forgets the session of `generation` after Salesforce refused it.
     async fn invalidate(&self, generation: u64) {
         let mut sessions = self.sessions.lock().await;
-        if sessions.current.as_ref().is_some_and(|(_, g)| *g == generation) {
+        if sessions
+            .current
+            .as_ref()
+            .is_some_and(|(_, g)| *g == generation)
+        {
             sessions.current = None;
         }
     }
@@ -293,9 +294,8 @@ impl Client {
                     let status = response.status().as_u16();
                     let body = response.bytes().await.unwrap_or_default();
                     if (200..300).contains(&status) {
-                        return auth::parse_token_response(&body).map_err(|m| {
-                            token_error(self.scrub(&m), ErrorClass::Auth)
-                        });
+                        return auth::parse_token_response(&body)
+                            .map_err(|m| token_error(self.scrub(&m), ErrorClass::Auth));
                     }
                     if status < 500 {
                         let said = auth::parse_token_response(&body)
@@ -376,15 +376,13 @@ impl Client {
             let (session, generation) = self.session().await?;
             let url = self.url(&session.instance_url, target)?;
             let shown = format!("{method} {url}");
-            let mut bearer = HeaderValue::from_str(&format!(
-                "Bearer {}",
-                session.access_token.expose()
-            ))
-            .map_err(|_| Error::Token {
-                url: self.config.token_url.to_string(),
-                message: "the issued access token cannot travel in a header".to_owned(),
-                class: ErrorClass::Auth,
-            })?;
+            let mut bearer =
+                HeaderValue::from_str(&format!("Bearer {}", session.access_token.expose()))
+                    .map_err(|_| Error::Token {
+                        url: self.config.token_url.to_string(),
+                        message: "the issued access token cannot travel in a header".to_owned(),
+                        class: ErrorClass::Auth,
+                    })?;
             bearer.set_sensitive(true);
             let mut builder = self
                 .http
@@ -395,7 +393,9 @@ impl Client {
                 builder = builder.header(*name, value);
             }
             if let Some((content_type, bytes)) = &body {
-                builder = builder.header(CONTENT_TYPE, *content_type).body(bytes.clone());
+                builder = builder
+                    .header(CONTENT_TYPE, *content_type)
+                    .body(bytes.clone());
             }
             let failure = match builder.send().await {
                 Ok(response) => {
@@ -525,7 +525,10 @@ mod tests {
     fn limit_info_is_read_among_other_entries() {
         assert_eq!(
             parse_limit_info("api-usage=18/5000"),
-            Some(ApiUsage { used: 18, max: 5000 })
+            Some(ApiUsage {
+                used: 18,
+                max: 5000
+            })
         );
         assert_eq!(
             parse_limit_info("per-app-api-usage=3/100(appName=x), api-usage=25/15000"),
@@ -540,8 +543,13 @@ mod tests {
     #[test]
     fn error_payloads_of_rest_bulk_and_oauth() {
         assert_eq!(
-            error_payload(br#"[{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]"#),
-            Some(("INVALID_SESSION_ID".to_owned(), "Session expired or invalid".to_owned()))
+            error_payload(
+                br#"[{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]"#
+            ),
+            Some((
+                "INVALID_SESSION_ID".to_owned(),
+                "Session expired or invalid".to_owned()
+            ))
         );
         assert_eq!(
             error_payload(br#"{"error":"invalid_grant","error_description":"expired"}"#),

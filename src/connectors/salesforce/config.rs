@@ -150,7 +150,9 @@ pub fn rsa_key(pem: &str) -> std::result::Result<RsaKeyPair, String> {
         PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer { .. }) => {
             RsaKeyPair::from_der(der.secret_der()).map_err(|e| format!("not an RSA key ({e})"))
         }
-        _ => Err("an EC key; Salesforce signs JWT bearer assertions with RS256, an RSA key".to_owned()),
+        _ => Err(
+            "an EC key; Salesforce signs JWT bearer assertions with RS256, an RSA key".to_owned(),
+        ),
     }
 }
 
@@ -247,7 +249,13 @@ impl SalesforceConfig {
             Some(url) => Some(https_url(&field("salesforce.instanceUrl"), url)?),
             None => None,
         };
-        if !sf.api_version.ends_with(".0") || sf.api_version.trim_end_matches(".0").parse::<u32>().is_err() {
+        if !sf.api_version.ends_with(".0")
+            || sf
+                .api_version
+                .trim_end_matches(".0")
+                .parse::<u32>()
+                .is_err()
+        {
             return Err(Error::config(
                 field("salesforce.apiVersion"),
                 format!("{:?} is not an API version such as 62.0", sf.api_version),
@@ -273,9 +281,6 @@ impl SalesforceConfig {
 
     /// The major API version as a number (`62` for `62.0`).
     pub fn version_number(&self) -> u32 {
-        self.api_version
-            .trim_end_matches(".0")
-            .parse()
-            .unwrap_or(0)
+        self.api_version.trim_end_matches(".0").parse().unwrap_or(0)
     }
 }

@@ -87,7 +87,14 @@ impl FieldInfo {
         self.filterable
             && matches!(
                 self.kind.as_str(),
-                "boolean" | "int" | "long" | "double" | "currency" | "percent" | "date" | "datetime"
+                "boolean"
+                    | "int"
+                    | "long"
+                    | "double"
+                    | "currency"
+                    | "percent"
+                    | "date"
+                    | "datetime"
             )
     }
 }
@@ -108,7 +115,9 @@ pub struct Describe {
 impl Describe {
     /// A field by name (Salesforce names are case-insensitive).
     pub fn field(&self, name: &str) -> Option<&FieldInfo> {
-        self.fields.iter().find(|f| f.name.eq_ignore_ascii_case(name))
+        self.fields
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(name))
     }
 
     /// The fields that are read, in describe order.
@@ -151,7 +160,12 @@ pub async fn global(client: &Client) -> Result<Vec<SObjectSummary>> {
         sobjects: Vec<SObjectSummary>,
     }
     let response = client
-        .send(Method::GET, &Target::Data("sobjects".to_owned(), Vec::new()), None, &[])
+        .send(
+            Method::GET,
+            &Target::Data("sobjects".to_owned(), Vec::new()),
+            None,
+            &[],
+        )
         .await?;
     Ok(response.json::<Answer>()?.sobjects)
 }
@@ -166,13 +180,19 @@ pub async fn object(client: &Client, object: &str) -> Result<Describe> {
             .map(|o| o.name.as_str())
             .filter(|n| {
                 let (a, b) = (n.to_ascii_lowercase(), object.to_ascii_lowercase());
-                a.contains(&b) || b.contains(&a)
+                let shared = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+                a.contains(&b)
+                    || b.contains(&a)
+                    || shared >= a.len().min(b.len()).saturating_sub(3).max(4)
             })
             .take(5)
             .collect();
         close.sort_unstable();
         return Err(Error::Api {
-            request: format!("global describe of ConnectorProfile {:?}", client.config().profile),
+            request: format!(
+                "global describe of ConnectorProfile {:?}",
+                client.config().profile
+            ),
             status: 404,
             code: "NOT_FOUND".to_owned(),
             message: format!("the org has no sObject {object:?}"),
@@ -217,7 +237,10 @@ mod tests {
         .unwrap();
         let schema = describe.schema();
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-        assert_eq!(names, ["Id", "AnnualRevenue", "IsDeleted", "SystemModstamp", "Name"]);
+        assert_eq!(
+            names,
+            ["Id", "AnnualRevenue", "IsDeleted", "SystemModstamp", "Name"]
+        );
         assert_eq!(schema.field(1).data_type(), &DataType::Float64);
         assert!(schema.field(1).is_nullable());
         assert!(!schema.field(0).is_nullable());

@@ -127,6 +127,26 @@ struct Written {
     refused: Vec<BadRecord>,
 }
 
+/// Reads a Bulk API 2.0 `sf__Error`: `CODE:message:Field1,Field2 --`.
+pub fn bulk_error(text: &str) -> (&str, &str, Option<String>) {
+    let text = text.trim().trim_end_matches("--").trim_end();
+    let Some((code, rest)) = text.split_once(':') else {
+        return ("UNKNOWN", text, None);
+    };
+    match rest.rsplit_once(':') {
+        Some((message, fields)) if !fields.contains(char::is_whitespace) => (
+            code,
+            message.trim(),
+            fields
+                .split(',')
+                .next()
+                .filter(|f| !f.is_empty())
+                .map(str::to_owned),
+        ),
+        _ => (code, rest.trim(), None),
+    }
+}
+
 impl SalesforceRecordDestination {
     /// Describes the object and checks the operation's id field.
     pub fn open(config: SalesforceConfig, settings: DestinationSettings) -> Result<Self> {
@@ -166,7 +186,10 @@ impl SalesforceRecordDestination {
     pub fn description(&self) -> String {
         match &self.settings.operation {
             Operation::Upsert { external_id } => {
-                format!("salesforce {} (upsert on {external_id})", self.describe.name)
+                format!(
+                    "salesforce {} (upsert on {external_id})",
+                    self.describe.name
+                )
             }
             other => format!("salesforce {} ({})", self.describe.name, other.name()),
         }
@@ -203,7 +226,11 @@ impl SalesforceRecordDestination {
                         "{object}.{} cannot be set by {} (it is not {}); leave it out with the Flow's tasks",
                         info.name,
                         op.name(),
-                        if matches!(op, Operation::Insert) { "createable" } else { "updateable" }
+                        if matches!(op, Operation::Insert) {
+                            "createable"
+                        } else {
+                            "updateable"
+                        }
                     ),
                 ));
             }
@@ -212,10 +239,9 @@ impl SalesforceRecordDestination {
         let has = |name: &str| fields.iter().any(|f| f.name() == name);
         let needed = match op {
             Operation::Update | Operation::Delete => Some("Id".to_owned()),
-            Operation::Upsert { external_id } => self
-                .describe
-                .field(external_id)
-                .map(|f| f.name.clone()),
+            Operation::Upsert { external_id } => {
+                self.describe.field(external_id).map(|f| f.name.clone())
+            }
             Operation::Insert => None,
         };
         if let Some(needed) = needed
@@ -232,7 +258,14 @@ impl SalesforceRecordDestination {
         Ok(Arc::new(Schema::new(fields)))
     }
 
-    fn refused_record(&self, location: String, record: Option<String>, code: &str, message: &str, field: Option<String>) -> BadRecord {
+    fn refused_record(
+        &self,
+        location: String,
+        record: Option<String>,
+        code: &str,
+        message: &str,
+        field: Option<String>,
+    ) -> BadRecord {
         BadRecord {
             location: Some(location),
             task: None,
@@ -279,7 +312,9 @@ impl SalesforceRecordDestination {
                         .map(|line| {
                             serde_json::from_str::<serde_json::Value>(line)
                                 .ok()
-                                .and_then(|v| v.get("Id").and_then(|id| id.as_str()).map(str::to_owned))
+                                .and_then(|v| {
+                                    v.get("Id").and_then(|id| id.as_str()).map(str::to_owned)
+                                })
                                 .unwrap_or_default()
                         })
                         .collect();
@@ -312,13 +347,21 @@ impl SalesforceRecordDestination {
                         Operation::Update => (Method::PATCH, "composite/sobjects".to_owned()),
                         Operation::Upsert { external_id } => (
                             Method::PATCH,
-                            format!("composite/sobjects/{object}/{}",
-                                self.describe.field(external_id).map_or(external_id.as_str(), |f| f.name.as_str())),
+                            format!(
+                                "composite/sobjects/{object}/{}",
+                                self.describe
+                                    .field(external_id)
+                                    .map_or(external_id.as_str(), |f| f.name.as_str())
+                            ),
                         ),
                         Operation::Delete => (Method::DELETE, String::new()),
                     };
                     let bytes = Bytes::from(body.to_string());
-                    (method, Target::Data(path, Vec::new()), Some(("application/json", bytes)))
+                    (
+                        method,
+                        Target::Data(path, Vec::new()),
+                        Some(("application/json", bytes)),
+                    )
                 }
             };
             written.bytes += body.as_ref().map_or(0, |(_, b)| b.len() as u64);
@@ -432,7 +475,10 @@ impl SalesforceRecordDestination {
                 .send(
                     Method::PATCH,
                     &Target::Data(format!("jobs/ingest/{id}"), Vec::new()),
-                    Some(("application/json", Bytes::from(r#"{"state":"UploadComplete"}"#))),
+                    Some((
+                        "application/json",
+                        Bytes::from(r#"{"state":"UploadComplete"}"#),
+                    )),
                     &[],
                 )
                 .await
@@ -488,17 +534,20 @@ impl SalesforceRecordDestination {
                         "sf__Error" => error = value.to_owned(),
                         "sf__Id" => {}
                         _ => {
-                            record.insert(name.to_owned(), serde_json::Value::String(value.to_owned()));
+                            record.insert(
+                                name.to_owned(),
+                                serde_json::Value::String(value.to_owned()),
+                            );
                         }
                     }
                 }
-                let (code, message) = error.split_once(':').unwrap_or(("UNKNOWN", error.as_str()));
+                let (code, message, field) = bulk_error(&error);
                 written.refused.push(self.refused_record(
                     format!("{object} bulk ingest job {id} failed result {}", n + 1),
                     Some(serde_json::Value::Object(record).to_string()),
                     code,
-                    message.trim_end_matches(" --").trim(),
-                    None,
+                    message,
+                    field,
                 ));
             }
         }
@@ -573,7 +622,11 @@ impl SalesforceRecordDestination {
                 "{} at {} via {}: {} written, {rejected} refused{usage}",
                 self.description(),
                 instance.trim_end_matches('/'),
-                if bulk { "Bulk API 2.0" } else { "sObject Collections" },
+                if bulk {
+                    "Bulk API 2.0"
+                } else {
+                    "sObject Collections"
+                },
                 total - rejected
             ),
             manifest: None,
@@ -615,5 +668,27 @@ impl Destination for SalesforceRecordDestination {
     fn abort(self: Box<Self>) -> Result<(), BoxError> {
         // Nothing was sent.
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bulk_errors_split_into_code_message_and_field() {
+        assert_eq!(
+            bulk_error("REQUIRED_FIELD_MISSING:Required fields are missing: [Name]:Name --"),
+            (
+                "REQUIRED_FIELD_MISSING",
+                "Required fields are missing: [Name]",
+                Some("Name".to_owned())
+            )
+        );
+        assert_eq!(
+            bulk_error("ENTITY_IS_DELETED:entity is deleted: --"),
+            ("ENTITY_IS_DELETED", "entity is deleted", None)
+        );
+        assert_eq!(bulk_error("odd"), ("UNKNOWN", "odd", None));
     }
 }

@@ -249,7 +249,13 @@ mod tests {
             fields: vec!["Id".into(), "Amount".into()],
             conditions: vec!["Amount > 10000".into()],
         };
-        assert_eq!(query.select(), "SELECT Id, Amount FROM Opportunity WHERE Amount > 10000");
-        assert_eq!(query.count(), "SELECT COUNT() FROM Opportunity WHERE Amount > 10000");
+        assert_eq!(
+            query.select(),
+            "SELECT Id, Amount FROM Opportunity WHERE Amount > 10000"
+        );
+        assert_eq!(
+            query.count(),
+            "SELECT COUNT() FROM Opportunity WHERE Amount > 10000"
+        );
     }
 }

@@ -233,13 +233,14 @@ impl SalesforceRecordSource {
         }
         let mut conditions = Vec::new();
         if let Some(window) = &settings.window {
-            let cursor = describe.field(&window.cursor_field).ok_or_else(|| {
-                Error::FieldRemoved {
-                    object: describe.name.clone(),
-                    field: window.cursor_field.clone(),
-                    detail: "it is the Flow's sync.cursorField".to_owned(),
-                }
-            })?;
+            let cursor =
+                describe
+                    .field(&window.cursor_field)
+                    .ok_or_else(|| Error::FieldRemoved {
+                        object: describe.name.clone(),
+                        field: window.cursor_field.clone(),
+                        detail: "it is the Flow's sync.cursorField".to_owned(),
+                    })?;
             if !matches!(cursor.kind.as_str(), "datetime" | "date") {
                 return Err(Error::config(
                     "spec.sync.cursorField",
@@ -249,7 +250,11 @@ impl SalesforceRecordSource {
                     ),
                 ));
             }
-            conditions.push(soql::window_condition(&cursor.name, window.start, window.end));
+            conditions.push(soql::window_condition(
+                &cursor.name,
+                window.start,
+                window.end,
+            ));
         }
         conditions.extend(soql::pushdown(&settings.tasks, &describe));
         let read: Vec<Field> = describe
@@ -287,7 +292,10 @@ impl SalesforceRecordSource {
             match self.try_start() {
                 Err(Error::Api { message, code, .. })
                     if missing_column(&message).is_some()
-                        && matches!(code.as_str(), "INVALID_FIELD" | "INVALIDJOB" | "MALFORMED_QUERY") =>
+                        && matches!(
+                            code.as_str(),
+                            "INVALID_FIELD" | "INVALIDJOB" | "MALFORMED_QUERY"
+                        ) =>
                 {
                     let field = missing_column(&message).unwrap_or_default();
                     let position = self
@@ -295,12 +303,15 @@ impl SalesforceRecordSource {
                         .fields
                         .iter()
                         .position(|f| f.eq_ignore_ascii_case(&field));
-                    let Some(position) = position.filter(|_| self.settings.drift != SchemaDriftPolicy::Fail)
+                    let Some(position) =
+                        position.filter(|_| self.settings.drift != SchemaDriftPolicy::Fail)
                     else {
                         return Err(Error::FieldRemoved {
                             object: self.query.object.clone(),
                             field,
-                            detail: format!("the describe listed it but the query was refused: {message}"),
+                            detail: format!(
+                                "the describe listed it but the query was refused: {message}"
+                            ),
                         });
                     };
                     self.query.fields.remove(position);
@@ -344,7 +355,7 @@ impl SalesforceRecordSource {
             self.job = Some(job);
         }
         if let Some(page) = self.fetch()? {
-            self.buffered.push_back(page);
+            self.buffered.push_front(page);
         }
         let api = match self.api {
             ReadApi::Rest if self.settings.include_deleted => "REST queryAll",
@@ -534,7 +545,9 @@ impl SalesforceRecordSource {
                     &[("accept", "text/csv".to_owned())],
                 ))?;
                 self.next = match response.header("sforce-locator") {
-                    Some(l) if !l.is_empty() && l != "null" => Next::BulkLocator(Some(l.to_owned())),
+                    Some(l) if !l.is_empty() && l != "null" => {
+                        Next::BulkLocator(Some(l.to_owned()))
+                    }
                     _ => Next::Done,
                 };
                 Ok(Some(self.csv_page(response.body)))
@@ -695,8 +708,9 @@ fn decode_page(page: Page, read_schema: &SchemaRef, schema: &SchemaRef) -> Resul
             .map_err(|e| decode_error(e.to_string()))?;
             let mut batches = Vec::new();
             let mut malformed = Vec::new();
-            while let Some((batch, bad, _)) =
-                reader.next_batch().map_err(|e| decode_error(e.to_string()))?
+            while let Some((batch, bad, _)) = reader
+                .next_batch()
+                .map_err(|e| decode_error(e.to_string()))?
             {
                 batches.push(batch);
                 malformed.extend(bad);
@@ -727,7 +741,9 @@ impl Source for SalesforceRecordSource {
             return Ok(None);
         };
         let (read_schema, schema) = (self.read_schema.clone(), self.schema.clone());
-        Ok(Some(Box::new(move || decode_page(page, &read_schema, &schema))))
+        Ok(Some(Box::new(move || {
+            decode_page(page, &read_schema, &schema)
+        })))
     }
 }
 
