@@ -83,7 +83,7 @@ pub enum Error {
         /// The field.
         field: &'static str,
         /// The connector's error.
-        source: salesforce::Error,
+        source: Box<salesforce::Error>,
     },
     /// The tasks do not fit the source schema.
     #[error("spec.tasks: {0}")]
@@ -289,8 +289,12 @@ fn salesforce_config(
             configured: connector_of(profile),
         });
     }
-    salesforce::SalesforceConfig::new(name, &profile.spec, secrets)
-        .map_err(|source| Error::Salesforce { field, source })
+    salesforce::SalesforceConfig::new(name, &profile.spec, secrets).map_err(|source| {
+        Error::Salesforce {
+            field,
+            source: Box::new(source),
+        }
+    })
 }
 
 /// The salesforce source's window: `cursorField` (default
@@ -510,8 +514,12 @@ pub fn plan(
                     expected_fields: task_source_fields(&spec.tasks),
                     drift: spec.schema_drift.policy,
                 };
-                let source = salesforce::SalesforceRecordSource::open(config, settings)
-                    .map_err(|source| Error::Salesforce { field, source })?;
+                let source = salesforce::SalesforceRecordSource::open(config, settings).map_err(
+                    |source| Error::Salesforce {
+                        field,
+                        source: Box::new(source),
+                    },
+                )?;
                 let description = source.description().to_owned();
                 (Box::new(source), description)
             }
@@ -724,8 +732,13 @@ pub fn plan(
             policy: spec.error_handling.policy,
             quarantine: shared,
         };
-        let destination = salesforce::SalesforceRecordDestination::open(config, settings)
-            .map_err(|source| Error::Salesforce { field, source })?;
+        let destination =
+            salesforce::SalesforceRecordDestination::open(config, settings).map_err(|source| {
+                Error::Salesforce {
+                    field,
+                    source: Box::new(source),
+                }
+            })?;
         let description = destination.description();
         (Box::new(destination), description)
     } else {

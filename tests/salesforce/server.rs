@@ -131,7 +131,7 @@ pub fn opportunity(i: u64) -> Map<String, Value> {
     r.insert("Probability".into(), json!((i % 10) * 10));
     r.insert(
         "StageName".into(),
-        json!(if i % 3 == 0 {
+        json!(if i.is_multiple_of(3) {
             "Closed Won"
         } else {
             "Prospecting"
@@ -141,10 +141,10 @@ pub fn opportunity(i: u64) -> Map<String, Value> {
         "CloseDate".into(),
         json!(format!("2024-{:02}-15", i % 12 + 1)),
     );
-    r.insert("IsWon".into(), json!(i % 3 == 0));
+    r.insert("IsWon".into(), json!(i.is_multiple_of(3)));
     r.insert(
         "Phone__c".into(),
-        if i % 5 == 0 {
+        if i.is_multiple_of(5) {
             Value::Null
         } else {
             json!(format!("+33 1 23 45 {:04}", i % 10000))
@@ -157,7 +157,7 @@ pub fn opportunity(i: u64) -> Map<String, Value> {
     );
     r.insert(
         "Description".into(),
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             json!(format!("Line one, \"quoted\"\nline two {i}"))
         } else {
             Value::Null
@@ -230,6 +230,9 @@ struct IngestJob {
     header: Option<csv::StringRecord>,
 }
 
+/// A query's rows, how many were served, and the object.
+type Cursor = (Vec<Map<String, Value>>, usize, String);
+
 #[derive(Debug)]
 struct State {
     base: String,
@@ -242,7 +245,7 @@ struct State {
     sessions: Vec<String>,
     issued: u64,
     objects: BTreeMap<String, SObject>,
-    cursors: HashMap<String, (Vec<Map<String, Value>>, usize, String)>,
+    cursors: HashMap<String, Cursor>,
     query_jobs: HashMap<String, QueryJob>,
     ingest_jobs: HashMap<String, IngestJob>,
     faults: Faults,
