@@ -1165,11 +1165,6 @@ fn the_headline_sample_runs_in_local_mode_against_the_stand_in_and_s3() {
             }
             ("Flow", _) => {
                 doc["spec"]["destination"]["s3"]["bucket"] = json!(bucket);
-                doc["spec"]["destination"]["s3"]["encryption"] = json!("Default");
-                doc["spec"]["destination"]["s3"]
-                    .as_object_mut()
-                    .unwrap()
-                    .remove("kmsKeyId");
                 doc["spec"]["errorHandling"]["errorLocation"]["s3"]["bucket"] = json!(bucket);
             }
             _ => {}
@@ -1234,7 +1229,9 @@ fn the_headline_sample_runs_in_local_mode_against_the_stand_in_and_s3() {
         .find(|q| q.starts_with("SELECT Id"))
         .unwrap();
     assert!(soql.contains("SystemModstamp >= 2024-04-30T23:50:00Z AND SystemModstamp < 2024-05-02T00:00:00Z AND Amount > 10000"), "{soql}");
-    let expected = (1..=1440u64).filter(|i| (i * 997) % 50000 > 10000).count();
+    // Records modified from 00:01 to 23:59 on May 1st (the window's end is
+    // exclusive), Amount above 10,000.
+    let expected = (1..1440u64).filter(|i| (i * 997) % 50000 > 10000).count();
     assert!(
         printed.contains(&format!(
             "{} records",
@@ -1249,4 +1246,57 @@ fn the_headline_sample_runs_in_local_mode_against_the_stand_in_and_s3() {
         "{printed}"
     );
     assert!(!printed.contains("PRIVATE KEY"), "{printed}");
+    // One Parquet object with those records, the phone numbers masked.
+    let listed = aws
+        .runtime()
+        .block_on(
+            aws.s3_client()
+                .list_objects_v2()
+                .bucket(&bucket)
+                .prefix("raw/salesforce/opportunities-to-lake/v1/2024/05/02/")
+                .send(),
+        )
+        .unwrap();
+    let keys: Vec<String> = listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(keys[0].ends_with(".parquet"), "{keys:?}");
+    let object = aws.runtime().block_on(async {
+        let got = aws
+            .s3_client()
+            .get_object()
+            .bucket(&bucket)
+            .key(&keys[0])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            got.server_side_encryption().map(|e| e.as_str()),
+            Some("aws:kms")
+        );
+        got.body.collect().await.unwrap().into_bytes()
+    });
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(object)
+        .unwrap()
+        .build()
+        .unwrap();
+    let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
+    assert_eq!(
+        batches.iter().map(RecordBatch::num_rows).sum::<usize>(),
+        expected
+    );
+    for batch in &batches {
+        let phones = strings(batch, "Phone__c");
+        assert!(
+            phones
+                .iter()
+                .flatten()
+                .all(|p| p.ends_with(" ****") && p.len() == 16),
+            "{phones:?}"
+        );
+        assert!(amounts(batch).iter().all(|a| a.unwrap() > 10000.0));
+    }
 }
