@@ -864,10 +864,7 @@ spec:
     let out = sluice(dir.path(), &["local", "-f", "flow.yaml", "--run-id", "r1"]);
     let printed = text(&out);
     assert!(out.status.success(), "{printed}");
-    assert!(
-        !printed.contains("PRIVATE KEY") && !printed.contains(CLIENT_ID),
-        "{printed}"
-    );
+    assert_no_secrets(dir.path(), &printed);
     let output = std::fs::read_to_string(dir.path().join("out/r1/part-00000.jsonl")).unwrap();
     let expected = (1..=2500u64).filter(|i| (i * 997) % 50000 > 40000).count();
     assert_eq!(output.lines().count(), expected);
@@ -889,6 +886,28 @@ spec:
             .iter()
             .any(|q| q.contains("WHERE Amount > 40000"))
     );
+}
+
+/// Fails if a secret appears in `printed` or in a file under `dir` other
+/// than the manifest that holds it.
+fn assert_no_secrets(dir: &Path, printed: &str) {
+    let key_line = key().pem.lines().nth(1).unwrap().to_owned();
+    let secrets = [key_line.as_str(), CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN];
+    for secret in secrets {
+        assert!(!printed.contains(secret), "{printed}");
+    }
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        if path.is_dir() {
+            pending.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else if path.file_name().is_some_and(|n| n != "flow.yaml") {
+            let bytes = std::fs::read(&path).unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            for secret in secrets {
+                assert!(!text.contains(secret), "{} holds a secret", path.display());
+            }
+        }
+    }
 }
 
 fn write_flow(org: &Org, dir: &Path, records: &str, destination: &str, sync: &str, policy: &str) {
@@ -1109,6 +1128,7 @@ fn a_failed_ingest_job_fails_the_run_with_its_message_and_bad_fields_are_refused
         "{printed}"
     );
     assert!(printed.contains("nothing published"), "{printed}");
+    assert_no_secrets(dir.path(), &printed);
 
     // A field the object does not have: refused before anything is sent.
     let org = start(0);

@@ -284,3 +284,50 @@ impl SalesforceConfig {
         self.api_version.trim_end_matches(".0").parse().unwrap_or(0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn resolve(profile: serde_json::Value) -> Result<SalesforceConfig> {
+        let spec: ConnectorProfileSpec = serde_json::from_value(profile).unwrap();
+        let values = BTreeMap::from([
+            ("clientId".to_owned(), "id".to_owned()),
+            ("refreshToken".to_owned(), "rt".to_owned()),
+        ]);
+        let secrets = Resolver::manifest(BTreeMap::from([("sf".to_owned(), values)]));
+        SalesforceConfig::new("p", &spec, &secrets)
+    }
+
+    #[test]
+    fn the_token_endpoint_follows_the_environment_or_login_url() {
+        let credentials = serde_json::json!({"secretRef": {"name": "sf"}, "oauth2": {"grantType": "RefreshToken", "refreshTokenKey": "refreshToken"}});
+        let sandbox = resolve(serde_json::json!({"salesforce": {"environment": "Sandbox"}, "credentials": credentials})).unwrap();
+        assert_eq!(
+            sandbox.token_url.as_str(),
+            "https://test.salesforce.com/services/oauth2/token"
+        );
+        assert_eq!(sandbox.api_version, "62.0");
+        let production =
+            resolve(serde_json::json!({"salesforce": {}, "credentials": credentials})).unwrap();
+        assert_eq!(
+            production.token_url.as_str(),
+            "https://login.salesforce.com/services/oauth2/token"
+        );
+        let my_domain = resolve(serde_json::json!({"salesforce": {"loginUrl": "https://acme.my.salesforce.com/", "apiVersion": "58.0"}, "credentials": credentials})).unwrap();
+        assert_eq!(
+            my_domain.token_url.as_str(),
+            "https://acme.my.salesforce.com/services/oauth2/token"
+        );
+        assert_eq!(my_domain.version_number(), 58);
+        let error = resolve(serde_json::json!({"salesforce": {}, "credentials": {"secretRef": {"name": "sf"}, "oauth2": {"grantType": "ClientCredentials", "clientSecretKey": "x"}}})).unwrap_err();
+        assert!(
+            error.to_string().contains("JwtBearer or RefreshToken"),
+            "{error}"
+        );
+    }
+}
