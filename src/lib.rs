@@ -6,6 +6,7 @@
 //! code map.
 
 pub mod api;
+pub mod catalog;
 pub mod connectors;
 pub mod crd;
 pub mod local;

@@ -40,6 +40,9 @@ pub enum Error {
     /// Reading a preview failed.
     #[error("preview: {0}")]
     Preview(String),
+    /// A profile could not be checked or discovered.
+    #[error("{0}")]
+    Catalog(String),
 }
 
 /// Result of this module.
@@ -355,6 +358,135 @@ pub fn discover(request: &Request) -> Result<String> {
     table("Source fields", &plan.source.schema());
     table("\nAfter the tasks", plan.tasks.output_schema());
     Ok(out)
+}
+
+/// Whether the manifest file holds a Flow.
+pub fn has_flow(file: &std::path::Path) -> Result<bool> {
+    let name = file.display().to_string();
+    let text = std::fs::read_to_string(file).map_err(|source| Error::Read {
+        file: name.clone(),
+        source,
+    })?;
+    Ok(!Bundle::parse(&text, &name)?.flows.is_empty())
+}
+
+/// What the file's ConnectorProfiles expose: with `entity`, that entity's
+/// fields (of `profile`, or of the file's only profile); otherwise each
+/// profile's connection check and entities (of `profile` alone when set).
+pub fn catalog(
+    file: &std::path::Path,
+    profile: Option<&str>,
+    entity: Option<&str>,
+) -> Result<String> {
+    let name = file.display().to_string();
+    let text = std::fs::read_to_string(file).map_err(|source| Error::Read {
+        file: name.clone(),
+        source,
+    })?;
+    let bundle = Bundle::parse(&text, &name)?;
+    let secrets = Resolver::manifest(bundle.secrets.clone());
+    let working_dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let names: Vec<&String> = bundle.profiles.keys().collect();
+    let chosen: Vec<&String> = match profile {
+        Some(wanted) => vec![
+            bundle
+                .profiles
+                .get_key_value(wanted)
+                .map(|(k, _)| k)
+                .ok_or_else(|| {
+                    Error::Flow(format!(
+                        "{name} has no ConnectorProfile {wanted:?}; it has: {}",
+                        names
+                            .iter()
+                            .map(|n| n.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })?,
+        ],
+        None if entity.is_some() && names.len() != 1 => {
+            return Err(Error::Flow(format!(
+                "{name} has {} ConnectorProfiles; choose the one that holds the entity with --profile",
+                names.len()
+            )));
+        }
+        None => names.clone(),
+    };
+    fn ask<'a>(
+        bundle: &'a Bundle,
+        name: &'a str,
+        secrets: &'a Resolver,
+        working_dir: &'a std::path::Path,
+    ) -> crate::catalog::Profile<'a> {
+        crate::catalog::Profile {
+            name,
+            profile: &bundle.profiles[name],
+            secrets,
+            working_dir,
+        }
+    }
+    if let Some(entity) = entity {
+        let found = ask(&bundle, chosen[0], &secrets, &working_dir)
+            .describe(entity)
+            .map_err(|e| Error::Catalog(e.to_string()))?;
+        return Ok(fields_table(&found));
+    }
+    let mut out = String::new();
+    let mut failed = Vec::new();
+    for profile_name in chosen {
+        match ask(&bundle, profile_name, &secrets, &working_dir).entities() {
+            Ok(entities) => {
+                out.push_str(&format!(
+                    "ConnectorProfile {profile_name}: reachable, {} entities\n",
+                    entities.len()
+                ));
+                for entity in entities {
+                    out.push_str(&format!("  {}\n", entity.name));
+                }
+            }
+            Err(e) => {
+                out.push_str(&format!("ConnectorProfile {profile_name}: {e}\n"));
+                failed.push(profile_name.clone());
+            }
+        }
+    }
+    if failed.is_empty() {
+        Ok(out)
+    } else {
+        print!("{out}");
+        Err(Error::Catalog(format!(
+            "cannot reach ConnectorProfile {}",
+            failed.join(", ")
+        )))
+    }
+}
+
+fn fields_table(entity: &crate::connectors::Entity) -> String {
+    let width = entity
+        .fields
+        .iter()
+        .map(|f| f.name.len())
+        .max()
+        .unwrap_or(0)
+        .max(5);
+    let mut out = format!("{} ({} fields):\n", entity.name, entity.fields.len());
+    out.push_str(&format!(
+        "  {:<width$}  {:<8}  {:<3}  {:<6}  {:<8}  TYPE\n",
+        "FIELD", "NULLABLE", "KEY", "CURSOR", "WRITABLE"
+    ));
+    let yes = |b: bool| if b { "yes" } else { "no" };
+    for f in &entity.fields {
+        out.push_str(&format!(
+            "  {:<width$}  {:<8}  {:<3}  {:<6}  {:<8}  {}\n",
+            f.name,
+            yes(f.nullable),
+            yes(f.primary_key),
+            yes(f.incremental),
+            yes(f.writable),
+            f.data_type
+        ));
+    }
+    out
 }
 
 /// The first `limit` records before and after the tasks, as tables.

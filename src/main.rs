@@ -47,14 +47,22 @@ enum Command {
         #[arg(long = "name", env = "SLUICE_FLOW_RUN")]
         name: String,
     },
-    /// List the fields a Flow's source exposes, and those its tasks write.
+    /// List the fields a Flow's source exposes and those its tasks write, or
+    /// (with --profile / --entity, or a file without a Flow) the entities
+    /// and fields a ConnectorProfile exposes.
     Discover {
         /// The manifest file.
         #[arg(short = 'f', long = "file", value_name = "FILE")]
         file: PathBuf,
         /// The Flow, when the file holds several.
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["profile", "entity"])]
         flow: Option<String>,
+        /// List what this ConnectorProfile exposes instead of a Flow's fields.
+        #[arg(long)]
+        profile: Option<String>,
+        /// Show this entity's fields (a table, bucket/prefix or file).
+        #[arg(long)]
+        entity: Option<String>,
     },
     /// Print the first records of a Flow's source before and after its tasks.
     Preview {
@@ -127,7 +135,19 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 _ => std::process::ExitCode::FAILURE,
             })
         }
-        Command::Discover { file, flow } => {
+        Command::Discover {
+            file,
+            flow,
+            profile,
+            entity,
+        } => {
+            if profile.is_some() || entity.is_some() || !sluice::local::has_flow(&file)? {
+                print!(
+                    "{}",
+                    sluice::local::catalog(&file, profile.as_deref(), entity.as_deref())?
+                );
+                return Ok(std::process::ExitCode::SUCCESS);
+            }
             let request = sluice::local::Request {
                 file,
                 flow,

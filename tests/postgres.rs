@@ -384,7 +384,11 @@ fn an_aborted_or_failed_run_leaves_the_target_untouched() {
     destination.write(&people(&[1], &["changed"])).unwrap();
     let error = destination.commit().unwrap_err().to_string();
     assert!(error.contains("public.abort_t"), "{error}");
-    assert!(error.contains("ON CONFLICT"), "{error}");
+    assert!(
+        error.contains("no primary key or unique constraint on spec.sync.idFields (id)"),
+        "{error}"
+    );
+    assert!(error.contains("ADD PRIMARY KEY (id)"), "{error}");
     assert_eq!(text_rows("SELECT id, name FROM abort_t"), ["1|kept"]);
     assert!(stage_tables(&["ab2"]).is_empty());
 }

@@ -5,7 +5,10 @@
 #   e2e/scripts/moto.sh up DIR    starts it on a free loopback port and writes
 #                                 DIR/env (source it: SLUICE_TEST_AWS_ENDPOINT,
 #                                 AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
-#                                 AWS_REGION)
+#                                 AWS_REGION); beside it a second server that
+#                                 checks credentials against its (empty) IAM,
+#                                 SLUICE_TEST_AWS_AUTH_ENDPOINT, for the tests
+#                                 of refused credentials
 #   e2e/scripts/moto.sh down DIR  stops it
 set -euo pipefail
 
@@ -29,38 +32,50 @@ up)
     fi
     "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$moto_version" >&2
   fi
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-  "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$dir/moto.log" 2>&1 &
-  echo $! >"$dir/moto.pid"
-  for _ in $(seq 1 100); do
-    if python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/', timeout=1)" 2>/dev/null; then
-      cat >"$dir/env" <<ENV
+  # start NAME [ENV=VALUE...]: one server on a free port; prints the port.
+  start() {
+    local name=$1; shift
+    local port
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+    env "$@" "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$dir/$name.log" 2>&1 &
+    echo $! >"$dir/$name.pid"
+    for _ in $(seq 1 100); do
+      if python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/', timeout=1)" 2>/dev/null; then
+        echo "$name on http://127.0.0.1:$port (log $dir/$name.log)" >&2
+        echo "$port"
+        return 0
+      fi
+      if ! kill -0 "$(cat "$dir/$name.pid")" 2>/dev/null; then
+        echo "$name exited:" >&2; cat "$dir/$name.log" >&2; return 1
+      fi
+      sleep 0.2
+    done
+    echo "$name did not answer on port $port within 20 s:" >&2
+    cat "$dir/$name.log" >&2
+    return 1
+  }
+  port=$(start moto)
+  # INITIAL_NO_AUTH_ACTION_COUNT=0: every request is authenticated.
+  auth_port=$(start moto-auth INITIAL_NO_AUTH_ACTION_COUNT=0)
+  cat >"$dir/env" <<ENV
 export SLUICE_TEST_AWS_ENDPOINT=http://127.0.0.1:$port
+export SLUICE_TEST_AWS_AUTH_ENDPOINT=http://127.0.0.1:$auth_port
 export AWS_ACCESS_KEY_ID=test
 export AWS_SECRET_ACCESS_KEY=test
 export AWS_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true
 ENV
-      echo "moto on http://127.0.0.1:$port (log $dir/moto.log)" >&2
-      exit 0
-    fi
-    if ! kill -0 "$(cat "$dir/moto.pid")" 2>/dev/null; then
-      echo "moto_server exited:" >&2; cat "$dir/moto.log" >&2; exit 1
-    fi
-    sleep 0.2
-  done
-  echo "moto_server did not answer on port $port within 20 s:" >&2
-  cat "$dir/moto.log" >&2
-  exit 1
   ;;
 down)
-  if [[ -f "$dir/moto.pid" ]]; then
-    pid=$(cat "$dir/moto.pid")
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-    rm -f "$dir/moto.pid"
-  fi
+  for name in moto moto-auth; do
+    if [[ -f "$dir/$name.pid" ]]; then
+      pid=$(cat "$dir/$name.pid")
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -9 "$pid" 2>/dev/null || true
+      rm -f "$dir/$name.pid"
+    fi
+  done
   ;;
 *) usage ;;
 esac

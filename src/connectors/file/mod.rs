@@ -4,6 +4,7 @@
 //! Paths in a Flow are relative to the profile's `root`; a source path may be
 //! a glob (`in/*.jsonl`, `data/**/*.parquet`).
 
+pub mod catalog;
 mod destination;
 mod source;
 

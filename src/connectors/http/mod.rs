@@ -36,6 +36,7 @@
 //! parameters masked and never hold a credential.
 
 pub mod auth;
+pub mod catalog;
 pub mod client;
 pub mod config;
 pub mod pagination;

@@ -56,9 +56,36 @@ pub fn query_error(context: impl Into<String>, e: &tokio_postgres::Error) -> Err
     }
 }
 
+/// Attempts to connect before an unreachable server is reported.
+const CONNECT_ATTEMPTS: u32 = 4;
+
 /// Connects, and drives the connection on the current runtime. The session
-/// uses UTC and UTF-8.
+/// uses UTC and UTF-8. A server that cannot be reached (refused, timed
+/// out, TLS not ready) is tried again with jittered exponential backoff
+/// (about 0.5 s, 1 s, 2 s) before `Connect` is returned; refused
+/// credentials are not retried.
 pub async fn connect(config: &PgConfig) -> Result<Client> {
+    let mut attempt = 1;
+    loop {
+        match connect_once(config).await {
+            Err(Error::Connect { .. }) if attempt < CONNECT_ATTEMPTS => {
+                let base = 500u64 << (attempt - 1);
+                let jitter = fastrand::u64(0..=base / 2);
+                tokio::time::sleep(std::time::Duration::from_millis(base + jitter)).await;
+                attempt += 1;
+            }
+            Err(Error::Connect { target, message }) => {
+                return Err(Error::Connect {
+                    target,
+                    message: format!("{message} (tried {attempt} times)"),
+                });
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn connect_once(config: &PgConfig) -> Result<Client> {
     let mut pg = tokio_postgres::Config::new();
     pg.host(&config.host)
         .port(config.port)

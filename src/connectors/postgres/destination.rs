@@ -406,13 +406,24 @@ impl PostgresRecordDestination {
                 if let Err(e) = self.runtime.block_on(self.client.batch_execute(&sql)) {
                     let _ = self.runtime.block_on(self.client.batch_execute("ROLLBACK"));
                     self.drop_stage();
-                    return Err(query_error(
-                        format!(
-                            "table {}: applying the run's records ({:?})",
-                            self.description, self.settings.write_mode
-                        ),
-                        &e,
-                    ));
+                    let context = format!(
+                        "table {}: applying the run's records ({:?})",
+                        self.description, self.settings.write_mode
+                    );
+                    let no_key = e.code()
+                        == Some(&tokio_postgres::error::SqlState::INVALID_COLUMN_REFERENCE);
+                    if no_key && self.settings.write_mode == PgWriteMode::Upsert {
+                        return Err(Error::Query {
+                            context,
+                            message: format!(
+                                "the table has no primary key or unique constraint on spec.sync.idFields ({}); add one (ALTER TABLE {} ADD PRIMARY KEY ({})), or let createTable create the table under writeMode Upsert",
+                                self.settings.id_fields.join(", "),
+                                self.description,
+                                self.settings.id_fields.join(", ")
+                            ),
+                        });
+                    }
+                    return Err(query_error(context, &e));
                 }
                 Ok(())
             }

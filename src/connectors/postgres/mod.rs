@@ -7,11 +7,13 @@
 //! - [`client`]: connecting (plain or TLS per `sslMode`), identifier quoting
 //!   and error wording.
 //! - [`destination`]: staging, Append / Overwrite / Upsert, `createTable`.
+//! - [`catalog`]: the connection check, tables and their columns.
 //! - [`source`]: cursor reads, PostgreSQL → Arrow types, incremental windows.
 //!
 //! The driver is async (tokio-postgres); each source and destination owns a
 //! small tokio runtime because the engine calls them from plain threads.
 
+pub mod catalog;
 pub mod client;
 pub mod config;
 pub mod destination;

@@ -112,6 +112,12 @@ impl Kind {
     }
 }
 
+/// The Arrow type the source reads a server type as (text for the types it
+/// has no native mapping for).
+pub fn arrow_type(t: &Type) -> DataType {
+    Kind::of(t).unwrap_or(Kind::Text).data_type()
+}
+
 /// Reads a table or query; see the module doc.
 pub struct PostgresRecordSource {
     runtime: Runtime,

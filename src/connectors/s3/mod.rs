@@ -22,6 +22,7 @@
 
 use crate::api::v1alpha1::flow_run::ErrorReason;
 
+pub mod catalog;
 mod client;
 mod destination;
 mod source;
@@ -83,20 +84,38 @@ impl Error {
     }
 }
 
+/// What a failed SDK call says: the service's error code and message when
+/// the service answered (not the whole raw response), else the error and
+/// its causes.
+pub(crate) fn sdk_message<E>(e: &E) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error,
+{
+    match e.code() {
+        Some(code) => match e.message().filter(|m| !m.is_empty()) {
+            Some(message) => format!("{code}: {message}"),
+            None => code.to_owned(),
+        },
+        None => aws_smithy_types::error::display::DisplayErrorContext(e).to_string(),
+    }
+}
+
 /// The class of a failed request, from the service's error code in its
-/// message.
+/// message. Refused credentials are looked for first: their messages say
+/// the key "does not exist in our records".
 fn classify(message: &str) -> (ErrorReason, bool) {
     let has = |codes: &[&str]| codes.iter().any(|c| message.contains(c));
-    if has(&["does not exist", "NoSuchBucket", "NoSuchKey"]) {
-        // The bucket may be created in the meantime.
-        (ErrorReason::ReferenceNotFound, true)
-    } else if has(&[
+    if has(&[
         "InvalidAccessKeyId",
         "SignatureDoesNotMatch",
         "ExpiredToken",
         "InvalidToken",
+        "InvalidClientTokenId",
     ]) {
         (ErrorReason::AuthenticationFailed, false)
+    } else if has(&["does not exist", "NoSuchBucket", "NoSuchKey"]) {
+        // The bucket may be created in the meantime.
+        (ErrorReason::ReferenceNotFound, true)
     } else if has(&["AccessDenied", "Forbidden", "KMS.AccessDenied"]) {
         (ErrorReason::Forbidden, false)
     } else if has(&["SlowDown", "TooManyRequests", "Throttl"]) {

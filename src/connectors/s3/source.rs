@@ -107,7 +107,7 @@ impl S3RecordSource {
             let output = request.send().await.map_err(|e| Error::Request {
                 operation: "read",
                 url: url.clone(),
-                message: DisplayErrorContext(&e).to_string(),
+                message: super::sdk_message(&e),
             })?;
             let body = output.body.collect().await.map_err(|e| Error::Request {
                 operation: "read",
@@ -242,7 +242,7 @@ fn list(aws: &Aws, bucket: &str, prefix: &str) -> Result<Vec<Listed>> {
                     message: if missing {
                         format!("bucket {bucket:?} does not exist")
                     } else {
-                        DisplayErrorContext(&e).to_string()
+                        super::sdk_message(&e)
                     },
                 }
             })?;

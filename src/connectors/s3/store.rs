@@ -41,8 +41,11 @@ fn request_error(operation: &'static str, url: String, message: String) -> Error
     }
 }
 
-fn describe<E: std::error::Error>(error: &E) -> String {
-    DisplayErrorContext(error).to_string()
+fn describe<E>(error: &E) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error,
+{
+    super::sdk_message(error)
 }
 
 /// The content type of an object, from its name.
@@ -205,11 +208,9 @@ impl Store for S3Store {
                     return Err(request_error("read", url, describe(&e)));
                 }
             };
-            let bytes = output
-                .body
-                .collect()
-                .await
-                .map_err(|e| request_error("read", url.clone(), describe(&e)))?;
+            let bytes = output.body.collect().await.map_err(|e| {
+                request_error("read", url.clone(), DisplayErrorContext(&e).to_string())
+            })?;
             Ok(Some(bytes.into_bytes().to_vec()))
         })
     }

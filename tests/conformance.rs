@@ -1,0 +1,1081 @@
+//! The connector contract (docs/connector-contract.md), run against every
+//! connector and its real server: the file connector on a temporary
+//! directory, http against a local HTTP server, postgres against the
+//! PostgreSQL server and s3 against moto that `make test` starts.
+//!
+//! Each connector is a [`Fixture`]: how to write its profile, seed an entity
+//! with the same six records, point a Flow at it and read back what a run
+//! wrote. The contract is a set of functions over a fixture, and
+//! `conformance!` instantiates every one of them for every connector, so a
+//! new connector inherits the whole contract by adding a fixture.
+//!
+//! Runs go through the `sluice local` binary, as a user would run them.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "http/server.rs"]
+#[allow(dead_code)]
+mod server;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::Value;
+use sluice::api::v1alpha1::flow_run::ErrorReason;
+use sluice::manifest::Bundle;
+use sluice::secrets::Resolver;
+
+/// One seeded record: `(id, name, amount, updated_at)`.
+type Record = (i64, String, f64, String);
+
+/// The six records every source is seeded with: updated on the first six
+/// days of January 2026, one per day.
+fn records() -> Vec<Record> {
+    (1..=6)
+        .map(|i| {
+            (
+                i,
+                format!("order-{i}"),
+                i as f64 * 10.5,
+                format!("2026-01-0{i}T00:00:00Z"),
+            )
+        })
+        .collect()
+}
+
+fn json_lines(records: &[Record]) -> String {
+    records
+        .iter()
+        .map(|(id, name, amount, updated)| {
+            serde_json::json!({"id": id, "name": name, "amount": amount, "updated_at": updated})
+                .to_string()
+                + "\n"
+        })
+        .collect()
+}
+
+/// How a connector reads incrementally.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Incremental {
+    /// On the records' `updated_at`, as the window says.
+    Cursor,
+    /// On when objects were last modified.
+    Modified,
+}
+
+/// A connector under test.
+trait Fixture {
+    /// The ConnectorProfile `subject` (and the Secret documents it needs),
+    /// as YAML documents.
+    fn profile(&self) -> String;
+    /// The same profile with credentials the server refuses; `None` when
+    /// the connector has no credentials.
+    fn bad_credentials(&self) -> Option<String>;
+    /// The profile pointing at an address where nothing answers, and the
+    /// reason that is expected; `None` when it has no address.
+    fn unreachable(&self) -> Option<(String, ErrorReason)>;
+    /// Puts the records into a new entity and returns its name, as the
+    /// catalog names it (`None`: the connector cannot be a source).
+    fn seed(&self, records: &[Record]) -> Option<String>;
+    /// The Flow's `source` block (a YAML flow mapping) reading `entity`.
+    fn source(&self, entity: &str) -> String;
+    /// Whether and how it reads incrementally.
+    fn incremental(&self) -> Option<Incremental>;
+    /// Whether the catalog lists and describes entities.
+    fn catalog(&self) -> bool;
+    /// A fresh entity to write to, and the Flow's `destination` block for
+    /// it; `None` when the connector cannot be a destination.
+    fn destination(&self) -> Option<(String, String)>;
+    /// The write modes it supports, of Append, Overwrite, Upsert, Update,
+    /// Delete.
+    fn write_modes(&self) -> &'static [&'static str];
+    /// The records in a written entity, sorted by id.
+    fn read_back(&self, entity: &str) -> Vec<Record>;
+    /// The working directory runs use.
+    fn dir(&self) -> &Path;
+}
+
+// ------------------------------------------------------------------ helpers
+
+fn sluice(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+const LOCAL: &str = "apiVersion: sluice.dev/v1alpha1
+kind: ConnectorProfile
+metadata: {name: local}
+spec: {file: {root: .}}
+";
+
+/// Writes `flow.yaml` with the fixture's profile, a local profile, a Flow
+/// from `source` to `destination` with `sync`, and, when `window` is set, a
+/// FlowRun narrowing the run to it.
+fn write_flow(
+    f: &dyn Fixture,
+    profile: &str,
+    source: &str,
+    destination: &str,
+    sync: &str,
+    window: Option<(&str, &str)>,
+) -> PathBuf {
+    let mut manifest = format!(
+        "{LOCAL}---\n{profile}\n---\napiVersion: sluice.dev/v1alpha1
+kind: Flow
+metadata: {{name: conformance}}
+spec:
+  source: {source}
+  destination: {destination}
+  sync: {sync}
+"
+    );
+    if let Some((from, to)) = window {
+        manifest.push_str(&format!(
+            "---\napiVersion: sluice.dev/v1alpha1
+kind: FlowRun
+metadata: {{name: windowed}}
+spec:
+  flowRef: {{name: conformance}}
+  overrides: {{window: {{from: '{from}', to: '{to}'}}}}
+"
+        ));
+    }
+    let path = f.dir().join("flow.yaml");
+    std::fs::write(&path, manifest).unwrap();
+    path
+}
+
+fn run(f: &dyn Fixture, run_id: &str) -> Output {
+    sluice(f.dir(), &["local", "-f", "flow.yaml", "--run-id", run_id])
+}
+
+/// The records of the JSON Lines files under `dir`, sorted by id; the
+/// pipeline's own `_sluice` bookkeeping left out.
+fn read_json_lines(dir: &Path) -> Vec<Record> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.file_name().is_some_and(|n| n == "_sluice") {
+                continue;
+            }
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.to_string_lossy().ends_with(".jsonl") {
+                out.extend(parse_json_lines(&std::fs::read_to_string(&path).unwrap()));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0).then(a.2.total_cmp(&b.2)));
+    out
+}
+
+fn parse_json_lines(text: &str) -> Vec<Record> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let v: Value = serde_json::from_str(line).unwrap();
+            (
+                v["id"].as_i64().unwrap(),
+                v["name"].as_str().unwrap().to_owned(),
+                v["amount"].as_f64().unwrap(),
+                v["updated_at"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Only the day of a timestamp, however a connector writes it.
+fn day(records: Vec<Record>) -> Vec<Record> {
+    records
+        .into_iter()
+        .map(|(id, name, amount, updated)| (id, name, amount, updated.chars().take(10).collect()))
+        .collect()
+}
+
+fn catalog_profile(f: &dyn Fixture, profile_yaml: &str) -> (Bundle, Resolver) {
+    let bundle = Bundle::parse(profile_yaml, "conformance").unwrap();
+    let secrets = Resolver::manifest(bundle.secrets.clone());
+    let _ = f;
+    (bundle, secrets)
+}
+
+fn with_profile<T>(
+    f: &dyn Fixture,
+    profile_yaml: &str,
+    body: impl FnOnce(sluice::catalog::Profile<'_>) -> T,
+) -> T {
+    let (bundle, secrets) = catalog_profile(f, profile_yaml);
+    let profile = sluice::catalog::Profile {
+        name: "subject",
+        profile: &bundle.profiles["subject"],
+        secrets: &secrets,
+        working_dir: f.dir(),
+    };
+    body(profile)
+}
+
+fn local_out(run_id: &str) -> String {
+    format!(
+        "{{connectorProfileRef: {{name: local}}, file: {{path: out/{run_id}, format: JsonLines, pathTemplate: '{{runId}}'}}}}"
+    )
+}
+
+const FULL: &str = "{mode: Full, writeMode: Append}";
+
+// ------------------------------------------------------------------ the contract
+
+/// MUST: the connection check passes with good credentials.
+fn check_passes(f: &dyn Fixture) {
+    with_profile(f, &f.profile(), |p| p.check().unwrap());
+}
+
+/// MUST: refused credentials are AuthenticationFailed and not retryable,
+/// and the message holds no secret.
+fn bad_credentials_are_authentication_failed(f: &dyn Fixture) {
+    let Some(bad) = f.bad_credentials() else {
+        return;
+    };
+    let error = with_profile(f, &bad, |p| p.check().unwrap_err());
+    assert_eq!(
+        error.reason(),
+        (ErrorReason::AuthenticationFailed, false),
+        "{error}"
+    );
+    assert!(!error.to_string().contains("wrong-secret"), "{error}");
+    // And a run with them fails with the same reason, on its status line.
+    if let Some(entity) = f.seed(&records()) {
+        write_flow(f, &bad, &f.source(&entity), &local_out("bad"), FULL, None);
+        let out = run(f, "bad");
+        let printed = text(&out);
+        assert!(!out.status.success(), "{printed}");
+        assert!(!printed.contains("wrong-secret"), "{printed}");
+    }
+}
+
+/// MUST: an address where nothing answers is a retryable error of its own
+/// reason, reported rather than hung on.
+fn unreachable_is_classified(f: &dyn Fixture) {
+    let Some((profile, reason)) = f.unreachable() else {
+        return;
+    };
+    let error = with_profile(f, &profile, |p| p.check().unwrap_err());
+    assert_eq!(error.reason().0, reason, "{error}");
+    assert!(error.reason().1, "{error} must be retryable");
+}
+
+/// MUST: discovery lists the seeded entity and describes its fields with
+/// their types; a missing entity is an error naming it.
+fn discovery(f: &dyn Fixture) {
+    let Some(entity) = f.seed(&records()) else {
+        return;
+    };
+    if !f.catalog() {
+        // A connector without a catalog is described through a Flow.
+        write_flow(
+            f,
+            &f.profile(),
+            &f.source(&entity),
+            &local_out("d"),
+            FULL,
+            None,
+        );
+        let out = sluice(f.dir(), &["discover", "-f", "flow.yaml"]);
+        let printed = text(&out);
+        assert!(out.status.success(), "{printed}");
+        for field in ["id", "name", "amount", "updated_at"] {
+            assert!(printed.contains(field), "{field} missing from {printed}");
+        }
+        let error = with_profile(f, &f.profile(), |p| p.describe(&entity).unwrap_err());
+        assert_eq!(error.reason().0, ErrorReason::ReferenceNotFound, "{error}");
+        return;
+    }
+    let listed = with_profile(f, &f.profile(), |p| p.entities().unwrap());
+    let top = entity.split('/').next().unwrap();
+    assert!(
+        listed
+            .iter()
+            .any(|e| e.name == entity || e.name == top || e.name == entity.trim_end_matches('/')),
+        "{entity} not in {listed:?}"
+    );
+    let described = with_profile(f, &f.profile(), |p| p.describe(&entity).unwrap());
+    let field = |name: &str| {
+        described
+            .fields
+            .iter()
+            .find(|x| x.name == name)
+            .unwrap_or_else(|| panic!("{name} missing from {described:?}"))
+    };
+    assert!(field("id").data_type.is_integer(), "{described:?}");
+    assert_eq!(field("name").data_type, arrow::datatypes::DataType::Utf8);
+    assert!(field("amount").data_type.is_floating(), "{described:?}");
+    assert!(field("name").writable);
+    if f.incremental() == Some(Incremental::Cursor) {
+        assert!(field("updated_at").incremental, "{described:?}");
+    }
+    // The command shows the same.
+    std::fs::write(f.dir().join("profile.yaml"), f.profile()).unwrap();
+    let out = sluice(
+        f.dir(),
+        &[
+            "discover",
+            "-f",
+            "profile.yaml",
+            "--profile",
+            "subject",
+            "--entity",
+            &entity,
+        ],
+    );
+    let printed = text(&out);
+    assert!(out.status.success(), "{printed}");
+    assert!(
+        printed.contains("amount") && printed.contains("WRITABLE"),
+        "{printed}"
+    );
+
+    let missing = format!("{entity}-missing");
+    let error = with_profile(f, &f.profile(), |p| p.describe(&missing).unwrap_err());
+    assert_eq!(error.reason().0, ErrorReason::ReferenceNotFound, "{error}");
+    assert!(error.to_string().contains(&missing), "{error}");
+}
+
+/// MUST: a full read returns every record, once, with its values.
+fn full_read(f: &dyn Fixture) {
+    let Some(entity) = f.seed(&records()) else {
+        return;
+    };
+    write_flow(
+        f,
+        &f.profile(),
+        &f.source(&entity),
+        &local_out("full"),
+        FULL,
+        None,
+    );
+    let out = run(f, "full");
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        day(read_json_lines(&f.dir().join("out/full"))),
+        day(records())
+    );
+}
+
+/// MUST (for incremental sources): a read narrowed to a window returns the
+/// records of that window and no other.
+fn incremental_read(f: &dyn Fixture) {
+    let Some(kind) = f.incremental() else {
+        return;
+    };
+    let Some(entity) = f.seed(&records()) else {
+        return;
+    };
+    let sync = "{mode: Incremental, cursorField: updated_at, writeMode: Append}";
+    match kind {
+        Incremental::Cursor => {
+            let window = ("2026-01-03T00:00:00Z", "2026-01-05T00:00:00Z");
+            write_flow(
+                f,
+                &f.profile(),
+                &f.source(&entity),
+                &local_out("inc"),
+                sync,
+                Some(window),
+            );
+            let out = run(f, "inc");
+            assert!(out.status.success(), "{}", text(&out));
+            let got: Vec<i64> = read_json_lines(&f.dir().join("out/inc"))
+                .iter()
+                .map(|r| r.0)
+                .collect();
+            assert_eq!(got, vec![3, 4]);
+        }
+        Incremental::Modified => {
+            // Objects written just now are inside a window around now and
+            // outside one that ended a year ago.
+            let now = chrono::Utc::now();
+            let around = (
+                (now - chrono::Duration::hours(1)).to_rfc3339(),
+                (now + chrono::Duration::hours(1)).to_rfc3339(),
+            );
+            write_flow(
+                f,
+                &f.profile(),
+                &f.source(&entity),
+                &local_out("inc-now"),
+                sync,
+                Some((&around.0, &around.1)),
+            );
+            let out = run(f, "inc-now");
+            assert!(out.status.success(), "{}", text(&out));
+            assert_eq!(read_json_lines(&f.dir().join("out/inc-now")).len(), 6);
+            write_flow(
+                f,
+                &f.profile(),
+                &f.source(&entity),
+                &local_out("inc-old"),
+                sync,
+                Some(("2025-01-01T00:00:00Z", "2025-01-02T00:00:00Z")),
+            );
+            let out = run(f, "inc-old");
+            assert!(out.status.success(), "{}", text(&out));
+            assert_eq!(read_json_lines(&f.dir().join("out/inc-old")).len(), 0);
+        }
+    }
+}
+
+/// MUST: each supported write mode has its documented effect, and an
+/// unsupported one is refused before anything is written, naming
+/// `spec.sync.writeMode`.
+fn writes(f: &dyn Fixture) {
+    let Some((entity, destination)) = f.destination() else {
+        return;
+    };
+    std::fs::write(f.dir().join("input.jsonl"), json_lines(&records())).unwrap();
+    let source =
+        "{connectorProfileRef: {name: local}, file: {path: input.jsonl, format: JsonLines}}";
+    let modes = f.write_modes();
+    let write = |mode: &str, run_id: &str| {
+        let sync = format!("{{mode: Full, writeMode: {mode}, idFields: [id]}}");
+        write_flow(f, &f.profile(), source, &destination, &sync, None);
+        run(f, run_id)
+    };
+    assert!(modes.contains(&"Append"), "every destination appends");
+    let out = write("Append", "w1");
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(day(f.read_back(&entity)), day(records()));
+    let out = write("Append", "w2");
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(f.read_back(&entity).len(), 12, "append adds");
+
+    if modes.contains(&"Overwrite") {
+        let out = write("Overwrite", "w3");
+        assert!(out.status.success(), "{}", text(&out));
+        assert_eq!(
+            day(f.read_back(&entity)),
+            day(records()),
+            "overwrite replaces"
+        );
+    }
+    if modes.contains(&"Upsert") {
+        // Into a fresh entity, so that one created under Upsert has its key.
+        let (entity, destination) = f.destination().unwrap();
+        let upsert = |records: &[Record], run_id: &str| {
+            std::fs::write(f.dir().join("input.jsonl"), json_lines(records)).unwrap();
+            write_flow(
+                f,
+                &f.profile(),
+                source,
+                &destination,
+                "{mode: Full, writeMode: Upsert, idFields: [id]}",
+                None,
+            );
+            let out = run(f, run_id);
+            assert!(out.status.success(), "{}", text(&out));
+        };
+        upsert(&records(), "u1");
+        let changed: Vec<Record> = records()
+            .into_iter()
+            .skip(3)
+            .map(|(id, name, amount, updated)| (id, name, amount + 1.0, updated))
+            .collect();
+        upsert(&changed, "u2");
+        let back = f.read_back(&entity);
+        let ids: Vec<i64> = back.iter().map(|r| r.0).collect();
+        let amounts: Vec<f64> = back.iter().map(|r| r.2).collect();
+        assert_eq!(ids, vec![1, 2, 3, 4, 5, 6], "upsert keeps one row per id");
+        assert_eq!(amounts, vec![10.5, 21.0, 31.5, 43.0, 53.5, 64.0]);
+        std::fs::write(f.dir().join("input.jsonl"), json_lines(&records())).unwrap();
+    }
+    for unsupported in ["Upsert", "Update", "Delete"] {
+        if modes.contains(&unsupported) {
+            continue;
+        }
+        let before = f.read_back(&entity).len();
+        let out = write(unsupported, "refused");
+        let printed = text(&out);
+        assert!(!out.status.success(), "{unsupported}: {printed}");
+        assert!(printed.contains("spec.sync.writeMode"), "{printed}");
+        assert_eq!(f.read_back(&entity).len(), before, "nothing written");
+    }
+}
+
+macro_rules! conformance {
+    ($module:ident, $fixture:expr $(, #[$gate:meta])?) => {
+        mod $module {
+            use super::*;
+
+            #[test]
+            $(#[$gate])?
+            fn check_passes() {
+                super::check_passes(&$fixture);
+            }
+
+            #[test]
+            $(#[$gate])?
+            fn bad_credentials_are_authentication_failed() {
+                super::bad_credentials_are_authentication_failed(&$fixture);
+            }
+
+            #[test]
+            $(#[$gate])?
+            fn unreachable_is_classified() {
+                super::unreachable_is_classified(&$fixture);
+            }
+
+            #[test]
+            $(#[$gate])?
+            fn discovery() {
+                super::discovery(&$fixture);
+            }
+
+            #[test]
+            $(#[$gate])?
+            fn full_read() {
+                super::full_read(&$fixture);
+            }
+
+            #[test]
+            $(#[$gate])?
+            fn incremental_read() {
+                super::incremental_read(&$fixture);
+            }
+
+            #[test]
+            $(#[$gate])?
+            fn writes() {
+                super::writes(&$fixture);
+            }
+        }
+    };
+}
+
+/// A name unique to this process and call.
+fn unique(tag: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{tag}{}x{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A port on loopback where nothing listens.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+// ------------------------------------------------------------------ file
+
+struct FileFixture {
+    dir: tempfile::TempDir,
+}
+
+impl FileFixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("subject")).unwrap();
+        Self { dir }
+    }
+}
+
+impl Fixture for FileFixture {
+    fn profile(&self) -> String {
+        "apiVersion: sluice.dev/v1alpha1
+kind: ConnectorProfile
+metadata: {name: subject}
+spec: {file: {root: ./subject}}"
+            .to_owned()
+    }
+    fn bad_credentials(&self) -> Option<String> {
+        None
+    }
+    fn unreachable(&self) -> Option<(String, ErrorReason)> {
+        Some((
+            self.profile().replace("./subject", "./not-mounted"),
+            ErrorReason::ReferenceNotFound,
+        ))
+    }
+    fn seed(&self, records: &[Record]) -> Option<String> {
+        let name = format!("{}/orders.jsonl", unique("seed"));
+        let path = self.dir.path().join("subject").join(&name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, json_lines(records)).unwrap();
+        Some(name)
+    }
+    fn source(&self, entity: &str) -> String {
+        format!(
+            "{{connectorProfileRef: {{name: subject}}, file: {{path: {entity}, format: JsonLines}}}}"
+        )
+    }
+    fn incremental(&self) -> Option<Incremental> {
+        None
+    }
+    fn catalog(&self) -> bool {
+        true
+    }
+    fn destination(&self) -> Option<(String, String)> {
+        let entity = unique("written");
+        let block = format!(
+            "{{connectorProfileRef: {{name: subject}}, file: {{path: {entity}, format: JsonLines, pathTemplate: '{{runId}}'}}}}"
+        );
+        Some((entity, block))
+    }
+    fn write_modes(&self) -> &'static [&'static str] {
+        &["Append", "Overwrite"]
+    }
+    fn read_back(&self, entity: &str) -> Vec<Record> {
+        read_json_lines(&self.dir.path().join("subject").join(entity))
+    }
+    fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+conformance!(file, FileFixture::new());
+
+// ------------------------------------------------------------------ http
+
+/// An API serving the seeded records at `/orders` under `data`, filtered
+/// by `since` / `until` on `updated_at`, to callers with the key.
+struct HttpFixture {
+    dir: tempfile::TempDir,
+    server: server::Server,
+}
+
+const HTTP_KEY: &str = "good-key-7c1e";
+
+impl HttpFixture {
+    fn new() -> Self {
+        let seeded = records();
+        let server = server::Server::start(move |seen| {
+            if seen.header("x-api-key") != Some(HTTP_KEY) {
+                return server::Reply::status(401, r#"{"error":"invalid api key"}"#);
+            }
+            if seen.path != "/orders" {
+                return server::Reply::status(404, r#"{"error":"not found"}"#);
+            }
+            let since = seen.param("since").unwrap_or("").to_owned();
+            let until = seen.param("until").unwrap_or("9999").to_owned();
+            let data: Vec<Value> = seeded
+                .iter()
+                .filter(|r| r.3.as_str() >= since.as_str() && r.3.as_str() < until.as_str())
+                .map(|(id, name, amount, updated)| {
+                    serde_json::json!({"id": id, "name": name, "amount": amount, "updated_at": updated})
+                })
+                .collect();
+            server::Reply::json(serde_json::json!({ "data": data }).to_string())
+        });
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            server,
+        }
+    }
+
+    fn profile_with(&self, base: &str, key: &str) -> String {
+        format!(
+            "apiVersion: sluice.dev/v1alpha1
+kind: ConnectorProfile
+metadata: {{name: subject}}
+spec:
+  http: {{baseUrl: '{base}'}}
+  credentials:
+    secretRef: {{name: api}}
+    apiKey: {{in: Header, name: X-Api-Key}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: api}}
+stringData: {{apiKey: {key}}}"
+        )
+    }
+}
+
+impl Fixture for HttpFixture {
+    fn profile(&self) -> String {
+        self.profile_with(&self.server.base, HTTP_KEY)
+    }
+    fn bad_credentials(&self) -> Option<String> {
+        Some(self.profile_with(&self.server.base, "wrong-secret"))
+    }
+    fn unreachable(&self) -> Option<(String, ErrorReason)> {
+        let base = format!("http://127.0.0.1:{}", closed_port());
+        Some((
+            self.profile_with(&base, HTTP_KEY)
+                .replace("http: {", "http: {requestTimeout: 2s, "),
+            ErrorReason::Unreachable,
+        ))
+    }
+    fn seed(&self, _records: &[Record]) -> Option<String> {
+        // The server serves the standard records.
+        Some("/orders".to_owned())
+    }
+    fn source(&self, entity: &str) -> String {
+        format!(
+            "{{connectorProfileRef: {{name: subject}}, http: {{path: {entity}, recordSelector: /data, incremental: {{parameter: since, endParameter: until}}}}}}"
+        )
+    }
+    fn incremental(&self) -> Option<Incremental> {
+        Some(Incremental::Cursor)
+    }
+    fn catalog(&self) -> bool {
+        false
+    }
+    fn destination(&self) -> Option<(String, String)> {
+        None
+    }
+    fn write_modes(&self) -> &'static [&'static str] {
+        &[]
+    }
+    fn read_back(&self, _entity: &str) -> Vec<Record> {
+        Vec::new()
+    }
+    fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+conformance!(http, HttpFixture::new());
+
+// ------------------------------------------------------------------ postgres
+
+struct PostgresFixture {
+    dir: tempfile::TempDir,
+    host: String,
+    port: String,
+    database: String,
+    user: String,
+    password: String,
+}
+
+impl PostgresFixture {
+    fn new() -> Self {
+        let var = |name: &str| {
+            std::env::var(name).unwrap_or_else(|_| {
+                panic!("{name} is not set: the postgres conformance tests need the server `make test` starts")
+            })
+        };
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            host: var("SLUICE_TEST_PG_HOST"),
+            port: var("SLUICE_TEST_PG_PORT"),
+            database: var("SLUICE_TEST_PG_DATABASE"),
+            user: var("SLUICE_TEST_PG_USER"),
+            password: var("SLUICE_TEST_PG_PASSWORD"),
+        }
+    }
+
+    fn profile_with(&self, port: &str, password: &str) -> String {
+        format!(
+            "apiVersion: sluice.dev/v1alpha1
+kind: ConnectorProfile
+metadata: {{name: subject}}
+spec:
+  postgres: {{host: '{}', port: {port}, database: '{}', sslMode: Disable}}
+  credentials:
+    secretRef: {{name: pg}}
+    basic: {{}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: pg}}
+stringData: {{username: '{}', password: '{password}'}}",
+            self.host, self.database, self.user
+        )
+    }
+
+    fn sql(&self, statements: &str) -> Vec<Vec<Option<String>>> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(
+                &format!(
+                    "host={} port={} dbname={} user={} password={}",
+                    self.host, self.port, self.database, self.user, self.password
+                ),
+                tokio_postgres::NoTls,
+            )
+            .await
+            .unwrap();
+            tokio::spawn(connection);
+            let mut rows = Vec::new();
+            for message in client.simple_query(statements).await.unwrap() {
+                if let tokio_postgres::SimpleQueryMessage::Row(row) = message {
+                    rows.push(
+                        (0..row.len())
+                            .map(|i| row.get(i).map(str::to_owned))
+                            .collect(),
+                    );
+                }
+            }
+            rows
+        })
+    }
+}
+
+impl Fixture for PostgresFixture {
+    fn profile(&self) -> String {
+        self.profile_with(&self.port, &self.password)
+    }
+    fn bad_credentials(&self) -> Option<String> {
+        Some(self.profile_with(&self.port, "wrong-secret"))
+    }
+    fn unreachable(&self) -> Option<(String, ErrorReason)> {
+        Some((
+            self.profile_with(&closed_port().to_string(), &self.password),
+            ErrorReason::Unreachable,
+        ))
+    }
+    fn seed(&self, records: &[Record]) -> Option<String> {
+        let table = unique("conf_src_");
+        let values: Vec<String> = records
+            .iter()
+            .map(|(id, name, amount, updated)| format!("({id}, '{name}', {amount}, '{updated}')"))
+            .collect();
+        self.sql(&format!(
+            "CREATE TABLE {table} (id bigint PRIMARY KEY, name text NOT NULL, amount double precision, updated_at timestamptz);
+             INSERT INTO {table} VALUES {};",
+            values.join(", ")
+        ));
+        Some(format!("public.{table}"))
+    }
+    fn source(&self, entity: &str) -> String {
+        let table = entity.trim_start_matches("public.");
+        format!("{{connectorProfileRef: {{name: subject}}, postgres: {{table: {table}}}}}")
+    }
+    fn incremental(&self) -> Option<Incremental> {
+        Some(Incremental::Cursor)
+    }
+    fn catalog(&self) -> bool {
+        true
+    }
+    fn destination(&self) -> Option<(String, String)> {
+        let table = unique("conf_dst_");
+        let block = format!(
+            "{{connectorProfileRef: {{name: subject}}, postgres: {{table: {table}, createTable: true}}}}"
+        );
+        Some((table, block))
+    }
+    fn write_modes(&self) -> &'static [&'static str] {
+        &["Append", "Overwrite", "Upsert"]
+    }
+    fn read_back(&self, entity: &str) -> Vec<Record> {
+        self.sql(&format!(
+            "SELECT id, name, amount, updated_at::text FROM {entity} ORDER BY id, amount"
+        ))
+        .into_iter()
+        .map(|row| {
+            (
+                row[0].as_deref().unwrap().parse().unwrap(),
+                row[1].clone().unwrap(),
+                row[2].as_deref().unwrap().parse().unwrap(),
+                row[3].clone().unwrap_or_default(),
+            )
+        })
+        .collect()
+    }
+    fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+conformance!(
+    postgres,
+    PostgresFixture::new(),
+    #[ignore = "needs the PostgreSQL server: run make test"]
+);
+
+// ------------------------------------------------------------------ s3
+
+struct S3Fixture {
+    dir: tempfile::TempDir,
+    endpoint: String,
+    aws: sluice::connectors::s3::Aws,
+}
+
+const AWS_KEY: &str = "AKIDCONFORMANCE";
+const AWS_SECRET: &str = "conformance-secret-3b9";
+
+impl S3Fixture {
+    fn new() -> Self {
+        let endpoint = std::env::var("SLUICE_TEST_AWS_ENDPOINT")
+            .ok()
+            .filter(|e| !e.is_empty())
+            .expect("SLUICE_TEST_AWS_ENDPOINT is not set: the s3 conformance tests need moto; run make test");
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = Bundle::parse(&Self::profile_with(&endpoint, AWS_SECRET), "s3").unwrap();
+        let secrets = Resolver::manifest(bundle.secrets.clone());
+        let profile = &bundle.profiles["subject"];
+        let aws = sluice::connectors::s3::Aws::connect(
+            "subject",
+            profile.spec.s3.as_ref().unwrap(),
+            profile.spec.credentials.as_ref(),
+            &secrets,
+        )
+        .unwrap();
+        Self { dir, endpoint, aws }
+    }
+
+    fn profile_with(endpoint: &str, secret: &str) -> String {
+        format!(
+            "apiVersion: sluice.dev/v1alpha1
+kind: ConnectorProfile
+metadata: {{name: subject}}
+spec:
+  s3: {{region: us-east-1, endpoint: '{endpoint}', forcePathStyle: true}}
+  credentials:
+    secretRef: {{name: aws}}
+    awsAccessKey: {{}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: aws}}
+stringData: {{accessKeyId: {AWS_KEY}, secretAccessKey: {secret}}}"
+        )
+    }
+
+    fn bucket(&self) -> String {
+        let bucket = unique("conformance-");
+        let client = self.aws.s3_client().clone();
+        let b = bucket.clone();
+        self.aws
+            .runtime()
+            .block_on(async move { client.create_bucket().bucket(b).send().await })
+            .unwrap();
+        bucket
+    }
+
+    fn objects(&self, bucket: &str, prefix: &str) -> BTreeMap<String, String> {
+        let client = self.aws.s3_client().clone();
+        let (bucket, prefix) = (bucket.to_owned(), prefix.to_owned());
+        self.aws.runtime().block_on(async move {
+            let listed = client
+                .list_objects_v2()
+                .bucket(&bucket)
+                .prefix(&prefix)
+                .send()
+                .await
+                .unwrap();
+            let mut out = BTreeMap::new();
+            for object in listed.contents() {
+                let key = object.key().unwrap().to_owned();
+                let body = client
+                    .get_object()
+                    .bucket(&bucket)
+                    .key(&key)
+                    .send()
+                    .await
+                    .unwrap()
+                    .body
+                    .collect()
+                    .await
+                    .unwrap()
+                    .into_bytes();
+                out.insert(key, String::from_utf8_lossy(&body).into_owned());
+            }
+            out
+        })
+    }
+}
+
+impl Fixture for S3Fixture {
+    fn profile(&self) -> String {
+        Self::profile_with(&self.endpoint, AWS_SECRET)
+    }
+    fn bad_credentials(&self) -> Option<String> {
+        // The moto that checks credentials knows no access key at all.
+        let endpoint = std::env::var("SLUICE_TEST_AWS_AUTH_ENDPOINT").expect(
+            "SLUICE_TEST_AWS_AUTH_ENDPOINT is not set: e2e/scripts/moto.sh starts a moto that checks credentials; run make test",
+        );
+        Some(Self::profile_with(&endpoint, "wrong-secret"))
+    }
+    fn unreachable(&self) -> Option<(String, ErrorReason)> {
+        let endpoint = format!("http://127.0.0.1:{}", closed_port());
+        Some((
+            Self::profile_with(&endpoint, AWS_SECRET),
+            ErrorReason::Unreachable,
+        ))
+    }
+    fn seed(&self, records: &[Record]) -> Option<String> {
+        let bucket = self.bucket();
+        let client = self.aws.s3_client().clone();
+        let (b, body) = (bucket.clone(), json_lines(records));
+        self.aws
+            .runtime()
+            .block_on(async move {
+                client
+                    .put_object()
+                    .bucket(b)
+                    .key("orders/part-0.jsonl")
+                    .body(body.into_bytes().into())
+                    .send()
+                    .await
+            })
+            .unwrap();
+        Some(format!("{bucket}/orders/"))
+    }
+    fn source(&self, entity: &str) -> String {
+        let (bucket, prefix) = entity.split_once('/').unwrap();
+        format!(
+            "{{connectorProfileRef: {{name: subject}}, s3: {{bucket: {bucket}, prefix: {prefix}, format: JsonLines}}}}"
+        )
+    }
+    fn incremental(&self) -> Option<Incremental> {
+        Some(Incremental::Modified)
+    }
+    fn catalog(&self) -> bool {
+        true
+    }
+    fn destination(&self) -> Option<(String, String)> {
+        let bucket = self.bucket();
+        let block = format!(
+            "{{connectorProfileRef: {{name: subject}}, s3: {{bucket: {bucket}, prefix: lake/, format: JsonLines, pathTemplate: '{{runId}}'}}}}"
+        );
+        Some((bucket, block))
+    }
+    fn write_modes(&self) -> &'static [&'static str] {
+        &["Append", "Overwrite"]
+    }
+    fn read_back(&self, bucket: &str) -> Vec<Record> {
+        let mut out: Vec<Record> = self
+            .objects(bucket, "lake/")
+            .iter()
+            .filter(|(key, _)| !key.contains("_sluice") && key.ends_with(".jsonl"))
+            .flat_map(|(_, body)| parse_json_lines(body))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0).then(a.2.total_cmp(&b.2)));
+        out
+    }
+    fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+conformance!(
+    s3,
+    S3Fixture::new(),
+    #[ignore = "needs moto: run make test"]
+);
