@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::api::v1alpha1::ConnectorProfile;
 use crate::api::v1alpha1::flow_run::ErrorReason;
-use crate::connectors::{Entity, file, http, postgres, s3};
+use crate::connectors::{Entity, file, http, postgres, s3, salesforce};
 use crate::secrets::Resolver;
 
 /// Errors of the catalog. Messages name the profile and never hold a
@@ -58,6 +58,14 @@ pub enum Error {
         /// The connector's error.
         source: Box<postgres::Error>,
     },
+    /// The salesforce connector failed.
+    #[error("ConnectorProfile {profile:?}: {source}")]
+    Salesforce {
+        /// The profile.
+        profile: String,
+        /// The connector's error.
+        source: Box<salesforce::Error>,
+    },
     /// The http connector failed.
     #[error("ConnectorProfile {profile:?}: {source}")]
     Http {
@@ -84,6 +92,7 @@ impl Error {
             Self::S3 { source, .. } => source.reason(),
             Self::Postgres { source, .. } => source.reason(),
             Self::Http { source, .. } => (source.reason(), source.retryable()),
+            Self::Salesforce { source, .. } => (source.reason(), source.retryable()),
         }
     }
 }
@@ -109,6 +118,7 @@ enum Connection {
     S3(s3::Aws),
     Postgres(postgres::PgConfig),
     Http,
+    Salesforce(salesforce::SalesforceConfig),
 }
 
 impl Profile<'_> {
@@ -152,6 +162,11 @@ impl Profile<'_> {
         if spec.http.is_some() {
             return Ok(Connection::Http);
         }
+        if spec.salesforce.is_some() {
+            return salesforce::SalesforceConfig::new(self.name, spec, self.secrets)
+                .map(Connection::Salesforce)
+                .map_err(|e| self.salesforce_error(e));
+        }
         Err(Error::NotAvailable {
             profile,
             connector: self.connector(),
@@ -167,6 +182,13 @@ impl Profile<'_> {
 
     fn s3_error(&self, source: s3::Error) -> Error {
         Error::S3 {
+            profile: self.name.to_owned(),
+            source: Box::new(source),
+        }
+    }
+
+    fn salesforce_error(&self, source: salesforce::Error) -> Error {
+        Error::Salesforce {
             profile: self.name.to_owned(),
             source: Box::new(source),
         }
@@ -192,6 +214,9 @@ impl Profile<'_> {
                     profile: self.name.to_owned(),
                     source: Box::new(source),
                 }),
+            Connection::Salesforce(config) => {
+                salesforce::catalog::check(&config).map_err(|e| self.salesforce_error(e))
+            }
         }
     }
 
@@ -208,6 +233,9 @@ impl Profile<'_> {
             Connection::Http => {
                 self.check()?;
                 Ok(Vec::new())
+            }
+            Connection::Salesforce(config) => {
+                salesforce::catalog::entities(&config).map_err(|e| self.salesforce_error(e))
             }
         }
     }
@@ -226,6 +254,11 @@ impl Profile<'_> {
             Connection::Postgres(config) => (
                 postgres::catalog::describe(&config, entity).map_err(|e| self.postgres_error(e))?,
                 "name a table as schema.table (or table, in public); `sluice discover --profile NAME` lists them",
+            ),
+            Connection::Salesforce(config) => (
+                salesforce::catalog::describe(&config, entity)
+                    .map_err(|e| self.salesforce_error(e))?,
+                "name an sObject by its API name (Opportunity, Invoice__c); `sluice discover --profile NAME` lists them",
             ),
             Connection::Http => (
                 None,

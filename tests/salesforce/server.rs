@@ -38,7 +38,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Map, Value, json};
 
-use crate::http_server::{Reply, Seen, Server};
+use super::http_server::{Reply, Seen, Server};
 
 /// A field of a stand-in object.
 #[derive(Debug, Clone)]
@@ -346,6 +346,15 @@ impl Org {
             .push(field.to_owned());
     }
 
+    /// Adds an object.
+    pub fn add_object(&self, name: &str, object: SObject) {
+        self.state
+            .lock()
+            .unwrap()
+            .objects
+            .insert(name.to_owned(), object);
+    }
+
     /// The records of an object now.
     pub fn records(&self, object: &str) -> Vec<Map<String, Value>> {
         self.state.lock().unwrap().objects[object].records.clone()
@@ -649,8 +658,11 @@ fn comparable(value: &Value, kind: &str) -> Option<Comparable> {
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .or_else(|_| DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z"))
-        .ok()
         .map(|t| t.with_timezone(&Utc))
+        .or_else(|_| {
+            chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").map(|t| t.and_utc())
+        })
+        .ok()
 }
 
 fn literal(token: &Token, kind: &str) -> Result<Option<Comparable>, String> {
@@ -1279,6 +1291,9 @@ impl State {
             };
             let value = match (def.kind.as_str(), v) {
                 (_, Value::String(s)) if s.is_empty() || s == "#N/A" => Value::Null,
+                ("int", Value::String(s)) if s.parse::<i64>().is_ok() => {
+                    json!(s.parse::<i64>().unwrap_or(0))
+                }
                 ("currency" | "double" | "percent" | "int", Value::String(s)) => {
                     match s.parse::<f64>() {
                         Ok(n) => json!(n),

@@ -24,11 +24,13 @@
 //! - [`soql`]: the SELECT the source sends, and which Flow filters can be
 //!   pushed into its WHERE clause.
 //! - [`source`] and [`destination`]: the engine's traits.
+//! - [`catalog`]: the connection check, sObjects and their fields.
 //!
 //! Errors name the request and carry Salesforce's `errorCode` and message;
 //! they never hold a credential.
 
 pub mod auth;
+pub mod catalog;
 pub mod client;
 pub mod config;
 pub mod describe;
