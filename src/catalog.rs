@@ -118,7 +118,7 @@ enum Connection {
     S3(s3::Aws),
     Postgres(postgres::PgConfig),
     Http,
-    Salesforce(salesforce::SalesforceConfig),
+    Salesforce(Box<salesforce::SalesforceConfig>),
 }
 
 impl Profile<'_> {
@@ -164,7 +164,7 @@ impl Profile<'_> {
         }
         if spec.salesforce.is_some() {
             return salesforce::SalesforceConfig::new(self.name, spec, self.secrets)
-                .map(Connection::Salesforce)
+                .map(|config| Connection::Salesforce(Box::new(config)))
                 .map_err(|e| self.salesforce_error(e));
         }
         Err(Error::NotAvailable {

@@ -1082,9 +1082,8 @@ conformance!(
 
 // ------------------------------------------------------------------ salesforce
 
-#[path = "http/server.rs"]
-#[allow(dead_code)]
-mod http_server;
+// The stand-in builds on the same HTTPS server as the http fixture.
+use server as http_server;
 #[path = "salesforce/server.rs"]
 mod sf;
 
