@@ -117,7 +117,8 @@ fn local_says_when_the_profile_serves_another_connector() {
     let out = sluice(dir.path(), &["local", "-f", "flow.yaml"]);
     assert!(!out.status.success());
     assert!(
-        text(&out).contains("spec.source.salesforce uses the salesforce connector but ConnectorProfile"),
+        text(&out)
+            .contains("spec.source.salesforce uses the salesforce connector but ConnectorProfile"),
         "{}",
         text(&out)
     );

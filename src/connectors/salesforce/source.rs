@@ -145,7 +145,14 @@ pub fn missing_column(message: &str) -> Option<String> {
 
 /// Puts `batch` in `schema`'s shape: missing columns as nulls.
 fn widen(batch: RecordBatch, schema: &SchemaRef) -> std::result::Result<RecordBatch, String> {
-    if batch.schema().fields().len() == schema.fields().len() {
+    let same = batch.schema().fields().len() == schema.fields().len()
+        && batch
+            .schema()
+            .fields()
+            .iter()
+            .zip(schema.fields())
+            .all(|(a, b)| a.name() == b.name());
+    if same {
         return RecordBatch::try_new(schema.clone(), batch.columns().to_vec())
             .map_err(|e| e.to_string());
     }
