@@ -18,7 +18,7 @@ work=${BENCH_DIR:-${TMPDIR:-/tmp}/sluice-bench}
 mkdir -p "$work"
 
 
-cargo build --release --locked --bin sluice --example bench
+cargo build --release --locked --bin sluice --example bench --example salesforce_bench
 sluice=target/release/sluice
 tool=target/release/examples/bench
 
@@ -93,6 +93,9 @@ for n in $sizes; do
   fi
 done
 rm -rf "$work/out"
+# The salesforce source against the tests' stand-in org (HTTPS on loopback,
+# in the same process), REST pages and a Bulk API 2.0 job.
+salesforce=$(target/release/examples/salesforce_bench "${BENCH_SALESFORCE_RECORDS:-200000}")
 
 {
   echo "# Pipeline benchmark"
@@ -108,6 +111,12 @@ rm -rf "$work/out"
   echo
   echo '```'
   printf '%s\n' "${baselines[@]}"
+  echo '```'
+  echo
+  echo "Salesforce source (examples/salesforce_bench.rs): Opportunity records from the tests' stand-in org over HTTPS on loopback, served in the same process (its page rendering is included), through the engine into a counting destination:"
+  echo
+  echo '```'
+  printf '%s\n' "$salesforce"
   echo '```'
 } > bench/RESULTS.md
 cat bench/RESULTS.md

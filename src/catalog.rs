@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::api::v1alpha1::ConnectorProfile;
 use crate::api::v1alpha1::flow_run::ErrorReason;
-use crate::connectors::{Entity, file, http, postgres, s3, zendesk};
+use crate::connectors::{Entity, file, http, postgres, s3, salesforce, zendesk};
 use crate::secrets::Resolver;
 
 /// Errors of the catalog. Messages name the profile and never hold a
@@ -58,6 +58,14 @@ pub enum Error {
         /// The connector's error.
         source: Box<postgres::Error>,
     },
+    /// The salesforce connector failed.
+    #[error("ConnectorProfile {profile:?}: {source}")]
+    Salesforce {
+        /// The profile.
+        profile: String,
+        /// The connector's error.
+        source: Box<salesforce::Error>,
+    },
     /// The http connector failed.
     #[error("ConnectorProfile {profile:?}: {source}")]
     Http {
@@ -93,6 +101,7 @@ impl Error {
             Self::Postgres { source, .. } => source.reason(),
             Self::Http { source, .. } => (source.reason(), source.retryable()),
             Self::Zendesk { source, .. } => (source.reason(), source.retryable()),
+            Self::Salesforce { source, .. } => (source.reason(), source.retryable()),
         }
     }
 }
@@ -119,6 +128,7 @@ enum Connection {
     Postgres(postgres::PgConfig),
     Http,
     Zendesk(Box<zendesk::ZendeskConfig>),
+    Salesforce(Box<salesforce::SalesforceConfig>),
 }
 
 impl Profile<'_> {
@@ -167,6 +177,11 @@ impl Profile<'_> {
                 .map(|c| Connection::Zendesk(Box::new(c)))
                 .map_err(|e| self.zendesk_error(e));
         }
+        if spec.salesforce.is_some() {
+            return salesforce::SalesforceConfig::new(self.name, spec, self.secrets)
+                .map(|config| Connection::Salesforce(Box::new(config)))
+                .map_err(|e| self.salesforce_error(e));
+        }
         Err(Error::NotAvailable {
             profile,
             connector: self.connector(),
@@ -189,6 +204,13 @@ impl Profile<'_> {
 
     fn zendesk_error(&self, source: zendesk::Error) -> Error {
         Error::Zendesk {
+            profile: self.name.to_owned(),
+            source: Box::new(source),
+        }
+    }
+
+    fn salesforce_error(&self, source: salesforce::Error) -> Error {
+        Error::Salesforce {
             profile: self.name.to_owned(),
             source: Box::new(source),
         }
@@ -217,6 +239,9 @@ impl Profile<'_> {
             Connection::Zendesk(config) => {
                 zendesk::catalog::check(*config).map_err(|e| self.zendesk_error(e))
             }
+            Connection::Salesforce(config) => {
+                salesforce::catalog::check(&config).map_err(|e| self.salesforce_error(e))
+            }
         }
     }
 
@@ -237,6 +262,9 @@ impl Profile<'_> {
             Connection::Zendesk(_) => {
                 self.check()?;
                 Ok(zendesk::catalog::entities())
+            }
+            Connection::Salesforce(config) => {
+                salesforce::catalog::entities(&config).map_err(|e| self.salesforce_error(e))
             }
         }
     }
@@ -259,6 +287,11 @@ impl Profile<'_> {
             Connection::Zendesk(config) => (
                 zendesk::catalog::describe(*config, entity).map_err(|e| self.zendesk_error(e))?,
                 "name a Zendesk object such as tickets, users, organizations or groups; `sluice discover --profile NAME` lists them",
+            ),
+            Connection::Salesforce(config) => (
+                salesforce::catalog::describe(&config, entity)
+                    .map_err(|e| self.salesforce_error(e))?,
+                "name an sObject by its API name (Opportunity, Invoice__c); `sluice discover --profile NAME` lists them",
             ),
             Connection::Http => (
                 None,

@@ -11,9 +11,10 @@ use crate::api::v1alpha1::common::Time;
 use crate::api::v1alpha1::flow::{ReadMode, TriggerType, WriteMode};
 use crate::api::v1alpha1::flow_run::{ErrorReason, RunOverrides};
 use crate::api::v1alpha1::{ConnectorProfile, Flow};
-use crate::connectors::{file, http, postgres, s3, zendesk};
+use crate::connectors::{file, http, postgres, s3, salesforce, zendesk};
 use crate::pipeline::engine::{Destination, Options, Quarantine, Source};
 use crate::pipeline::output::RunInfo;
+use crate::pipeline::quarantine::SharedQuarantine;
 use crate::pipeline::tasks::{self, Tasks};
 use crate::secrets::Resolver;
 
@@ -44,7 +45,7 @@ pub enum Error {
     },
     /// A connector that this build cannot run yet.
     #[error(
-        "{field}: the {connector} connector cannot run in this build yet; the file, s3 and postgres connectors can (and http, as a source)"
+        "{field}: the {connector} connector cannot run in this build yet; the file, s3, postgres and salesforce connectors can (and http, as a source)"
     )]
     NotAvailable {
         /// The field.
@@ -84,6 +85,15 @@ pub enum Error {
         /// The connector's error.
         source: Box<zendesk::Error>,
     },
+    /// The salesforce connector refused the settings, its session could not
+    /// be opened, or the object could not be described or queried.
+    #[error("{field}: {source}")]
+    Salesforce {
+        /// The field.
+        field: &'static str,
+        /// The connector's error.
+        source: Box<salesforce::Error>,
+    },
     /// The tasks do not fit the source schema.
     #[error("spec.tasks: {0}")]
     Tasks(#[from] tasks::Error),
@@ -102,6 +112,7 @@ impl Error {
             Self::Postgres(e) => e.reason(),
             Self::S3 { source, .. } => source.reason(),
             Self::Zendesk { source, .. } => (source.reason(), source.retryable()),
+            Self::Salesforce { source, .. } => (source.reason(), source.retryable()),
             _ => (ErrorReason::InvalidSpec, false),
         }
     }
@@ -296,6 +307,102 @@ fn zendesk_client(
         })
 }
 
+/// Resolves a `salesforce` profile, or says why the profile cannot serve.
+fn salesforce_config(
+    profile: &ConnectorProfile,
+    name: &str,
+    field: &'static str,
+    secrets: &Resolver,
+) -> Result<salesforce::SalesforceConfig> {
+    if profile.spec.salesforce.is_none() {
+        return Err(Error::ConnectorMismatch {
+            field,
+            block: "salesforce",
+            profile: name.to_owned(),
+            configured: connector_of(profile),
+        });
+    }
+    salesforce::SalesforceConfig::new(name, &profile.spec, secrets).map_err(|source| {
+        Error::Salesforce {
+            field,
+            source: Box::new(source),
+        }
+    })
+}
+
+/// The salesforce source's window: `cursorField` (default
+/// `SystemModstamp`) from `start - lookback` to `end`.
+fn salesforce_window(
+    flow: &crate::api::v1alpha1::flow::FlowSpec,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<salesforce::Window> {
+    let mut spec = flow.clone();
+    let cursor = spec
+        .sync
+        .cursor_field
+        .as_ref()
+        .map_or_else(|| "SystemModstamp".to_owned(), |f| f.to_string());
+    if spec.sync.cursor_field.is_none() {
+        spec.sync.cursor_field = serde_json::from_value(serde_json::Value::String(cursor)).ok();
+    }
+    let window = postgres_window(&spec, start, end)?;
+    Ok(salesforce::Window {
+        cursor_field: window.cursor_field,
+        start: window.start,
+        end: window.end,
+    })
+}
+
+/// Source fields the tasks read before any task produces them: for a
+/// source that knows its fields, a missing one is schema drift.
+fn task_source_fields(tasks: &[crate::api::v1alpha1::Task]) -> Vec<String> {
+    let mut produced: Vec<String> = Vec::new();
+    let mut expected: Vec<String> = Vec::new();
+    let mut read = |name: &str, produced: &[String]| {
+        if !produced.iter().any(|p| p == name) && !expected.iter().any(|e| e == name) {
+            expected.push(name.to_owned());
+        }
+    };
+    for task in tasks {
+        let inputs: Vec<&str> = [
+            task.filter
+                .as_ref()
+                .and_then(|f| f.field.as_ref())
+                .map(|f| f.as_str()),
+            task.validate.as_ref().map(|v| v.field.as_str()),
+            task.mask.as_ref().map(|m| m.field.as_str()),
+            task.truncate.as_ref().map(|t| t.field.as_str()),
+            task.convert.as_ref().map(|c| c.field.as_str()),
+            task.map.as_ref().map(|m| m.from.as_str()),
+            task.arithmetic.as_ref().map(|a| a.left.as_str()),
+            task.arithmetic.as_ref().map(|a| a.right.as_str()),
+        ]
+        .into_iter()
+        .flatten()
+        .chain(
+            task.project
+                .iter()
+                .flat_map(|p| p.fields.iter().map(|f| f.as_str())),
+        )
+        .collect();
+        for name in inputs {
+            read(name, &produced);
+        }
+        produced.extend(
+            [
+                task.map.as_ref().map(|m| m.to.to_string()),
+                task.merge.as_ref().map(|m| m.into.to_string()),
+                task.arithmetic.as_ref().map(|a| a.into.to_string()),
+                task.compute.as_ref().map(|c| c.field.to_string()),
+            ]
+            .into_iter()
+            .flatten(),
+        );
+    }
+    expected
+}
+
 /// Plans a run of `flow` with `profiles`.
 pub fn plan(
     profiles: &BTreeMap<String, ConnectorProfile>,
@@ -318,12 +425,13 @@ pub fn plan(
     // The window an incremental read covers: the http source sends it, the
     // postgres source filters its cursor column on it, the s3 source reads
     // the objects modified in it, the zendesk source starts its export at
-    // its start and stops at its end; other sources cannot read
-    // incrementally yet.
+    // its start and stops at its end, the salesforce source writes it into
+    // its SOQL; other sources cannot read incrementally yet.
     let reads_windows = spec.source.http.is_some()
         || spec.source.postgres.is_some()
         || spec.source.s3.is_some()
-        || spec.source.zendesk.is_some();
+        || spec.source.zendesk.is_some()
+        || spec.source.salesforce.is_some();
     let window = match (incremental, reads_windows, params.window_start) {
         (false, _, _) => None,
         (true, true, Some(start)) => Some(http::Window {
@@ -416,6 +524,40 @@ pub fn plan(
                 let description = source.description().to_owned();
                 (Box::new(source), description)
             }
+            (None, None) if spec.source.salesforce.is_some() => {
+                let field = "spec.source.salesforce";
+                let sf_spec = spec.source.salesforce.as_ref().ok_or(Error::NotAvailable {
+                    field,
+                    connector: "salesforce",
+                })?;
+                let config = salesforce_config(source_profile, source_ref, field, &params.secrets)?;
+                let window = match window {
+                    Some(w) => Some(salesforce_window(
+                        spec,
+                        w.start,
+                        w.end.unwrap_or(params.time),
+                    )?),
+                    None => None,
+                };
+                let settings = salesforce::SourceSettings {
+                    object: sf_spec.object.clone(),
+                    api: sf_spec.api,
+                    include_deleted: sf_spec.include_deleted_records,
+                    bulk_threshold: u64::try_from(sf_spec.bulk_threshold).unwrap_or(1).max(1),
+                    window,
+                    tasks: spec.tasks.clone(),
+                    expected_fields: task_source_fields(&spec.tasks),
+                    drift: spec.schema_drift.policy,
+                };
+                let source = salesforce::SalesforceRecordSource::open(config, settings).map_err(
+                    |source| Error::Salesforce {
+                        field,
+                        source: Box::new(source),
+                    },
+                )?;
+                let description = source.description().to_owned();
+                (Box::new(source), description)
+            }
             (None, None) if spec.source.postgres.is_some() => {
                 let pg_spec = spec.source.postgres.as_ref().ok_or_else(|| {
                     Error::Unsupported("spec.source.postgres is not set".to_owned())
@@ -471,13 +613,10 @@ pub fn plan(
                 (Box::new(source), description)
             }
             (None, None) => {
-                let connector = [
-                    (spec.source.salesforce.is_some(), "salesforce"),
-                    (spec.source.zendesk.is_some(), "zendesk"),
-                ]
-                .into_iter()
-                .find_map(|(set, name)| set.then_some(name))
-                .unwrap_or("unknown");
+                let connector = [(spec.source.zendesk.is_some(), "zendesk")]
+                    .into_iter()
+                    .find_map(|(set, name)| set.then_some(name))
+                    .unwrap_or("unknown");
                 return Err(Error::NotAvailable {
                     field: "spec.source",
                     connector,
@@ -503,6 +642,47 @@ pub fn plan(
             "spec.sync.writeMode: {other:?} is not supported by file destinations; use Append or Overwrite"
         ))),
     };
+    // Quarantine.
+    let mut quarantine: Option<Box<dyn Quarantine>> = match &spec.error_handling.error_location {
+        Some(location) => {
+            let location_ref = &location.connector_profile_ref.name;
+            let location_profile =
+                profile(profiles, location_ref, "spec.errorHandling.errorLocation")?;
+            match (&location.file, &location.s3) {
+                (None, Some(s3_location)) => {
+                    let field = "spec.errorHandling.errorLocation.s3";
+                    let aws =
+                        s3_connection(location_profile, location_ref, field, &params.secrets)?;
+                    Some(Box::new(
+                        s3::quarantine(aws, s3_location, &name, &params.run_id)
+                            .map_err(|source| Error::S3 { field, source })?,
+                    ))
+                }
+                (Some(file_location), _) => {
+                    let root = file_root(
+                        location_profile,
+                        location_ref,
+                        "spec.errorHandling.errorLocation",
+                        &params.working_dir,
+                    )?;
+                    Some(Box::new(file::quarantine(
+                        &root,
+                        file_location,
+                        &name,
+                        &params.run_id,
+                    )?))
+                }
+                (None, None) => {
+                    return Err(Error::Unsupported(
+                        "spec.errorHandling.errorLocation: set exactly one of s3 or file"
+                            .to_owned(),
+                    ));
+                }
+            }
+        }
+        None => None,
+    };
+
     let destination_ref = &spec.destination.connector_profile_ref.name;
     let destination_profile = profile(profiles, destination_ref, "spec.destination")?;
     let (destination, destination_description): (Box<dyn Destination>, String) = if let Some(
@@ -593,59 +773,62 @@ pub fn plan(
             })?;
         let description = destination.description();
         (Box::new(destination), description)
+    } else if let Some(sf_spec) = &spec.destination.salesforce {
+        let field = "spec.destination.salesforce";
+        let config =
+            salesforce_config(destination_profile, destination_ref, field, &params.secrets)?;
+        let operation = match spec.sync.write_mode {
+            WriteMode::Append => salesforce::Operation::Insert,
+            WriteMode::Update => salesforce::Operation::Update,
+            WriteMode::Delete => salesforce::Operation::Delete,
+            WriteMode::Upsert => salesforce::Operation::Upsert {
+                external_id: spec
+                    .sync
+                    .id_fields
+                    .first()
+                    .map(|f| f.to_string())
+                    .ok_or_else(|| {
+                        Error::Unsupported(
+                            "spec.sync.idFields: salesforce Upsert needs the external id field"
+                                .to_owned(),
+                        )
+                    })?,
+            },
+            WriteMode::Overwrite => {
+                return Err(Error::Unsupported(
+                    "spec.sync.writeMode: Overwrite is not supported by salesforce destinations; use Append, Upsert, Update or Delete".to_owned(),
+                ));
+            }
+        };
+        // Records Salesforce refuses at commit go to the run's quarantine.
+        let shared = quarantine.take().map(SharedQuarantine::new);
+        quarantine = shared.clone().map(|q| Box::new(q) as Box<dyn Quarantine>);
+        let settings = salesforce::DestinationSettings {
+            object: sf_spec.object.clone(),
+            api: sf_spec.api,
+            bulk_threshold: u64::try_from(sf_spec.bulk_threshold).unwrap_or(1).max(1),
+            operation,
+            policy: spec.error_handling.policy,
+            quarantine: shared,
+        };
+        let destination =
+            salesforce::SalesforceRecordDestination::open(config, settings).map_err(|source| {
+                Error::Salesforce {
+                    field,
+                    source: Box::new(source),
+                }
+            })?;
+        let description = destination.description();
+        (Box::new(destination), description)
     } else {
-        let connector = [
-            (spec.destination.salesforce.is_some(), "salesforce"),
-            (spec.destination.zendesk.is_some(), "zendesk"),
-        ]
-        .into_iter()
-        .find_map(|(set, name)| set.then_some(name))
-        .unwrap_or("unknown");
+        let connector = [(spec.destination.zendesk.is_some(), "zendesk")]
+            .into_iter()
+            .find_map(|(set, name)| set.then_some(name))
+            .unwrap_or("unknown");
         return Err(Error::NotAvailable {
             field: "spec.destination",
             connector,
         });
-    };
-
-    // Quarantine.
-    let quarantine: Option<Box<dyn Quarantine>> = match &spec.error_handling.error_location {
-        Some(location) => {
-            let location_ref = &location.connector_profile_ref.name;
-            let location_profile =
-                profile(profiles, location_ref, "spec.errorHandling.errorLocation")?;
-            match (&location.file, &location.s3) {
-                (None, Some(s3_location)) => {
-                    let field = "spec.errorHandling.errorLocation.s3";
-                    let aws =
-                        s3_connection(location_profile, location_ref, field, &params.secrets)?;
-                    Some(Box::new(
-                        s3::quarantine(aws, s3_location, &name, &params.run_id)
-                            .map_err(|source| Error::S3 { field, source })?,
-                    ))
-                }
-                (Some(file_location), _) => {
-                    let root = file_root(
-                        location_profile,
-                        location_ref,
-                        "spec.errorHandling.errorLocation",
-                        &params.working_dir,
-                    )?;
-                    Some(Box::new(file::quarantine(
-                        &root,
-                        file_location,
-                        &name,
-                        &params.run_id,
-                    )?))
-                }
-                (None, None) => {
-                    return Err(Error::Unsupported(
-                        "spec.errorHandling.errorLocation: set exactly one of s3 or file"
-                            .to_owned(),
-                    ));
-                }
-            }
-        }
-        None => None,
     };
 
     Ok(Plan {

@@ -1182,3 +1182,200 @@ conformance!(
     S3Fixture::new(),
     #[ignore = "needs moto: run make test"]
 );
+
+// ------------------------------------------------------------------ salesforce
+
+// The stand-in builds on the same HTTPS server as the http fixture.
+use server as http_server;
+#[path = "salesforce/server.rs"]
+mod sf;
+
+/// The stand-in org (tests/salesforce/server.rs) with one sObject per seeded
+/// or written entity, whose fields are the contract's `id` (an `int`
+/// external id), `name`, `amount` and `updated_at` (a `datetime`). Sessions
+/// come from the JWT bearer grant with a key generated for the run.
+struct SalesforceFixture {
+    dir: tempfile::TempDir,
+    org: sf::Org,
+    pem: String,
+}
+
+const SF_CLIENT_ID: &str = "3MVG9conformanceConsumerKey";
+const SF_CLIENT_SECRET: &str = "conformance-consumer-secret";
+
+impl SalesforceFixture {
+    fn new() -> Self {
+        use ring::signature::KeyPair as _;
+        let out = Command::new("openssl")
+            .args([
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+            ])
+            .output()
+            .expect("openssl generates the connected app's test key");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let pem = String::from_utf8(out.stdout).unwrap();
+        let key = sluice::connectors::salesforce::config::rsa_key(&pem).unwrap();
+        let org = sf::Org::start(
+            sf::App {
+                client_id: SF_CLIENT_ID.to_owned(),
+                username: "conformance@acme.example".to_owned(),
+                public_key: key.public_key().as_ref().to_vec(),
+                client_secret: Some(SF_CLIENT_SECRET.to_owned()),
+                refresh_token: "conformance-refresh-token".to_owned(),
+            },
+            BTreeMap::new(),
+        );
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            org,
+            pem,
+        }
+    }
+
+    fn indent(text: &str, n: usize) -> String {
+        text.lines()
+            .map(|l| format!("{}{l}", " ".repeat(n)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn profile_with(&self, login_url: &str, oauth: &str, refresh_token: &str) -> String {
+        format!(
+            "apiVersion: v1
+kind: Secret
+metadata: {{name: sf}}
+stringData:
+  clientId: {SF_CLIENT_ID}
+  clientSecret: {SF_CLIENT_SECRET}
+  refreshToken: {refresh_token}
+  privateKey: |
+{}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: ConnectorProfile
+metadata: {{name: subject}}
+spec:
+  salesforce: {{loginUrl: '{login_url}', apiVersion: '62.0'}}
+  tls:
+    caBundle: |
+{}
+  credentials:
+    secretRef: {{name: sf}}
+    oauth2: {oauth}",
+            Self::indent(&self.pem, 4),
+            Self::indent(http_server::test_ca(), 6),
+        )
+    }
+
+    fn object(records: &[Record]) -> sf::SObject {
+        let field = |name: &str, kind: &str, external_id: bool| sf::FieldDef {
+            name: name.to_owned(),
+            kind: kind.to_owned(),
+            nillable: name != "id",
+            writable: true,
+            external_id,
+        };
+        sf::SObject {
+            fields: vec![
+                field("id", "int", true),
+                field("name", "string", false),
+                field("amount", "double", false),
+                field("updated_at", "datetime", false),
+            ],
+            records: records
+                .iter()
+                .map(|(id, name, amount, updated)| {
+                    let time = chrono::DateTime::parse_from_rfc3339(updated).unwrap();
+                    serde_json::json!({"id": id, "name": name, "amount": amount,
+                        "updated_at": sf::sf_time(time.with_timezone(&chrono::Utc))})
+                    .as_object()
+                    .unwrap()
+                    .clone()
+                })
+                .collect(),
+            hidden: Vec::new(),
+        }
+    }
+}
+
+impl Fixture for SalesforceFixture {
+    fn profile(&self) -> String {
+        self.profile_with(
+            &self.org.server.base,
+            "{grantType: JwtBearer, subject: conformance@acme.example, clientIdKey: clientId, privateKeyKey: privateKey}",
+            "conformance-refresh-token",
+        )
+    }
+    fn bad_credentials(&self) -> Option<String> {
+        Some(self.profile_with(
+            &self.org.server.base,
+            "{grantType: RefreshToken, clientIdKey: clientId, clientSecretKey: clientSecret, refreshTokenKey: refreshToken}",
+            "wrong-secret",
+        ))
+    }
+    fn unreachable(&self) -> Option<(String, ErrorReason)> {
+        Some((
+            self.profile_with(
+                &format!("https://127.0.0.1:{}", closed_port()),
+                "{grantType: JwtBearer, subject: conformance@acme.example, clientIdKey: clientId, privateKeyKey: privateKey}",
+                "conformance-refresh-token",
+            ),
+            ErrorReason::Unreachable,
+        ))
+    }
+    fn seed(&self, records: &[Record]) -> Option<String> {
+        let name = unique("Order");
+        self.org.add_object(&name, Self::object(records));
+        Some(name)
+    }
+    fn source(&self, entity: &str) -> String {
+        format!("{{connectorProfileRef: {{name: subject}}, salesforce: {{object: {entity}}}}}")
+    }
+    fn incremental(&self) -> Option<Incremental> {
+        Some(Incremental::Cursor)
+    }
+    fn catalog(&self) -> bool {
+        true
+    }
+    fn destination(&self) -> Option<(String, String)> {
+        let name = unique("Written");
+        self.org.add_object(&name, Self::object(&[]));
+        let block =
+            format!("{{connectorProfileRef: {{name: subject}}, salesforce: {{object: {name}}}}}");
+        Some((name, block))
+    }
+    fn write_modes(&self) -> &'static [&'static str] {
+        &["Append", "Upsert", "Update", "Delete"]
+    }
+    fn read_back(&self, entity: &str) -> Vec<Record> {
+        let mut out: Vec<Record> = self
+            .org
+            .records(entity)
+            .iter()
+            .filter(|r| r.get("IsDeleted") != Some(&Value::Bool(true)))
+            .map(|r| {
+                (
+                    r["id"].as_i64().unwrap(),
+                    r["name"].as_str().unwrap().to_owned(),
+                    r["amount"].as_f64().unwrap(),
+                    r["updated_at"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0).then(a.2.total_cmp(&b.2)));
+        out
+    }
+    fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+conformance!(salesforce, SalesforceFixture::new());

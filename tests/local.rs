@@ -105,7 +105,7 @@ fn local_refuses_an_invalid_manifest_naming_the_field() {
 }
 
 #[test]
-fn local_says_which_connector_cannot_run_yet() {
+fn local_says_when_the_profile_serves_another_connector() {
     let dir = setup("");
     let manifest = std::fs::read_to_string(dir.path().join("flow.yaml"))
         .unwrap()
@@ -117,7 +117,8 @@ fn local_says_which_connector_cannot_run_yet() {
     let out = sluice(dir.path(), &["local", "-f", "flow.yaml"]);
     assert!(!out.status.success());
     assert!(
-        text(&out).contains("spec.source: the salesforce connector cannot run in this build yet"),
+        text(&out)
+            .contains("spec.source.salesforce uses the salesforce connector but ConnectorProfile"),
         "{}",
         text(&out)
     );

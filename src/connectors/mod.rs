@@ -11,6 +11,7 @@ pub mod format_guess;
 pub mod http;
 pub mod postgres;
 pub mod s3;
+pub mod salesforce;
 pub mod zendesk;
 
 /// Something a profile exposes to read from or write to: a table, a bucket,

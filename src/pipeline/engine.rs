@@ -107,6 +107,10 @@ pub struct Outcome {
     pub objects: u64,
     /// Bytes published.
     pub bytes: u64,
+    /// Records the destination refused one by one when it committed (an
+    /// application's per-record errors); it has already quarantined or
+    /// skipped them as the Flow's error policy says.
+    pub rejected: u64,
 }
 
 /// Where records go. Nothing written is visible before `commit`.
@@ -512,6 +516,12 @@ fn write(
                 Ok(outcome) => {
                     let mut counts = counts;
                     counts.bytes_written = counts.bytes_written.max(outcome.bytes);
+                    counts.records_written =
+                        counts.records_written.saturating_sub(outcome.rejected);
+                    match options.error_handling.policy {
+                        ErrorPolicy::Quarantine => counts.records_quarantined += outcome.rejected,
+                        _ => counts.records_skipped += outcome.rejected,
+                    }
                     let quarantine = match quarantine {
                         Some(q) => q.publish().map_err(Error::Quarantine),
                         None => Ok(None),

@@ -454,6 +454,7 @@ impl super::engine::Destination for FileDestination {
             manifest: Some(published.manifest_url),
             objects: published.manifest.files.len() as u64,
             bytes: published.manifest.files.iter().map(|f| f.bytes).sum(),
+            rejected: 0,
         })
     }
 

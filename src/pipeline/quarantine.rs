@@ -147,3 +147,51 @@ impl Quarantine for QuarantineWriter {
         Ok(())
     }
 }
+
+/// A quarantine shared by the engine and a destination that refuses
+/// records one by one after they were handed to it (an application API's
+/// per-record errors). The engine publishes or discards it; the
+/// destination's handle only writes, before its commit returns.
+#[derive(Clone)]
+pub struct SharedQuarantine(Arc<std::sync::Mutex<Option<Box<dyn Quarantine>>>>);
+
+impl SharedQuarantine {
+    /// Shares `inner`.
+    pub fn new(inner: Box<dyn Quarantine>) -> Self {
+        Self(Arc::new(std::sync::Mutex::new(Some(inner))))
+    }
+
+    fn take(&self) -> Option<Box<dyn Quarantine>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+}
+
+impl Quarantine for SharedQuarantine {
+    fn write(&mut self, records: &[BadRecord]) -> Result<(), BoxError> {
+        let mut inner = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match inner.as_mut() {
+            Some(q) => q.write(records),
+            None => Err("the quarantine was already published".into()),
+        }
+    }
+
+    fn publish(self: Box<Self>) -> Result<Option<String>, BoxError> {
+        match self.take() {
+            Some(q) => q.publish(),
+            None => Ok(None),
+        }
+    }
+
+    fn discard(self: Box<Self>) -> Result<(), BoxError> {
+        match self.take() {
+            Some(q) => q.discard(),
+            None => Ok(()),
+        }
+    }
+}

@@ -458,6 +458,7 @@ impl Destination for PostgresRecordDestination {
             manifest: None,
             objects: 1,
             bytes: self.bytes,
+            rejected: 0,
         })
     }
 

@@ -459,6 +459,8 @@ impl Destination for ZendeskTicketDestination {
             manifest: None,
             objects: self.written,
             bytes: self.bytes,
+            // Refused tickets were handed back as they were written.
+            rejected: 0,
         })
     }
 
