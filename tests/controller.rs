@@ -862,7 +862,7 @@ async fn the_runs_pod_is_hardened_and_mounts_only_the_referenced_secret_keys() {
     );
     let client = Client::try_default().await.unwrap();
     let work = tempfile::tempdir().unwrap();
-    let _controller = Controller::start(&ns.name);
+    let controller = Controller::start(&ns.name);
     let node = Node::start(client.clone(), &ns.name, Mode::Run, work.path());
     apply(
         &ns.name,
@@ -949,10 +949,20 @@ spec:
         "{error:?}\n{:?}",
         node.outputs()
     );
+    // Nowhere else either: the run's status, the namespace's Events, the
+    // runner's output and the controller's log.
     let everything = serde_json::to_string(&run).unwrap();
     assert!(!everything.contains("s3cr3t-pass"));
     let events = kubectl_ok(&["get", "events", "-n", &ns.name, "-o", "yaml"], None);
     assert!(!events.contains("s3cr3t-pass"));
+    let outputs = node.outputs();
+    assert!(!outputs.is_empty(), "the runner ran");
+    for output in outputs {
+        assert!(!output.contains("s3cr3t-pass"), "{output}");
+    }
+    let log = controller.log();
+    assert!(log.contains("\"level\""), "the controller logged: {log}");
+    assert!(!log.contains("s3cr3t-pass"), "{log}");
 }
 
 #[tokio::test]
