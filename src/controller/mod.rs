@@ -20,6 +20,7 @@ pub mod job;
 pub mod metrics;
 pub mod profile;
 pub mod rbac;
+pub mod schedule;
 pub mod server;
 
 use std::collections::{HashMap, HashSet};
