@@ -212,7 +212,8 @@ pub fn source_connector(spec: &FlowSpec) -> &'static str {
     .unwrap_or("unknown")
 }
 
-fn profile_connector(profile: &ConnectorProfile) -> &'static str {
+/// The connector a profile configures (a bounded metric label).
+pub fn profile_connector(profile: &ConnectorProfile) -> &'static str {
     let s = &profile.spec;
     [
         (s.salesforce.is_some(), "salesforce"),
