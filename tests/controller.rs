@@ -1015,6 +1015,408 @@ async fn one_of_two_controllers_leads_through_the_lease() {
     .await;
 }
 
+/// A scheduled Flow of local files: `rate(1 minute)` from `start`, reading
+/// `in.csv` under the node's working directory.
+fn scheduled_flow(name: &str, start: &str, schedule_extra: &str, extra: &str) -> String {
+    format!(
+        "{LOCAL_PROFILE}---
+apiVersion: sluice.dev/v1alpha1
+kind: Flow
+metadata: {{name: {name}}}
+spec:
+  source: {{connectorProfileRef: {{name: local}}, file: {{path: in.csv, format: Csv}}}}
+  destination:
+    connectorProfileRef: {{name: local}}
+    file: {{path: out, format: JsonLines, pathTemplate: '{{runId}}'}}
+  trigger:
+    type: Schedule
+    schedule: {{expression: 'rate(1 minute)', startTime: '{start}'{schedule_extra}}}
+  runTemplate: {{backoffLimit: 0}}
+{extra}"
+    )
+}
+
+/// A time `seconds` from now (negative: in the past), whole seconds, RFC 3339.
+fn from_now(seconds: i64) -> String {
+    let now = k8s_openapi::jiff::Timestamp::now().as_second() + seconds;
+    k8s_openapi::jiff::Timestamp::from_second(now)
+        .unwrap()
+        .to_string()
+}
+
+fn flow_condition<'a>(
+    flow: &'a Flow,
+    type_: &str,
+) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    flow.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+}
+
+fn work_dir_with_csv() -> tempfile::TempDir {
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("in.csv"), "id,name\n1,a\n2,b\n3,c\n").unwrap();
+    work
+}
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server and kube-controller-manager: run `make test`"]
+async fn a_scheduled_flow_starts_one_run_per_time_even_across_a_controller_restart() {
+    let ns = TempNamespace::new("ctl-sched");
+    let _dump = DumpOnFailure(ns.name.clone());
+    let client = Client::try_default().await.unwrap();
+    let work = work_dir_with_csv();
+    let mut controller = Controller::start(&ns.name);
+    let node = Node::start(client.clone(), &ns.name, Mode::Run, work.path());
+    // The first scheduled time is a few seconds away.
+    let start = from_now(-56);
+    apply(&ns.name, &scheduled_flow("every-minute", &start, "", ""));
+    let flows: Api<Flow> = Api::namespaced(client.clone(), &ns.name);
+    wait_for(
+        &flows,
+        "every-minute",
+        "the Flow to be Ready and Scheduled",
+        |f| {
+            f.is_some_and(|f| {
+                flow_condition(f, "Ready").is_some_and(|c| c.status == "True")
+                    && flow_condition(f, "Scheduled").is_some_and(|c| c.status == "True")
+                    && f.status
+                        .as_ref()
+                        .and_then(|s| s.next_schedule_time.as_ref())
+                        .is_some()
+            })
+        },
+    )
+    .await;
+    let next = flows
+        .get("every-minute")
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .next_schedule_time
+        .unwrap();
+    let scheduled = start.parse::<k8s_openapi::jiff::Timestamp>().unwrap()
+        + k8s_openapi::jiff::SignedDuration::from_secs(60);
+    assert_eq!(
+        next.0, scheduled,
+        "the first run is one step after startTime"
+    );
+    let run_name = format!("every-minute-{}", scheduled.as_second() / 60);
+
+    let runs: Api<FlowRun> = Api::namespaced(client.clone(), &ns.name);
+    wait_for(&runs, &run_name, "the scheduled run to finish", finished).await;
+    let run = runs.get(&run_name).await.unwrap();
+    assert_eq!(
+        run.spec.scheduled_time.as_ref().map(|t| t.0),
+        Some(scheduled)
+    );
+    assert_eq!(run.owner_references()[0].name, "every-minute");
+    assert_eq!(
+        run.status.as_ref().unwrap().phase,
+        Some(sluice::api::v1alpha1::flow_run::RunPhase::Succeeded),
+        "{:?}",
+        node.outputs()
+    );
+    let expected = run_name.clone();
+    wait_for(
+        &flows,
+        "every-minute",
+        "the Flow to report the run",
+        move |f| {
+            f.and_then(|f| f.status.as_ref()).is_some_and(|s| {
+                s.last_successful_run
+                    .as_ref()
+                    .is_some_and(|r| r.name == expected)
+                    && s.active_runs.is_empty()
+                    && s.last_schedule_time.as_ref().map(|t| t.0) == Some(scheduled)
+            })
+        },
+    )
+    .await;
+    let status = flows.get("every-minute").await.unwrap().status.unwrap();
+    assert_eq!(status.last_successful_run.unwrap().records_written, 3);
+    assert_eq!(
+        status.next_schedule_time.unwrap().0,
+        scheduled + k8s_openapi::jiff::SignedDuration::from_secs(60)
+    );
+    wait_event(&client, &ns.name, "every-minute", "Scheduled").await;
+
+    // A controller killed and restarted does not start the same time again.
+    controller.child.kill().unwrap();
+    controller.child.wait().unwrap();
+    let _again = Controller::start(&ns.name);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let all = runs.list(&Default::default()).await.unwrap().items;
+    let before_next: Vec<_> = all
+        .iter()
+        .filter(|r| {
+            r.spec
+                .scheduled_time
+                .as_ref()
+                .is_some_and(|t| t.0 <= scheduled)
+        })
+        .map(|r| r.name_any())
+        .collect();
+    assert_eq!(before_next, [run_name], "one run for the scheduled time");
+}
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server and kube-controller-manager: run `make test`"]
+async fn after_downtime_one_run_catches_up_and_a_late_one_is_missed() {
+    let ns = TempNamespace::new("ctl-catchup");
+    let _dump = DumpOnFailure(ns.name.clone());
+    let client = Client::try_default().await.unwrap();
+    let work = work_dir_with_csv();
+    let _node = Node::start(client.clone(), &ns.name, Mode::Run, work.path());
+    // Two Flows whose schedules ran ten minutes ago, while no controller
+    // ran: one may start late, the other only within 5 seconds.
+    let start = from_now(-900);
+    apply(&ns.name, &scheduled_flow("tolerant", &start, "", ""));
+    apply(
+        &ns.name,
+        &scheduled_flow("strict", &start, ", startingDeadlineSeconds: 5", ""),
+    );
+    let flows: Api<Flow> = Api::namespaced(client.clone(), &ns.name);
+    let last = from_now(-600);
+    for name in ["tolerant", "strict"] {
+        flows
+            .patch_status(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({"status": {"lastScheduleTime": last}})),
+            )
+            .await
+            .unwrap();
+    }
+    // The latest scheduled time at least 6 s ago, so the strict one is late.
+    let now = k8s_openapi::jiff::Timestamp::now().as_second();
+    let start_s = start
+        .parse::<k8s_openapi::jiff::Timestamp>()
+        .unwrap()
+        .as_second();
+    if (now - start_s) % 60 < 6 {
+        tokio::time::sleep(Duration::from_secs(7)).await;
+    }
+    let _controller = Controller::start(&ns.name);
+    wait_event(&client, &ns.name, "tolerant", "Scheduled").await;
+    wait_event(&client, &ns.name, "strict", "MissedSchedule").await;
+    let runs: Api<FlowRun> = Api::namespaced(client.clone(), &ns.name);
+    let all = runs.list(&Default::default()).await.unwrap().items;
+    let tolerant: Vec<_> = all
+        .iter()
+        .filter(|r| r.spec.flow_ref.name == "tolerant")
+        .collect();
+    assert_eq!(
+        tolerant.len(),
+        1,
+        "one catch-up run, not one per missed minute"
+    );
+    let scheduled = tolerant[0]
+        .spec
+        .scheduled_time
+        .clone()
+        .unwrap()
+        .0
+        .as_second();
+    let now = k8s_openapi::jiff::Timestamp::now().as_second();
+    assert!(
+        now - scheduled < 70,
+        "the catch-up is for the latest scheduled time"
+    );
+    assert!(
+        all.iter().all(|r| r.spec.flow_ref.name != "strict"),
+        "the late run is not started"
+    );
+    let events: Api<Event> = Api::namespaced(client.clone(), &ns.name);
+    let note = events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|e| e.reason.as_deref() == Some("Scheduled"))
+        .and_then(|e| e.note)
+        .unwrap();
+    assert!(note.contains("missed and are not run"), "{note}");
+}
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server and kube-controller-manager: run `make test`"]
+async fn a_flow_naming_a_missing_profile_is_not_ready_until_it_exists() {
+    let ns = TempNamespace::new("ctl-flow-refs");
+    let _dump = DumpOnFailure(ns.name.clone());
+    let client = Client::try_default().await.unwrap();
+    let _controller = Controller::start(&ns.name);
+    let manifests = scheduled_flow("orphan", &from_now(3600), "", "");
+    let flow_only = manifests.split("---\n").nth(1).unwrap();
+    apply(&ns.name, flow_only);
+    let flows: Api<Flow> = Api::namespaced(client.clone(), &ns.name);
+    wait_for(&flows, "orphan", "Ready=False ProfileNotFound", |f| {
+        f.is_some_and(|f| {
+            flow_condition(f, "Ready")
+                .is_some_and(|c| c.status == "False" && c.reason == "ProfileNotFound")
+                && flow_condition(f, "Stalled").is_some_and(|c| c.status == "True")
+        })
+    })
+    .await;
+    let flow = flows.get("orphan").await.unwrap();
+    let message = &flow_condition(&flow, "Ready").unwrap().message;
+    assert!(
+        message.contains("spec.source.connectorProfileRef") && message.contains("\"local\""),
+        "{message}"
+    );
+    assert_eq!(flow.status.as_ref().unwrap().next_schedule_time, None);
+    wait_event(&client, &ns.name, "orphan", "ProfileNotFound").await;
+    apply(&ns.name, LOCAL_PROFILE);
+    wait_for(
+        &flows,
+        "orphan",
+        "Ready=True once the profile exists",
+        |f| {
+            f.is_some_and(|f| {
+                flow_condition(f, "Ready").is_some_and(|c| c.status == "True")
+                    && flow_condition(f, "Stalled").is_none()
+                    && f.status
+                        .as_ref()
+                        .and_then(|s| s.next_schedule_time.as_ref())
+                        .is_some()
+            })
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server and kube-controller-manager: run `make test`"]
+async fn failed_runs_deactivate_the_schedule_until_the_spec_changes() {
+    let ns = TempNamespace::new("ctl-deact");
+    let _dump = DumpOnFailure(ns.name.clone());
+    let client = Client::try_default().await.unwrap();
+    // No in.csv: every run fails.
+    let work = tempfile::tempdir().unwrap();
+    let _controller = Controller::start(&ns.name);
+    let _node = Node::start(client.clone(), &ns.name, Mode::Run, work.path());
+    apply(
+        &ns.name,
+        &scheduled_flow(
+            "fragile",
+            &from_now(-57),
+            ", deactivateAfterFailures: 1",
+            "",
+        ),
+    );
+    let flows: Api<Flow> = Api::namespaced(client.clone(), &ns.name);
+    wait_for(&flows, "fragile", "Deactivated=True", |f| {
+        f.is_some_and(|f| flow_condition(f, "Deactivated").is_some_and(|c| c.status == "True"))
+    })
+    .await;
+    let flow = flows.get("fragile").await.unwrap();
+    let status = flow.status.clone().unwrap();
+    assert_eq!(status.consecutive_failures, 1);
+    assert_eq!(status.next_schedule_time, None);
+    assert_eq!(
+        flow_condition(&flow, "Deactivated").unwrap().reason,
+        "TooManyFailures"
+    );
+    assert_eq!(flow_condition(&flow, "Scheduled").unwrap().status, "False");
+    wait_event(&client, &ns.name, "fragile", "TooManyFailures").await;
+    // Any spec change reactivates it.
+    flows
+        .patch(
+            "fragile",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"history": {"failedRuns": 3}}})),
+        )
+        .await
+        .unwrap();
+    wait_for(
+        &flows,
+        "fragile",
+        "Deactivated=False after the change",
+        |f| {
+            f.is_some_and(|f| {
+                flow_condition(f, "Deactivated")
+                    .is_some_and(|c| c.status == "False" && c.reason == "Reactivated")
+                    && f.status
+                        .as_ref()
+                        .and_then(|s| s.next_schedule_time.as_ref())
+                        .is_some()
+            })
+        },
+    )
+    .await;
+    wait_event(&client, &ns.name, "fragile", "Reactivated").await;
+}
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server and kube-controller-manager: run `make test`"]
+async fn a_suspended_flow_schedules_nothing_and_old_runs_are_collected() {
+    let ns = TempNamespace::new("ctl-history");
+    let _dump = DumpOnFailure(ns.name.clone());
+    let client = Client::try_default().await.unwrap();
+    let work = work_dir_with_csv();
+    let _controller = Controller::start(&ns.name);
+    let _node = Node::start(client.clone(), &ns.name, Mode::Run, work.path());
+    apply(
+        &ns.name,
+        &scheduled_flow(
+            "quiet",
+            &from_now(-58),
+            "",
+            "  suspend: true\n  history: {successfulRuns: 1}\n",
+        ),
+    );
+    let flows: Api<Flow> = Api::namespaced(client.clone(), &ns.name);
+    wait_for(&flows, "quiet", "Suspended=True", |f| {
+        f.is_some_and(|f| {
+            flow_condition(f, "Suspended").is_some_and(|c| c.status == "True")
+                && flow_condition(f, "Scheduled").is_some_and(|c| c.reason == "Suspended")
+        })
+    })
+    .await;
+    // Past the first scheduled time, still no run.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let runs: Api<FlowRun> = Api::namespaced(client.clone(), &ns.name);
+    assert!(
+        runs.list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "a suspended Flow starts no run"
+    );
+    // Unsuspended, on-demand runs go; only the newest success is kept.
+    flows
+        .patch("quiet", &PatchParams::default(), &Patch::Merge(serde_json::json!({"spec": {"suspend": false, "trigger": {"type": "OnDemand", "schedule": null}}})))
+        .await
+        .unwrap();
+    for name in ["one", "two", "three"] {
+        apply(&ns.name, &flow_run(name, "quiet"));
+        wait_for(&runs, name, "the run to finish", finished).await;
+    }
+    // Runs finishing within the same second may be kept in either order:
+    // one is left, and it is the one the Flow reports.
+    wait_list(&runs, "one successful run left", |all| all.len() == 1).await;
+    let kept = runs.list(&Default::default()).await.unwrap().items[0].name_any();
+    let expected = kept.clone();
+    wait_for(
+        &flows,
+        "quiet",
+        "the Flow to report the kept run",
+        move |f| {
+            f.and_then(|f| f.status.as_ref())
+                .and_then(|s| s.last_successful_run.as_ref())
+                .is_some_and(|r| r.name == expected)
+        },
+    )
+    .await;
+    let status = flows.get("quiet").await.unwrap().status.unwrap();
+    assert_eq!(status.next_schedule_time, None);
+}
+
 fn pg_var(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!(
@@ -1128,29 +1530,52 @@ spec:
     // Its watermark is the window's end.
     assert_eq!(status.watermark, Some(to.clone()));
 
-    // With the Flow's watermark at 2024-12-01, the next run starts there.
+    // The Flow commits the successful run's watermark.
     let flows: Api<Flow> = Api::namespaced(client.clone(), &ns.name);
-    flows
-        .patch_status(
-            "changes",
-            &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({"status": {"incremental": {
-                "cursorField": "updated_at", "watermark": "2024-12-01T00:00:00Z", "run": "first"
-            }}})),
-        )
-        .await
-        .unwrap();
+    let committed = to.clone();
+    wait_for(
+        &flows,
+        "changes",
+        "the Flow to commit the first run's watermark",
+        move |f| {
+            f.and_then(|f| f.status.as_ref())
+                .and_then(|s| s.incremental.as_ref())
+                .is_some_and(|i| {
+                    i.watermark.as_ref() == Some(&committed) && i.run.as_deref() == Some("first")
+                })
+        },
+    )
+    .await;
+    // The next run starts at the watermark: only the row changed since.
+    pg_execute(&format!(
+        "INSERT INTO {table} VALUES (5, clock_timestamp());"
+    ))
+    .await;
     apply(&ns.name, &flow_run("second", "changes"));
     wait_for(&runs, "second", "the second run to finish", finished).await;
     let status = runs.get("second").await.unwrap().status.unwrap();
+    assert_eq!(status.window.clone().unwrap().from, Some(to.clone()));
     assert_eq!(
-        status.window.unwrap().from.unwrap().0.to_string(),
-        "2024-12-01T00:00:00Z"
+        status.progress.records_read, 1,
+        "row 5 only: {:?}",
+        status.window
     );
-    assert_eq!(status.progress.records_read, 1, "row 3 only");
     assert_eq!(lines_under(&work.path().join("out/second")), 1);
+    let second_watermark = status.watermark.clone().unwrap();
+    let expected = second_watermark.clone();
+    wait_for(
+        &flows,
+        "changes",
+        "the Flow to commit the second run's watermark",
+        move |f| {
+            f.and_then(|f| f.status.as_ref())
+                .and_then(|s| s.incremental.as_ref())
+                .is_some_and(|i| i.watermark.as_ref() == Some(&expected))
+        },
+    )
+    .await;
 
-    // A window override narrows the window and moves no watermark.
+    // A window override reads that window and moves no watermark.
     apply(
         &ns.name,
         "apiVersion: sluice.dev/v1alpha1
@@ -1158,7 +1583,7 @@ kind: FlowRun
 metadata: {name: replay}
 spec:
   flowRef: {name: changes}
-  overrides: {window: {to: '2024-12-31T00:00:00Z'}}
+  overrides: {window: {from: '2024-05-01T00:00:00Z', to: '2024-12-31T00:00:00Z'}}
 ",
     );
     wait_for(&runs, "replay", "the replay to finish", finished).await;
@@ -1170,7 +1595,7 @@ spec:
             window.to.unwrap().0.to_string()
         ),
         (
-            "2024-12-01T00:00:00Z".to_owned(),
+            "2024-05-01T00:00:00Z".to_owned(),
             "2024-12-31T00:00:00Z".to_owned()
         )
     );
@@ -1178,8 +1603,17 @@ spec:
         status.phase,
         Some(sluice::api::v1alpha1::flow_run::RunPhase::Succeeded)
     );
-    assert_eq!(status.progress.records_read, 0);
+    assert_eq!(status.progress.records_read, 1, "row 2 only");
     assert_eq!(status.watermark, None);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let flow = flows.get("changes").await.unwrap();
+    let incremental = flow.status.unwrap().incremental.unwrap();
+    assert_eq!(
+        incremental.watermark,
+        Some(second_watermark),
+        "the replay moved no watermark"
+    );
+    assert_eq!(incremental.run.as_deref(), Some("second"));
     pg_execute(&format!("DROP TABLE {table};")).await;
 }
 
