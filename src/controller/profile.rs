@@ -758,7 +758,17 @@ async fn reconcile_profile(profile: &ConnectorProfile, ctx: &Context) -> Result<
         return Ok(Action::requeue(wait));
     }
 
-    // Build and apply.
+    // Build and apply. The status write comes first and is conditional on
+    // the resourceVersion read: a decision made on a stale cached profile
+    // (its last result not seen yet) starts no second check.
+    let status_patch = if !has_result_for(&status, generation) && !is_validating {
+        validating(&check.job_name)
+    } else {
+        serde_json::json!({})
+    };
+    if writer.patch(status_patch).await? == Written::Stale {
+        return Ok(stale());
+    }
     rbac::ensure_validation_rbac(ctx, &namespace).await?;
     let job = build_validation_job(&check);
     let params = PostParams {
@@ -780,12 +790,6 @@ async fn reconcile_profile(profile: &ConnectorProfile, ctx: &Context) -> Result<
                 check.job_name
             ))(e));
         }
-    }
-    if !has_result_for(&status, generation)
-        && !is_validating
-        && writer.patch(validating(&check.job_name)).await? == Written::Stale
-    {
-        return Ok(stale());
     }
     Ok(Action::requeue(Duration::from_secs(
         VALIDATION_DEADLINE_SECONDS.unsigned_abs() + 60,
