@@ -4,11 +4,11 @@
 //! does (Secret keys mounted as files under `$SLUICE_SECRETS_DIR`, or AWS
 //! Secrets Manager with the pod's identity), runs the connector's connection
 //! check ([`crate::catalog::Profile::check`]) and writes the outcome as one
-//! line of JSON, a [`CheckResult`], to the container's termination message
-//! file (`/dev/termination-log`, or `$SLUICE_TERMINATION_LOG`) and to
-//! standard output. The controller reads it from the finished pod's
-//! `state.terminated.message` and reports it on the profile's `Ready`
-//! condition.
+//! line of JSON, a [`CheckResult`], to standard output and to the
+//! container's termination message file (`$SLUICE_TERMINATION_LOG`, else
+//! `/dev/termination-log` when it exists). The controller reads it from the
+//! finished pod's `state.terminated.message` and reports it on the
+//! profile's `Ready` condition.
 //!
 //! A failed check is a result, not a crash: the process exits 0 either way
 //! and fails only when it could not check at all (the API cannot be asked,
@@ -201,11 +201,16 @@ pub async fn check(client: kube::Client, request: Request) -> Result<CheckResult
 }
 
 /// Where the result is written: `$SLUICE_TERMINATION_LOG`, else
-/// [`DEFAULT_TERMINATION_LOG`].
-pub fn termination_log() -> PathBuf {
-    std::env::var_os(TERMINATION_LOG_ENV)
-        .filter(|p| !p.is_empty())
-        .map_or_else(|| PathBuf::from(DEFAULT_TERMINATION_LOG), PathBuf::from)
+/// [`DEFAULT_TERMINATION_LOG`] when it exists (the kubelet provides it in
+/// every container); `None` outside a pod, where standard output is enough.
+pub fn termination_log() -> Option<PathBuf> {
+    match std::env::var_os(TERMINATION_LOG_ENV).filter(|p| !p.is_empty()) {
+        Some(path) => Some(PathBuf::from(path)),
+        None => {
+            let default = PathBuf::from(DEFAULT_TERMINATION_LOG);
+            default.exists().then_some(default)
+        }
+    }
 }
 
 /// Writes `result` as one JSON line to `path`.

@@ -50,8 +50,9 @@ enum Command {
     /// Check that a ConnectorProfile read from the Kubernetes API reaches its
     /// application with its credentials: the entry point of a profile's
     /// validation Job. Writes the result as one JSON line to the termination
-    /// message file ($SLUICE_TERMINATION_LOG, default /dev/termination-log)
-    /// and to standard output, and exits 0 whether the check passed or not.
+    /// message file ($SLUICE_TERMINATION_LOG, default /dev/termination-log
+    /// when it exists) and to standard output, and exits 0 whether the
+    /// check passed or not.
     Check {
         /// The profile's namespace.
         #[arg(long, env = "SLUICE_NAMESPACE")]
@@ -188,8 +189,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 };
                 anyhow::Ok(sluice::check::check(client, request).await?)
             })?;
-            sluice::check::write_result(&result, &sluice::check::termination_log())?;
             println!("{}", result.to_line());
+            if let Some(path) = sluice::check::termination_log() {
+                sluice::check::write_result(&result, &path)?;
+            }
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Controller {
