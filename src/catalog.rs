@@ -106,6 +106,46 @@ impl Error {
     }
 }
 
+impl Error {
+    /// The credentials error behind this one, if reading a secret failed.
+    pub fn secret_error(&self) -> Option<&crate::secrets::Error> {
+        match self {
+            Self::S3 { source, .. } => match source.as_ref() {
+                s3::Error::Secret(e) => Some(e),
+                _ => None,
+            },
+            Self::Postgres { source, .. } => match source.as_ref() {
+                postgres::Error::Secret(e) => Some(e),
+                _ => None,
+            },
+            Self::Http { source, .. } => match source.as_ref() {
+                http::Error::Secret(e) => Some(e),
+                _ => None,
+            },
+            Self::Zendesk { source, .. } => match source.as_ref() {
+                zendesk::Error::Secret(e) => Some(e),
+                _ => None,
+            },
+            Self::Salesforce { source, .. } => match source.as_ref() {
+                salesforce::Error::Secret(e) => Some(e),
+                _ => None,
+            },
+            Self::NotAvailable { .. } | Self::EntityNotFound { .. } | Self::File { .. } => None,
+        }
+    }
+
+    /// The ConnectorProfile `Ready` reason of the error: `SecretNotFound`
+    /// when its credentials could not be read, otherwise the name of its
+    /// [`reason`](Self::reason) (`AuthenticationFailed`, `Unreachable`,
+    /// `ReferenceNotFound`, ...).
+    pub fn profile_reason(&self) -> &'static str {
+        match self.secret_error() {
+            Some(secret) => secret.reason(),
+            None => crate::controller::metrics::error_reason_label(self.reason().0),
+        }
+    }
+}
+
 /// Result of this module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod catalog;
+pub mod check;
 pub mod connectors;
 pub mod controller;
 pub mod crd;

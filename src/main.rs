@@ -47,6 +47,20 @@ enum Command {
         #[arg(long = "name", env = "SLUICE_FLOW_RUN")]
         name: String,
     },
+    /// Check that a ConnectorProfile read from the Kubernetes API reaches its
+    /// application with its credentials: the entry point of a profile's
+    /// validation Job. Writes the result as one JSON line to the termination
+    /// message file ($SLUICE_TERMINATION_LOG, default /dev/termination-log
+    /// when it exists) and to standard output, and exits 0 whether the
+    /// check passed or not.
+    Check {
+        /// The profile's namespace.
+        #[arg(long, env = "SLUICE_NAMESPACE")]
+        namespace: String,
+        /// The profile's name.
+        #[arg(long)]
+        profile: String,
+    },
     /// Run the operator: reconcile ConnectorProfiles, Flows and FlowRuns,
     /// one Job per FlowRun. Logs are JSON lines on standard error.
     Controller {
@@ -163,6 +177,23 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 }
                 _ => std::process::ExitCode::FAILURE,
             })
+        }
+        Command::Check { namespace, profile } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            let result = runtime.block_on(async {
+                let client = kube::Client::try_default().await?;
+                let request = sluice::check::Request {
+                    namespace,
+                    name: profile,
+                    working_dir: std::env::current_dir()?,
+                };
+                anyhow::Ok(sluice::check::check(client, request).await?)
+            })?;
+            println!("{}", result.to_line());
+            if let Some(path) = sluice::check::termination_log() {
+                sluice::check::write_result(&result, &path)?;
+            }
+            Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Controller {
             metrics_addr,

@@ -5,9 +5,10 @@
 //! Each test runs the built `sluice controller` binary watching its own
 //! temporary namespace. There is no scheduler and no kubelet, so the test
 //! plays the node ([`Node`]): for each pod the Job controller creates, it
-//! runs `sluice run` as a local process with the pod's environment and the
-//! pod's Secret volumes reproduced as files, then writes the pod's outcome
-//! on its status (pods/status) so the Job controller finishes the Job.
+//! runs the pod's `sluice run` or `sluice check` as a local process with
+//! the pod's environment and the pod's Secret volumes reproduced as files,
+//! then writes the pod's outcome (with its termination message) on its
+//! status (pods/status) so the Job controller finishes the Job.
 //!
 //! Ignored by a plain `cargo test`; `make test` runs them. Set
 //! `SLUICE_TEST_CONTROLLER_LOG=1` to see the controllers' logs of passing
@@ -27,7 +28,7 @@ use futures_util::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use sluice::api::v1alpha1::{Flow, FlowRun};
@@ -35,6 +36,8 @@ use support::{TempNamespace, kubectl, kubectl_ok};
 
 const IMAGE: &str = "sluice.test/sluice:dev";
 const WAIT: Duration = Duration::from_secs(90);
+/// The run Jobs and pods (profiles' validation Jobs are the others).
+const RUNNER_SELECTOR: &str = "app.kubernetes.io/component=runner";
 
 fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
@@ -220,8 +223,8 @@ impl Node {
                     .unwrap_or_else(|e| panic!("patching pod {} status: {e}", pod.name_any()));
                     continue;
                 }
-                let (phase, exit, reason, output) = match mode {
-                    Mode::OomKill => ("Failed", 137, "OOMKilled", String::new()),
+                let (phase, exit, reason, output, message) = match mode {
+                    Mode::OomKill => ("Failed", 137, "OOMKilled", String::new(), None),
                     _ => run_pod(&client, &ns, &pod, &work).await,
                 };
                 log.lock().unwrap().push(output);
@@ -236,7 +239,7 @@ impl Node {
                         "ready": false,
                         "restartCount": 0,
                         "state": {"terminated": {
-                            "exitCode": exit, "reason": reason,
+                            "exitCode": exit, "reason": reason, "message": message,
                             "startedAt": now, "finishedAt": now,
                         }},
                     }],
@@ -269,22 +272,35 @@ impl Drop for Node {
     }
 }
 
-/// Runs a pod's container as a local `sluice run` process: its env, its
-/// Secret volumes as files under a temporary `SLUICE_SECRETS_DIR`, its
-/// working directory mapped to `work`.
+/// Runs a pod's container as a local `sluice run` or `sluice check`
+/// process: its env, its Secret volumes as files under a temporary
+/// `SLUICE_SECRETS_DIR` (an optional volume's missing Secret or keys left
+/// out, as the kubelet does), its working directory mapped to `work`, its
+/// termination message file redirected with `SLUICE_TERMINATION_LOG` and
+/// returned as the kubelet reports it (`FallbackToLogsOnError`: the
+/// output's tail when a failed container wrote none).
 async fn run_pod(
     client: &Client,
     ns: &str,
     pod: &Pod,
     work: &Path,
-) -> (&'static str, i32, &'static str, String) {
+) -> (&'static str, i32, &'static str, String, Option<String>) {
     let spec = pod.spec.as_ref().unwrap();
     let container = &spec.containers[0];
-    assert_eq!(
-        container.command.as_deref().unwrap(),
-        ["sluice", "run"],
-        "the runner's command"
-    );
+    let command = container.command.as_deref().unwrap();
+    match command.get(1).map(String::as_str) {
+        Some("run") => assert_eq!(command, ["sluice", "run"], "the runner's command"),
+        Some("check") => {
+            assert_eq!(command.len(), 6, "{command:?}");
+            assert_eq!(
+                command[..4],
+                ["sluice", "check", "--namespace", ns],
+                "the validation command"
+            );
+            assert_eq!(command[4], "--profile");
+        }
+        _ => panic!("unexpected command {command:?}"),
+    }
     let secrets_dir = tempfile::tempdir().unwrap();
     let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
     let volumes: BTreeMap<_, _> = spec
@@ -297,17 +313,27 @@ async fn run_pod(
         let Some(source) = volumes[&mount.name].secret.as_ref() else {
             continue;
         };
-        let secret = secrets
-            .get(source.secret_name.as_deref().unwrap())
-            .await
-            .unwrap();
+        let optional = source.optional == Some(true);
+        let name = source.secret_name.as_deref().unwrap();
+        let secret = match secrets.get_opt(name).await.unwrap() {
+            Some(secret) => secret,
+            None if optional => continue,
+            None => panic!("the pod mounts Secret {name:?}, which does not exist"),
+        };
         let data = secret.data.unwrap_or_default();
         let dir = secrets_dir
             .path()
             .join(Path::new(&mount.mount_path).file_name().unwrap());
         std::fs::create_dir_all(&dir).unwrap();
         for item in source.items.iter().flatten() {
-            std::fs::write(dir.join(&item.path), &data[&item.key].0).unwrap();
+            match data.get(&item.key) {
+                Some(value) => std::fs::write(dir.join(&item.path), &value.0).unwrap(),
+                None if optional => {}
+                None => panic!(
+                    "the pod mounts key {:?} of Secret {name:?}, which it lacks",
+                    item.key
+                ),
+            }
         }
     }
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_sluice"));
@@ -315,8 +341,10 @@ async fn run_pod(
     for env in container.env.iter().flatten() {
         command.env(&env.name, env.value.as_deref().unwrap_or_default());
     }
+    let termination_log = tempfile::NamedTempFile::new().unwrap();
     command
         .env("SLUICE_SECRETS_DIR", secrets_dir.path())
+        .env("SLUICE_TERMINATION_LOG", termination_log.path())
         .env("HOME", work)
         .current_dir(work);
     let out = command.output().await.unwrap();
@@ -325,10 +353,22 @@ async fn run_pod(
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    let message = std::fs::read_to_string(termination_log.path()).unwrap_or_default();
     if out.status.success() {
-        ("Succeeded", 0, "Completed", text)
+        let message = (!message.is_empty()).then_some(message);
+        ("Succeeded", 0, "Completed", text, message)
     } else {
-        ("Failed", out.status.code().unwrap_or(1), "Error", text)
+        let message = if message.is_empty() {
+            let start = text.len().saturating_sub(2048);
+            let start = (start..text.len())
+                .find(|&i| text.is_char_boundary(i))
+                .unwrap_or(text.len());
+            text[start..].to_owned()
+        } else {
+            message
+        };
+        let code = out.status.code().unwrap_or(1);
+        ("Failed", code, "Error", text, Some(message))
     }
 }
 
@@ -409,7 +449,7 @@ fn apply(ns: &str, manifests: &str) {
 }
 
 fn dump(ns: &str) {
-    for what in ["flows,flowruns,jobs,pods", "events"] {
+    for what in ["connectorprofiles,flows,flowruns,jobs,pods", "events"] {
         let out = kubectl(&["get", what, "-n", ns, "-o", "yaml"], None);
         eprintln!(
             "--- {what} in {ns}:\n{}",
@@ -897,7 +937,7 @@ spec:
 
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns.name);
     let pod = pods
-        .list(&Default::default())
+        .list(&ListParams::default().labels(RUNNER_SELECTOR))
         .await
         .unwrap()
         .items
@@ -1705,7 +1745,11 @@ async fn a_restarted_controller_finds_the_runs_job_instead_of_starting_another()
         status.phase,
         Some(sluice::api::v1alpha1::flow_run::RunPhase::Succeeded)
     );
-    let all = jobs.list(&Default::default()).await.unwrap().items;
+    let all = jobs
+        .list(&ListParams::default().labels(RUNNER_SELECTOR))
+        .await
+        .unwrap()
+        .items;
     assert_eq!(all.len(), 1, "{all:?}");
     assert_eq!(all[0].uid(), job_uid);
     // The second controller started no run of its own but saw this one end.
@@ -1715,4 +1759,333 @@ async fn a_restarted_controller_finds_the_runs_job_instead_of_starting_another()
         metrics.contains("sluice_runs_succeeded_total{connector=\"file\"} 1"),
         "{metrics}"
     );
+}
+
+// ConnectorProfile validation: a `sluice check` Job per profile generation
+// and interval, its result on the profile's Ready condition.
+
+fn a_profile_ready(
+    profile: &sluice::api::v1alpha1::ConnectorProfile,
+) -> Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    profile
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+}
+
+/// The profile's check of its current generation is recorded with
+/// `status` (`True` or `False`).
+fn a_profile_checked(
+    status: &'static str,
+) -> impl Fn(Option<&sluice::api::v1alpha1::ConnectorProfile>) -> bool {
+    move |profile| {
+        profile.is_some_and(|p| {
+            a_profile_ready(p).is_some_and(|c| {
+                c.status == status && c.observed_generation == p.metadata.generation
+            }) && p.status.as_ref().and_then(|s| s.observed_generation) == p.metadata.generation
+        })
+    }
+}
+
+const A_PROFILE_VALIDATION_SELECTOR: &str = "app.kubernetes.io/component=validation";
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server and kube-controller-manager: run `make test`"]
+async fn a_profile_is_validated_and_checked_again_when_its_spec_changes() {
+    let ns = TempNamespace::new("ctl-profile");
+    let _dump = DumpOnFailure(ns.name.clone());
+    let client = Client::try_default().await.unwrap();
+    let work = tempfile::tempdir().unwrap();
+    std::fs::create_dir(work.path().join("data")).unwrap();
+    let controller = Controller::start(&ns.name);
+    let node = Node::start(client.clone(), &ns.name, Mode::Run, work.path());
+    apply(
+        &ns.name,
+        "apiVersion: sluice.dev/v1alpha1
+kind: ConnectorProfile
+metadata: {name: files}
+spec: {file: {root: data}}
+",
+    );
+    let profiles: Api<sluice::api::v1alpha1::ConnectorProfile> =
+        Api::namespaced(client.clone(), &ns.name);
+    wait_for(
+        &profiles,
+        "files",
+        "the profile to be validated",
+        a_profile_checked("True"),
+    )
+    .await;
+    let profile = profiles.get("files").await.unwrap();
+    let ready = a_profile_ready(&profile).unwrap();
+    assert_eq!(ready.reason, "Validated", "{ready:?}\n{:?}", node.outputs());
+    assert_eq!(ready.observed_generation, Some(1));
+    let status = profile.status.clone().unwrap();
+    assert_eq!(status.observed_generation, Some(1));
+    assert!(status.last_validation_time.is_some());
+    assert_eq!(
+        status.connector,
+        Some(sluice::api::v1alpha1::connector_profile::ConnectorKind::File)
+    );
+    assert_eq!(status.auth_scheme.as_deref(), Some("none"));
+    wait_event(&client, &ns.name, "files", "Validated").await;
+    // The check ran as `sluice check` in the validation identity.
+    assert!(
+        node.outputs()
+            .iter()
+            .any(|o| o.contains("\"reason\":\"Validated\"")),
+        "{:?}",
+        node.outputs()
+    );
+    let role = kubectl_ok(
+        &[
+            "get",
+            "role",
+            "sluice-validation",
+            "-n",
+            &ns.name,
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    assert!(role.contains("connectorprofiles"), "{role}");
+    for absent in ["secrets", "flowruns", "patch"] {
+        assert!(!role.contains(absent), "{role}");
+    }
+    // Its Job goes once the result is recorded.
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns.name);
+    wait_list(&jobs, "the validation Job to be deleted", |jobs| {
+        jobs.iter().all(|j| {
+            j.labels()
+                .get("app.kubernetes.io/component")
+                .map(String::as_str)
+                != Some("validation")
+                || j.metadata.deletion_timestamp.is_some()
+        })
+    })
+    .await;
+
+    // A spec change checks the new generation.
+    profiles
+        .patch(
+            "files",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"file": {"root": "missing"}}})),
+        )
+        .await
+        .unwrap();
+    wait_for(
+        &profiles,
+        "files",
+        "the new generation to be checked",
+        a_profile_checked("False"),
+    )
+    .await;
+    let profile = profiles.get("files").await.unwrap();
+    assert_eq!(profile.metadata.generation, Some(2));
+    let ready = a_profile_ready(&profile).unwrap();
+    assert_eq!(ready.reason, "ReferenceNotFound", "{ready:?}");
+    assert!(ready.message.contains("missing"), "{}", ready.message);
+    assert_eq!(ready.observed_generation, Some(2));
+    wait_event(&client, &ns.name, "files", "ValidationFailed").await;
+    let metrics = controller.metrics().await;
+    assert!(
+        metrics.contains("sluice_reconciles_total{controller=\"connector_profile\"}"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server and kube-controller-manager: run `make test`"]
+async fn a_profile_that_fails_its_check_says_why_and_never_shows_its_secret() {
+    let ns = TempNamespace::new("ctl-profile-fail");
+    let _dump = DumpOnFailure(ns.name.clone());
+    // The validation pod passes the restricted Pod Security profile.
+    kubectl_ok(
+        &[
+            "label",
+            "namespace",
+            &ns.name,
+            "pod-security.kubernetes.io/enforce=restricted",
+        ],
+        None,
+    );
+    let client = Client::try_default().await.unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let controller = Controller::start(&ns.name);
+    let node = Node::start(client.clone(), &ns.name, Mode::Run, work.path());
+    let closed = free_port();
+    apply(
+        &ns.name,
+        &format!(
+            "apiVersion: v1
+kind: Secret
+metadata: {{name: pg}}
+stringData: {{user: app, pass: s3cr3t-profile-pass}}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: ConnectorProfile
+metadata: {{name: closed}}
+spec:
+  postgres: {{host: 127.0.0.1, port: {closed}, database: app, sslMode: Disable}}
+  credentials: {{secretRef: {{name: pg}}, basic: {{usernameKey: user, passwordKey: pass}}}}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: ConnectorProfile
+metadata: {{name: nokey}}
+spec:
+  postgres: {{host: 127.0.0.1, port: {closed}, database: app, sslMode: Disable}}
+  credentials: {{secretRef: {{name: pg}}, basic: {{usernameKey: user, passwordKey: missing-key}}}}
+"
+        ),
+    );
+    let profiles: Api<sluice::api::v1alpha1::ConnectorProfile> =
+        Api::namespaced(client.clone(), &ns.name);
+    wait_for(
+        &profiles,
+        "closed",
+        "the closed port's check",
+        a_profile_checked("False"),
+    )
+    .await;
+    wait_for(
+        &profiles,
+        "nokey",
+        "the missing key's check",
+        a_profile_checked("False"),
+    )
+    .await;
+    let closed = profiles.get("closed").await.unwrap();
+    let ready = a_profile_ready(&closed).unwrap();
+    assert_eq!(
+        ready.reason,
+        "Unreachable",
+        "{ready:?}\n{:?}",
+        node.outputs()
+    );
+    assert!(ready.message.contains("\"closed\""), "{}", ready.message);
+    let nokey = profiles.get("nokey").await.unwrap();
+    let ready = a_profile_ready(&nokey).unwrap();
+    assert_eq!(
+        ready.reason,
+        "SecretNotFound",
+        "{ready:?}\n{:?}",
+        node.outputs()
+    );
+    assert!(
+        ready.message.contains("\"missing-key\""),
+        "{}",
+        ready.message
+    );
+    assert!(ready.message.contains("\"pg\""), "{}", ready.message);
+    assert_eq!(
+        nokey.status.as_ref().unwrap().auth_scheme.as_deref(),
+        Some("basic")
+    );
+    wait_event(&client, &ns.name, "closed", "ValidationFailed").await;
+    wait_event(&client, &ns.name, "nokey", "ValidationFailed").await;
+
+    // The password is nowhere: the profiles' status, the Events, the
+    // checks' output and the controller's log.
+    let statuses = kubectl_ok(
+        &["get", "connectorprofiles", "-n", &ns.name, "-o", "yaml"],
+        None,
+    );
+    assert!(statuses.contains("Unreachable"), "{statuses}");
+    assert!(!statuses.contains("s3cr3t-profile-pass"), "{statuses}");
+    let events = kubectl_ok(&["get", "events", "-n", &ns.name, "-o", "yaml"], None);
+    assert!(events.contains("ValidationFailed"), "{events}");
+    assert!(!events.contains("s3cr3t-profile-pass"), "{events}");
+    let outputs = node.outputs();
+    assert!(outputs.len() >= 2, "both checks ran: {outputs:?}");
+    for output in outputs {
+        assert!(!output.contains("s3cr3t-profile-pass"), "{output}");
+    }
+    let log = controller.log();
+    assert!(log.contains("recorded the connection check"), "{log}");
+    assert!(!log.contains("s3cr3t-profile-pass"), "{log}");
+}
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server and kube-controller-manager: run `make test`"]
+async fn a_profile_is_checked_again_every_validation_interval() {
+    let ns = TempNamespace::new("ctl-profile-interval");
+    let _dump = DumpOnFailure(ns.name.clone());
+    let client = Client::try_default().await.unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let _controller = Controller::start(&ns.name);
+    let node = Node::start(client.clone(), &ns.name, Mode::Run, work.path());
+    apply(
+        &ns.name,
+        "apiVersion: sluice.dev/v1alpha1
+kind: ConnectorProfile
+metadata: {name: often}
+spec: {file: {root: .}, validationInterval: 2s}
+",
+    );
+    let profiles: Api<sluice::api::v1alpha1::ConnectorProfile> =
+        Api::namespaced(client.clone(), &ns.name);
+    wait_for(
+        &profiles,
+        "often",
+        "the first check",
+        a_profile_checked("True"),
+    )
+    .await;
+    let first = profiles
+        .get("often")
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .last_validation_time
+        .unwrap();
+    wait_for(&profiles, "often", "a later check", |profile| {
+        profile
+            .and_then(|p| p.status.as_ref())
+            .and_then(|s| s.last_validation_time.as_ref())
+            .is_some_and(|t| t.0 > first.0)
+    })
+    .await;
+    // Same generation, so the same result and no second Event (counting
+    // a repeated Event's series too).
+    let profile = profiles.get("often").await.unwrap();
+    assert_eq!(a_profile_ready(&profile).unwrap().reason, "Validated");
+    assert_eq!(profile.metadata.generation, Some(1));
+    wait_event(&client, &ns.name, "often", "Validated").await;
+    let events: Api<Event> = Api::namespaced(client.clone(), &ns.name);
+    let validated: i32 = events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter(|e| {
+            e.reason.as_deref() == Some("Validated")
+                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("often")
+        })
+        .map(|e| e.series.as_ref().map_or(1, |s| s.count))
+        .sum();
+    assert_eq!(validated, 1);
+    let checks = node
+        .outputs()
+        .iter()
+        .filter(|o| o.contains("\"reason\":\"Validated\""))
+        .count();
+    assert!(checks >= 2, "{:?}", node.outputs());
+    // Each check's Job goes once its result is recorded: they do not pile up.
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns.name);
+    let kept: Vec<String> = jobs
+        .list(&ListParams::default().labels(A_PROFILE_VALIDATION_SELECTOR))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|j| j.metadata.deletion_timestamp.is_none())
+        .map(|j| j.name_any())
+        .collect();
+    assert!(kept.len() <= 1, "{kept:?}");
 }

@@ -135,6 +135,10 @@ pub struct PodSettings<'a> {
     pub env: Vec<(String, String)>,
     /// The Secret keys to mount.
     pub secrets: &'a SecretMounts,
+    /// Start the pod even when a Secret or key is missing (the key's file
+    /// is then absent, and `sluice` reports it by name); otherwise the pod
+    /// waits for them.
+    pub optional_secrets: bool,
     /// The pod's service account.
     pub service_account: &'a str,
     /// Resources, node selector, tolerations, pod labels and annotations
@@ -191,7 +195,7 @@ pub fn pod_template(settings: &PodSettings<'_>) -> PodTemplateSpec {
                 ),
                 // Readable by the runner's group only.
                 default_mode: Some(0o440),
-                optional: Some(false),
+                optional: Some(settings.optional_secrets),
                 ..SecretVolumeSource::default()
             }),
             ..Volume::default()
@@ -313,6 +317,7 @@ pub fn build_job(run: &RunJob) -> Job {
             (FLOW_RUN_ENV.to_owned(), run.run_name.clone()),
         ],
         secrets: &run.secrets,
+        optional_secrets: false,
         service_account: &run.service_account,
         template: &run.template,
         labels: labels.clone(),

@@ -93,8 +93,9 @@ pub struct ConnectorProfileSpec {
     #[x_kube(validation = Rule::new("self.matches('^https?://[^\\\\s]+$')").message("must be an http:// or https:// URL"))]
     #[schemars(length(max = 2048))]
     pub proxy: Option<String>,
-    /// How often the connection is checked again after a successful check.
-    /// The profile is also checked whenever its spec or its Secret changes.
+    /// How often the connection is checked again, by a short validation Job
+    /// in the profile's namespace. The profile is also checked whenever its
+    /// spec changes; a change of its Secret is seen at the next check.
     #[serde(default = "default_validation_interval")]
     pub validation_interval: Duration,
 }
