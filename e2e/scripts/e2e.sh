@@ -241,6 +241,15 @@ diagnose() {
   echo "---- controller"
   k -n "$release_ns" describe pods -l app.kubernetes.io/component=controller || true
   k -n "$release_ns" logs -l app.kubernetes.io/component=controller --tail=200 --prefix || true
+  # A pod that never started is explained on the node: its sandbox, image
+  # and container errors are in the kubelet's and containerd's logs.
+  echo "---- node"
+  k describe nodes || true
+  local log
+  for log in kubelet containerd kube-scheduler; do
+    echo "---- $log log (errors and warnings, last 60)"
+    grep -E '^[EW][0-9]{4}|level=(error|warning)' "$cluster/$log.log" 2>/dev/null | tail -n 60 || true
+  done
 }
 
 # The objects every data scenario uses: credentials in Secrets, the two
