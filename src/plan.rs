@@ -45,7 +45,7 @@ pub enum Error {
     },
     /// A connector that this build cannot run yet.
     #[error(
-        "{field}: the {connector} connector cannot run in this build yet; the file, s3, postgres and salesforce connectors can (and http, as a source)"
+        "{field}: the {connector} connector cannot run here; the file, s3, postgres, salesforce and zendesk connectors can (and http, as a source)"
     )]
     NotAvailable {
         /// The field.
@@ -133,8 +133,9 @@ pub struct RunParams {
     /// Directory relative `file` roots resolve against.
     pub working_dir: PathBuf,
     /// Start of the incremental window (inclusive): the FlowRun's
-    /// `overrides.window.from`. Without it incremental reads cannot run yet
-    /// (no watermark is kept).
+    /// `overrides.window.from`, else (in a cluster) the window the controller
+    /// pinned from the Flow's watermark or `sync.firstRun`. Without it an
+    /// incremental read is refused: local mode keeps no watermark.
     pub window_start: Option<DateTime<Utc>>,
     /// End of the incremental window (exclusive): `overrides.window.to`;
     /// unset means the run's `time`.
@@ -440,12 +441,12 @@ pub fn plan(
         }),
         (true, true, None) => {
             return Err(Error::Unsupported(
-                "spec.sync.mode: incremental reads need the window start, and this build keeps no watermark yet; run with a FlowRun whose overrides.window.from sets it, or with overrides.fullRefresh".to_owned(),
+                "spec.sync.mode: incremental reads need the window start, and local mode keeps no watermark; run with a FlowRun whose overrides.window.from sets it, or with overrides.fullRefresh (in a cluster the Flow's watermark or sync.firstRun gives it)".to_owned(),
             ));
         }
         (true, false, _) => {
             return Err(Error::Unsupported(
-                "spec.sync.mode: incremental reads cannot run in this build yet; use Full, or a FlowRun with overrides.fullRefresh".to_owned(),
+                "spec.sync.mode: the file source cannot read incrementally; use Full, or a FlowRun with overrides.fullRefresh".to_owned(),
             ));
         }
     };

@@ -89,8 +89,13 @@ trait Fixture {
     /// Whether the catalog lists and describes entities.
     fn catalog(&self) -> bool;
     /// A fresh entity to write to, and the Flow's `destination` block for
-    /// it; `None` when the connector cannot be a destination.
+    /// it; `None` when the contract's records cannot be written to it.
     fn destination(&self) -> Option<(String, String)>;
+    /// Without a [`Fixture::destination`]: a `destination` block this
+    /// connector refuses, and what the refusal must say.
+    fn refused_destination(&self) -> Option<(String, &'static str)> {
+        None
+    }
     /// The write modes it supports, of Append, Overwrite, Upsert, Update,
     /// Delete.
     fn write_modes(&self) -> &'static [&'static str];
@@ -295,9 +300,9 @@ fn unreachable_is_classified(f: &dyn Fixture) {
 /// MUST: discovery lists the seeded entity and describes its fields with
 /// their types; a missing entity is an error naming it.
 fn discovery(f: &dyn Fixture) {
-    let Some(entity) = f.seed(&records()) else {
-        return;
-    };
+    let entity = f
+        .seed(&records())
+        .expect("every fixture seeds a source entity");
     if !f.catalog() {
         // A connector without a catalog is described through a Flow.
         write_flow(
@@ -370,9 +375,9 @@ fn discovery(f: &dyn Fixture) {
 
 /// MUST: a full read returns every record, once, with its values.
 fn full_read(f: &dyn Fixture) {
-    let Some(entity) = f.seed(&records()) else {
-        return;
-    };
+    let entity = f
+        .seed(&records())
+        .expect("every fixture seeds a source entity");
     write_flow(
         f,
         &f.profile(),
@@ -392,13 +397,28 @@ fn full_read(f: &dyn Fixture) {
 /// MUST (for incremental sources): a read narrowed to a window returns the
 /// records of that window and no other.
 fn incremental_read(f: &dyn Fixture) {
-    let Some(kind) = f.incremental() else {
-        return;
-    };
-    let Some(entity) = f.seed(&records()) else {
-        return;
-    };
+    let entity = f
+        .seed(&records())
+        .expect("every fixture seeds a source entity");
     let sync = "{mode: Incremental, cursorField: updated_at, writeMode: Append}";
+    let Some(kind) = f.incremental() else {
+        // A source that cannot read incrementally refuses the Flow before
+        // reading, naming the field.
+        write_flow(
+            f,
+            &f.profile(),
+            &f.source(&entity),
+            &local_out("inc"),
+            sync,
+            Some(("2026-01-03T00:00:00Z", "2026-01-05T00:00:00Z")),
+        );
+        let out = run(f, "inc");
+        let printed = text(&out);
+        assert!(!out.status.success(), "{printed}");
+        assert!(printed.contains("spec.sync.mode"), "{printed}");
+        assert!(!f.dir().join("out/inc").exists(), "nothing written");
+        return;
+    };
     match kind {
         Incremental::Cursor => {
             let window = ("2026-01-03T00:00:00Z", "2026-01-05T00:00:00Z");
@@ -457,6 +477,26 @@ fn incremental_read(f: &dyn Fixture) {
 /// `spec.sync.writeMode`.
 fn writes(f: &dyn Fixture) {
     let Some((entity, destination)) = f.destination() else {
+        // Not a destination for these records: the connector refuses them
+        // before reading anything.
+        let (block, says) = f
+            .refused_destination()
+            .expect("a fixture without a destination names one its connector refuses");
+        std::fs::write(f.dir().join("input.jsonl"), json_lines(&records())).unwrap();
+        let source =
+            "{connectorProfileRef: {name: local}, file: {path: input.jsonl, format: JsonLines}}";
+        write_flow(
+            f,
+            &f.profile(),
+            source,
+            &block,
+            "{mode: Full, writeMode: Append}",
+            None,
+        );
+        let out = run(f, "refused");
+        let printed = text(&out);
+        assert!(!out.status.success(), "{printed}");
+        assert!(printed.contains(says), "{says:?} in {printed}");
         return;
     };
     std::fs::write(f.dir().join("input.jsonl"), json_lines(&records())).unwrap();
@@ -753,6 +793,13 @@ impl Fixture for HttpFixture {
     fn destination(&self) -> Option<(String, String)> {
         None
     }
+    fn refused_destination(&self) -> Option<(String, &'static str)> {
+        // A source only: the schema has no http destination.
+        Some((
+            "{connectorProfileRef: {name: subject}, http: {path: /orders}}".to_owned(),
+            "unknown field spec.destination.http",
+        ))
+    }
     fn write_modes(&self) -> &'static [&'static str] {
         &[]
     }
@@ -844,6 +891,14 @@ impl Fixture for ZendeskFixture {
     }
     fn destination(&self) -> Option<(String, String)> {
         None
+    }
+    fn refused_destination(&self) -> Option<(String, &'static str)> {
+        // Zendesk writes tickets only (tests/zendesk.rs); the contract's
+        // records go to no other object.
+        Some((
+            "{connectorProfileRef: {name: subject}, zendesk: {object: brands}}".to_owned(),
+            "expected `tickets`",
+        ))
     }
     fn write_modes(&self) -> &'static [&'static str] {
         &[]
