@@ -52,8 +52,8 @@ use super::task::Task;
     "!has(self.destination.salesforce) || self.sync.writeMode in ['Append', 'Upsert', 'Update', 'Delete']"
 ).message("salesforce destinations support sync.writeMode Append (insert), Upsert, Update or Delete").field_path(".sync.writeMode"))]
 #[x_kube(validation = Rule::new(
-    "!has(self.destination.zendesk) || self.sync.writeMode in ['Append', 'Update']"
-).message("zendesk destinations support sync.writeMode Append (create) or Update").field_path(".sync.writeMode"))]
+    "!has(self.destination.zendesk) || self.sync.writeMode in ['Append', 'Update', 'Upsert']"
+).message("zendesk destinations support sync.writeMode Append (create), Update or Upsert (update tickets with an id, create the others)").field_path(".sync.writeMode"))]
 #[x_kube(validation = Rule::new(
     "!(has(self.destination.salesforce) && self.sync.writeMode == 'Upsert') || (has(self.sync.idFields) && self.sync.idFields.size() == 1)"
 ).message("salesforce Upsert matches on one external id field: set sync.idFields to exactly one field").field_path(".sync.idFields"))]
