@@ -1393,6 +1393,79 @@ async fn failed_runs_deactivate_the_schedule_until_the_spec_changes() {
 
 #[tokio::test]
 #[ignore = "needs a Kubernetes API server and kube-controller-manager: run `make test`"]
+async fn concurrency_policies_hold_back_replace_or_allow_a_second_run() {
+    let ns = TempNamespace::new("ctl-concurrency");
+    let _dump = DumpOnFailure(ns.name.clone());
+    let client = Client::try_default().await.unwrap();
+    let work = work_dir_with_csv();
+    let _controller = Controller::start(&ns.name);
+    // Pods stay pending: each Flow's first run is still active at its
+    // second scheduled time, a minute later.
+    let _node = Node::start(client.clone(), &ns.name, Mode::Hold, work.path());
+    let start = from_now(-56);
+    for (name, policy) in [
+        ("forbid", "Forbid"),
+        ("replace", "Replace"),
+        ("allow", "Allow"),
+    ] {
+        apply(
+            &ns.name,
+            &scheduled_flow(name, &start, &format!(", concurrencyPolicy: {policy}"), ""),
+        );
+    }
+    let first = start.parse::<k8s_openapi::jiff::Timestamp>().unwrap()
+        + k8s_openapi::jiff::SignedDuration::from_secs(60);
+    let second = first + k8s_openapi::jiff::SignedDuration::from_secs(60);
+    let run_name =
+        |flow: &str, t: k8s_openapi::jiff::Timestamp| format!("{flow}-{}", t.as_second() / 60);
+    let runs: Api<FlowRun> = Api::namespaced(client.clone(), &ns.name);
+    let flows: Api<Flow> = Api::namespaced(client.clone(), &ns.name);
+
+    // Replace: the second run starts and the first is cancelled.
+    let replaced = run_name("replace", first);
+    wait_for(
+        &runs,
+        &run_name("replace", second),
+        "Replace's second run",
+        |r| r.is_some(),
+    )
+    .await;
+    wait_for(&runs, &replaced, "the replaced run to be cancelled", |r| {
+        r.is_some_and(|r| {
+            r.spec.cancel
+                && r.status.as_ref().and_then(|s| s.phase)
+                    == Some(sluice::api::v1alpha1::flow_run::RunPhase::Cancelled)
+        })
+    })
+    .await;
+    wait_event(&client, &ns.name, "replace", "RunReplaced").await;
+
+    // Allow: both runs are active together.
+    wait_for(&flows, "allow", "Allow's two active runs", |f| {
+        f.and_then(|f| f.status.as_ref())
+            .is_some_and(|s| s.active_runs.len() == 2)
+    })
+    .await;
+
+    // Forbid: the second time finds the first run active and starts nothing.
+    let status = flows.get("forbid").await.unwrap().status.unwrap();
+    assert_eq!(status.active_runs, [run_name("forbid", first)]);
+    assert!(
+        runs.get_opt(&run_name("forbid", second))
+            .await
+            .unwrap()
+            .is_none(),
+        "Forbid started a second run while the first was active"
+    );
+    assert_eq!(
+        status.last_schedule_time.map(|t| t.0),
+        Some(first),
+        "the held-back time is not recorded as started"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server and kube-controller-manager: run `make test`"]
 async fn a_suspended_flow_schedules_nothing_and_old_runs_are_collected() {
     let ns = TempNamespace::new("ctl-history");
     let _dump = DumpOnFailure(ns.name.clone());
