@@ -477,10 +477,14 @@ scenario_scheduled_incremental() {
   first=$(k -n "$ns" get flow/orders -o jsonpath='{.status.lastSuccessfulRun.name}')
   [[ -n "$first" ]]
   check_rows "$table" "$bucket" "orders/"
-  psql -c "insert into $table select i, 'late-' || i, i, now() from generate_series(301, 340) as i"
-  k -n "$ns" wait flow/orders --for=jsonpath='{.status.lastSuccessfulRun.name}'!="$first" --timeout=150s
-  local second
-  second=$(k -n "$ns" get flow/orders -o jsonpath='{.status.lastSuccessfulRun.name}')
+  # Whole seconds, as the expected rows are written.
+  psql -c "insert into $table select i, 'late-' || i, i, date_trunc('second', now()) from generate_series(301, 340) as i"
+  # Scheduled runs are named after their minute: the next one is known.
+  [[ "$first" =~ ^orders-[0-9]+$ ]]
+  local second="orders-$(( ${first##*-} + 1 ))"
+  k -n "$ns" wait "flowrun/$second" --for=create --timeout=90s
+  wait_run "$second" 150s
+  k -n "$ns" wait flow/orders --for=jsonpath='{.status.lastSuccessfulRun.name}'="$second" --timeout=60s
   # The second run's output holds exactly the 40 new rows.
   local prefix
   prefix=$(s3 run-prefix "$bucket" "orders/" "$second")
