@@ -21,7 +21,8 @@
 //! 4. **apply** — the scheduled FlowRun, created under a name derived from
 //!    the Flow and the scheduled time ([`scheduled_run_name`]) so that a
 //!    controller restarted at any moment finds it instead of starting a
-//!    second one; under `Replace` the running runs get `spec.cancel`; old
+//!    second one; under `Replace` the running runs are cancelled (annotated
+//!    `sluice.dev/replaced-by`, which the FlowRun reconciler acts on); old
 //!    runs are deleted (their Jobs go with them).
 //! 5. **update status** — written only when it changed, then a requeue at
 //!    the next scheduled start.
@@ -282,6 +283,15 @@ pub fn is_finished(run: &FlowRun) -> bool {
         .is_some_and(|c| c.status == condition_status::FALSE && c.reason == FINISHED)
 }
 
+/// Whether the FlowRun reconciler is done with a run (metrics and Event
+/// recorded, Job outcome mirrored): only then may history collect it.
+fn is_settled(run: &FlowRun) -> bool {
+    run.status.as_ref().is_some_and(|status| {
+        find_condition(&status.conditions, condition_type::RECONCILING)
+            .is_some_and(|c| c.status == condition_status::FALSE && c.reason == FINISHED)
+    })
+}
+
 fn phase(run: &FlowRun) -> Option<RunPhase> {
     run.status.as_ref().and_then(|s| s.phase)
 }
@@ -480,12 +490,21 @@ pub fn derive(
         .iter()
         .copied()
         .partition(|r| phase(r) == Some(RunPhase::Succeeded));
-    decision
-        .delete
-        .extend(succeeded.iter().skip(keep_succeeded).map(|r| r.name_any()));
-    decision
-        .delete
-        .extend(failed.iter().skip(keep_failed).map(|r| r.name_any()));
+    // A run is collected once the FlowRun reconciler is done with it.
+    decision.delete.extend(
+        succeeded
+            .iter()
+            .skip(keep_succeeded)
+            .filter(|r| is_settled(r))
+            .map(|r| r.name_any()),
+    );
+    decision.delete.extend(
+        failed
+            .iter()
+            .skip(keep_failed)
+            .filter(|r| is_settled(r))
+            .map(|r| r.name_any()),
+    );
 
     // Validity.
     let mut conditions = previous.conditions.clone();
@@ -798,8 +817,11 @@ pub async fn reconcile(flow: Arc<Flow>, state: Arc<State>) -> Result<Action> {
         }
         None => {}
     }
+    let replacement = decision.start.map(|time| scheduled_run_name(&name, time));
     for run in &decision.cancel {
-        let patch = serde_json::json!({"spec": {"cancel": true}});
+        let patch = serde_json::json!({"metadata": {"annotations": {
+            super::REPLACED_BY_ANNOTATION: replacement.as_deref().unwrap_or_default(),
+        }}});
         match runs_api.patch(run, &manager(), &Patch::Merge(&patch)).await {
             Ok(_) => {
                 ctx.event(
@@ -1320,5 +1342,13 @@ mod tests {
         assert_eq!(d.status.active_runs, ["active"]);
         assert_eq!(d.status.last_successful_run.unwrap().name, "s2");
         assert_eq!(d.status.last_run.unwrap().name, "c1");
+
+        // A run the FlowRun reconciler has not settled yet (its metrics and
+        // Event not recorded) is kept until it has.
+        let mut unsettled = (*runs[0]).clone();
+        unsettled.status.as_mut().unwrap().conditions.clear();
+        let runs = [Arc::new(unsettled), runs[1].clone()];
+        let d = decide(&f, &runs, "2024-05-01T10:00:00Z");
+        assert!(d.delete.is_empty(), "{:?}", d.delete);
     }
 }

@@ -21,7 +21,8 @@
 //! Job that failed (deadline, backoff limit, a pod OOMKilled or evicted) or
 //! a pod whose image cannot be pulled marks the run `Failed` with a
 //! classified reason ([`job_outcome`]); an outcome the runner reported stays
-//! as reported. `spec.cancel` deletes the Job and marks the run
+//! as reported. `spec.cancel` (or the Flow reconciler's
+//! `sluice.dev/replaced-by` annotation) deletes the Job and marks the run
 //! `Cancelled`. Once the run is over the reconciler records its metrics,
 //! publishes an Event and sets `Reconciling=False` (reason `Finished`),
 //! which is also how it knows not to count the run twice.
@@ -855,9 +856,19 @@ async fn reconcile_run(object: &FlowRun, ctx: &Context) -> Result<Action> {
         status.phase,
         Some(RunPhase::Succeeded | RunPhase::Cancelled | RunPhase::Failed)
     );
-    if object.spec.cancel && !terminal {
+    let replaced_by = object
+        .annotations()
+        .get(super::REPLACED_BY_ANNOTATION)
+        .cloned();
+    if (object.spec.cancel || replaced_by.is_some()) && !terminal {
         delete_job(ctx, &namespace, &job_name).await?;
-        let message = "spec.cancel is set: the Job was deleted and nothing was published";
+        let message = match &replaced_by {
+            Some(by) if !object.spec.cancel => format!(
+                "replaced by run {by:?} (concurrencyPolicy Replace): the Job was deleted and nothing was published"
+            ),
+            _ => "spec.cancel is set: the Job was deleted and nothing was published".to_owned(),
+        };
+        let message = message.as_str();
         let conditions = set_condition(
             &remove_condition(&status.conditions, condition_type::STALLED),
             run.condition(

@@ -47,6 +47,10 @@ pub const FLOW_LABEL: &str = "sluice.dev/flow";
 pub const FLOW_RUN_LABEL: &str = "sluice.dev/flow-run";
 /// The annotation holding the full FlowRun name on a run's Job and pod.
 pub const FLOW_RUN_ANNOTATION: &str = "sluice.dev/flow-run";
+/// Set by the Flow reconciler on a run that `concurrencyPolicy: Replace`
+/// cancels, naming the run that replaces it: metadata, so that the
+/// controller never writes a spec.
+pub const REPLACED_BY_ANNOTATION: &str = "sluice.dev/replaced-by";
 /// The label naming the ConnectorProfile of a validation Job.
 pub const PROFILE_LABEL: &str = "sluice.dev/connector-profile";
 /// The label saying what a Job does: [`COMPONENT_RUNNER`] or
@@ -410,16 +414,33 @@ async fn run_as_leader(
     }
 }
 
+/// How long running reconciles may take to finish after shutdown.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 /// Runs the reconcilers of the three kinds until `shutdown`.
 pub async fn run_controllers(ctx: Arc<Context>, shutdown: Shutdown) {
     tracing::info!(namespace = ?ctx.config.namespace, "starting the controllers");
-    tokio::join!(
-        flow_run::run(ctx.clone(), shutdown.clone()),
-        // The Flow and ConnectorProfile reconcilers start here.
-        flow::run(ctx.clone(), shutdown.clone()),
-        profile::run(ctx.clone(), shutdown.clone()),
-    );
-    tracing::info!("controllers stopped");
+    let controllers = async {
+        tokio::join!(
+            flow_run::run(ctx.clone(), shutdown.clone()),
+            flow::run(ctx.clone(), shutdown.clone()),
+            profile::run(ctx.clone(), shutdown.clone()),
+        )
+    };
+    // A kube-runtime controller asked to stop before its cache was first
+    // filled waits for that cache forever (its watch has stopped): running
+    // reconciles get a grace period, then the process stops anyway.
+    let grace = async {
+        shutdown_requested(shutdown.clone()).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        _ = controllers => tracing::info!("controllers stopped"),
+        () = grace => tracing::warn!(
+            grace = ?SHUTDOWN_GRACE,
+            "a controller had not stopped within the grace period after shutdown; stopping anyway"
+        ),
+    }
 }
 
 /// An API for `K` in the watched namespace, or in all namespaces.
