@@ -30,8 +30,8 @@
 //! with the Flow's window (no window or full-refresh override), and only
 //! forward.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -126,6 +126,8 @@ pub async fn run(ctx: Arc<Context>, shutdown: Shutdown) {
         ctx,
         runs: runs.clone(),
         profiles: profiles.clone(),
+        flows: controller.store(),
+        written: Mutex::new(HashMap::new()),
     });
     controller
         .watches_stream(run_events, |run: FlowRun| {
@@ -180,6 +182,52 @@ pub struct State {
     ctx: Arc<Context>,
     runs: Store<FlowRun>,
     profiles: Store<ConnectorProfile>,
+    flows: Store<Flow>,
+    /// The status this process last wrote on each Flow (by uid). The
+    /// controller is the only writer of a Flow's status, so this is never
+    /// older than the cached Flow's, which lags behind the writes: a
+    /// reconcile woken by a run's event before the Flow's own update
+    /// arrived would otherwise see the scheduled time as still due (a
+    /// second create, answered "already exists") and write the same
+    /// status again.
+    written: Mutex<HashMap<String, FlowStatus>>,
+}
+
+impl State {
+    /// `flow` with the status this process last wrote on it, if any.
+    fn latest(&self, flow: Arc<Flow>) -> Arc<Flow> {
+        let written = self.written.lock().unwrap_or_else(|p| p.into_inner());
+        match flow.uid().and_then(|uid| written.get(&uid)) {
+            Some(status) if flow.status.as_ref() != Some(status) => {
+                let mut latest = (*flow).clone();
+                latest.status = Some(status.clone());
+                Arc::new(latest)
+            }
+            _ => flow,
+        }
+    }
+
+    /// Remembers the status written on `flow` (`None`: unknown after a
+    /// failed write). Forgets deleted Flows once they are half the entries.
+    fn wrote(&self, flow: &Flow, status: Option<FlowStatus>) {
+        let Some(uid) = flow.uid() else {
+            return;
+        };
+        let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
+        match status {
+            Some(status) => {
+                written.insert(uid, status);
+            }
+            None => {
+                written.remove(&uid);
+            }
+        }
+        let live = self.flows.state();
+        if written.len() > 2 * live.len() + 16 {
+            let live: HashSet<String> = live.iter().filter_map(|f| f.uid()).collect();
+            written.retain(|uid, _| live.contains(uid));
+        }
+    }
 }
 
 /// A Flow spec reduced to what the Flow reconciler reads of a pinned run
@@ -733,6 +781,7 @@ pub async fn reconcile(flow: Arc<Flow>, state: Arc<State>) -> Result<Action> {
     let name = flow.name_any();
 
     // dereference
+    let flow = state.latest(flow);
     let runs = runs_of(&flow, &state.runs.state());
     let profiles: BTreeMap<String, Arc<ConnectorProfile>> = state
         .profiles
@@ -897,9 +946,18 @@ pub async fn reconcile(flow: Arc<Flow>, state: Arc<State>) -> Result<Action> {
     if !same_status(&previous, &decision.status) {
         let api: Api<Flow> = Api::namespaced(ctx.client.clone(), &namespace);
         let patch = serde_json::json!({ "status": status_patch(&previous, &decision.status) });
-        api.patch_status(&name, &manager(), &Patch::Merge(&patch))
+        match api
+            .patch_status(&name, &manager(), &Patch::Merge(&patch))
             .await
-            .map_err(Error::update_status(format!("Flow {namespace}/{name}")))?;
+        {
+            Ok(patched) => state.wrote(&flow, patched.status),
+            Err(error) => {
+                state.wrote(&flow, None);
+                return Err(Error::update_status(format!("Flow {namespace}/{name}"))(
+                    error,
+                ));
+            }
+        }
     }
     ctx.reset_backoff(&ObjectRef::from_obj(&*flow));
     Ok(match decision.requeue {
