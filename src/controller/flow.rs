@@ -120,7 +120,14 @@ pub async fn run(ctx: Arc<Context>, shutdown: Shutdown) {
     .reflect(profiles_writer)
     .touched_objects();
 
-    let controller = Controller::new(watched_api::<Flow>(&ctx), watcher::Config::default());
+    // The Flows, without their managed fields (about half of each object).
+    let (flow_cache, flows_writer) = reflector::store::<Flow>();
+    let flow_events = watcher(watched_api::<Flow>(&ctx), watcher::Config::default())
+        .default_backoff()
+        .modify(|flow: &mut Flow| flow.managed_fields_mut().clear())
+        .reflect(flows_writer)
+        .applied_objects();
+    let controller = Controller::for_stream(flow_events, flow_cache);
     let flows = controller.store();
     let state = Arc::new(State {
         ctx,
