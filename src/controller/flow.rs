@@ -31,8 +31,8 @@
 //! with the Flow's window (no window or full-refresh override), and only
 //! forward.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -121,12 +121,21 @@ pub async fn run(ctx: Arc<Context>, shutdown: Shutdown) {
     .reflect(profiles_writer)
     .touched_objects();
 
-    let controller = Controller::new(watched_api::<Flow>(&ctx), watcher::Config::default());
+    // The Flows, without their managed fields (about half of each object).
+    let (flow_cache, flows_writer) = reflector::store::<Flow>();
+    let flow_events = watcher(watched_api::<Flow>(&ctx), watcher::Config::default())
+        .default_backoff()
+        .modify(|flow: &mut Flow| flow.managed_fields_mut().clear())
+        .reflect(flows_writer)
+        .applied_objects();
+    let controller = Controller::for_stream(flow_events, flow_cache);
     let flows = controller.store();
     let state = Arc::new(State {
         ctx,
         runs: runs.clone(),
         profiles: profiles.clone(),
+        flows: controller.store(),
+        written: Mutex::new(HashMap::new()),
     });
     controller
         .watches_stream(run_events, |run: FlowRun| {
@@ -181,6 +190,52 @@ pub struct State {
     ctx: Arc<Context>,
     runs: Store<FlowRun>,
     profiles: Store<ConnectorProfile>,
+    flows: Store<Flow>,
+    /// The status this process last wrote on each Flow (by uid). The
+    /// controller is the only writer of a Flow's status, so this is never
+    /// older than the cached Flow's, which lags behind the writes: a
+    /// reconcile woken by a run's event before the Flow's own update
+    /// arrived would otherwise see the scheduled time as still due (a
+    /// second create, answered "already exists") and write the same
+    /// status again.
+    written: Mutex<HashMap<String, FlowStatus>>,
+}
+
+impl State {
+    /// `flow` with the status this process last wrote on it, if any.
+    fn latest(&self, flow: Arc<Flow>) -> Arc<Flow> {
+        let written = self.written.lock().unwrap_or_else(|p| p.into_inner());
+        match flow.uid().and_then(|uid| written.get(&uid)) {
+            Some(status) if flow.status.as_ref() != Some(status) => {
+                let mut latest = (*flow).clone();
+                latest.status = Some(status.clone());
+                Arc::new(latest)
+            }
+            _ => flow,
+        }
+    }
+
+    /// Remembers the status written on `flow` (`None`: unknown after a
+    /// failed write). Forgets deleted Flows once they are half the entries.
+    fn wrote(&self, flow: &Flow, status: Option<FlowStatus>) {
+        let Some(uid) = flow.uid() else {
+            return;
+        };
+        let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
+        match status {
+            Some(status) => {
+                written.insert(uid, status);
+            }
+            None => {
+                written.remove(&uid);
+            }
+        }
+        let live = self.flows.state();
+        if written.len() > 2 * live.len() + 16 {
+            let live: HashSet<String> = live.iter().filter_map(|f| f.uid()).collect();
+            written.retain(|uid, _| live.contains(uid));
+        }
+    }
 }
 
 /// A Flow spec reduced to what the Flow reconciler reads of a pinned run
@@ -752,6 +807,7 @@ pub async fn reconcile(flow: Arc<Flow>, state: Arc<State>) -> Result<Action> {
     let name = flow.name_any();
 
     // dereference
+    let flow = state.latest(flow);
     let runs = runs_of(&flow, &state.runs.state());
     let profiles: BTreeMap<String, Arc<ConnectorProfile>> = state
         .profiles
@@ -919,9 +975,18 @@ pub async fn reconcile(flow: Arc<Flow>, state: Arc<State>) -> Result<Action> {
     if !same_status(&previous, &decision.status) {
         let api: Api<Flow> = Api::namespaced(ctx.client.clone(), &namespace);
         let patch = serde_json::json!({ "status": status_patch(&previous, &decision.status) });
-        api.patch_status(&name, &manager(), &Patch::Merge(&patch))
+        match api
+            .patch_status(&name, &manager(), &Patch::Merge(&patch))
             .await
-            .map_err(Error::update_status(format!("Flow {namespace}/{name}")))?;
+        {
+            Ok(patched) => state.wrote(&flow, patched.status),
+            Err(error) => {
+                state.wrote(&flow, None);
+                return Err(Error::update_status(format!("Flow {namespace}/{name}"))(
+                    error,
+                ));
+            }
+        }
     }
     ctx.reset_backoff(&ObjectRef::from_obj(&*flow));
     Ok(match decision.requeue {

@@ -44,8 +44,8 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 
 use super::conditions::{find_condition, remove_condition, set_condition};
@@ -80,7 +80,15 @@ pub const DEFAULT_FIRST_RUN_LOOKBACK: Duration = Duration::from_secs(30 * 24 * 3
 pub async fn run(ctx: Arc<Context>, shutdown: Shutdown) {
     let runner_selector =
         format!("{MANAGED_BY_LABEL}={MANAGED_BY},{COMPONENT_LABEL}={COMPONENT_RUNNER}");
-    let controller = Controller::new(watched_api::<FlowRun>(&ctx), watcher::Config::default());
+    // The runs, without their managed fields: those of a pinned Flow spec
+    // are about half of each run.
+    let (run_cache, runs_writer) = reflector::store::<FlowRun>();
+    let run_events = watcher(watched_api::<FlowRun>(&ctx), watcher::Config::default())
+        .default_backoff()
+        .modify(|run: &mut FlowRun| run.managed_fields_mut().clear())
+        .reflect(runs_writer)
+        .applied_objects();
+    let controller = Controller::for_stream(run_events, run_cache);
     let runs = controller.store();
     let waiting_on_flow = runs.clone();
     let waiting_on_profile = runs;

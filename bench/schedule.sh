@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# The schedule benchmark: N Flows scheduled every minute against a real
+# control plane (e2e/scripts/control-plane.sh, or the one KUBECONFIG names).
+# Creates the Flows (examples/schedule_bench.rs, concurrently), starts
+# `sluice controller` on a fresh namespace and, for BENCH_MINUTES scheduled
+# minutes, measures the delay from each scheduled time to its FlowRun's
+# arrival on a watch and from the FlowRun's arrival to its Job's, with the
+# controller's RSS (sampled every 250 ms, and VmHWM) and CPU seconds. Prints
+# a table and appends it to the "Schedule benchmark" section of
+# bench/RESULTS.md.
+#
+# The Flows use concurrencyPolicy Allow and keep one finished run of each
+# outcome. There is no kubelet, so no pod runs: without BENCH_FINISH every
+# run stays active and they pile up (one more per Flow each minute); with
+# BENCH_FINISH=1 the benchmark marks each run Succeeded once its Job
+# appears, as a runner would, so runs end and the history limit collects
+# them.
+#
+# Minutes are counted from the first one at least BENCH_WARMUP_S seconds
+# (default 20) after the controller started, so that its initial sync of the
+# Flows is not in the figures; the runs of earlier minutes still happen.
+#
+#   BENCH_FLOWS=1000 BENCH_MINUTES=3 BENCH_PROFILE=release bench/schedule.sh
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+flows=${BENCH_FLOWS:-1000}
+minutes=${BENCH_MINUTES:-3}
+profile=${BENCH_PROFILE:-release}
+warmup=${BENCH_WARMUP_S:-20}
+finish=${BENCH_FINISH:-}
+results=${BENCH_RESULTS:-bench/RESULTS.md}
+target=${CARGO_TARGET_DIR:-target}
+
+command="BENCH_FLOWS=$flows BENCH_MINUTES=$minutes BENCH_PROFILE=$profile"
+[[ -n "$finish" ]] && command+=" BENCH_FINISH=1"
+command+=" bench/schedule.sh"
+
+flag=(); [[ "$profile" == release ]] && flag=(--release)
+cargo build "${flag[@]}" --locked --bin sluice --example schedule_bench
+bin="$target/$profile"
+
+state=""
+work=$(mktemp -d "${TMPDIR:-/tmp}/sluice-schedule-bench.XXXXXX")
+cleanup() {
+  if [[ -n "${pid:-}" ]] && kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  fi
+  if [[ -n "$state" ]]; then
+    e2e/scripts/control-plane.sh down "$state" || true
+  elif [[ -n "${ns:-}" ]]; then
+    "$kubectl" delete namespace "$ns" --wait=false >/dev/null 2>&1 || true
+  fi
+}
+trap cleanup EXIT
+if [[ -z "${KUBECONFIG:-}" ]]; then
+  state=$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench-cp.XXXXXX")
+  e2e/scripts/control-plane.sh up "$state" >/dev/null
+  # shellcheck disable=SC1091
+  source "$state/env"
+fi
+kubectl=${SLUICE_KUBECTL:-kubectl}
+"$kubectl" apply --server-side --field-manager sluice-bench -f crds/ >/dev/null
+"$kubectl" wait --for condition=Established --timeout 60s -f crds/ >/dev/null
+ns="bench-$(date +%s)"
+"$kubectl" create namespace "$ns" >/dev/null
+"$kubectl" apply -n "$ns" -f - >/dev/null <<YAML
+apiVersion: sluice.dev/v1alpha1
+kind: ConnectorProfile
+metadata: {name: local}
+spec: {file: {root: .}}
+YAML
+"$bin/examples/schedule_bench" create --namespace "$ns" --flows "$flows" --concurrency 32
+
+log="$work/controller.log"
+started=$(date +%s.%N)
+"$bin/sluice" controller --namespace "$ns" --runner-image sluice.bench/sluice:dev \
+  --metrics-addr 127.0.0.1:0 --health-addr 127.0.0.1:0 2>"$log" &
+pid=$!
+after=$(awk -v s="$started" -v w="$warmup" 'BEGIN {printf "%.3f", s + w}')
+measure=("$bin/examples/schedule_bench" measure --namespace "$ns" --pid "$pid"
+  --started "$after" --flows "$flows" --minutes "$minutes" --markdown "$work/table.md")
+[[ -n "$finish" ]] && measure+=(--finish)
+"${measure[@]}"
+
+kill "$pid"
+wait "$pid" || true
+warnings=$(grep -c '"level":"WARN"' "$log" || true)
+errors=$(grep -c '"level":"ERROR"' "$log" || true)
+echo "controller log: $warnings warnings, $errors errors ($log)"
+if [[ "$warnings" != 0 ]]; then
+  grep '"level":"WARN"' "$log" | sed -E 's/.*"category":"([^"]*)".*/\1/' | sort | uniq -c | head
+fi
+
+# The figures, under the "Schedule benchmark" section of the results.
+commit=$(git rev-parse --short HEAD)
+dirty=""; git diff --quiet HEAD -- src examples || dirty=" with uncommitted changes"
+{
+  echo
+  echo "### $(date -u +%F) — $flows Flows, $profile build, commit $commit$dirty"
+  echo
+  echo "\`$command\` on $(nproc) shared cores ($(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)), load average before the run: $(cut -d' ' -f1-3 /proc/loadavg); controller log: $warnings warnings, $errors errors."
+  echo
+  cat "$work/table.md"
+} >"$work/section.md"
+python3 - "$results" "$work/section.md" <<'PY'
+import sys
+path, section = sys.argv[1], open(sys.argv[2]).read()
+text = open(path).read()
+heading = "# Schedule benchmark\n"
+if heading not in text:
+    text = text.rstrip("\n") + "\n\n" + heading + """
+`bench/schedule.sh` (`BENCH_FLOWS`, `BENCH_MINUTES`, `BENCH_PROFILE`,
+`BENCH_FINISH`): N Flows scheduled every minute (`* * * * *`,
+`concurrencyPolicy: Allow`, history of one run per outcome) against the
+local control plane. Per scheduled minute: the delay from the scheduled time
+to the FlowRun's ADDED event on a watch (target p99 ≤ 2 s) and from that to
+the Job's (target p50 ≤ 200 ms), both on the local clock; the controller's
+peak RSS (VmHWM; target ≤ 128 MiB) and CPU seconds. No pod runs (no
+kubelet): without `BENCH_FINISH` runs stay active and pile up, one more per
+Flow and minute.
+"""
+start = text.index(heading) + len(heading)
+end = text.find("\n# ", start)
+end = len(text) if end < 0 else end + 1
+body = text[start:end].rstrip("\n") + "\n" + section
+text = text[:start] + body + ("\n" + text[end:] if end < len(text) else "")
+open(path, "w").write(text)
+PY
+echo "results appended to $results"
