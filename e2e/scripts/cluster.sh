@@ -100,6 +100,9 @@ down() {
   for m in $(awk -v d="$dir/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r); do
     umount -l "$m" 2>/dev/null || true
   done
+  if [[ -f "$dir/service-route-added" ]]; then
+    ip route del "$service_ip/32" dev lo 2>/dev/null || true
+  fi
   if [[ -f "$dir/node-ip-added" ]]; then
     ip addr del "$node_ip/32" dev lo 2>/dev/null || true
   fi
@@ -351,6 +354,14 @@ EOF
   if ! ip -o addr show dev lo | grep -q " $node_ip/"; then
     ip addr add "$node_ip/32" dev lo
     touch "$dir/node-ip-added"
+  fi
+  # The DNAT rule only sees packets the kernel could route: on a machine
+  # without a default route, a connect() to the ClusterIP fails with
+  # "network is unreachable" before netfilter. A host route through lo,
+  # from the node's address, serves it with or without a default route.
+  if [[ -z "$(ip route show "$service_ip/32")" ]]; then
+    ip route add "$service_ip/32" dev lo src "$node_ip"
+    touch "$dir/service-route-added"
   fi
   local kubelet_port healthz_port
   kubelet_port=$(free_port); healthz_port=$(free_port)
