@@ -8,7 +8,8 @@
 //! moves the data with the same engine as `sluice local`, and reports live
 //! progress (at most every two seconds) and the outcome on the status — on
 //! success of an incremental run over the pinned window, the window's end
-//! as the watermark the Flow moves to. It stops when `spec.cancel` is set.
+//! as the watermark the Flow moves to. It stops when `spec.cancel` is set
+//! or the run was replaced (`sluice.dev/replaced-by`).
 //! It reads only its FlowRun, its Flow and the profiles they name, and
 //! writes only its FlowRun's status.
 
@@ -266,7 +267,7 @@ pub async fn run(client: kube::Client, request: Request) -> Result<Finished> {
             retryable: false,
         });
     }
-    if run.spec.cancel {
+    if cancelled(&run) {
         return reporter.finish(RunPhase::Cancelled, None, None, None).await;
     }
     // Pin the Flow: a retried pod runs the spec the first attempt ran.
@@ -445,7 +446,7 @@ pub async fn run(client: kube::Client, request: Request) -> Result<Finished> {
                     // Progress is best effort; the final status is not.
                     let _ = reporter.patch(&status).await;
                 }
-                if let Ok(current) = runs.get(&name).await && current.spec.cancel {
+                if let Ok(current) = runs.get(&name).await && cancelled(&current) {
                     cancel.store(true, Ordering::Relaxed);
                 }
             }
@@ -507,4 +508,12 @@ pub async fn run(client: kube::Client, request: Request) -> Result<Finished> {
                 .await
         }
     }
+}
+
+/// Whether the run is to stop: `spec.cancel`, or replaced by a newer run of
+/// its Flow (`concurrencyPolicy: Replace`, the controller's annotation).
+fn cancelled(run: &FlowRun) -> bool {
+    run.spec.cancel
+        || kube::ResourceExt::annotations(run)
+            .contains_key(crate::controller::REPLACED_BY_ANNOTATION)
 }

@@ -825,12 +825,15 @@ pub struct Trigger {
 /// still going.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
 pub enum ConcurrencyPolicy {
-    /// Skip the new run.
+    /// Hold the new run back until the running one ends; it starts then if
+    /// `startingDeadlineSeconds` still allows, else it is missed (as a
+    /// CronJob does).
     #[default]
     Forbid,
     /// Start the new run alongside.
     Allow,
-    /// Cancel the running one and start the new run.
+    /// Cancel the running one (annotated `sluice.dev/replaced-by`, its Job
+    /// deleted, nothing published) and start the new run.
     Replace,
 }
 
