@@ -860,7 +860,10 @@ pub struct Schedule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("duration(self) <= duration('36h')").message("must be at most 36h"))]
     pub offset: Option<Duration>,
-    /// What to do when a run is due while another is going.
+    /// What to do when a run is due while another is going: `Forbid` holds
+    /// it back until that run ends (within `startingDeadlineSeconds`, else
+    /// the time is missed), `Allow` starts it alongside, `Replace` cancels
+    /// the running one (annotated `sluice.dev/replaced-by`) and starts it.
     #[serde(default)]
     pub concurrency_policy: ConcurrencyPolicy,
     /// A run that could not start within this many seconds of its scheduled
