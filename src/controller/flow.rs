@@ -248,20 +248,7 @@ fn light_spec(spec: &crate::api::v1alpha1::flow::FlowSpec) -> crate::api::v1alph
 }
 
 fn error_policy(flow: Arc<Flow>, error: &Error, state: Arc<State>) -> Action {
-    state
-        .ctx
-        .metrics
-        .reconcile_error(CONTROLLER, error.category());
-    let object = ObjectRef::from_obj(&*flow);
-    let delay = state.ctx.backoff(&object);
-    tracing::warn!(
-        flow = %object,
-        category = error.category(),
-        error = %error,
-        retry_in_seconds = delay.as_secs(),
-        "Flow reconcile failed"
-    );
-    Action::requeue(delay)
+    super::retry_after_error(CONTROLLER, &*flow, error, &state.ctx)
 }
 
 /// A reason the Flow cannot run, with the field and what would be right.

@@ -159,17 +159,7 @@ pub fn waits_for_references(run: &FlowRun) -> bool {
 }
 
 fn error_policy(run: Arc<FlowRun>, error: &Error, ctx: Arc<Context>) -> Action {
-    ctx.metrics.reconcile_error(CONTROLLER, error.category());
-    let object = ObjectRef::from_obj(&*run);
-    let delay = ctx.backoff(&object);
-    tracing::warn!(
-        flow_run = %object,
-        category = error.category(),
-        error = %error,
-        retry_in_seconds = delay.as_secs(),
-        "FlowRun reconcile failed"
-    );
-    Action::requeue(delay)
+    super::retry_after_error(CONTROLLER, &*run, error, &ctx)
 }
 
 /// Reconciles one FlowRun.

@@ -29,6 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kube::Client;
+use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use tokio::sync::watch;
@@ -412,6 +413,32 @@ async fn run_as_leader(
     } else {
         Ok(())
     }
+}
+
+/// The error policy of every reconciler: counts the error by category, logs
+/// it and retries the object after its backoff.
+pub fn retry_after_error<K>(
+    controller: &'static str,
+    object: &K,
+    error: &Error,
+    ctx: &Context,
+) -> Action
+where
+    K: kube::Resource<DynamicType = ()>,
+{
+    ctx.metrics.reconcile_error(controller, error.category());
+    let object = ObjectRef::from_obj(object);
+    let delay = ctx.backoff(&object);
+    tracing::warn!(
+        controller,
+        object = %object,
+        category = error.category(),
+        error = %error,
+        retry_in_seconds = delay.as_secs(),
+        "{} reconcile failed",
+        K::kind(&())
+    );
+    Action::requeue(delay)
 }
 
 /// How long running reconciles may take to finish after shutdown.

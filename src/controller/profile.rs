@@ -127,17 +127,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: Shutdown) {
 }
 
 fn error_policy(profile: Arc<ConnectorProfile>, error: &Error, ctx: Arc<Context>) -> Action {
-    ctx.metrics.reconcile_error(CONTROLLER, error.category());
-    let object = ObjectRef::from_obj(&*profile);
-    let delay = ctx.backoff(&object);
-    tracing::warn!(
-        connector_profile = %object,
-        category = error.category(),
-        error = %error,
-        retry_in_seconds = delay.as_secs(),
-        "ConnectorProfile reconcile failed"
-    );
-    Action::requeue(delay)
+    super::retry_after_error(CONTROLLER, &*profile, error, &ctx)
 }
 
 /// Reconciles one ConnectorProfile.
