@@ -41,18 +41,18 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 
 use super::conditions::{find_condition, remove_condition, set_condition};
-use super::job::{self, RunJob, build_job, job_name};
+use super::job::{self, RunJob, build_job, job_name, label_value};
 use super::{
     COMPONENT_LABEL, COMPONENT_RUNNER, Context, Error, FIELD_MANAGER, FLOW_RUN_ANNOTATION,
-    MANAGED_BY, MANAGED_BY_LABEL, RUNNER_SERVICE_ACCOUNT, Result, Shutdown, rbac,
+    FLOW_RUN_LABEL, MANAGED_BY, MANAGED_BY_LABEL, RUNNER_SERVICE_ACCOUNT, Result, Shutdown, rbac,
     shutdown_requested, watched_api,
 };
 use crate::api::v1alpha1::common::{Condition, Time, condition_status, condition_type};
@@ -92,34 +92,19 @@ pub async fn run(ctx: Arc<Context>, shutdown: Shutdown) {
     let runs = controller.store();
     let waiting_on_flow = runs.clone();
     let waiting_on_profile = runs;
-    // The runs' Jobs and pods, cached: a reconcile reads them from the
-    // caches its triggers come from instead of asking the API server (a
-    // GET of the Job and a LIST of its pods per event).
-    let (jobs, jobs_writer) = reflector::store::<Job>();
-    let job_events = watcher(
-        watched_api::<Job>(&ctx),
-        watcher::Config::default().labels(&runner_selector),
-    )
-    .default_backoff()
-    .modify(|job: &mut Job| job.managed_fields_mut().clear())
-    .reflect(jobs_writer)
-    .touched_objects();
-    let (pods, pods_writer) = reflector::store::<Pod>();
-    let pod_events = watcher(
-        watched_api::<Pod>(&ctx),
-        watcher::Config::default().labels(&runner_selector),
-    )
-    .default_backoff()
-    .modify(|pod: &mut Pod| pod.managed_fields_mut().clear())
-    .reflect(pods_writer)
-    .touched_objects();
-    let caches = Caches { jobs, pods };
     controller
-        .owns_stream(job_events)
-        .watches_stream(pod_events, |pod: Pod| {
-            let run = pod.annotations().get(FLOW_RUN_ANNOTATION)?.clone();
-            Some(ObjectRef::<FlowRun>::new(&run).within(&pod.namespace()?))
-        })
+        .owns(
+            watched_api::<Job>(&ctx),
+            watcher::Config::default().labels(&runner_selector),
+        )
+        .watches(
+            watched_api::<Pod>(&ctx),
+            watcher::Config::default().labels(&runner_selector),
+            |pod: Pod| {
+                let run = pod.annotations().get(FLOW_RUN_ANNOTATION)?.clone();
+                Some(ObjectRef::<FlowRun>::new(&run).within(&pod.namespace()?))
+            },
+        )
         // A run waiting for its Flow starts when the Flow appears or changes.
         .watches(
             watched_api::<Flow>(&ctx),
@@ -154,28 +139,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: Shutdown) {
         )
         .with_config(kube::runtime::controller::Config::default().concurrency(16))
         .graceful_shutdown_on(shutdown_requested(shutdown))
-        .run(
-            move |run, ctx| {
-                let caches = caches.clone();
-                async move {
-                    // Decide on filled caches only; bounded, so that a
-                    // shutdown (which stops filling them) never waits on it.
-                    let ready = async {
-                        let _ = caches.jobs.wait_until_ready().await;
-                        let _ = caches.pods.wait_until_ready().await;
-                    };
-                    if tokio::time::timeout(Duration::from_secs(5), ready)
-                        .await
-                        .is_err()
-                    {
-                        return Ok(Action::requeue(Duration::from_secs(1)));
-                    }
-                    reconcile(run, ctx, &caches).await
-                }
-            },
-            error_policy,
-            ctx,
-        )
+        .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(%error, "FlowRun reconcile not done");
@@ -198,17 +162,10 @@ fn error_policy(run: Arc<FlowRun>, error: &Error, ctx: Arc<Context>) -> Action {
     super::retry_after_error(CONTROLLER, &*run, error, &ctx)
 }
 
-/// The FlowRun reconciler's caches of the runs' Jobs and pods.
-#[derive(Clone)]
-pub struct Caches {
-    jobs: Store<Job>,
-    pods: Store<Pod>,
-}
-
 /// Reconciles one FlowRun.
-pub async fn reconcile(run: Arc<FlowRun>, ctx: Arc<Context>, caches: &Caches) -> Result<Action> {
+pub async fn reconcile(run: Arc<FlowRun>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile(CONTROLLER);
-    let action = reconcile_run(&run, &ctx, caches).await?;
+    let action = reconcile_run(&run, &ctx).await?;
     ctx.reset_backoff(&ObjectRef::from_obj(&*run));
     Ok(action)
 }
@@ -823,16 +780,23 @@ async fn get_profiles(
     Ok(profiles)
 }
 
-/// The run's pods, from the cache.
-fn runner_pods(pods: &Store<Pod>, namespace: &str, run_name: &str) -> Vec<Pod> {
-    pods.state()
-        .iter()
-        .filter(|p| {
-            p.namespace().as_deref() == Some(namespace)
-                && p.annotations().get(FLOW_RUN_ANNOTATION).map(String::as_str) == Some(run_name)
-        })
-        .map(|p| (**p).clone())
-        .collect()
+async fn runner_pods(ctx: &Context, namespace: &str, run_name: &str) -> Result<Vec<Pod>> {
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
+    let selector = format!(
+        "{MANAGED_BY_LABEL}={MANAGED_BY},{FLOW_RUN_LABEL}={}",
+        label_value(run_name)
+    );
+    let pods = api
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(Error::dereference(format!(
+            "listing the pods of FlowRun {namespace}/{run_name}"
+        )))?;
+    Ok(pods
+        .items
+        .into_iter()
+        .filter(|p| p.annotations().get(FLOW_RUN_ANNOTATION).map(String::as_str) == Some(run_name))
+        .collect())
 }
 
 fn owned_by(job: &Job, uid: &str) -> bool {
@@ -856,7 +820,7 @@ fn seconds_between(start: Option<&Time>, end: Option<&Time>) -> Option<f64> {
     Some(span.as_secs_f64().max(0.0))
 }
 
-async fn reconcile_run(object: &FlowRun, ctx: &Context, caches: &Caches) -> Result<Action> {
+async fn reconcile_run(object: &FlowRun, ctx: &Context) -> Result<Action> {
     let Some(namespace) = object.namespace() else {
         return Ok(Action::await_change());
     };
@@ -932,15 +896,12 @@ async fn reconcile_run(object: &FlowRun, ctx: &Context, caches: &Caches) -> Resu
     }
 
     // The Job, if it exists.
-    // From the cache: one that lags behind finds no Job (creating it is
-    // then answered "already exists") or an older state of it, and the
-    // Job's next event brings the reconcile that sees the rest; a status
-    // written from a stale run is refused (resourceVersion) and retried.
     let job = if status.job_name.is_some() || status.flow.is_some() {
-        caches
-            .jobs
-            .get(&ObjectRef::new(&job_name).within(&namespace))
-            .map(|job| (*job).clone())
+        jobs.get_opt(&job_name)
+            .await
+            .map_err(Error::dereference(format!(
+                "reading Job {namespace}/{job_name}"
+            )))?
     } else {
         None
     };
@@ -965,7 +926,7 @@ async fn reconcile_run(object: &FlowRun, ctx: &Context, caches: &Caches) -> Resu
                     .as_ref()
                     .is_some_and(|s| s.active.unwrap_or(0) > 0 && s.ready.unwrap_or(0) == 0);
             let pods = if needs_pods {
-                runner_pods(&caches.pods, &namespace, &name)
+                runner_pods(ctx, &namespace, &name).await?
             } else {
                 Vec::new()
             };
