@@ -26,6 +26,7 @@ use crate::api::v1alpha1::flow_run::{
     ErrorReason, PinnedFlow, RunCounts, RunError, RunOutput, RunPhase,
 };
 use crate::api::v1alpha1::{ConnectorProfile, Flow, FlowRun, FlowRunStatus, condition_type};
+use crate::controller::flow_run::cancel_requested;
 use crate::pipeline::engine::{self, Counts};
 use crate::plan::{self, RunParams};
 use crate::secrets::Resolver;
@@ -267,7 +268,7 @@ pub async fn run(client: kube::Client, request: Request) -> Result<Finished> {
             retryable: false,
         });
     }
-    if cancelled(&run) {
+    if cancel_requested(&run) {
         return reporter.finish(RunPhase::Cancelled, None, None, None).await;
     }
     // Pin the Flow: a retried pod runs the spec the first attempt ran.
@@ -446,7 +447,7 @@ pub async fn run(client: kube::Client, request: Request) -> Result<Finished> {
                     // Progress is best effort; the final status is not.
                     let _ = reporter.patch(&status).await;
                 }
-                if let Ok(current) = runs.get(&name).await && cancelled(&current) {
+                if let Ok(current) = runs.get(&name).await && cancel_requested(&current) {
                     cancel.store(true, Ordering::Relaxed);
                 }
             }
@@ -508,12 +509,4 @@ pub async fn run(client: kube::Client, request: Request) -> Result<Finished> {
                 .await
         }
     }
-}
-
-/// Whether the run is to stop: `spec.cancel`, or replaced by a newer run of
-/// its Flow (`concurrencyPolicy: Replace`, the controller's annotation).
-fn cancelled(run: &FlowRun) -> bool {
-    run.spec.cancel
-        || kube::ResourceExt::annotations(run)
-            .contains_key(crate::controller::REPLACED_BY_ANNOTATION)
 }

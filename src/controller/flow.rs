@@ -46,7 +46,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 
 use super::conditions::{find_condition, remove_condition, set_condition};
-use super::flow_run::{FINISHED, profile_connector, profile_references};
+use super::flow_run::{profile_connector, profile_references, settled};
 use super::schedule::{Due, Plan, to_chrono, to_time};
 use super::{
     Context, Error, FIELD_MANAGER, FLOW_LABEL, MANAGED_BY, MANAGED_BY_LABEL, Result, Shutdown,
@@ -321,17 +321,13 @@ pub fn is_finished(run: &FlowRun) -> bool {
     matches!(
         status.phase,
         Some(RunPhase::Succeeded | RunPhase::Cancelled)
-    ) || find_condition(&status.conditions, condition_type::RECONCILING)
-        .is_some_and(|c| c.status == condition_status::FALSE && c.reason == FINISHED)
+    ) || settled(status)
 }
 
 /// Whether the FlowRun reconciler is done with a run (metrics and Event
 /// recorded, Job outcome mirrored): only then may history collect it.
 fn is_settled(run: &FlowRun) -> bool {
-    run.status.as_ref().is_some_and(|status| {
-        find_condition(&status.conditions, condition_type::RECONCILING)
-            .is_some_and(|c| c.status == condition_status::FALSE && c.reason == FINISHED)
-    })
+    run.status.as_ref().is_some_and(settled)
 }
 
 fn phase(run: &FlowRun) -> Option<RunPhase> {
@@ -1132,7 +1128,7 @@ mod tests {
             status.conditions = vec![super::super::conditions::new(
                 condition_type::RECONCILING,
                 condition_status::FALSE,
-                FINISHED,
+                super::super::flow_run::FINISHED,
                 "",
                 Some(1),
             )];

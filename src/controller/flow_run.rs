@@ -211,6 +211,24 @@ pub fn source_connector(spec: &FlowSpec) -> &'static str {
     .unwrap_or("unknown")
 }
 
+/// Whether this reconciler is done with a run for good (`Reconciling=False`,
+/// reason `Finished`): outcome final, metrics and Event recorded.
+pub fn settled(status: &FlowRunStatus) -> bool {
+    find_condition(&status.conditions, condition_type::RECONCILING)
+        .is_some_and(|c| c.status == condition_status::FALSE && c.reason == FINISHED)
+}
+
+/// Whether a run is to stop: `spec.cancel`, or replaced by a newer run of
+/// its Flow (`concurrencyPolicy: Replace` annotates it
+/// [`super::REPLACED_BY_ANNOTATION`]). The reconciler and the runner both
+/// ask this.
+pub fn cancel_requested(run: &FlowRun) -> bool {
+    run.spec.cancel
+        || run
+            .annotations()
+            .contains_key(super::REPLACED_BY_ANNOTATION)
+}
+
 /// The connector a profile configures (a bounded metric label).
 pub fn profile_connector(profile: &ConnectorProfile) -> &'static str {
     let s = &profile.spec;
@@ -839,9 +857,7 @@ async fn reconcile_run(object: &FlowRun, ctx: &Context) -> Result<Action> {
         resource_version: std::sync::Mutex::new(object.resource_version()),
     };
     let status = &run.status;
-    let finished_seen = find_condition(&status.conditions, condition_type::RECONCILING)
-        .is_some_and(|c| c.status == condition_status::FALSE && c.reason == FINISHED);
-    if finished_seen {
+    if settled(status) {
         return Ok(Action::await_change());
     }
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -854,13 +870,10 @@ async fn reconcile_run(object: &FlowRun, ctx: &Context) -> Result<Action> {
         status.phase,
         Some(RunPhase::Succeeded | RunPhase::Cancelled | RunPhase::Failed)
     );
-    let replaced_by = object
-        .annotations()
-        .get(super::REPLACED_BY_ANNOTATION)
-        .cloned();
-    if (object.spec.cancel || replaced_by.is_some()) && !terminal {
+    if cancel_requested(object) && !terminal {
         delete_job(ctx, &namespace, &job_name).await?;
-        let message = match &replaced_by {
+        let replaced_by = object.annotations().get(super::REPLACED_BY_ANNOTATION);
+        let message = match replaced_by {
             Some(by) if !object.spec.cancel => format!(
                 "replaced by run {by:?} (concurrencyPolicy Replace): the Job was deleted and nothing was published"
             ),
@@ -1345,6 +1358,20 @@ mod tests {
             "spec": {"flowRef": {"name": "orders"}, "overrides": overrides},
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn a_run_is_cancelled_by_its_spec_or_by_a_replacing_run() {
+        let mut run = flow_run(serde_json::json!({}));
+        assert!(!cancel_requested(&run));
+        run.spec.cancel = true;
+        assert!(cancel_requested(&run));
+        run.spec.cancel = false;
+        run.annotations_mut().insert(
+            super::super::REPLACED_BY_ANNOTATION.to_owned(),
+            "orders-29000000".to_owned(),
+        );
+        assert!(cancel_requested(&run));
     }
 
     fn profile(name: &str, block: serde_json::Value) -> (String, ConnectorProfile) {
