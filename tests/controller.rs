@@ -405,24 +405,35 @@ where
     let stream = watcher(api.clone(), watcher::Config::default());
     let mut stream = std::pin::pin!(stream);
     let mut objects: BTreeMap<String, K> = BTreeMap::new();
+    // The list is only whole once the watcher's (re)list is done: judged
+    // earlier, the first of two objects would pass for "one left".
+    let mut listed = false;
     let mut last_error = None;
     let waited = tokio::time::timeout(WAIT, async {
         while let Some(event) = stream.next().await {
             match event {
-                Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => {
+                Ok(watcher::Event::Apply(o)) => {
                     objects.insert(o.meta().name.clone().unwrap_or_default(), o);
+                }
+                Ok(watcher::Event::InitApply(o)) => {
+                    objects.insert(o.meta().name.clone().unwrap_or_default(), o);
+                    continue;
                 }
                 Ok(watcher::Event::Delete(o)) => {
                     objects.remove(&o.meta().name.clone().unwrap_or_default());
                 }
-                Ok(watcher::Event::Init) => objects.clear(),
-                Ok(watcher::Event::InitDone) => {}
+                Ok(watcher::Event::Init) => {
+                    objects.clear();
+                    listed = false;
+                    continue;
+                }
+                Ok(watcher::Event::InitDone) => listed = true,
                 Err(e) => {
                     last_error = Some(e.to_string());
                     continue;
                 }
             }
-            if ready(&objects.values().cloned().collect::<Vec<_>>()) {
+            if listed && ready(&objects.values().cloned().collect::<Vec<_>>()) {
                 return;
             }
         }
