@@ -350,11 +350,14 @@ fn started_at(run: &FlowRun) -> Option<DateTime<Utc>> {
     run.meta().creation_timestamp.as_ref().map(to_chrono)
 }
 
+/// A run as the Flow reports it. A run without a phase yet is `Pending`,
+/// the phase the FlowRun reconciler gives it when it pins the Flow: that
+/// write leaves the Flow's status as it was.
 fn summary(run: &FlowRun) -> RunSummary {
     let status = run.status.clone().unwrap_or_default();
     RunSummary {
         name: run.name_any(),
-        phase: status.phase,
+        phase: status.phase.or(Some(RunPhase::Pending)),
         start_time: status
             .start_time
             .or_else(|| run.meta().creation_timestamp.clone()),
@@ -416,6 +419,18 @@ pub struct Decision {
     pub requeue: Option<Duration>,
 }
 
+/// Sets the runs the status lists from `runs`: the active ones, oldest
+/// first, and the latest started.
+fn record_runs(status: &mut FlowStatus, runs: &[Arc<FlowRun>]) {
+    let mut active: Vec<&Arc<FlowRun>> = runs.iter().filter(|r| !is_finished(r)).collect();
+    active.sort_by_key(|r| (started_at(r), r.name_any()));
+    status.active_runs = active.iter().map(|r| r.name_any()).collect();
+    let latest_started = runs.iter().max_by_key(|r| (started_at(r), r.name_any()));
+    if let Some(run) = latest_started {
+        status.last_run = Some(summary(run));
+    }
+}
+
 /// The scheduled FlowRun's name for a scheduled time: the Flow's name and
 /// the minutes since the epoch, as CronJobs name their Jobs, so that the
 /// same scheduled time always gives the same name.
@@ -446,16 +461,9 @@ pub fn derive(
     };
 
     // Runs: active, finished newest first.
-    let mut active: Vec<&Arc<FlowRun>> = runs.iter().filter(|r| !is_finished(r)).collect();
-    active.sort_by_key(|r| (started_at(r), r.name_any()));
     let mut finished: Vec<&Arc<FlowRun>> = runs.iter().filter(|r| is_finished(r)).collect();
     finished.sort_by_key(|r| std::cmp::Reverse((finished_at(r), r.name_any())));
-    status.active_runs = active.iter().map(|r| r.name_any()).collect();
-
-    let latest_started = runs.iter().max_by_key(|r| (started_at(r), r.name_any()));
-    if let Some(run) = latest_started {
-        status.last_run = Some(summary(run));
-    }
+    record_runs(&mut status, runs);
     if let Some(run) = finished
         .iter()
         .find(|r| phase(r) == Some(RunPhase::Succeeded))
@@ -803,7 +811,7 @@ pub async fn reconcile(flow: Arc<Flow>, state: Arc<State>) -> Result<Action> {
     // validate, build
     let validated = validate(&flow, &profiles);
     let now = Utc::now();
-    let decision = derive(&flow, &runs, &validated, now);
+    let mut decision = derive(&flow, &runs, &validated, now);
     tracing::debug!(
         flow = %name,
         namespace = %namespace,
@@ -884,7 +892,12 @@ pub async fn reconcile(flow: Arc<Flow>, state: Arc<State>) -> Result<Action> {
         let run_name = scheduled_run_name(&name, time);
         let run = scheduled_run(&flow, &run_name, time);
         match runs_api.create(&PostParams::default(), &run).await {
-            Ok(_) => {
+            Ok(created) => {
+                // The status lists the new run now, as the reconcile its
+                // arrival in the cache wakes will: that one writes nothing.
+                let mut runs = runs.clone();
+                runs.push(Arc::new(created));
+                record_runs(&mut decision.status, &runs);
                 let skipped = if decision.skipped > 0 {
                     format!(
                         "; {} earlier scheduled time(s) were missed and are not run (at most one run catches up)",
@@ -1140,6 +1153,37 @@ mod tests {
     fn decide(flow: &Flow, runs: &[Arc<FlowRun>], now: &str) -> Decision {
         let validated = validate(flow, &file_profiles());
         derive(flow, runs, &validated, utc(now))
+    }
+
+    #[test]
+    fn a_scheduled_run_costs_the_flow_one_status_write_until_it_runs() {
+        let mut f = scheduled("* * * * *", serde_json::json!({}));
+        let now = "2024-05-01T10:00:00Z";
+        let d = decide(&f, &[], now);
+        let time = d.start.expect("a run is due");
+        // The status written with the run's creation lists it already ...
+        let mut created = scheduled_run(&f, &scheduled_run_name("orders", time), time);
+        created.metadata.creation_timestamp = Some(to_time(utc(now)));
+        let mut written = d.status.clone();
+        record_runs(&mut written, &[Arc::new(created.clone())]);
+        assert_eq!(written.active_runs, vec![created.name_any()]);
+        assert_eq!(
+            written.last_run.as_ref().and_then(|r| r.phase),
+            Some(RunPhase::Pending)
+        );
+        f.status = Some(written.clone());
+        // ... so the reconciles its arrival and its pinning wake write nothing.
+        let seen = decide(&f, &[Arc::new(created.clone())], now);
+        assert_eq!(seen.start, None);
+        assert!(same_status(&written, &seen.status), "{seen:#?}");
+        let mut pinned = created;
+        pinned.status = run("x", Some(RunPhase::Pending), now, 1).status.clone();
+        let after_pin = decide(&f, &[Arc::new(pinned.clone())], now);
+        assert!(same_status(&written, &after_pin.status), "{after_pin:#?}");
+        // Running is news.
+        pinned.status.as_mut().unwrap().phase = Some(RunPhase::Running);
+        let running = decide(&f, &[Arc::new(pinned)], now);
+        assert!(!same_status(&written, &running.status));
     }
 
     #[test]
