@@ -44,7 +44,7 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 
@@ -88,15 +88,52 @@ pub async fn run(ctx: Arc<Context>, shutdown: Shutdown) {
         .modify(|run: &mut FlowRun| run.managed_fields_mut().clear())
         .reflect(runs_writer)
         .applied_objects();
+    // The runs' Jobs, without their pod templates (never read here; most
+    // of a Job).
+    let (jobs, jobs_writer) = reflector::store::<Job>();
+    let job_events = watcher(
+        watched_api::<Job>(&ctx),
+        watcher::Config::default().labels(&runner_selector),
+    )
+    .default_backoff()
+    .modify(|job: &mut Job| {
+        job.managed_fields_mut().clear();
+        if let Some(spec) = job.spec.as_mut() {
+            spec.template = Default::default();
+        }
+    })
+    .reflect(jobs_writer)
+    .touched_objects();
+    // The Flows and profiles runs are pinned from (see [`Caches`]).
+    let (flows, flows_writer) = reflector::store::<Flow>();
+    let flow_events = watcher(watched_api::<Flow>(&ctx), watcher::Config::default())
+        .default_backoff()
+        .modify(|flow: &mut Flow| flow.managed_fields_mut().clear())
+        .reflect(flows_writer)
+        .touched_objects();
+    let (profiles, profiles_writer) = reflector::store::<ConnectorProfile>();
+    let profile_events = watcher(
+        watched_api::<ConnectorProfile>(&ctx),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .modify(|profile: &mut ConnectorProfile| profile.managed_fields_mut().clear())
+    .reflect(profiles_writer)
+    .touched_objects();
+    let state = Arc::new(State {
+        ctx: ctx.clone(),
+        caches: Caches {
+            flows,
+            profiles,
+            jobs,
+        },
+    });
     let controller = Controller::for_stream(run_events, run_cache);
     let runs = controller.store();
     let waiting_on_flow = runs.clone();
     let waiting_on_profile = runs;
     controller
-        .owns(
-            watched_api::<Job>(&ctx),
-            watcher::Config::default().labels(&runner_selector),
-        )
+        .owns_stream(job_events)
         .watches(
             watched_api::<Pod>(&ctx),
             watcher::Config::default().labels(&runner_selector),
@@ -106,40 +143,32 @@ pub async fn run(ctx: Arc<Context>, shutdown: Shutdown) {
             },
         )
         // A run waiting for its Flow starts when the Flow appears or changes.
-        .watches(
-            watched_api::<Flow>(&ctx),
-            watcher::Config::default(),
-            move |flow: Flow| {
-                let (namespace, name) = (flow.namespace(), flow.name_any());
-                waiting_on_flow
-                    .state()
-                    .into_iter()
-                    .filter(|run| {
-                        run.namespace() == namespace
-                            && run.spec.flow_ref.name == name
-                            && run.status.as_ref().is_none_or(|s| s.flow.is_none())
-                    })
-                    .map(|run| ObjectRef::from_obj(&*run))
-                    .collect::<Vec<_>>()
-            },
-        )
+        .watches_stream(flow_events, move |flow: Flow| {
+            let (namespace, name) = (flow.namespace(), flow.name_any());
+            waiting_on_flow
+                .state()
+                .into_iter()
+                .filter(|run| {
+                    run.namespace() == namespace
+                        && run.spec.flow_ref.name == name
+                        && run.status.as_ref().is_none_or(|s| s.flow.is_none())
+                })
+                .map(|run| ObjectRef::from_obj(&*run))
+                .collect::<Vec<_>>()
+        })
         // A run waiting for a profile starts when a profile changes.
-        .watches(
-            watched_api::<ConnectorProfile>(&ctx),
-            watcher::Config::default(),
-            move |profile: ConnectorProfile| {
-                let namespace = profile.namespace();
-                waiting_on_profile
-                    .state()
-                    .into_iter()
-                    .filter(|run| run.namespace() == namespace && waits_for_references(run))
-                    .map(|run| ObjectRef::from_obj(&*run))
-                    .collect::<Vec<_>>()
-            },
-        )
+        .watches_stream(profile_events, move |profile: ConnectorProfile| {
+            let namespace = profile.namespace();
+            waiting_on_profile
+                .state()
+                .into_iter()
+                .filter(|run| run.namespace() == namespace && waits_for_references(run))
+                .map(|run| ObjectRef::from_obj(&*run))
+                .collect::<Vec<_>>()
+        })
         .with_config(kube::runtime::controller::Config::default().concurrency(16))
         .graceful_shutdown_on(shutdown_requested(shutdown))
-        .run(reconcile, error_policy, ctx)
+        .run(reconcile, error_policy, state)
         .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(%error, "FlowRun reconcile not done");
@@ -158,14 +187,50 @@ pub fn waits_for_references(run: &FlowRun) -> bool {
     })
 }
 
-fn error_policy(run: Arc<FlowRun>, error: &Error, ctx: Arc<Context>) -> Action {
-    super::retry_after_error(CONTROLLER, &*run, error, &ctx)
+fn error_policy(run: Arc<FlowRun>, error: &Error, state: Arc<State>) -> Action {
+    super::retry_after_error(CONTROLLER, &*run, error, &state.ctx)
+}
+
+/// What the reconciler shares.
+pub struct State {
+    ctx: Arc<Context>,
+    caches: Caches,
+}
+
+/// The watched Flows, profiles and runs' Jobs. A scheduled run is pinned
+/// from the cached Flow that scheduled it, profiles and Jobs are read from
+/// the caches: at a busy minute those reads were two round trips between a
+/// run's creation and its Job, and about two Job reads per run after. An
+/// on-demand run, which a user may create right after changing its Flow,
+/// reads the Flow from the API server, and so does any read the cache
+/// cannot answer (yet).
+struct Caches {
+    flows: Store<Flow>,
+    profiles: Store<ConnectorProfile>,
+    jobs: Store<Job>,
+}
+
+impl Caches {
+    /// The cached Flow of a scheduled run: the Flow that owns it as its
+    /// controller (the Flow reconciler creates scheduled runs so).
+    fn scheduling_flow(&self, run: &FlowRun) -> Option<Flow> {
+        let owner = run
+            .owner_references()
+            .iter()
+            .find(|o| o.kind == "Flow" && o.controller == Some(true))?;
+        let flow = self
+            .flows
+            .get(&ObjectRef::new(&owner.name).within(&run.namespace()?))?;
+        (flow.uid().as_deref() == Some(owner.uid.as_str()) && owner.name == run.spec.flow_ref.name)
+            .then(|| (*flow).clone())
+    }
 }
 
 /// Reconciles one FlowRun.
-pub async fn reconcile(run: Arc<FlowRun>, ctx: Arc<Context>) -> Result<Action> {
+pub async fn reconcile(run: Arc<FlowRun>, state: Arc<State>) -> Result<Action> {
+    let ctx = &state.ctx;
     let _timer = ctx.metrics.reconcile(CONTROLLER);
-    let action = reconcile_run(&run, &ctx).await?;
+    let action = reconcile_run(&run, ctx, &state.caches).await?;
     ctx.reset_backoff(&ObjectRef::from_obj(&*run));
     Ok(action)
 }
@@ -768,16 +833,28 @@ impl Run<'_> {
 
 async fn get_profiles(
     ctx: &Context,
+    caches: &Caches,
     namespace: &str,
     spec: &FlowSpec,
 ) -> Result<BTreeMap<String, ConnectorProfile>> {
     let api: Api<ConnectorProfile> = Api::namespaced(ctx.client.clone(), namespace);
-    let names: std::collections::BTreeSet<String> = profile_references(spec)
-        .into_iter()
-        .map(|(_, name, _)| name)
-        .collect();
-    // Read them at once: their round trips are the reconcile's latency.
-    let reads = names.into_iter().map(|name| {
+    let mut profiles = BTreeMap::new();
+    let mut uncached = std::collections::BTreeSet::new();
+    for (_, name, _) in profile_references(spec) {
+        match caches
+            .profiles
+            .get(&ObjectRef::new(&name).within(namespace))
+        {
+            Some(profile) => {
+                profiles.insert(name, (*profile).clone());
+            }
+            None => {
+                uncached.insert(name);
+            }
+        }
+    }
+    // Read the others at once: their round trips are the reconcile's latency.
+    let reads = uncached.into_iter().map(|name| {
         let api = api.clone();
         async move {
             let profile = api
@@ -789,7 +866,6 @@ async fn get_profiles(
             Ok::<_, Error>((name, profile))
         }
     });
-    let mut profiles = BTreeMap::new();
     for read in futures_util::future::join_all(reads).await {
         if let (name, Some(profile)) = read? {
             profiles.insert(name, profile);
@@ -838,7 +914,7 @@ fn seconds_between(start: Option<&Time>, end: Option<&Time>) -> Option<f64> {
     Some(span.as_secs_f64().max(0.0))
 }
 
-async fn reconcile_run(object: &FlowRun, ctx: &Context) -> Result<Action> {
+async fn reconcile_run(object: &FlowRun, ctx: &Context, caches: &Caches) -> Result<Action> {
     let Some(namespace) = object.namespace() else {
         return Ok(Action::await_change());
     };
@@ -909,12 +985,21 @@ async fn reconcile_run(object: &FlowRun, ctx: &Context) -> Result<Action> {
     }
 
     // The Job, if it exists.
+    // A cached Job may be an older state of it: its next event brings the
+    // reconcile that sees the rest. One not cached (yet) is read.
     let job = if status.job_name.is_some() || status.flow.is_some() {
-        jobs.get_opt(&job_name)
-            .await
-            .map_err(Error::dereference(format!(
-                "reading Job {namespace}/{job_name}"
-            )))?
+        match caches
+            .jobs
+            .get(&ObjectRef::new(&job_name).within(&namespace))
+        {
+            Some(job) => Some((*job).clone()),
+            None => jobs
+                .get_opt(&job_name)
+                .await
+                .map_err(Error::dereference(format!(
+                    "reading Job {namespace}/{job_name}"
+                )))?,
+        }
     } else {
         None
     };
@@ -993,14 +1078,17 @@ async fn reconcile_run(object: &FlowRun, ctx: &Context) -> Result<Action> {
         None => {
             let flows: Api<Flow> = Api::namespaced(ctx.client.clone(), &namespace);
             let flow_name = &object.spec.flow_ref.name;
-            let Some(flow) =
-                flows
+            let cached = caches.scheduling_flow(object);
+            let read = match cached {
+                Some(flow) => Some(flow),
+                None => flows
                     .get_opt(flow_name)
                     .await
                     .map_err(Error::dereference(format!(
                         "reading Flow {namespace}/{flow_name}"
-                    )))?
-            else {
+                    )))?,
+            };
+            let Some(flow) = read else {
                 return run
                     .invalid(Invalid {
                         reason: ErrorReason::ReferenceNotFound,
@@ -1019,7 +1107,7 @@ async fn reconcile_run(object: &FlowRun, ctx: &Context) -> Result<Action> {
             (pinned, flow.spec.suspend, Some(flow))
         }
     };
-    let profiles = get_profiles(ctx, &namespace, &pinned.spec).await?;
+    let profiles = get_profiles(ctx, caches, &namespace, &pinned.spec).await?;
     let validated = match validate(
         object,
         &pinned,
