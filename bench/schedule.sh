@@ -73,9 +73,9 @@ metadata: {name: local}
 spec: {file: {root: .}}
 YAML
 # No scheduled time may fall between the Flows' creation and the end of the
-# warm-up: the controller would start with a catch-up run for every Flow
-# (at most one each), an unmeasured burst that leaves the measured minutes
-# with a quarter more runs to carry. Start just after a minute instead.
+# warm-up: every Flow would get an unmeasured run there (a catch-up one if
+# the time passed before the controller started), a burst whose runs the
+# measured minutes then carry as well. Start just after a minute instead.
 second=$((10#$(date +%S)))
 if (( second > 60 - warmup - 15 )); then
   sleep $((61 - second))
