@@ -16,6 +16,12 @@
 # appears, as a runner would, so runs end and the history limit collects
 # them.
 #
+# With BENCH_FLOOR=1 no controller runs: `schedule_bench floor` takes its
+# place and does the least any controller must, each scheduled minute: the
+# Flows' FlowRuns and their Jobs (the controller's own objects), 16 runs at
+# a time, and nothing else — the delays this API server allows, to set the
+# controller's beside.
+#
 # Minutes are counted from the first one at least BENCH_WARMUP_S seconds
 # (default 20) after the controller started, so that its initial sync of the
 # Flows is not in the figures; the runs of earlier minutes still happen.
@@ -30,11 +36,13 @@ minutes=${BENCH_MINUTES:-3}
 profile=${BENCH_PROFILE:-release}
 warmup=${BENCH_WARMUP_S:-20}
 finish=${BENCH_FINISH:-}
+floor=${BENCH_FLOOR:-}
 results=${BENCH_RESULTS:-bench/RESULTS.md}
 target=${CARGO_TARGET_DIR:-target}
 
 command="BENCH_FLOWS=$flows BENCH_MINUTES=$minutes BENCH_PROFILE=$profile"
 [[ -n "$finish" ]] && command+=" BENCH_FINISH=1"
+[[ -n "$floor" ]] && command+=" BENCH_FLOOR=1"
 command+=" bench/schedule.sh"
 
 flag=(); [[ "$profile" == release ]] && flag=(--release)
@@ -84,17 +92,27 @@ fi
 
 log="$work/controller.log"
 started=$(date +%s.%N)
-"$bin/sluice" controller --namespace "$ns" --runner-image sluice.bench/sluice:dev \
-  --metrics-addr 127.0.0.1:0 --health-addr 127.0.0.1:0 2>"$log" &
-pid=$!
 after=$(awk -v s="$started" -v w="$warmup" 'BEGIN {printf "%.3f", s + w}')
+if [[ -n "$floor" ]]; then
+  # The first measured minute is the first after $after: stop after the
+  # last one.
+  until=$(awk -v a="$after" -v m="$minutes" 'BEGIN {printf "%d", (int(a / 60) + m) * 60 + 1}')
+  "$bin/examples/schedule_bench" floor --namespace "$ns" --until "$until" 2>"$log" &
+else
+  "$bin/sluice" controller --namespace "$ns" --runner-image sluice.bench/sluice:dev \
+    --metrics-addr 127.0.0.1:0 --health-addr 127.0.0.1:0 2>"$log" &
+fi
+pid=$!
 measure=("$bin/examples/schedule_bench" measure --namespace "$ns" --pid "$pid"
   --started "$after" --flows "$flows" --minutes "$minutes" --markdown "$work/table.md")
 [[ -n "$finish" ]] && measure+=(--finish)
 "${measure[@]}"
 
-kill "$pid"
+kill "$pid" 2>/dev/null || true
 wait "$pid" || true
+if [[ -n "$floor" ]]; then
+  grep '^floor:' "$log" | grep -v 'created in' | sort | uniq -c | head || true
+fi
 warnings=$(grep -c '"level":"WARN"' "$log" || true)
 errors=$(grep -c '"level":"ERROR"' "$log" || true)
 echo "controller log: $warnings warnings, $errors errors ($log)"
@@ -107,7 +125,8 @@ commit=$(git rev-parse --short HEAD)
 dirty=""; git diff --quiet HEAD -- src examples || dirty=" with uncommitted changes"
 {
   echo
-  echo "### $(date -u +%F) — $flows Flows, $profile build, commit $commit$dirty"
+  what="controller"; [[ -n "$floor" ]] && what="the floor (no controller: FlowRuns and Jobs only)"
+  echo "### $(date -u +%F) — $flows Flows, $profile build, commit $commit$dirty, $what"
   echo
   echo "\`$command\` on $(nproc) shared cores ($(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)), load average before the run: $(cut -d' ' -f1-3 /proc/loadavg); controller log: $warnings warnings, $errors errors."
   echo

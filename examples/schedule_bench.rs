@@ -16,6 +16,22 @@
 //!   and its CPU time (utime + stime), and prints a table per minute and in
 //!   all; `--markdown` also writes the table as Markdown.
 //!
+//! - `floor --namespace NS --flows N --until EPOCH_S [--concurrency C]`
+//!   is the least a controller could do, to measure against: at every
+//!   minute until EPOCH_S it creates each Flow's scheduled FlowRun (the
+//!   controller's own `scheduled_run`) and, as soon as that returns, the
+//!   run's Job (the controller's own `build_job`), C runs at a time — no
+//!   Flow or FlowRun status, no pinned spec, no Event. `measure --pid` then
+//!   names this process.
+//! - `costs --namespace NS [--concurrency C]` times, against the N Flows
+//!   of the namespace, each kind of write a scheduled run costs, one kind
+//!   after the other, C at a time: FlowRun creates, the pin (a FlowRun
+//!   status write carrying the Flow's spec), a small FlowRun status write,
+//!   Flow status writes, Event creates and Job creates; then the pin again
+//!   with the FlowRun schema's validation rules taken out of
+//!   `status.flow`, and with `status.flow` unschematised. It changes the
+//!   FlowRun CRD: use a control plane of its own.
+//!
 //! With `--finish` the program plays the runner once a run's Job appears:
 //! it writes `phase: Succeeded` on the FlowRun's status, so that runs end,
 //! the Flow reconciler collects them past the history limits and Allow
@@ -74,8 +90,10 @@ async fn main() {
     match std::env::args().nth(1).as_deref() {
         Some("create") => create(client, &namespace).await,
         Some("measure") => measure(client, &namespace).await,
+        Some("floor") => floor(client, &namespace).await,
+        Some("costs") => costs(client, &namespace).await,
         _ => {
-            eprintln!("usage: schedule_bench create|measure --namespace NS ...");
+            eprintln!("usage: schedule_bench create|measure|floor --namespace NS ...");
             std::process::exit(2);
         }
     }
@@ -119,6 +137,352 @@ async fn create(client: kube::Client, namespace: &str) {
         "created {flows} Flows in {:.2} s ({concurrency} at a time)",
         started.elapsed().as_secs_f64()
     );
+}
+
+/// The least controller: per scheduled minute, each Flow's FlowRun and
+/// then its Job, and nothing else.
+async fn floor(client: kube::Client, namespace: &str) {
+    use sluice::controller::{flow, job};
+    let concurrency: usize = arg("--concurrency", "16").parse().unwrap();
+    let until_s: i64 = arg("--until", "0").parse().unwrap();
+    let flows_api: Api<Flow> = Api::namespaced(client.clone(), namespace);
+    let runs: Api<FlowRun> = Api::namespaced(client.clone(), namespace);
+    let jobs: Api<Job> = Api::namespaced(client.clone(), namespace);
+    let flows: Vec<Flow> = flows_api.list(&Default::default()).await.unwrap().items;
+    // The runner's service account, as the controller would apply it: a
+    // pod naming a missing account is refused, and the Job controller
+    // would retry it.
+    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::namespaced(client.clone(), namespace);
+    let account = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": sluice::controller::RUNNER_SERVICE_ACCOUNT},
+    }))
+    .unwrap();
+    let _ = accounts.create(&PostParams::default(), &account).await;
+    eprintln!("floor: {} Flows, {concurrency} runs at a time", flows.len());
+    loop {
+        let next_ms = (epoch_ms() / 60_000 + 1) * 60_000;
+        if next_ms > until_s * 1000 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis((next_ms - epoch_ms()).max(0) as u64)).await;
+        let scheduled = chrono::DateTime::from_timestamp_millis(next_ms).unwrap();
+        let started = Instant::now();
+        futures_util::stream::iter(flows.iter())
+            .for_each_concurrent(concurrency, |f| {
+                let (runs, jobs) = (runs.clone(), jobs.clone());
+                async move {
+                    let name = flow::scheduled_run_name(&f.name_any(), scheduled);
+                    let run = flow::scheduled_run(f, &name, scheduled);
+                    let created = match runs.create(&PostParams::default(), &run).await {
+                        Ok(created) => created,
+                        Err(error) => return eprintln!("floor: FlowRun {name}: {error}"),
+                    };
+                    let built = job::build_job(&job::RunJob {
+                        namespace: namespace.to_owned(),
+                        run_name: name.clone(),
+                        run_uid: created.uid().unwrap_or_default(),
+                        flow_name: f.name_any(),
+                        image: "sluice.bench/sluice:dev".to_owned(),
+                        service_account: sluice::controller::RUNNER_SERVICE_ACCOUNT.to_owned(),
+                        secrets: job::secret_mounts([]),
+                        template: Default::default(),
+                    });
+                    if let Err(error) = jobs.create(&PostParams::default(), &built).await {
+                        eprintln!("floor: Job of {name}: {error}");
+                    }
+                }
+            })
+            .await;
+        eprintln!(
+            "floor: {} runs and Jobs of {} created in {:.2} s",
+            flows.len(),
+            minute_text(next_ms),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    // Stays up, as a controller would, until the measurement has seen
+    // everything and the script stops it.
+    tokio::time::sleep(Duration::from_secs(600)).await;
+}
+
+/// Runs `write` for each Flow, C at a time, and prints what that cost.
+async fn timed<F, Fut>(what: &str, flows: &[Flow], concurrency: usize, write: F) -> String
+where
+    F: Fn(usize, Flow) -> Fut,
+    Fut: std::future::Future<Output = Result<(), kube::Error>>,
+{
+    let started = Instant::now();
+    let failures = std::sync::atomic::AtomicUsize::new(0);
+    futures_util::stream::iter(flows.iter().cloned().enumerate())
+        .for_each_concurrent(concurrency, |(i, f)| {
+            let write = &write;
+            let failures = &failures;
+            async move {
+                if let Err(error) = write(i, f).await
+                    && failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0
+                {
+                    eprintln!("costs: {what}: {error}");
+                }
+            }
+        })
+        .await;
+    let seconds = started.elapsed().as_secs_f64();
+    let n = flows.len();
+    let failed = failures.load(std::sync::atomic::Ordering::Relaxed);
+    let line = format!(
+        "| {what} | {n} | {seconds:.2} | {:.0} | {:.1} | {failed} |",
+        n as f64 / seconds,
+        1000.0 * seconds * concurrency as f64 / n as f64
+    );
+    println!("{line}");
+    line
+}
+
+/// The cost of each kind of write of a scheduled run (see the module
+/// documentation).
+async fn costs(client: kube::Client, namespace: &str) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use sluice::api::v1alpha1::flow_run::PinnedFlow;
+    use sluice::controller::{flow, job};
+    let concurrency: usize = arg("--concurrency", "16").parse().unwrap();
+    let flows_api: Api<Flow> = Api::namespaced(client.clone(), namespace);
+    let runs: Api<FlowRun> = Api::namespaced(client.clone(), namespace);
+    let jobs: Api<Job> = Api::namespaced(client.clone(), namespace);
+    let events: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(client.clone(), namespace);
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let flows: Vec<Flow> = flows_api.list(&Default::default()).await.unwrap().items;
+    let scheduled = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    let run_name = |prefix: &str, f: &Flow| {
+        format!(
+            "{prefix}{}",
+            flow::scheduled_run_name(&f.name_any(), scheduled)
+        )
+    };
+    let mut lines = vec![
+        "| write | count | seconds | writes/s | mean latency, ms | failed |".to_owned(),
+        "|---|---:|---:|---:|---:|---:|".to_owned(),
+    ];
+
+    let create_runs = |prefix: &'static str| {
+        let runs = runs.clone();
+        move |_: usize, f: Flow| {
+            let runs = runs.clone();
+            let name = run_name(prefix, &f);
+            async move {
+                let run = flow::scheduled_run(&f, &name, scheduled);
+                runs.create(&PostParams::default(), &run).await.map(|_| ())
+            }
+        }
+    };
+    let pin = |prefix: &'static str| {
+        let runs = runs.clone();
+        move |_: usize, f: Flow| {
+            let runs = runs.clone();
+            let name = run_name(prefix, &f);
+            async move {
+                let pinned = PinnedFlow {
+                    generation: f.metadata.generation.unwrap_or(1),
+                    uid: f.uid().unwrap_or_default(),
+                    spec: f.spec.clone(),
+                };
+                let now = k8s_openapi::jiff::Timestamp::now().to_string();
+                let patch = serde_json::json!({"status": {
+                    "phase": "Pending",
+                    "observedGeneration": 1,
+                    "conditions": [{
+                        "type": "Succeeded", "status": "Unknown", "reason": "Pending",
+                        "message": "waiting for the Job", "lastTransitionTime": now,
+                        "observedGeneration": 1,
+                    }],
+                    "flow": pinned,
+                    "jobName": job::job_name(&name),
+                }});
+                runs.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                    .map(|_| ())
+            }
+        }
+    };
+
+    lines.push(timed("FlowRun create", &flows, concurrency, create_runs("")).await);
+    lines.push(
+        timed(
+            "FlowRun status: the pin (full Flow schema)",
+            &flows,
+            concurrency,
+            pin(""),
+        )
+        .await,
+    );
+    lines.push(
+        timed("FlowRun status: a small write", &flows, concurrency, |_, f| {
+            let runs = runs.clone();
+            let name = run_name("", &f);
+            async move {
+                let patch = serde_json::json!({"status": {"progressTime": k8s_openapi::jiff::Timestamp::now().to_string()}});
+                runs.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                    .map(|_| ())
+            }
+        })
+        .await,
+    );
+    lines.push(
+        timed("Flow status", &flows, concurrency, |_, f| {
+            let flows_api = flows_api.clone();
+            async move {
+                let patch = serde_json::json!({"status": {
+                    "lastScheduleTime": k8s_openapi::jiff::Timestamp::now().to_string(),
+                }});
+                flows_api
+                    .patch_status(
+                        &f.name_any(),
+                        &PatchParams::default(),
+                        &Patch::Merge(&patch),
+                    )
+                    .await
+                    .map(|_| ())
+            }
+        })
+        .await,
+    );
+    lines.push(
+        timed("Event create (events.k8s.io/v1)", &flows, concurrency, |i, f| {
+            let events = events.clone();
+            let name = run_name("", &f);
+            async move {
+                let now = k8s_openapi::jiff::Timestamp::now();
+                let event: k8s_openapi::api::events::v1::Event = serde_json::from_value(serde_json::json!({
+                    "metadata": {"name": format!("cost-{i}")},
+                    "eventTime": now.to_string(),
+                    "type": "Normal",
+                    "reason": "JobCreated",
+                    "action": "CreateJob",
+                    "note": format!("created Job {} for generation 1 of Flow {}", job::job_name(&name), f.name_any()),
+                    "reportingController": "sluice.dev/controller",
+                    "reportingInstance": "bench",
+                    "regarding": {"apiVersion": "sluice.dev/v1alpha1", "kind": "FlowRun", "name": name, "namespace": namespace},
+                }))
+                .unwrap();
+                events.create(&PostParams::default(), &event).await.map(|_| ())
+            }
+        })
+        .await,
+    );
+
+    // The pin under lighter schemas for `status.flow`.
+    let crd_name = "flowruns.sluice.dev";
+    let replace_flow_schema = |change: fn(&mut serde_json::Value)| {
+        let crds = crds.clone();
+        async move {
+            let mut crd = serde_json::to_value(crds.get(crd_name).await.unwrap()).unwrap();
+            for version in crd["spec"]["versions"].as_array_mut().unwrap() {
+                change(
+                    &mut version["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]
+                        ["flow"],
+                );
+            }
+            let crd: CustomResourceDefinition = serde_json::from_value(crd).unwrap();
+            crds.replace(crd_name, &PostParams::default(), &crd)
+                .await
+                .unwrap();
+            // The API server rebuilds the resource's handler.
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+    };
+    fn strip_rules(schema: &mut serde_json::Value) {
+        match schema {
+            serde_json::Value::Object(map) => {
+                map.remove("x-kubernetes-validations");
+                map.values_mut().for_each(strip_rules);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(strip_rules),
+            _ => {}
+        }
+    }
+    replace_flow_schema(strip_rules).await;
+    lines.push(
+        timed(
+            "FlowRun create (after the schema change)",
+            &flows,
+            concurrency,
+            create_runs("b-"),
+        )
+        .await,
+    );
+    lines.push(
+        timed(
+            "FlowRun status: the pin, no validation rules in status.flow",
+            &flows,
+            concurrency,
+            pin("b-"),
+        )
+        .await,
+    );
+    replace_flow_schema(|flow| {
+        *flow = serde_json::json!({
+            "description": "The Flow generation and spec this run executes.",
+            "type": "object",
+            "x-kubernetes-preserve-unknown-fields": true,
+        });
+    })
+    .await;
+    lines.push(
+        timed(
+            "FlowRun create (after the schema change)",
+            &flows,
+            concurrency,
+            create_runs("c-"),
+        )
+        .await,
+    );
+    lines.push(
+        timed(
+            "FlowRun status: the pin, status.flow unschematised",
+            &flows,
+            concurrency,
+            pin("c-"),
+        )
+        .await,
+    );
+
+    let uids: HashMap<String, String> = runs
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|r| (r.name_any(), r.uid().unwrap_or_default()))
+        .collect();
+    let uids = &uids;
+    lines.push(
+        timed("Job create", &flows, concurrency, |_, f| {
+            let jobs = jobs.clone();
+            let name = run_name("", &f);
+            async move {
+                let built = job::build_job(&job::RunJob {
+                    namespace: namespace.to_owned(),
+                    run_name: name.clone(),
+                    run_uid: uids.get(&name).cloned().unwrap_or_default(),
+                    flow_name: f.name_any(),
+                    image: "sluice.bench/sluice:dev".to_owned(),
+                    service_account: sluice::controller::RUNNER_SERVICE_ACCOUNT.to_owned(),
+                    secrets: job::secret_mounts([]),
+                    template: Default::default(),
+                });
+                jobs.create(&PostParams::default(), &built)
+                    .await
+                    .map(|_| ())
+            }
+        })
+        .await,
+    );
+    let markdown = arg("--markdown", "");
+    if !markdown.is_empty() {
+        std::fs::write(&markdown, lines.join("\n") + "\n").unwrap();
+    }
 }
 
 /// What the watches saw of one scheduled run (times in epoch milliseconds
