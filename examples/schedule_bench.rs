@@ -186,7 +186,6 @@ async fn floor(client: kube::Client, namespace: &str) {
                         image: "sluice.bench/sluice:dev".to_owned(),
                         service_account: sluice::controller::RUNNER_SERVICE_ACCOUNT.to_owned(),
                         secrets: job::secret_mounts([]),
-                        flow_generation: f.metadata.generation.unwrap_or(1),
                         template: Default::default(),
                     });
                     if let Err(error) = jobs.create(&PostParams::default(), &built).await {
@@ -471,7 +470,6 @@ async fn costs(client: kube::Client, namespace: &str) {
                     image: "sluice.bench/sluice:dev".to_owned(),
                     service_account: sluice::controller::RUNNER_SERVICE_ACCOUNT.to_owned(),
                     secrets: job::secret_mounts([]),
-                    flow_generation: f.metadata.generation.unwrap_or(1),
                     template: Default::default(),
                 });
                 jobs.create(&PostParams::default(), &built)

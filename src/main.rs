@@ -46,10 +46,6 @@ enum Command {
         /// The FlowRun's name.
         #[arg(long = "name", env = "SLUICE_FLOW_RUN")]
         name: String,
-        /// The Flow generation the run's Job was built for: wait for the
-        /// controller to pin the run to it (set on the controller's Jobs).
-        #[arg(long = "flow-generation", env = "SLUICE_FLOW_GENERATION")]
-        flow_generation: Option<i64>,
     },
     /// Check that a ConnectorProfile read from the Kubernetes API reaches its
     /// application with its credentials: the entry point of a profile's
@@ -159,11 +155,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 std::process::ExitCode::FAILURE
             })
         }
-        Command::Run {
-            namespace,
-            name,
-            flow_generation,
-        } => {
+        Command::Run { namespace, name } => {
             let runtime = tokio::runtime::Runtime::new()?;
             let finished = runtime.block_on(async {
                 let client = kube::Client::try_default().await?;
@@ -172,7 +164,6 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     namespace,
                     name,
                     working_dir,
-                    flow_generation,
                 };
                 anyhow::Ok(sluice::runner::run(client, request).await?)
             })?;

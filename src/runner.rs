@@ -42,10 +42,6 @@ pub enum Error {
         /// The client's error.
         source: kube::Error,
     },
-    /// The run's pin never came, or came for another Flow generation than
-    /// the Job's.
-    #[error("{0}")]
-    Pin(String),
 }
 
 /// Result of this module.
@@ -60,15 +56,7 @@ pub struct Request {
     pub name: String,
     /// Directory relative `file` roots resolve against.
     pub working_dir: PathBuf,
-    /// The Flow generation the run's Job was built for
-    /// (`SLUICE_FLOW_GENERATION`): the controller creates the Job before it
-    /// pins the run, so the runner waits for that pin. Without it (a runner
-    /// started by hand) an unpinned run is pinned here.
-    pub flow_generation: Option<i64>,
 }
-
-/// How long a runner waits for the controller to pin its run.
-pub const PIN_WAIT: Duration = Duration::from_secs(300);
 
 fn api(action: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
     let action = action.into();
@@ -252,53 +240,16 @@ fn classify(error: &engine::Error) -> (ErrorReason, bool) {
     }
 }
 
-/// The run once the controller has pinned it to `generation` of its Flow
-/// (or once it is cancelled or finished, which the caller handles), read
-/// every second for at most [`PIN_WAIT`].
-async fn wait_for_pin(runs: &Api<FlowRun>, mut run: FlowRun, generation: i64) -> Result<FlowRun> {
-    let name = run.metadata.name.clone().unwrap_or_default();
-    let started = Instant::now();
-    loop {
-        let status = run.status.as_ref();
-        if let Some(pinned) = status.and_then(|s| s.flow.as_ref()) {
-            if pinned.generation != generation {
-                return Err(Error::Pin(format!(
-                    "FlowRun {name} is pinned to generation {} of its Flow, but its Job was built for generation {generation}; the controller replaces such a Job",
-                    pinned.generation
-                )));
-            }
-            return Ok(run);
-        }
-        if cancel_requested(&run) || crate::controller::flow::is_finished(&run) {
-            return Ok(run);
-        }
-        if started.elapsed() >= PIN_WAIT {
-            return Err(Error::Pin(format!(
-                "FlowRun {name} was not pinned to its Flow within {} s of the runner's start; is the Sluice controller running?",
-                PIN_WAIT.as_secs()
-            )));
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        run = runs
-            .get(&name)
-            .await
-            .map_err(api(format!("reading FlowRun {name}")))?;
-    }
-}
-
 /// Executes the FlowRun and reports on it; returns its final phase.
 pub async fn run(client: kube::Client, request: Request) -> Result<Finished> {
     let runs: Api<FlowRun> = Api::namespaced(client.clone(), &request.namespace);
     let flows: Api<Flow> = Api::namespaced(client.clone(), &request.namespace);
     let profiles: Api<ConnectorProfile> = Api::namespaced(client, &request.namespace);
     let name = request.name.clone();
-    let mut run = runs
+    let run = runs
         .get(&name)
         .await
         .map_err(api(format!("reading FlowRun {name}")))?;
-    if let Some(generation) = request.flow_generation {
-        run = wait_for_pin(&runs, run, generation).await?;
-    }
     let previous = run.status.clone().unwrap_or_default();
     let reporter = Reporter {
         runs: runs.clone(),

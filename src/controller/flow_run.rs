@@ -32,7 +32,7 @@
 //! change of the Flow or profiles (they are watched), never a retry loop.
 //! A FlowRun of a suspended Flow, or whose window is empty, fails at once.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -126,7 +126,6 @@ pub async fn run(ctx: Arc<Context>, shutdown: Shutdown) {
             flows,
             profiles,
             jobs,
-            pinned_here: std::sync::Mutex::default(),
         },
     });
     let controller = Controller::for_stream(run_events, run_cache);
@@ -209,19 +208,9 @@ struct Caches {
     flows: Store<Flow>,
     profiles: Store<ConnectorProfile>,
     jobs: Store<Job>,
-    /// Runs (by uid) this process pinned whose pinned copy the runs' cache
-    /// has not shown yet. The run's Job, created just before the pin,
-    /// wakes the run again; a copy from before the pin must then wait for
-    /// the pin's own event instead of deciding again (a refused Job create,
-    /// a Job read and a refused pin).
-    pinned_here: std::sync::Mutex<HashSet<String>>,
 }
 
 impl Caches {
-    fn pinned_here(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
-        self.pinned_here.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// The cached Flow of a scheduled run: the Flow that owns it as its
     /// controller (the Flow reconciler creates scheduled runs so).
     fn scheduling_flow(&self, run: &FlowRun) -> Option<Flow> {
@@ -517,7 +506,6 @@ pub fn validate(
             image: image.to_owned(),
             service_account,
             secrets: job::secret_mounts(credentials),
-            flow_generation: pinned.generation,
             template,
         },
         pinned: pinned.clone(),
@@ -945,17 +933,12 @@ async fn reconcile_run(object: &FlowRun, ctx: &Context, caches: &Caches) -> Resu
         resource_version: std::sync::Mutex::new(object.resource_version()),
     };
     let status = &run.status;
-    let uid = object.uid().unwrap_or_default();
-    if status.flow.is_some() || settled(status) {
-        caches.pinned_here().remove(&uid);
-    } else if caches.pinned_here().contains(&uid) {
-        return Ok(stale());
-    }
     if settled(status) {
         return Ok(Action::await_change());
     }
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &namespace);
     let job_name = status.job_name.clone().unwrap_or_else(|| job_name(&name));
+    let uid = object.uid().unwrap_or_default();
 
     // Cancel: stop the Job, then the run is Cancelled (unless it already
     // finished).
@@ -1138,6 +1121,45 @@ async fn reconcile_run(object: &FlowRun, ctx: &Context, caches: &Caches) -> Resu
         Err(invalid) => return run.invalid(invalid).await,
     };
 
+    // Pin the Flow and the window before the Job exists.
+    // The Job's name is known before it exists: one write pins and names it.
+    if status.flow.is_none() {
+        let message = &format!(
+            "the Flow's spec and the run's window are pinned; Job {job_name} runs the Flow"
+        );
+        let conditions = set_condition(
+            &set_condition(
+                &remove_condition(&status.conditions, condition_type::STALLED),
+                run.condition(
+                    condition_type::SUCCEEDED,
+                    condition_status::UNKNOWN,
+                    PENDING,
+                    message,
+                ),
+            ),
+            run.condition(
+                condition_type::RECONCILING,
+                condition_status::TRUE,
+                JOB_CREATED,
+                message,
+            ),
+        );
+        if run
+            .patch_status(serde_json::json!({
+                "phase": RunPhase::Pending,
+                "conditions": conditions,
+                "observedGeneration": run.generation,
+                "flow": validated.pinned,
+                "window": validated.window,
+                "jobName": job_name,
+            }))
+            .await?
+            == Written::Stale
+        {
+            return Ok(stale());
+        }
+    }
+
     // Own the run by its Flow, so deleting the Flow deletes its runs.
     if let Some(flow) = &flow {
         adopt(&run, flow).await?;
@@ -1159,10 +1181,7 @@ async fn reconcile_run(object: &FlowRun, ctx: &Context, caches: &Caches) -> Resu
         }
     }
 
-    // Apply: the runner's identity, the Job, then (a new run) the pin. The
-    // Job comes first, as it is what the run waits for; its runner waits in
-    // turn for the pin of the generation the Job was built for
-    // (`SLUICE_FLOW_GENERATION`).
+    // Apply: the runner's identity, then the Job.
     rbac::ensure_runner_rbac(ctx, &namespace, &validated.job.service_account).await?;
     let built = build_job(&validated.job);
     let created = match jobs
@@ -1202,54 +1221,6 @@ async fn reconcile_run(object: &FlowRun, ctx: &Context, caches: &Caches) -> Resu
         )
         .await;
     }
-    if !created && status.flow.is_none() {
-        // The run's Job exists but the run is not pinned: the controller
-        // stopped between the two writes, or this copy of the run is stale.
-        // The run is pinned to the generation its Job was built for;
-        // a Job of another generation is replaced.
-        if let Some(response) = check_unpinned_job(&run, &jobs, &job_name, &validated, &uid).await?
-        {
-            return response;
-        }
-    }
-    if status.flow.is_none() {
-        let message = &format!(
-            "the Flow's spec and the run's window are pinned; Job {job_name} runs the Flow"
-        );
-        let conditions = set_condition(
-            &set_condition(
-                &remove_condition(&status.conditions, condition_type::STALLED),
-                run.condition(
-                    condition_type::SUCCEEDED,
-                    condition_status::UNKNOWN,
-                    PENDING,
-                    message,
-                ),
-            ),
-            run.condition(
-                condition_type::RECONCILING,
-                condition_status::TRUE,
-                JOB_CREATED,
-                message,
-            ),
-        );
-        if run
-            .patch_status(serde_json::json!({
-                "phase": RunPhase::Pending,
-                "conditions": conditions,
-                "observedGeneration": run.generation,
-                "flow": validated.pinned,
-                "window": validated.window,
-                "jobName": job_name,
-            }))
-            .await?
-            == Written::Stale
-        {
-            return Ok(stale());
-        }
-        caches.pinned_here().insert(uid.clone());
-    }
-
     if status.job_name.is_some() || status.flow.is_none() {
         // Named when pinned.
         return Ok(Action::await_change());
@@ -1285,76 +1256,6 @@ async fn reconcile_run(object: &FlowRun, ctx: &Context, caches: &Caches) -> Resu
         return Ok(stale());
     }
     Ok(Action::await_change())
-}
-
-/// An unpinned run whose Job already exists: `Some(response)` when the
-/// Job does not belong to the run or was built for another generation of
-/// the Flow than the one about to be pinned (it is deleted, and the run is
-/// reconciled again to create the right one), `None` when the run may be
-/// pinned to it.
-async fn check_unpinned_job(
-    run: &Run<'_>,
-    jobs: &Api<Job>,
-    job_name: &str,
-    validated: &Validated,
-    uid: &str,
-) -> Result<Option<Result<Action>>> {
-    let namespace = &run.namespace;
-    let Some(job) = jobs
-        .get_opt(job_name)
-        .await
-        .map_err(Error::dereference(format!(
-            "reading Job {namespace}/{job_name}"
-        )))?
-    else {
-        // Deleted since the create was refused.
-        return Ok(Some(Ok(stale())));
-    };
-    if !owned_by(&job, uid) {
-        return Ok(Some(
-            run.invalid(Invalid {
-                reason: ErrorReason::InvalidSpec,
-                message: format!(
-                    "a Job named {job_name:?} already exists in namespace {namespace} and does not belong to this FlowRun; delete it or create the FlowRun under another name"
-                ),
-                terminal: false,
-            })
-            .await,
-        ));
-    }
-    let built_for = job
-        .annotations()
-        .get(job::FLOW_GENERATION_ANNOTATION)
-        .and_then(|g| g.parse::<i64>().ok());
-    let Some(built_for) = built_for else {
-        return Ok(None);
-    };
-    if built_for == validated.pinned.generation {
-        return Ok(None);
-    }
-    // Only a fresh read of the run may delete its Job: a stale copy may
-    // miss the pin that goes with it.
-    let fresh = run
-        .api
-        .get(&run.name)
-        .await
-        .map_err(Error::dereference(format!(
-            "reading FlowRun {namespace}/{}",
-            run.name
-        )))?;
-    if fresh.resource_version() != run.resource_version() {
-        return Ok(Some(Ok(stale())));
-    }
-    tracing::info!(
-        flow_run = %run.name,
-        namespace = %namespace,
-        job = %job_name,
-        built_for,
-        generation = validated.pinned.generation,
-        "replacing an unpinned run's Job built for another Flow generation"
-    );
-    delete_job(run.ctx, namespace, job_name).await?;
-    Ok(Some(Ok(stale())))
 }
 
 /// Adds the Flow as the FlowRun's owner, unless it already is.

@@ -38,13 +38,6 @@ pub const RUNNER_CONTAINER: &str = "runner";
 pub const NAMESPACE_ENV: &str = "SLUICE_NAMESPACE";
 /// The environment variable holding the FlowRun's name.
 pub const FLOW_RUN_ENV: &str = "SLUICE_FLOW_RUN";
-/// The environment variable holding the Flow generation the Job was built
-/// for: the runner waits for the run to be pinned to it.
-pub const FLOW_GENERATION_ENV: &str = "SLUICE_FLOW_GENERATION";
-/// The annotation of a run's Job naming the Flow generation it was built
-/// for (the Job is created before the run is pinned; a restarted
-/// controller pins the run only to the generation of its Job).
-pub const FLOW_GENERATION_ANNOTATION: &str = "sluice.dev/flow-generation";
 /// The writable scratch directory of the pod (an emptyDir), also its
 /// working directory.
 pub const SCRATCH_DIR: &str = "/tmp";
@@ -297,8 +290,6 @@ pub struct RunJob {
     pub service_account: String,
     /// The Secret keys the run's profiles read.
     pub secrets: SecretMounts,
-    /// The generation of the Flow the run is pinned to.
-    pub flow_generation: i64,
     /// The pinned Flow's run template (defaults when the Flow has none).
     pub template: RunTemplate,
 }
@@ -318,21 +309,12 @@ pub fn run_labels(flow_name: &str, run_name: &str) -> BTreeMap<String, String> {
 pub fn build_job(run: &RunJob) -> Job {
     let labels = run_labels(&run.flow_name, &run.run_name);
     let annotations = BTreeMap::from([(FLOW_RUN_ANNOTATION.to_owned(), run.run_name.clone())]);
-    let mut job_annotations = annotations.clone();
-    job_annotations.insert(
-        FLOW_GENERATION_ANNOTATION.to_owned(),
-        run.flow_generation.to_string(),
-    );
     let settings = PodSettings {
         image: &run.image,
         command: vec!["sluice".to_owned(), "run".to_owned()],
         env: vec![
             (NAMESPACE_ENV.to_owned(), run.namespace.clone()),
             (FLOW_RUN_ENV.to_owned(), run.run_name.clone()),
-            (
-                FLOW_GENERATION_ENV.to_owned(),
-                run.flow_generation.to_string(),
-            ),
         ],
         secrets: &run.secrets,
         optional_secrets: false,
@@ -346,7 +328,7 @@ pub fn build_job(run: &RunJob) -> Job {
             name: Some(job_name(&run.run_name)),
             namespace: Some(run.namespace.clone()),
             labels: Some(labels),
-            annotations: Some(job_annotations),
+            annotations: Some(annotations),
             owner_references: Some(vec![OwnerReference {
                 api_version: "sluice.dev/v1alpha1".to_owned(),
                 kind: "FlowRun".to_owned(),
@@ -425,7 +407,6 @@ mod tests {
             image: "ghcr.io/example/sluice:1.0".to_owned(),
             service_account: "sluice-runner".to_owned(),
             secrets: secret_mounts([&basic("pg")]),
-            flow_generation: 3,
             template: RunTemplate {
                 backoff_limit: 2,
                 ..RunTemplate::default()
@@ -457,11 +438,6 @@ mod tests {
             .collect();
         assert_eq!(env["SLUICE_NAMESPACE"], "team-a");
         assert_eq!(env["SLUICE_FLOW_RUN"], "orders-manual-1");
-        assert_eq!(env["SLUICE_FLOW_GENERATION"], "3");
-        assert_eq!(
-            job.metadata.annotations.as_ref().unwrap()["sluice.dev/flow-generation"],
-            "3"
-        );
         assert_eq!(env["SLUICE_SECRETS_DIR"], "/var/run/secrets/sluice");
         assert_eq!(pod(&job).restart_policy.as_deref(), Some("Never"));
         assert_eq!(
