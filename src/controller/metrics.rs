@@ -48,11 +48,6 @@ pub struct Metrics {
     /// `sluice_run_job_creation_delay_seconds`: FlowRun creation to Job
     /// creation, for runs whose Job this process created.
     pub job_creation_delay: Histogram,
-    /// `sluice_events_dropped_total`: Events not published because the
-    /// queue of Events to publish was full.
-    pub events_dropped: prometheus::IntCounter,
-    /// `sluice_events_failed_total`: Events the API server refused.
-    pub events_failed: prometheus::IntCounter,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -200,21 +195,6 @@ impl Metrics {
         registry
             .register(Box::new(job_creation_delay.clone()))
             .expect("static metric");
-        let plain_counter = |name: &str, help: &str| {
-            let metric = prometheus::IntCounter::new(name, help).expect("static metric");
-            registry
-                .register(Box::new(metric.clone()))
-                .expect("static metric");
-            metric
-        };
-        let events_dropped = plain_counter(
-            "sluice_events_dropped_total",
-            "Events not published because the queue of Events to publish was full.",
-        );
-        let events_failed = plain_counter(
-            "sluice_events_failed_total",
-            "Events the API server refused or that could not reach it.",
-        );
         Self {
             registry,
             reconciles,
@@ -232,8 +212,6 @@ impl Metrics {
             bytes_written,
             leader,
             job_creation_delay,
-            events_dropped,
-            events_failed,
         }
     }
 

@@ -28,7 +28,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -159,45 +158,13 @@ pub struct Config {
     pub namespace: Option<String>,
 }
 
-/// Events queued for publication at most; past that, new ones are dropped.
-pub const EVENT_QUEUE: usize = 4096;
-/// Events published at a time. A busy minute brings two Events per run;
-/// published all at once, they took a third of the API server's request
-/// time, ahead of the writes the runs wait for. Published a few at a time
-/// they come a little later and leave the API server to those writes.
-pub const EVENT_CONCURRENCY: usize = 4;
-
-/// Publishes the queued Events, [`EVENT_CONCURRENCY`] at a time, until
-/// every sender is gone.
-async fn publish_events(
-    recorder: Recorder,
-    queue: tokio::sync::mpsc::Receiver<(Event, ObjectReference)>,
-    metrics: Arc<Metrics>,
-) {
-    use futures_util::StreamExt as _;
-    futures_util::stream::unfold(queue, |mut queue| async move {
-        queue.recv().await.map(|item| (item, queue))
-    })
-    .for_each_concurrent(EVENT_CONCURRENCY, |(event, reference)| {
-        let (recorder, metrics) = (&recorder, &metrics);
-        async move {
-            if let Err(error) = recorder.publish(&event, &reference).await {
-                metrics.events_failed.inc();
-                tracing::warn!(%error, reason = %event.reason, "cannot publish an Event");
-            }
-        }
-    })
-    .await;
-}
-
 /// What every reconciler shares: the client, the Event recorder, the
 /// metrics and the settings.
 pub struct Context {
     /// The API client.
     pub client: Client,
-    /// Events waiting for [`publish_events`], which publishes them
-    /// (events.k8s.io/v1) as [`REPORTING_CONTROLLER`].
-    events: tokio::sync::mpsc::Sender<(Event, ObjectReference)>,
+    /// Publishes Events (events.k8s.io/v1) as [`REPORTING_CONTROLLER`].
+    pub recorder: Recorder,
     /// The controller's metrics.
     pub metrics: Arc<Metrics>,
     /// Settings.
@@ -216,14 +183,8 @@ impl Context {
             controller: REPORTING_CONTROLLER.to_owned(),
             instance: std::env::var("POD_NAME").ok(),
         };
-        let (events, queue) = tokio::sync::mpsc::channel(EVENT_QUEUE);
-        tokio::spawn(publish_events(
-            Recorder::new(client.clone(), reporter),
-            queue,
-            metrics.clone(),
-        ));
         Self {
-            events,
+            recorder: Recorder::new(client.clone(), reporter),
             client,
             metrics,
             config,
@@ -232,9 +193,8 @@ impl Context {
         }
     }
 
-    /// Queues an Event about `object` for [`publish_events`], so that no
-    /// reconcile waits for it. Events are best effort: one that finds the
-    /// queue full is dropped (and counted), a failure to publish is logged,
+    /// Publishes an Event about `object` in the background, so that no
+    /// reconcile waits for it. Events are best effort: a failure is logged,
     /// never returned.
     pub async fn event<K>(
         &self,
@@ -253,17 +213,13 @@ impl Context {
             action: action.to_owned(),
             secondary: None,
         };
-        if self
-            .events
-            .try_send((event, object.object_ref(&())))
-            .is_err()
-        {
-            self.metrics.events_dropped.inc();
-            tracing::debug!(
-                reason,
-                "Event dropped: the queue of Events to publish is full"
-            );
-        }
+        let recorder = self.recorder.clone();
+        let reference = object.object_ref(&());
+        tokio::spawn(async move {
+            if let Err(error) = recorder.publish(&event, &reference).await {
+                tracing::warn!(%error, reason = %event.reason, "cannot publish an Event");
+            }
+        });
     }
 
     /// The delay before the next attempt after a failed reconcile of
