@@ -3,8 +3,9 @@
 # server: on a fresh control plane (e2e/scripts/control-plane.sh) with N
 # Flows, `schedule_bench costs` times N writes of each kind, 16 at a time
 # (FlowRun creates, the pin, a small FlowRun status write, Flow status
-# writes, Events, Jobs; then the pin under lighter schemas for
-# `status.flow`). Prints the table and appends it to the "Schedule
+# writes, Events; the pin under lighter schemas for `status.flow`; Jobs;
+# then, once the Job controller has made their pods, the reconciler's pod
+# LIST by run label). Prints the table and appends it to the "Schedule
 # benchmark" section of bench/RESULTS.md.
 #
 #   BENCH_FLOWS=1000 BENCH_PROFILE=release bench/costs.sh

@@ -107,6 +107,27 @@ measure=("$bin/examples/schedule_bench" measure --namespace "$ns" --pid "$pid"
   --started "$after" --flows "$flows" --minutes "$minutes" --markdown "$work/table.md")
 [[ -n "$finish" ]] && measure+=(--finish)
 "${measure[@]}"
+# Where the API server's time went over the run: request count and summed
+# handling time by verb and resource (apiserver_request_duration_seconds,
+# watches left out).
+"$kubectl" get --raw /metrics 2>/dev/null | python3 -c '
+import re, sys
+time, count = {}, {}
+for line in sys.stdin:
+    m = re.match(r"apiserver_request_duration_seconds_(sum|count)\{(.*)\} (\S+)$", line)
+    if not m:
+        continue
+    labels = dict(re.findall(r"(\w+)=\"([^\"]*)\"", m.group(2)))
+    key = (labels.get("verb", ""), labels.get("resource", ""), labels.get("subresource", ""))
+    if key[0] in ("WATCH", "WATCHLIST", "CONNECT"):
+        continue
+    (time if m.group(1) == "sum" else count)[key] = (time if m.group(1) == "sum" else count).get(key, 0) + float(m.group(3))
+total = sum(time.values())
+print("API server request time by verb and resource (%.0f s in all):" % total)
+for key, seconds in sorted(time.items(), key=lambda kv: -kv[1])[:12]:
+    verb, resource, sub = key
+    print("  %-7s %-28s %8d requests %8.1f s" % (verb, resource + ("/" + sub if sub else ""), count.get(key, 0), seconds))
+' | tee "$work/apiserver.txt" || true
 
 kill "$pid" 2>/dev/null || true
 wait "$pid" || true
@@ -131,6 +152,12 @@ dirty=""; git diff --quiet HEAD -- src examples || dirty=" with uncommitted chan
   echo "\`$command\` on $(nproc) shared cores ($(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)), load average before the run: $(cut -d' ' -f1-3 /proc/loadavg); controller log: $warnings warnings, $errors errors."
   echo
   cat "$work/table.md"
+  if [[ -s "$work/apiserver.txt" ]]; then
+    echo
+    echo '```'
+    cat "$work/apiserver.txt"
+    echo '```'
+  fi
 } >"$work/section.md"
 python3 - "$results" "$work/section.md" <<'PY'
 import sys

@@ -27,10 +27,12 @@
 //!   of the namespace, each kind of write a scheduled run costs, one kind
 //!   after the other, C at a time: FlowRun creates, the pin (a FlowRun
 //!   status write carrying the Flow's spec), a small FlowRun status write,
-//!   Flow status writes, Event creates and Job creates; then the pin again
-//!   with the FlowRun schema's validation rules taken out of
-//!   `status.flow`, and with `status.flow` unschematised. It changes the
-//!   FlowRun CRD: use a control plane of its own.
+//!   Flow status writes and Event creates; the pin again, on FlowRuns
+//!   created anew, with the FlowRun schema's validation rules taken out of
+//!   `status.flow` and with `status.flow` unschematised; Job creates;
+//!   last, once the Job controller has made the Jobs' pods, the FlowRun
+//!   reconciler's LIST of one run's pods by label. It changes the FlowRun CRD: use a control
+//!   plane of its own.
 //!
 //! With `--finish` the program plays the runner once a run's Job appears:
 //! it writes `phase: Succeeded` on the FlowRun's status, so that runs end,
@@ -477,6 +479,50 @@ async fn costs(client: kube::Client, namespace: &str) {
                     .map(|_| ())
             }
         })
+        .await,
+    );
+    // The pod LIST the FlowRun reconciler makes while a Job has no ready
+    // pod, once the Job controller has made the pods.
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), namespace);
+    let waited = Instant::now();
+    let mut count = 0;
+    while waited.elapsed() < Duration::from_secs(180) {
+        count = pods
+            .list_metadata(&Default::default())
+            .await
+            .map(|l| l.items.len())
+            .unwrap_or(0);
+        if count >= flows.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    eprintln!(
+        "costs: {count} pods after {:.0} s",
+        waited.elapsed().as_secs_f64()
+    );
+    lines.push(
+        timed(
+            &format!("Pod LIST of one run's pods, by label ({count} pods in the namespace)"),
+            &flows,
+            concurrency,
+            |_, f| {
+                let pods = pods.clone();
+                let name = run_name("", &f);
+                async move {
+                    let selector = format!(
+                        "{}={},{}={}",
+                        sluice::controller::MANAGED_BY_LABEL,
+                        sluice::controller::MANAGED_BY,
+                        sluice::controller::FLOW_RUN_LABEL,
+                        job::label_value(&name)
+                    );
+                    pods.list(&kube::api::ListParams::default().labels(&selector))
+                        .await
+                        .map(|_| ())
+                }
+            },
+        )
         .await,
     );
     let markdown = arg("--markdown", "");
