@@ -19,8 +19,8 @@
 # With BENCH_FLOOR=1 no controller runs: `schedule_bench floor` takes its
 # place and does the least any controller must, each scheduled minute: the
 # Flows' FlowRuns and their Jobs (the controller's own objects), 16 runs at
-# a time, and nothing else — the delays this API server allows, to set the
-# controller's beside.
+# a time (BENCH_FLOOR_CONCURRENCY), and nothing else: the delays this API
+# server allows, to set the controller's beside.
 #
 # Minutes are counted from the first one at least BENCH_WARMUP_S seconds
 # (default 20) after the controller started, so that its initial sync of the
@@ -37,12 +37,14 @@ profile=${BENCH_PROFILE:-release}
 warmup=${BENCH_WARMUP_S:-20}
 finish=${BENCH_FINISH:-}
 floor=${BENCH_FLOOR:-}
+floor_concurrency=${BENCH_FLOOR_CONCURRENCY:-16}
 results=${BENCH_RESULTS:-bench/RESULTS.md}
 target=${CARGO_TARGET_DIR:-target}
 
 command="BENCH_FLOWS=$flows BENCH_MINUTES=$minutes BENCH_PROFILE=$profile"
 [[ -n "$finish" ]] && command+=" BENCH_FINISH=1"
 [[ -n "$floor" ]] && command+=" BENCH_FLOOR=1"
+[[ -n "$floor" && "$floor_concurrency" != 16 ]] && command+=" BENCH_FLOOR_CONCURRENCY=$floor_concurrency"
 command+=" bench/schedule.sh"
 
 flag=(); [[ "$profile" == release ]] && flag=(--release)
@@ -97,7 +99,8 @@ if [[ -n "$floor" ]]; then
   # The first measured minute is the first after $after: stop after the
   # last one.
   until=$(awk -v a="$after" -v m="$minutes" 'BEGIN {printf "%d", (int(a / 60) + m) * 60 + 1}')
-  "$bin/examples/schedule_bench" floor --namespace "$ns" --until "$until" 2>"$log" &
+  "$bin/examples/schedule_bench" floor --namespace "$ns" --until "$until" \
+    --concurrency "$floor_concurrency" 2>"$log" &
 else
   "$bin/sluice" controller --namespace "$ns" --runner-image sluice.bench/sluice:dev \
     --metrics-addr 127.0.0.1:0 --health-addr 127.0.0.1:0 2>"$log" &
@@ -146,7 +149,7 @@ commit=$(git rev-parse --short HEAD)
 dirty=""; git diff --quiet HEAD -- src examples || dirty=" with uncommitted changes"
 {
   echo
-  what="controller"; [[ -n "$floor" ]] && what="the floor (no controller: FlowRuns and Jobs only)"
+  what="controller"; [[ -n "$floor" ]] && what="the floor (no controller: FlowRuns and Jobs only, $floor_concurrency runs at a time)"
   echo "### $(date -u +%F) — $flows Flows, $profile build, commit $commit$dirty, $what"
   echo
   echo "\`$command\` on $(nproc) shared cores ($(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)), load average before the run: $(cut -d' ' -f1-3 /proc/loadavg); controller log: $warnings warnings, $errors errors."
