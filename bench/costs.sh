@@ -22,9 +22,11 @@ flag=(); [[ "$profile" == release ]] && flag=(--release)
 cargo build "${flag[@]}" --locked --example schedule_bench
 bin="$target/$profile"
 
+load=$(cut -d' ' -f1-3 /proc/loadavg)
 state=$(mktemp -d "${TMPDIR:-/tmp}/sluice-costs-cp.XXXXXX")
 table=$(mktemp "${TMPDIR:-/tmp}/sluice-costs.XXXXXX")
-trap 'e2e/scripts/control-plane.sh down "$state" || true; rm -f "$table"' EXIT
+section=$(mktemp "${TMPDIR:-/tmp}/sluice-costs-section.XXXXXX")
+trap 'e2e/scripts/control-plane.sh down "$state" || true; rm -f "$table" "$section"' EXIT
 e2e/scripts/control-plane.sh up "$state" >/dev/null
 # shellcheck disable=SC1091
 source "$state/env"
@@ -46,19 +48,13 @@ sleep 5
 
 commit=$(git rev-parse --short HEAD)
 dirty=""; git diff --quiet HEAD -- src examples || dirty=" with uncommitted changes"
-python3 - "$results" "$table" "$flows" "$commit$dirty" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
-import sys, datetime
-path, table, flows, commit, cores, load = sys.argv[1:]
-text = open(path).read()
-section = (f"\n### {datetime.date.today()} — the cost of each write, {flows} of each, commit {commit}\n\n"
-           f"`BENCH_FLOWS={flows} BENCH_PROFILE=release bench/costs.sh` on {cores} shared cores, "
-           f"16 requests at a time, load average before the run: {load}.\n\n" + open(table).read())
-heading = "# Schedule benchmark\n"
-start = text.index(heading) + len(heading)
-end = text.find("\n# ", start)
-end = len(text) if end < 0 else end + 1
-body = text[start:end].rstrip("\n") + "\n" + section
-text = text[:start] + body + ("\n" + text[end:] if end < len(text) else "")
-open(path, "w").write(text)
-PY
+{
+  echo
+  echo "### $(date -u +%F) — the cost of each write, $flows of each, commit $commit$dirty"
+  echo
+  echo "\`BENCH_FLOWS=$flows BENCH_PROFILE=$profile bench/costs.sh\` on $(nproc) shared cores, 16 requests at a time, load average before the run: $load."
+  echo
+  cat "$table"
+} >"$section"
+python3 bench/append-section.py "$results" "$section"
 echo "results appended to $results"

@@ -162,28 +162,5 @@ dirty=""; git diff --quiet HEAD -- src examples || dirty=" with uncommitted chan
     echo '```'
   fi
 } >"$work/section.md"
-python3 - "$results" "$work/section.md" <<'PY'
-import sys
-path, section = sys.argv[1], open(sys.argv[2]).read()
-text = open(path).read()
-heading = "# Schedule benchmark\n"
-if heading not in text:
-    text = text.rstrip("\n") + "\n\n" + heading + """
-`bench/schedule.sh` (`BENCH_FLOWS`, `BENCH_MINUTES`, `BENCH_PROFILE`,
-`BENCH_FINISH`): N Flows scheduled every minute (`* * * * *`,
-`concurrencyPolicy: Allow`, history of one run per outcome) against the
-local control plane. Per scheduled minute: the delay from the scheduled time
-to the FlowRun's ADDED event on a watch (target p99 ≤ 2 s) and from that to
-the Job's (target p50 ≤ 200 ms), both on the local clock; the controller's
-peak RSS (VmHWM; target ≤ 128 MiB) and CPU seconds. No pod runs (no
-kubelet): without `BENCH_FINISH` runs stay active and pile up, one more per
-Flow and minute.
-"""
-start = text.index(heading) + len(heading)
-end = text.find("\n# ", start)
-end = len(text) if end < 0 else end + 1
-body = text[start:end].rstrip("\n") + "\n" + section
-text = text[:start] + body + ("\n" + text[end:] if end < len(text) else "")
-open(path, "w").write(text)
-PY
+python3 bench/append-section.py "$results" "$work/section.md"
 echo "results appended to $results"

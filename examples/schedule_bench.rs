@@ -141,10 +141,25 @@ async fn create(client: kube::Client, namespace: &str) {
     );
 }
 
+/// The Job the controller would build for a benchmark run (the Flows read
+/// and write files through the `local` profile: no Secret to mount).
+fn run_job(namespace: &str, flow: &Flow, run_name: &str, run_uid: String) -> Job {
+    sluice::controller::job::build_job(&sluice::controller::job::RunJob {
+        namespace: namespace.to_owned(),
+        run_name: run_name.to_owned(),
+        run_uid,
+        flow_name: flow.name_any(),
+        image: "sluice.bench/sluice:dev".to_owned(),
+        service_account: sluice::controller::RUNNER_SERVICE_ACCOUNT.to_owned(),
+        secrets: Default::default(),
+        template: Default::default(),
+    })
+}
+
 /// The least controller: per scheduled minute, each Flow's FlowRun and
 /// then its Job, and nothing else.
 async fn floor(client: kube::Client, namespace: &str) {
-    use sluice::controller::{flow, job};
+    use sluice::controller::flow;
     let concurrency: usize = arg("--concurrency", "16").parse().unwrap();
     let until_s: i64 = arg("--until", "0").parse().unwrap();
     let flows_api: Api<Flow> = Api::namespaced(client.clone(), namespace);
@@ -180,16 +195,7 @@ async fn floor(client: kube::Client, namespace: &str) {
                         Ok(created) => created,
                         Err(error) => return eprintln!("floor: FlowRun {name}: {error}"),
                     };
-                    let built = job::build_job(&job::RunJob {
-                        namespace: namespace.to_owned(),
-                        run_name: name.clone(),
-                        run_uid: created.uid().unwrap_or_default(),
-                        flow_name: f.name_any(),
-                        image: "sluice.bench/sluice:dev".to_owned(),
-                        service_account: sluice::controller::RUNNER_SERVICE_ACCOUNT.to_owned(),
-                        secrets: job::secret_mounts([]),
-                        template: Default::default(),
-                    });
+                    let built = run_job(namespace, f, &name, created.uid().unwrap_or_default());
                     if let Err(error) = jobs.create(&PostParams::default(), &built).await {
                         eprintln!("floor: Job of {name}: {error}");
                     }
@@ -208,9 +214,15 @@ async fn floor(client: kube::Client, namespace: &str) {
     tokio::time::sleep(Duration::from_secs(600)).await;
 }
 
-/// Runs `write` for each Flow, C at a time, and prints what that cost.
-async fn timed<F, Fut>(what: &str, flows: &[Flow], concurrency: usize, write: F) -> String
-where
+/// Runs `write` for each Flow, C at a time, prints what that cost and adds
+/// it to `rows`.
+async fn timed<F, Fut>(
+    rows: &mut Vec<String>,
+    what: &str,
+    flows: &[Flow],
+    concurrency: usize,
+    write: F,
+) where
     F: Fn(usize, Flow) -> Fut,
     Fut: std::future::Future<Output = Result<(), kube::Error>>,
 {
@@ -238,7 +250,7 @@ where
         1000.0 * seconds * concurrency as f64 / n as f64
     );
     println!("{line}");
-    line
+    rows.push(line);
 }
 
 /// The cost of each kind of write of a scheduled run (see the module
@@ -262,7 +274,7 @@ async fn costs(client: kube::Client, namespace: &str) {
             flow::scheduled_run_name(&f.name_any(), scheduled)
         )
     };
-    let mut lines = vec![
+    let mut rows = vec![
         "| write | count | seconds | writes/s | mean latency, ms | failed |".to_owned(),
         "|---|---:|---:|---:|---:|---:|".to_owned(),
     ];
@@ -308,71 +320,97 @@ async fn costs(client: kube::Client, namespace: &str) {
         }
     };
 
-    lines.push(timed("FlowRun create", &flows, concurrency, create_runs("")).await);
-    lines.push(
-        timed(
-            "FlowRun status: the pin (full Flow schema)",
-            &flows,
-            concurrency,
-            pin(""),
-        )
-        .await,
-    );
-    lines.push(
-        timed("FlowRun status: a small write", &flows, concurrency, |_, f| {
+    timed(
+        &mut rows,
+        "FlowRun create",
+        &flows,
+        concurrency,
+        create_runs(""),
+    )
+    .await;
+    timed(
+        &mut rows,
+        "FlowRun status: the pin (full Flow schema)",
+        &flows,
+        concurrency,
+        pin(""),
+    )
+    .await;
+    timed(
+        &mut rows,
+        "FlowRun status: a small write",
+        &flows,
+        concurrency,
+        |_, f| {
             let runs = runs.clone();
             let name = run_name("", &f);
             async move {
-                let patch = serde_json::json!({"status": {"progressTime": k8s_openapi::jiff::Timestamp::now().to_string()}});
+                let now = k8s_openapi::jiff::Timestamp::now().to_string();
+                let patch = serde_json::json!({"status": {"progressTime": now}});
                 runs.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
                     .await
                     .map(|_| ())
             }
-        })
-        .await,
-    );
-    lines.push(
-        timed("Flow status", &flows, concurrency, |_, f| {
-            let flows_api = flows_api.clone();
-            async move {
-                let patch = serde_json::json!({"status": {
-                    "lastScheduleTime": k8s_openapi::jiff::Timestamp::now().to_string(),
-                }});
-                flows_api
-                    .patch_status(
-                        &f.name_any(),
-                        &PatchParams::default(),
-                        &Patch::Merge(&patch),
-                    )
-                    .await
-                    .map(|_| ())
-            }
-        })
-        .await,
-    );
-    lines.push(
-        timed("Event create (events.k8s.io/v1)", &flows, concurrency, |i, f| {
+        },
+    )
+    .await;
+    timed(&mut rows, "Flow status", &flows, concurrency, |_, f| {
+        let flows_api = flows_api.clone();
+        async move {
+            let patch = serde_json::json!({"status": {
+                "lastScheduleTime": k8s_openapi::jiff::Timestamp::now().to_string(),
+            }});
+            flows_api
+                .patch_status(
+                    &f.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
+                .await
+                .map(|_| ())
+        }
+    })
+    .await;
+    timed(
+        &mut rows,
+        "Event create (events.k8s.io/v1)",
+        &flows,
+        concurrency,
+        |i, f| {
             let events = events.clone();
             let name = run_name("", &f);
             async move {
                 let now = k8s_openapi::jiff::Timestamp::now();
-                let event: k8s_openapi::api::events::v1::Event = serde_json::from_value(serde_json::json!({
-                    "metadata": {"name": format!("cost-{i}")},
-                    "eventTime": now.to_string(),
-                    "type": "Normal",
-                    "reason": "JobCreated",
-                    "action": "CreateJob",
-                    "note": format!("created Job {} for generation 1 of Flow {}", job::job_name(&name), f.name_any()),
-                    "reportingController": "sluice.dev/controller",
-                    "reportingInstance": "bench",
-                    "regarding": {"apiVersion": "sluice.dev/v1alpha1", "kind": "FlowRun", "name": name, "namespace": namespace},
-                }))
-                .unwrap();
-                events.create(&PostParams::default(), &event).await.map(|_| ())
+                let event: k8s_openapi::api::events::v1::Event =
+                    serde_json::from_value(serde_json::json!({
+                        "metadata": {"name": format!("cost-{i}")},
+                        "eventTime": now.to_string(),
+                        "type": "Normal",
+                        "reason": "JobCreated",
+                        "action": "CreateJob",
+                        "note": format!(
+                            "created Job {} for generation 1 of Flow {}",
+                            job::job_name(&name),
+                            f.name_any()
+                        ),
+                        "reportingController": "sluice.dev/controller",
+                        "reportingInstance": "bench",
+                        "regarding": {
+                            "apiVersion": "sluice.dev/v1alpha1",
+                            "kind": "FlowRun",
+                            "name": name,
+                            "namespace": namespace,
+                        },
+                    }))
+                    .unwrap();
+                events
+                    .create(&PostParams::default(), &event)
+                    .await
+                    .map(|_| ())
             }
-        })
-        .await,
-    );
+        },
+    )
+    .await;
 
     // The pin under lighter schemas for `status.flow`.
     let crd_name = "flowruns.sluice.dev";
@@ -405,24 +443,22 @@ async fn costs(client: kube::Client, namespace: &str) {
         }
     }
     replace_flow_schema(strip_rules).await;
-    lines.push(
-        timed(
-            "FlowRun create (after the schema change)",
-            &flows,
-            concurrency,
-            create_runs("b-"),
-        )
-        .await,
-    );
-    lines.push(
-        timed(
-            "FlowRun status: the pin, no validation rules in status.flow",
-            &flows,
-            concurrency,
-            pin("b-"),
-        )
-        .await,
-    );
+    timed(
+        &mut rows,
+        "FlowRun create (after the schema change)",
+        &flows,
+        concurrency,
+        create_runs("b-"),
+    )
+    .await;
+    timed(
+        &mut rows,
+        "FlowRun status: the pin, no validation rules in status.flow",
+        &flows,
+        concurrency,
+        pin("b-"),
+    )
+    .await;
     replace_flow_schema(|flow| {
         *flow = serde_json::json!({
             "description": "The Flow generation and spec this run executes.",
@@ -431,24 +467,22 @@ async fn costs(client: kube::Client, namespace: &str) {
         });
     })
     .await;
-    lines.push(
-        timed(
-            "FlowRun create (after the schema change)",
-            &flows,
-            concurrency,
-            create_runs("c-"),
-        )
-        .await,
-    );
-    lines.push(
-        timed(
-            "FlowRun status: the pin, status.flow unschematised",
-            &flows,
-            concurrency,
-            pin("c-"),
-        )
-        .await,
-    );
+    timed(
+        &mut rows,
+        "FlowRun create (after the schema change)",
+        &flows,
+        concurrency,
+        create_runs("c-"),
+    )
+    .await;
+    timed(
+        &mut rows,
+        "FlowRun status: the pin, status.flow unschematised",
+        &flows,
+        concurrency,
+        pin("c-"),
+    )
+    .await;
 
     let uids: HashMap<String, String> = runs
         .list(&Default::default())
@@ -459,28 +493,22 @@ async fn costs(client: kube::Client, namespace: &str) {
         .map(|r| (r.name_any(), r.uid().unwrap_or_default()))
         .collect();
     let uids = &uids;
-    lines.push(
-        timed("Job create", &flows, concurrency, |_, f| {
-            let jobs = jobs.clone();
-            let name = run_name("", &f);
-            async move {
-                let built = job::build_job(&job::RunJob {
-                    namespace: namespace.to_owned(),
-                    run_name: name.clone(),
-                    run_uid: uids.get(&name).cloned().unwrap_or_default(),
-                    flow_name: f.name_any(),
-                    image: "sluice.bench/sluice:dev".to_owned(),
-                    service_account: sluice::controller::RUNNER_SERVICE_ACCOUNT.to_owned(),
-                    secrets: job::secret_mounts([]),
-                    template: Default::default(),
-                });
-                jobs.create(&PostParams::default(), &built)
-                    .await
-                    .map(|_| ())
-            }
-        })
-        .await,
-    );
+    timed(&mut rows, "Job create", &flows, concurrency, |_, f| {
+        let jobs = jobs.clone();
+        let name = run_name("", &f);
+        async move {
+            let built = run_job(
+                namespace,
+                &f,
+                &name,
+                uids.get(&name).cloned().unwrap_or_default(),
+            );
+            jobs.create(&PostParams::default(), &built)
+                .await
+                .map(|_| ())
+        }
+    })
+    .await;
     // The pod LIST the FlowRun reconciler makes while a Job has no ready
     // pod, once the Job controller has made the pods.
     let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), namespace);
@@ -501,33 +529,32 @@ async fn costs(client: kube::Client, namespace: &str) {
         "costs: {count} pods after {:.0} s",
         waited.elapsed().as_secs_f64()
     );
-    lines.push(
-        timed(
-            &format!("Pod LIST of one run's pods, by label ({count} pods in the namespace)"),
-            &flows,
-            concurrency,
-            |_, f| {
-                let pods = pods.clone();
-                let name = run_name("", &f);
-                async move {
-                    let selector = format!(
-                        "{}={},{}={}",
-                        sluice::controller::MANAGED_BY_LABEL,
-                        sluice::controller::MANAGED_BY,
-                        sluice::controller::FLOW_RUN_LABEL,
-                        job::label_value(&name)
-                    );
-                    pods.list(&kube::api::ListParams::default().labels(&selector))
-                        .await
-                        .map(|_| ())
-                }
-            },
-        )
-        .await,
-    );
+    timed(
+        &mut rows,
+        &format!("Pod LIST of one run's pods, by label ({count} pods in the namespace)"),
+        &flows,
+        concurrency,
+        |_, f| {
+            let pods = pods.clone();
+            let name = run_name("", &f);
+            async move {
+                let selector = format!(
+                    "{}={},{}={}",
+                    sluice::controller::MANAGED_BY_LABEL,
+                    sluice::controller::MANAGED_BY,
+                    sluice::controller::FLOW_RUN_LABEL,
+                    job::label_value(&name)
+                );
+                pods.list(&kube::api::ListParams::default().labels(&selector))
+                    .await
+                    .map(|_| ())
+            }
+        },
+    )
+    .await;
     let markdown = arg("--markdown", "");
     if !markdown.is_empty() {
-        std::fs::write(&markdown, lines.join("\n") + "\n").unwrap();
+        std::fs::write(&markdown, rows.join("\n") + "\n").unwrap();
     }
 }
 
