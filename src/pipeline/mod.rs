@@ -3,6 +3,7 @@
 //! and atomic commit. Knows nothing about Kubernetes.
 
 pub mod engine;
+pub mod error;
 pub mod format;
 pub mod output;
 pub mod quarantine;

@@ -50,46 +50,7 @@ pub use source::HttpRecordSource;
 use crate::api::v1alpha1::flow_run::ErrorReason;
 use crate::secrets;
 
-/// Kinds of failure, for retries and for a FlowRun's error reason.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorClass {
-    /// Credentials were refused (401, or the token endpoint refused them).
-    Auth,
-    /// A permission is missing (403).
-    Forbidden,
-    /// The API's rate limit was exhausted beyond the retry budget.
-    RateLimit,
-    /// Network or server errors persisted beyond retries.
-    Transient,
-    /// A response does not have the shape the manifest describes (record
-    /// selector, cursor, next URL).
-    Schema,
-    /// A response is not valid JSON.
-    Data,
-    /// The manifest or a secret is unusable, or the API refused the request
-    /// as malformed (4xx other than 401, 403 and 429).
-    Config,
-}
-
-impl ErrorClass {
-    /// Whether running again unchanged may succeed.
-    pub fn retryable(self) -> bool {
-        matches!(self, Self::RateLimit | Self::Transient)
-    }
-
-    /// The FlowRun error reason of this class.
-    pub fn reason(self) -> ErrorReason {
-        match self {
-            Self::Auth => ErrorReason::AuthenticationFailed,
-            Self::Forbidden => ErrorReason::Forbidden,
-            Self::RateLimit => ErrorReason::RateLimited,
-            Self::Transient => ErrorReason::Unreachable,
-            Self::Schema => ErrorReason::SchemaDrift,
-            Self::Data => ErrorReason::BadRecords,
-            Self::Config => ErrorReason::InvalidSpec,
-        }
-    }
-}
+pub use crate::pipeline::error::ErrorClass;
 
 /// Errors of the http source. Messages name the request (method and URL
 /// with secret query parameters masked), never a credential.

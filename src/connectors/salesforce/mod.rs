@@ -46,49 +46,7 @@ pub use source::{SalesforceRecordSource, SourceSettings, Window};
 use crate::api::v1alpha1::flow_run::ErrorReason;
 use crate::secrets;
 
-/// Kinds of failure, for retries and for a FlowRun's error reason.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorClass {
-    /// Credentials were refused (the token endpoint, or a session refused
-    /// again right after a refresh).
-    Auth,
-    /// A permission is missing.
-    Forbidden,
-    /// `REQUEST_LIMIT_EXCEEDED`: the org's API request allocation is used up.
-    RateLimit,
-    /// Network or server errors persisted beyond retries.
-    Transient,
-    /// A field the Flow needs no longer exists on the object.
-    SchemaDrift,
-    /// A response could not be read.
-    Data,
-    /// The settings are unusable, or Salesforce refused the request as
-    /// malformed (a SOQL error, an unknown object).
-    Config,
-    /// A write was refused as a whole (a failed ingest job).
-    Write,
-}
-
-impl ErrorClass {
-    /// Whether running again unchanged may succeed.
-    pub fn retryable(self) -> bool {
-        matches!(self, Self::RateLimit | Self::Transient)
-    }
-
-    /// The FlowRun error reason of this class.
-    pub fn reason(self) -> ErrorReason {
-        match self {
-            Self::Auth => ErrorReason::AuthenticationFailed,
-            Self::Forbidden => ErrorReason::Forbidden,
-            Self::RateLimit => ErrorReason::RateLimited,
-            Self::Transient => ErrorReason::Unreachable,
-            Self::SchemaDrift => ErrorReason::SchemaDrift,
-            Self::Data => ErrorReason::BadRecords,
-            Self::Config => ErrorReason::InvalidSpec,
-            Self::Write => ErrorReason::WriteFailed,
-        }
-    }
-}
+pub use crate::pipeline::error::ErrorClass;
 
 /// Errors of the salesforce connector.
 #[derive(Debug, thiserror::Error)]
@@ -218,7 +176,7 @@ impl Error {
             }
             Self::Network { .. } | Self::BulkTimeout { .. } => ErrorClass::Transient,
             Self::Response { .. } => ErrorClass::Data,
-            Self::FieldRemoved { .. } => ErrorClass::SchemaDrift,
+            Self::FieldRemoved { .. } => ErrorClass::Schema,
             Self::Refused { .. } => ErrorClass::Data,
         }
     }
