@@ -3,7 +3,7 @@
 //! Reads the profile from the API, resolves its credentials as a run pod
 //! does (Secret keys mounted as files under `$SLUICE_SECRETS_DIR`, or AWS
 //! Secrets Manager with the pod's identity), runs the connector's connection
-//! check ([`crate::catalog::Profile::check`]) and writes the outcome as one
+//! check ([`crate::connectors::catalog::Profile::check`]) and writes the outcome as one
 //! line of JSON, a [`CheckResult`], to standard output and to the
 //! container's termination message file (`$SLUICE_TERMINATION_LOG`, else
 //! `/dev/termination-log` when it exists). The controller reads it from the
@@ -19,23 +19,18 @@
 use std::path::{Path, PathBuf};
 
 use kube::api::Api;
-use serde::{Deserialize, Serialize};
 
 use crate::api::v1alpha1::ConnectorProfile;
 use crate::api::v1alpha1::flow_run::ErrorReason;
-use crate::catalog;
-use crate::controller::metrics::error_reason_label;
+use crate::connectors::catalog;
+use crate::pipeline::error::Classify;
+pub use crate::protocol::{
+    CheckResult, DEFAULT_TERMINATION_LOG, MAX_MESSAGE_BYTES, TERMINATION_LOG_ENV, truncate,
+};
 use crate::secrets::Resolver;
 
-/// The environment variable overriding where the result is written.
-pub const TERMINATION_LOG_ENV: &str = "SLUICE_TERMINATION_LOG";
-/// Where Kubernetes reads a container's termination message by default.
-pub const DEFAULT_TERMINATION_LOG: &str = "/dev/termination-log";
 /// The `Ready` reason of a profile whose check passed.
-pub const VALIDATED: &str = "Validated";
-/// The longest message kept, in bytes: the kubelet keeps 4096 bytes of a
-/// termination message, and the JSON around the message needs some.
-pub const MAX_MESSAGE_BYTES: usize = 3072;
+pub use crate::api::v1alpha1::reason::VALIDATED;
 
 /// Errors that keep the check from producing a result.
 #[derive(Debug, thiserror::Error)]
@@ -66,77 +61,9 @@ pub enum Error {
 /// Result of this module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The outcome of a check: what the profile's `Ready` condition says.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-pub struct CheckResult {
-    /// Whether the application was reached with the credentials.
-    pub ready: bool,
-    /// The condition reason: [`VALIDATED`], or why not (`SecretNotFound`,
-    /// `AuthenticationFailed`, `Unreachable`, `ReferenceNotFound`, ...).
-    pub reason: String,
-    /// A sentence a user can act on. Never a secret value.
-    pub message: String,
-}
-
-impl CheckResult {
-    /// A passed check of `profile`.
-    pub fn validated(profile: &str) -> Self {
-        Self {
-            ready: true,
-            reason: VALIDATED.to_owned(),
-            message: format!("ConnectorProfile {profile:?}: the connection check passed"),
-        }
-    }
-
-    /// A failed check: `reason` and `message`, the message shortened to
-    /// [`MAX_MESSAGE_BYTES`].
-    pub fn failed(reason: &str, message: &str) -> Self {
-        Self {
-            ready: false,
-            reason: reason.to_owned(),
-            message: truncate(message, MAX_MESSAGE_BYTES),
-        }
-    }
-
-    /// The result of a check that failed with `error`.
-    pub fn from_error(error: &catalog::Error) -> Self {
-        Self::failed(error.profile_reason(), &error.to_string())
-    }
-
-    /// The one-line JSON form, as written to the termination message.
-    pub fn to_line(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|_| {
-            format!(
-                "{{\"ready\":false,\"reason\":\"Internal\",\"message\":\"cannot encode the result of {}\"}}",
-                self.reason
-            )
-        })
-    }
-
-    /// Reads a result from a termination message; `None` when it holds
-    /// none (a crash whose message is the tail of the logs).
-    pub fn parse(text: &str) -> Option<Self> {
-        let result: Self = serde_json::from_str(text.trim()).ok()?;
-        (!result.reason.is_empty()).then_some(result)
-    }
-}
-
-/// `text` cut at a character boundary to at most `max` bytes, with `…`
-/// when cut.
-pub fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    let mut end = max.saturating_sub('…'.len_utf8());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
-}
-
 /// The condition reason of an [`ErrorReason`].
 pub fn reason_name(reason: ErrorReason) -> &'static str {
-    error_reason_label(reason)
+    reason.as_str()
 }
 
 /// Checks `profile` (named `name`) with the credentials `secrets` resolves,
@@ -156,7 +83,7 @@ pub fn check_profile(
     };
     match profile.check() {
         Ok(()) => CheckResult::validated(name),
-        Err(error) => CheckResult::from_error(&error),
+        Err(error) => CheckResult::failed(error.condition_reason(), &error.to_string()),
     }
 }
 

@@ -6,7 +6,6 @@
 //! code map.
 
 pub mod api;
-pub mod catalog;
 pub mod check;
 pub mod connectors;
 pub mod controller;
@@ -15,5 +14,6 @@ pub mod local;
 pub mod manifest;
 pub mod pipeline;
 pub mod plan;
+pub mod protocol;
 pub mod runner;
 pub mod secrets;

@@ -417,8 +417,8 @@ pub fn catalog(
         name: &'a str,
         secrets: &'a Resolver,
         working_dir: &'a std::path::Path,
-    ) -> crate::catalog::Profile<'a> {
-        crate::catalog::Profile {
+    ) -> crate::connectors::catalog::Profile<'a> {
+        crate::connectors::catalog::Profile {
             name,
             profile: &bundle.profiles[name],
             secrets,

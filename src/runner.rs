@@ -26,8 +26,8 @@ use crate::api::v1alpha1::flow_run::{
     ErrorReason, PinnedFlow, RunCounts, RunError, RunOutput, RunPhase,
 };
 use crate::api::v1alpha1::{ConnectorProfile, Flow, FlowRun, FlowRunStatus, condition_type};
-use crate::controller::flow_run::cancel_requested;
 use crate::pipeline::engine::{self, Counts};
+use crate::pipeline::error::Classify;
 use crate::plan::{self, RunParams};
 use crate::secrets::Resolver;
 
@@ -67,15 +67,7 @@ fn now() -> Time {
     Time(Timestamp::now())
 }
 
-/// `83` seconds → `1m23s`.
-pub fn duration_text(seconds: u64) -> String {
-    let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
-    match (h, m) {
-        (0, 0) => format!("{s}s"),
-        (0, _) => format!("{m}m{s}s"),
-        _ => format!("{h}h{m}m{s}s"),
-    }
-}
+pub use crate::api::v1alpha1::common::duration_text;
 
 fn counts(c: &Counts) -> RunCounts {
     let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
@@ -212,11 +204,7 @@ pub struct Finished {
     pub retryable: bool,
 }
 
-/// The exit code of a run pod whose run failed in a way a retry cannot
-/// mend (refused credentials, an invalid spec, bad records under policy
-/// Fail): the Job's pod failure policy fails the Job at once on it instead
-/// of spending its backoff limit.
-pub const EXIT_NOT_RETRYABLE: u8 = 3;
+pub use crate::protocol::EXIT_NOT_RETRYABLE;
 
 fn classify(error: &engine::Error) -> (ErrorReason, bool) {
     match error {
@@ -268,7 +256,7 @@ pub async fn run(client: kube::Client, request: Request) -> Result<Finished> {
             retryable: false,
         });
     }
-    if cancel_requested(&run) {
+    if run.cancel_requested() {
         return reporter.finish(RunPhase::Cancelled, None, None, None).await;
     }
     // Pin the Flow: a retried pod runs the spec the first attempt ran.
@@ -400,8 +388,9 @@ pub async fn run(client: kube::Client, request: Request) -> Result<Finished> {
     let plan = match planned {
         Ok(plan) => plan,
         Err(e) => {
-            let (reason, retryable) = e.reason();
-            return reporter.fail(reason, e.to_string(), retryable).await;
+            return reporter
+                .fail(e.reason(), e.to_string(), e.retryable())
+                .await;
         }
     };
 
@@ -447,7 +436,7 @@ pub async fn run(client: kube::Client, request: Request) -> Result<Finished> {
                     // Progress is best effort; the final status is not.
                     let _ = reporter.patch(&status).await;
                 }
-                if let Ok(current) = runs.get(&name).await && cancel_requested(&current) {
+                if let Ok(current) = runs.get(&name).await && current.cancel_requested() {
                     cancel.store(true, Ordering::Relaxed);
                 }
             }

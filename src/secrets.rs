@@ -39,7 +39,7 @@
 //!
 //! A Secret or key that cannot be found is an [`Error::NotFound`] naming the
 //! profile, the Secret and the key (never a value); its
-//! [`reason`](Error::reason) is `SecretNotFound`, the profile condition
+//! [`condition_reason`](Classify::condition_reason) is `SecretNotFound`, the profile condition
 //! reason, and a FlowRun reports it as `ReferenceNotFound`.
 
 use std::collections::BTreeMap;
@@ -48,14 +48,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::api::v1alpha1::connector_profile::{AwsSecretsManagerRef, Credentials};
-use crate::api::v1alpha1::flow_run::ErrorReason;
+use crate::pipeline::error::{Classify, ErrorClass};
 
-/// The directory Secret keys are mounted under in run pods, unless
-/// `SLUICE_SECRETS_DIR` says otherwise.
-pub const DEFAULT_SECRETS_DIR: &str = "/var/run/secrets/sluice";
-
-/// The environment variable naming the directory of mounted Secrets.
-pub const SECRETS_DIR_ENV: &str = "SLUICE_SECRETS_DIR";
+pub use crate::protocol::{DEFAULT_SECRETS_DIR, SECRETS_DIR_ENV};
 
 /// Errors of resolving secret values. Messages name profiles, Secrets and
 /// keys, never values.
@@ -129,31 +124,20 @@ pub enum Error {
     },
 }
 
-impl Error {
-    /// The ConnectorProfile condition reason of this error: `SecretNotFound`
-    /// for missing Secrets and keys, `InvalidSpec` otherwise.
-    pub fn reason(&self) -> &'static str {
+impl Classify for Error {
+    /// `NotFound` (retryable: the Secret or its mount may appear), or
+    /// `Transient` when Secrets Manager could not be reached.
+    fn class(&self) -> ErrorClass {
         match self {
-            Self::NotFound { .. }
-            | Self::Unreadable { .. }
-            | Self::NoStore { .. }
-            | Self::AwsNotFound { .. }
-            | Self::AwsUnavailable { .. } => "SecretNotFound",
+            Self::AwsUnavailable { .. } => ErrorClass::Transient,
+            _ => ErrorClass::NotFound,
         }
     }
 
-    /// The FlowRun error reason of this error.
-    pub fn run_reason(&self) -> ErrorReason {
-        match self {
-            Self::AwsUnavailable { .. } => ErrorReason::Unreachable,
-            _ => ErrorReason::ReferenceNotFound,
-        }
-    }
-
-    /// Whether running again unchanged may succeed: a Secret may be created
-    /// or its mount may appear in the meantime.
-    pub fn retryable(&self) -> bool {
-        true
+    /// `SecretNotFound`, whatever kept the credentials from being read:
+    /// the profile's condition points at its Secret.
+    fn condition_reason(&self) -> &'static str {
+        crate::api::v1alpha1::reason::SECRET_NOT_FOUND
     }
 }
 
@@ -504,6 +488,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
+    use crate::api::v1alpha1::flow_run::ErrorReason;
 
     fn credentials(secret: &str) -> Credentials {
         serde_json::from_value(serde_json::json!({
@@ -543,7 +528,7 @@ mod tests {
         assert_eq!(store.get("apiKey").unwrap().expose(), "s3cr3t");
         let error = store.get("sluice-test-missing-key").unwrap_err();
         let message = error.to_string();
-        assert_eq!(error.reason(), "SecretNotFound");
+        assert_eq!(error.condition_reason(), "SecretNotFound");
         assert!(message.contains("\"api\""), "{message}");
         assert!(message.contains("\"creds\""), "{message}");
         assert!(message.contains("\"sluice-test-missing-key\""), "{message}");
@@ -566,7 +551,8 @@ mod tests {
         let error = store.get("other").unwrap_err();
         assert!(matches!(error, Error::NotFound { .. }));
         assert!(error.to_string().contains("creds/other"), "{error}");
-        assert_eq!(error.run_reason(), ErrorReason::ReferenceNotFound);
+        assert_eq!(error.reason(), ErrorReason::ReferenceNotFound);
+        assert_eq!(error.condition_reason(), "SecretNotFound");
     }
 
     #[test]

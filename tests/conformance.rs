@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde_json::Value;
 use sluice::api::v1alpha1::flow_run::ErrorReason;
 use sluice::manifest::Bundle;
+use sluice::pipeline::error::Classify;
 use sluice::secrets::Resolver;
 
 /// One seeded record: `(id, name, amount, updated_at)`.
@@ -236,10 +237,10 @@ fn catalog_profile(f: &dyn Fixture, profile_yaml: &str) -> (Bundle, Resolver) {
 fn with_profile<T>(
     f: &dyn Fixture,
     profile_yaml: &str,
-    body: impl FnOnce(sluice::catalog::Profile<'_>) -> T,
+    body: impl FnOnce(sluice::connectors::catalog::Profile<'_>) -> T,
 ) -> T {
     let (bundle, secrets) = catalog_profile(f, profile_yaml);
-    let profile = sluice::catalog::Profile {
+    let profile = sluice::connectors::catalog::Profile {
         name: "subject",
         profile: &bundle.profiles["subject"],
         secrets: &secrets,
@@ -270,11 +271,8 @@ fn bad_credentials_are_authentication_failed(f: &dyn Fixture) {
         return;
     };
     let error = with_profile(f, &bad, |p| p.check().unwrap_err());
-    assert_eq!(
-        error.reason(),
-        (ErrorReason::AuthenticationFailed, false),
-        "{error}"
-    );
+    assert_eq!(error.reason(), ErrorReason::AuthenticationFailed, "{error}");
+    assert!(!error.retryable(), "{error} must not be retryable");
     assert!(!error.to_string().contains("wrong-secret"), "{error}");
     // And a run with them fails with the same reason, on its status line.
     if let Some(entity) = f.seed(&records()) {
@@ -293,8 +291,8 @@ fn unreachable_is_classified(f: &dyn Fixture) {
         return;
     };
     let error = with_profile(f, &profile, |p| p.check().unwrap_err());
-    assert_eq!(error.reason().0, reason, "{error}");
-    assert!(error.reason().1, "{error} must be retryable");
+    assert_eq!(error.reason(), reason, "{error}");
+    assert!(error.retryable(), "{error} must be retryable");
 }
 
 /// MUST: discovery lists the seeded entity and describes its fields with
@@ -320,7 +318,7 @@ fn discovery(f: &dyn Fixture) {
             assert!(printed.contains(field), "{field} missing from {printed}");
         }
         let error = with_profile(f, &f.profile(), |p| p.describe(&entity).unwrap_err());
-        assert_eq!(error.reason().0, ErrorReason::ReferenceNotFound, "{error}");
+        assert_eq!(error.reason(), ErrorReason::ReferenceNotFound, "{error}");
         return;
     }
     let listed = with_profile(f, &f.profile(), |p| p.entities().unwrap());
@@ -369,7 +367,7 @@ fn discovery(f: &dyn Fixture) {
 
     let missing = format!("{entity}-missing");
     let error = with_profile(f, &f.profile(), |p| p.describe(&missing).unwrap_err());
-    assert_eq!(error.reason().0, ErrorReason::ReferenceNotFound, "{error}");
+    assert_eq!(error.reason(), ErrorReason::ReferenceNotFound, "{error}");
     assert!(error.to_string().contains(&missing), "{error}");
 }
 

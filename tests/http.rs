@@ -26,6 +26,7 @@ use sluice::connectors::http::{
     self, ErrorClass, HttpConfig, HttpRecordSource, RetryPolicy, Window,
 };
 use sluice::pipeline::engine::Source;
+use sluice::pipeline::error::Classify;
 use sluice::pipeline::format::Malformed;
 use sluice::secrets::Resolver;
 
@@ -1357,7 +1358,8 @@ fn plan_errors_of_http_sources_carry_their_reason() {
         .err()
         .unwrap();
     use sluice::api::v1alpha1::flow_run::ErrorReason;
-    assert_eq!(error.reason(), (ErrorReason::AuthenticationFailed, false));
+    assert_eq!(error.reason(), ErrorReason::AuthenticationFailed);
+    assert!(!error.retryable());
 }
 
 // ------------------------------------------------------------- sluice local

@@ -37,6 +37,7 @@ use sluice::connectors::salesforce::{
     self, ErrorClass, PollPolicy, SalesforceConfig, SalesforceRecordSource, SourceSettings, Window,
 };
 use sluice::pipeline::engine::Source;
+use sluice::pipeline::error::Classify;
 use sluice::secrets::Resolver;
 
 // ------------------------------------------------------------------ fixtures
@@ -717,10 +718,7 @@ fn soql_errors_carry_salesforce_messages_and_removed_fields_follow_the_drift_pol
         "{error}"
     );
     strict.api = SalesforceApi::Bulk;
-    assert_eq!(
-        open(&org, strict).unwrap_err().class(),
-        ErrorClass::Schema
-    );
+    assert_eq!(open(&org, strict).unwrap_err().class(), ErrorClass::Schema);
     for api in [SalesforceApi::Rest, SalesforceApi::Bulk] {
         let read = read_all(open(&org, settings(api)).unwrap()).unwrap();
         assert_eq!(read.batch.num_rows(), 20);

@@ -30,6 +30,7 @@ use sluice::connectors::zendesk::{
     self, Error, ZendeskClient, ZendeskConfig, ZendeskRecordSource, ZendeskTicketDestination,
 };
 use sluice::pipeline::engine::{Destination, Source};
+use sluice::pipeline::error::Classify;
 use sluice::pipeline::format::Malformed as BadRow;
 use sluice::secrets::Resolver;
 
@@ -494,7 +495,7 @@ fn the_catalog_lists_objects_and_describes_tickets() {
     let bundle = sluice::manifest::Bundle::parse(&text, "catalog").unwrap();
     let secrets = Resolver::manifest(bundle.secrets.clone());
     let dir = tempfile::tempdir().unwrap();
-    let profile = sluice::catalog::Profile {
+    let profile = sluice::connectors::catalog::Profile {
         name: "support",
         profile: &bundle.profiles["support"],
         secrets: &secrets,
@@ -530,7 +531,7 @@ fn the_catalog_lists_objects_and_describes_tickets() {
         "only tickets are written"
     );
     let error = profile.describe("widgets").unwrap_err();
-    assert_eq!(error.reason().0, ErrorReason::ReferenceNotFound, "{error}");
+    assert_eq!(error.reason(), ErrorReason::ReferenceNotFound, "{error}");
 }
 
 // ----------------------------------------------------- limits and failures

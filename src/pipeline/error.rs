@@ -31,10 +31,12 @@ pub enum ErrorClass {
     /// The manifest, a secret or a request is unusable as written: retrying
     /// unchanged cannot help.
     Config,
-    /// Something the Flow names does not exist (a bucket, a table, an
-    /// object type, a file).
+    /// Something the Flow or profile names does not exist (a bucket, a
+    /// Secret, a file). Retryable: it may be created in the meantime.
     NotFound,
-    /// A write was refused as a whole (a failed load or ingest job).
+    /// A write failed (a failed load or ingest job, an output that could
+    /// not be stored). Retryable unless the error says otherwise (records
+    /// the application refuses as a whole).
     Write,
     /// A defect or an unexpected state inside Sluice.
     Internal,
@@ -43,7 +45,10 @@ pub enum ErrorClass {
 impl ErrorClass {
     /// Whether running again unchanged may succeed.
     pub fn retryable(self) -> bool {
-        matches!(self, Self::RateLimit | Self::Transient | Self::Write)
+        matches!(
+            self,
+            Self::RateLimit | Self::Transient | Self::NotFound | Self::Write
+        )
     }
 
     /// The FlowRun error reason of this class.
@@ -67,6 +72,24 @@ impl ErrorClass {
 pub trait Classify: std::error::Error + Send + Sync + 'static {
     /// The class of this failure.
     fn class(&self) -> ErrorClass;
+
+    /// Whether running again unchanged may succeed: the class's answer
+    /// unless the error knows better (a Secret that may yet be created).
+    fn retryable(&self) -> bool {
+        self.class().retryable()
+    }
+
+    /// The FlowRun error reason: always the class's.
+    fn reason(&self) -> ErrorReason {
+        self.class().reason()
+    }
+
+    /// The reason a ConnectorProfile's `Ready` condition shows: the run
+    /// reason's name, or a more precise one (`SecretNotFound` when the
+    /// credentials could not be read).
+    fn condition_reason(&self) -> &'static str {
+        self.reason().as_str()
+    }
 }
 
 /// A boxed error of any kind.
@@ -77,6 +100,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[derive(Debug)]
 pub struct ConnectorError {
     class: ErrorClass,
+    retryable: bool,
+    condition_reason: &'static str,
     error: BoxError,
 }
 
@@ -85,6 +110,8 @@ impl ConnectorError {
     pub fn new(class: ErrorClass, error: impl Into<BoxError>) -> Self {
         Self {
             class,
+            retryable: class.retryable(),
+            condition_reason: class.reason().as_str(),
             error: error.into(),
         }
     }
@@ -92,6 +119,21 @@ impl ConnectorError {
     /// The error's class.
     pub fn class(&self) -> ErrorClass {
         self.class
+    }
+
+    /// Whether running again unchanged may succeed.
+    pub fn retryable(&self) -> bool {
+        self.retryable
+    }
+
+    /// The FlowRun error reason.
+    pub fn reason(&self) -> ErrorReason {
+        self.class.reason()
+    }
+
+    /// The reason a ConnectorProfile's `Ready` condition shows.
+    pub fn condition_reason(&self) -> &'static str {
+        self.condition_reason
     }
 
     /// The error inside.
@@ -116,14 +158,25 @@ impl<E: Classify> From<E> for ConnectorError {
     fn from(error: E) -> Self {
         Self {
             class: error.class(),
+            retryable: error.retryable(),
+            condition_reason: error.condition_reason(),
             error: Box::new(error),
         }
     }
 }
 
 impl Classify for std::io::Error {
+    /// The class of a classified error carried inside (a connector that
+    /// must speak `std::io` wraps its [`ConnectorError`] in one), else the
+    /// class of the error's kind.
     fn class(&self) -> ErrorClass {
         use std::io::ErrorKind as K;
+        if let Some(inner) = self
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<ConnectorError>())
+        {
+            return inner.class();
+        }
         match self.kind() {
             K::NotFound => ErrorClass::NotFound,
             K::PermissionDenied => ErrorClass::Forbidden,
@@ -136,6 +189,74 @@ impl Classify for std::io::Error {
             | K::TimedOut
             | K::Interrupted => ErrorClass::Transient,
             _ => ErrorClass::Write,
+        }
+    }
+
+    fn retryable(&self) -> bool {
+        match self
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<ConnectorError>())
+        {
+            Some(inner) => inner.retryable(),
+            None => self.class().retryable(),
+        }
+    }
+}
+
+impl Classify for super::store::Error {
+    fn class(&self) -> ErrorClass {
+        match self {
+            Self::InvalidKey { .. } => ErrorClass::Config,
+            Self::Io { source, .. } => source.class(),
+        }
+    }
+
+    fn retryable(&self) -> bool {
+        match self {
+            Self::InvalidKey { .. } => false,
+            Self::Io { source, .. } => source.retryable(),
+        }
+    }
+}
+
+impl Classify for super::format::Error {
+    fn class(&self) -> ErrorClass {
+        match self {
+            Self::Arrow { source, .. } => source.class(),
+            Self::Parquet { source, .. } => source.class(),
+            Self::Io { source, .. } => source.class(),
+            Self::Store(e) => e.class(),
+            Self::Delimiter(_) => ErrorClass::Config,
+        }
+    }
+
+    fn retryable(&self) -> bool {
+        match self {
+            Self::Io { source, .. } => source.retryable(),
+            Self::Store(e) => e.retryable(),
+            other => other.class().retryable(),
+        }
+    }
+}
+
+impl Classify for super::output::Error {
+    /// Output fails while writing: a store or format failure keeps its
+    /// class; a partition field missing from the records is a schema
+    /// problem of the Flow.
+    fn class(&self) -> ErrorClass {
+        match self {
+            Self::Format(e) => e.class(),
+            Self::Store(e) => e.class(),
+            Self::PartitionField { .. } => ErrorClass::Schema,
+            Self::Manifest { .. } | Self::Arrow(_) => ErrorClass::Internal,
+        }
+    }
+
+    fn retryable(&self) -> bool {
+        match self {
+            Self::Format(e) => e.retryable(),
+            Self::Store(e) => e.retryable(),
+            other => other.class().retryable(),
         }
     }
 }

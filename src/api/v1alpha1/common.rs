@@ -216,3 +216,96 @@ pub mod reason {
     /// Flow or FlowRun: a referenced object does not exist.
     pub const REFERENCE_NOT_FOUND: &str = "ReferenceNotFound";
 }
+
+/// Annotation on a FlowRun that a newer run of its Flow replaced
+/// (`concurrencyPolicy: Replace`); its value is the newer run's name. The
+/// replaced run stops as a cancelled one does.
+pub const REPLACED_BY_ANNOTATION: &str = "sluice.dev/replaced-by";
+
+/// The `Reconciling` reason of a FlowRun the controller is done with for
+/// good: outcome final, metrics and Event recorded.
+pub const FINISHED: &str = "Finished";
+
+/// The condition of `type_` in `conditions`, if there is one.
+pub fn find_condition<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
+    conditions.iter().find(|c| c.type_ == type_)
+}
+
+/// Parses a duration as the API writes it (Go's form: `30s`, `1m30s`,
+/// `250ms`, `1.5h`); `None` when it is not one. [`Duration`] fields carry
+/// the rule that refuses anything this does not parse.
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let mut total = 0f64;
+    let mut rest = text;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let number_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..number_end].parse().ok()?;
+        rest = &rest[number_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let seconds = match &rest[..unit_end] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += number * seconds;
+        rest = &rest[unit_end..];
+    }
+    std::time::Duration::try_from_secs_f64(total).ok()
+}
+
+impl Duration {
+    /// The duration, or `None` when the text is not one (the schema's rule
+    /// refuses such text before it is stored).
+    pub fn to_std(&self) -> Option<std::time::Duration> {
+        parse_duration(self.as_str())
+    }
+}
+
+/// A duration in whole seconds as status shows it: `83` → `1m23s`.
+pub fn duration_text(seconds: u64) -> String {
+    let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m{s}s"),
+        _ => format!("{h}h{m}m{s}s"),
+    }
+}
+
+/// A Kubernetes time as a chrono time.
+pub fn to_utc(time: &Time) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp(
+        time.0.as_second(),
+        u32::try_from(time.0.subsec_nanosecond()).unwrap_or(0),
+    )
+}
+
+#[cfg(test)]
+mod vocabulary_tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_in_go_form_and_print_in_status_form() {
+        let secs = |t: &str| parse_duration(t).map(|d| d.as_secs_f64());
+        assert_eq!(secs("30s"), Some(30.0));
+        assert_eq!(secs("1m30s"), Some(90.0));
+        assert_eq!(secs("250ms"), Some(0.25));
+        assert_eq!(secs("1.5h"), Some(5400.0));
+        assert_eq!(secs(""), None);
+        assert_eq!(secs("5d"), None);
+        assert_eq!(secs("s"), None);
+        assert_eq!(duration_text(5), "5s");
+        assert_eq!(duration_text(83), "1m23s");
+        assert_eq!(duration_text(3723), "1h2m3s");
+    }
+}

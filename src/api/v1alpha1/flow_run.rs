@@ -8,7 +8,10 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{Condition, LocalObjectReference, Time};
+use super::common::{
+    Condition, FINISHED, LocalObjectReference, REPLACED_BY_ANNOTATION, Time, condition_status,
+    condition_type, find_condition,
+};
 use super::flow::FlowSpec;
 
 /// One execution of a Flow.
@@ -133,6 +136,53 @@ pub enum ErrorReason {
     ImagePullFailed,
     /// Anything else; the message says what.
     Internal,
+}
+
+impl ErrorReason {
+    /// The reason's name, as conditions, Events and metric labels show it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidSpec => "InvalidSpec",
+            Self::ReferenceNotFound => "ReferenceNotFound",
+            Self::AuthenticationFailed => "AuthenticationFailed",
+            Self::Forbidden => "Forbidden",
+            Self::RateLimited => "RateLimited",
+            Self::Unreachable => "Unreachable",
+            Self::SchemaDrift => "SchemaDrift",
+            Self::BadRecords => "BadRecords",
+            Self::WriteFailed => "WriteFailed",
+            Self::DeadlineExceeded => "DeadlineExceeded",
+            Self::OutOfMemory => "OutOfMemory",
+            Self::BackoffLimitExceeded => "BackoffLimitExceeded",
+            Self::ImagePullFailed => "ImagePullFailed",
+            Self::Internal => "Internal",
+        }
+    }
+}
+
+impl FlowRun {
+    /// Whether the run is to stop: `spec.cancel`, or replaced by a newer
+    /// run of its Flow (`concurrencyPolicy: Replace` annotates it
+    /// [`REPLACED_BY_ANNOTATION`]). The controller and the runner both ask
+    /// this.
+    pub fn cancel_requested(&self) -> bool {
+        self.spec.cancel
+            || self
+                .metadata
+                .annotations
+                .as_ref()
+                .is_some_and(|a| a.contains_key(REPLACED_BY_ANNOTATION))
+    }
+}
+
+impl FlowRunStatus {
+    /// Whether the controller is done with the run for good
+    /// (`Reconciling=False`, reason [`FINISHED`]): outcome final, metrics
+    /// and Event recorded.
+    pub fn settled(&self) -> bool {
+        find_condition(&self.conditions, condition_type::RECONCILING)
+            .is_some_and(|c| c.status == condition_status::FALSE && c.reason == FINISHED)
+    }
 }
 
 /// Why a run failed.

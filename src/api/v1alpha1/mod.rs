@@ -2,12 +2,14 @@
 //! and `FlowRun`, all namespaced.
 
 pub mod common;
+pub mod connector;
 pub mod connector_profile;
 pub mod flow;
 pub mod flow_run;
 pub mod task;
 
 pub use common::*;
+pub use connector::{Connector, DestinationKind, ProfileKind, SourceKind};
 pub use connector_profile::{ConnectorProfile, ConnectorProfileSpec, ConnectorProfileStatus};
 pub use flow::{Flow, FlowSpec, FlowStatus};
 pub use flow_run::{FlowRun, FlowRunSpec, FlowRunStatus};

@@ -68,6 +68,107 @@ pub struct Task {
     pub compute: Option<Compute>,
 }
 
+/// A task's operation block, as an enum: the one-of union computed once.
+#[derive(Debug, Clone, Copy)]
+pub enum Operation<'a> {
+    /// `project`
+    Project(&'a Project),
+    /// `map`
+    Map(&'a Map),
+    /// `mapAll`
+    MapAll(&'a MapAll),
+    /// `filter`
+    Filter(&'a Filter),
+    /// `validate`
+    Validate(&'a Validate),
+    /// `mask`
+    Mask(&'a Mask),
+    /// `truncate`
+    Truncate(&'a Truncate),
+    /// `merge`
+    Merge(&'a Merge),
+    /// `arithmetic`
+    Arithmetic(&'a Arithmetic),
+    /// `convert`
+    Convert(&'a Convert),
+    /// `compute`
+    Compute(&'a Compute),
+}
+
+impl<'a> Operation<'a> {
+    /// The block's name in the API (`filter`, `mapAll`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Project(_) => "project",
+            Self::Map(_) => "map",
+            Self::MapAll(_) => "mapAll",
+            Self::Filter(_) => "filter",
+            Self::Validate(_) => "validate",
+            Self::Mask(_) => "mask",
+            Self::Truncate(_) => "truncate",
+            Self::Merge(_) => "merge",
+            Self::Arithmetic(_) => "arithmetic",
+            Self::Convert(_) => "convert",
+            Self::Compute(_) => "compute",
+        }
+    }
+
+    /// The fields the operation reads by name (`merge` and `compute` read
+    /// fields through their template or expression, not listed here).
+    pub fn reads(self) -> Vec<&'a FieldName> {
+        match self {
+            Self::Project(p) => p.fields.iter().collect(),
+            Self::Map(m) => vec![&m.from],
+            Self::Filter(f) => f.field.iter().collect(),
+            Self::Validate(v) => vec![&v.field],
+            Self::Mask(m) => vec![&m.field],
+            Self::Truncate(t) => vec![&t.field],
+            Self::Arithmetic(a) => vec![&a.left, &a.right],
+            Self::Convert(c) => vec![&c.field],
+            Self::MapAll(_) | Self::Merge(_) | Self::Compute(_) => Vec::new(),
+        }
+    }
+
+    /// The field the operation adds to the record, if it adds one.
+    pub fn produces(self) -> Option<&'a FieldName> {
+        match self {
+            Self::Map(m) => Some(&m.to),
+            Self::Merge(m) => Some(&m.into),
+            Self::Arithmetic(a) => Some(&a.into),
+            Self::Compute(c) => Some(&c.field),
+            _ => None,
+        }
+    }
+}
+
+impl Task {
+    /// Every operation block the task sets, in the API's order (the
+    /// schema allows exactly one).
+    pub fn operations(&self) -> Vec<Operation<'_>> {
+        [
+            self.project.as_ref().map(Operation::Project),
+            self.map.as_ref().map(Operation::Map),
+            self.map_all.as_ref().map(Operation::MapAll),
+            self.filter.as_ref().map(Operation::Filter),
+            self.validate.as_ref().map(Operation::Validate),
+            self.mask.as_ref().map(Operation::Mask),
+            self.truncate.as_ref().map(Operation::Truncate),
+            self.merge.as_ref().map(Operation::Merge),
+            self.arithmetic.as_ref().map(Operation::Arithmetic),
+            self.convert.as_ref().map(Operation::Convert),
+            self.compute.as_ref().map(Operation::Compute),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    /// The task's operation: the first block set, `None` when none is.
+    pub fn operation(&self) -> Option<Operation<'_>> {
+        self.operations().into_iter().next()
+    }
+}
+
 /// Projection: the output has exactly these fields, in this order; every
 /// other field is dropped. A listed field missing from the schema is a
 /// validation error.

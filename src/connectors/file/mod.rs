@@ -6,10 +6,14 @@
 
 pub mod catalog;
 mod destination;
+mod open;
 mod source;
 
 pub use destination::{destination, quarantine};
+pub use open::{catalog_of, open_destination, open_quarantine, open_source};
 pub use source::FileRecordSource;
+
+use crate::pipeline::error::{Classify, ErrorClass};
 
 /// Errors of the file connector.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +74,20 @@ pub enum Error {
     /// The file output failed.
     #[error(transparent)]
     Output(#[from] crate::pipeline::output::Error),
+}
+
+impl Classify for Error {
+    fn class(&self) -> ErrorClass {
+        match self {
+            Self::NoFiles { .. } => ErrorClass::NotFound,
+            Self::Pattern { .. } | Self::OutsideRoot { .. } => ErrorClass::Config,
+            Self::Io { source, .. } => source.class(),
+            Self::Format(e) => e.class(),
+            Self::Parquet { .. } => ErrorClass::Data,
+            Self::SchemaMismatch { .. } => ErrorClass::Schema,
+            Self::Output(e) => e.class(),
+        }
+    }
 }
 
 /// Result of this module.

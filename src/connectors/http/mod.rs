@@ -39,15 +39,17 @@ pub mod auth;
 pub mod catalog;
 pub mod client;
 pub mod config;
+mod open;
 pub mod pagination;
 pub mod records;
 pub mod source;
 
 pub use client::RetryPolicy;
 pub use config::{HttpConfig, Window};
+pub use open::{catalog_of, open_source};
 pub use source::HttpRecordSource;
 
-use crate::api::v1alpha1::flow_run::ErrorReason;
+use crate::pipeline::error::Classify;
 use crate::secrets;
 
 pub use crate::pipeline::error::ErrorClass;
@@ -129,11 +131,12 @@ pub enum Error {
     Stopped,
 }
 
-impl Error {
-    /// The class of this error.
-    pub fn class(&self) -> ErrorClass {
+impl Classify for Error {
+    fn class(&self) -> ErrorClass {
         match self {
-            Self::Config { .. } | Self::Secret(_) | Self::Stopped => ErrorClass::Config,
+            Self::Secret(e) => e.class(),
+            Self::Config { .. } => ErrorClass::Config,
+            Self::Stopped => ErrorClass::Internal,
             Self::Status { class, .. } | Self::Token { class, .. } => *class,
             Self::Network { .. } => ErrorClass::Transient,
             Self::NotJson { .. } => ErrorClass::Data,
@@ -141,23 +144,15 @@ impl Error {
         }
     }
 
-    /// Whether running again unchanged may succeed.
-    pub fn retryable(&self) -> bool {
+    fn condition_reason(&self) -> &'static str {
         match self {
-            Self::Secret(e) => e.retryable(),
-            other => other.class().retryable(),
+            Self::Secret(e) => e.condition_reason(),
+            other => other.reason().as_str(),
         }
     }
+}
 
-    /// The FlowRun error reason of this error.
-    pub fn reason(&self) -> ErrorReason {
-        match self {
-            Self::Secret(e) => e.run_reason(),
-            Self::Stopped => ErrorReason::Internal,
-            other => other.class().reason(),
-        }
-    }
-
+impl Error {
     pub(crate) fn config(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Config {
             field: field.into(),

@@ -17,13 +17,15 @@ pub mod catalog;
 pub mod client;
 pub mod config;
 pub mod destination;
+mod open;
 pub mod source;
 
 pub use config::PgConfig;
 pub use destination::PostgresRecordDestination;
+pub use open::{catalog_of, open_destination, open_source};
 pub use source::{PostgresRecordSource, SourceWindow};
 
-use crate::api::v1alpha1::flow_run::ErrorReason;
+use crate::pipeline::error::{Classify, ErrorClass};
 
 /// Errors of the postgres connector. Messages name the profile, field or
 /// table and never contain secret values.
@@ -79,15 +81,32 @@ pub enum Error {
     Runtime(#[from] std::io::Error),
 }
 
-impl Error {
-    /// The FlowRun error reason and whether running again may succeed.
-    pub fn reason(&self) -> (ErrorReason, bool) {
+impl Classify for Error {
+    fn class(&self) -> ErrorClass {
         match self {
-            Self::Secret(e) => (e.run_reason(), e.retryable()),
-            Self::Connect { .. } => (ErrorReason::Unreachable, true),
-            Self::Authentication { .. } => (ErrorReason::AuthenticationFailed, false),
-            Self::Query { .. } => (ErrorReason::WriteFailed, false),
-            _ => (ErrorReason::InvalidSpec, false),
+            Self::Secret(e) => e.class(),
+            Self::Connect { .. } => ErrorClass::Transient,
+            Self::Authentication { .. } => ErrorClass::Auth,
+            Self::Query { .. } => ErrorClass::Write,
+            Self::Config { .. } | Self::TableNotFound { .. } => ErrorClass::Config,
+            Self::Runtime(_) => ErrorClass::Internal,
+        }
+    }
+
+    fn retryable(&self) -> bool {
+        match self {
+            Self::Secret(e) => e.retryable(),
+            // The server refused a statement: the same statement would be
+            // refused again.
+            Self::Query { .. } => false,
+            other => other.class().retryable(),
+        }
+    }
+
+    fn condition_reason(&self) -> &'static str {
+        match self {
+            Self::Secret(e) => e.condition_reason(),
+            other => other.reason().as_str(),
         }
     }
 }

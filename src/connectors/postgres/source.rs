@@ -33,16 +33,8 @@ use super::{Error, PgConfig, Result};
 /// The cursor's name.
 const CURSOR: &str = "sluice_cursor";
 
-/// An incremental window on a timestamp column.
-#[derive(Debug, Clone)]
-pub struct SourceWindow {
-    /// The column (`sync.cursorField`).
-    pub cursor_field: String,
-    /// Inclusive start, lookback applied.
-    pub start: DateTime<Utc>,
-    /// Exclusive end.
-    pub end: DateTime<Utc>,
-}
+/// The window of an incremental read: `cursorField` in `[start, end)`.
+pub use crate::connectors::CursorWindow as SourceWindow;
 
 /// What to read.
 #[derive(Debug, Clone)]

@@ -9,6 +9,7 @@ use crate::api::v1alpha1::flow::S3Source;
 use crate::connectors::format_guess::input_for;
 use crate::connectors::{Entity, EntityField};
 use crate::pipeline::engine::Source;
+use crate::pipeline::error::{Classify, ErrorClass};
 
 fn list_buckets(aws: &Aws) -> Result<Vec<String>> {
     let request = aws.s3.list_buckets();
@@ -31,7 +32,7 @@ pub fn check(aws: &Aws) -> Result<()> {
     match list_buckets(aws) {
         Ok(_) => Ok(()),
         // Denied listing is an answer from an identity the service knows.
-        Err(e) if e.reason().0 == crate::api::v1alpha1::flow_run::ErrorReason::Forbidden => Ok(()),
+        Err(e) if e.class() == ErrorClass::Forbidden => Ok(()),
         Err(e) => Err(e),
     }
 }

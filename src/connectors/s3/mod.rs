@@ -20,16 +20,18 @@
 //! chain of the pod, assuming `roleArn` when set; `awsAccessKey` reads static
 //! keys from the profile's secret store; `none` sends unsigned requests.
 
-use crate::api::v1alpha1::flow_run::ErrorReason;
+use crate::pipeline::error::{Classify, ErrorClass};
 
 pub mod catalog;
 mod client;
 mod destination;
+mod open;
 mod source;
 mod store;
 
 pub use client::{Aws, Runtime, default_config};
 pub use destination::{destination, quarantine};
+pub use open::{catalog_of, open_destination, open_quarantine, open_source};
 pub use source::{S3RecordSource, Window};
 pub use store::{Encryption, S3Store};
 
@@ -69,17 +71,29 @@ pub enum Error {
     Output(#[from] crate::pipeline::output::Error),
 }
 
-impl Error {
-    /// The FlowRun error reason of this error, and whether running again
-    /// unchanged may succeed: the connector's one mapping of errors to
-    /// classes.
-    pub fn reason(&self) -> (ErrorReason, bool) {
+impl Classify for Error {
+    fn class(&self) -> ErrorClass {
         match self {
-            Self::Credentials { .. } | Self::Invalid(_) => (ErrorReason::InvalidSpec, false),
-            Self::Secret(e) => (e.run_reason(), e.retryable()),
-            Self::Runtime(_) => (ErrorReason::Internal, true),
-            Self::Output(_) => (ErrorReason::WriteFailed, true),
-            Self::Request { message, .. } => classify(message),
+            Self::Credentials { .. } | Self::Invalid(_) => ErrorClass::Config,
+            Self::Secret(e) => e.class(),
+            Self::Runtime(_) => ErrorClass::Internal,
+            Self::Output(e) => e.class(),
+            Self::Request { message, .. } => class_of(message),
+        }
+    }
+
+    fn retryable(&self) -> bool {
+        match self {
+            Self::Secret(e) => e.retryable(),
+            Self::Output(e) => e.retryable(),
+            other => other.class().retryable(),
+        }
+    }
+
+    fn condition_reason(&self) -> &'static str {
+        match self {
+            Self::Secret(e) => e.condition_reason(),
+            other => other.reason().as_str(),
         }
     }
 }
@@ -103,7 +117,7 @@ where
 /// The class of a failed request, from the service's error code in its
 /// message. Refused credentials are looked for first: their messages say
 /// the key "does not exist in our records".
-fn classify(message: &str) -> (ErrorReason, bool) {
+pub(crate) fn class_of(message: &str) -> ErrorClass {
     let has = |codes: &[&str]| codes.iter().any(|c| message.contains(c));
     if has(&[
         "InvalidAccessKeyId",
@@ -112,16 +126,16 @@ fn classify(message: &str) -> (ErrorReason, bool) {
         "InvalidToken",
         "InvalidClientTokenId",
     ]) {
-        (ErrorReason::AuthenticationFailed, false)
+        ErrorClass::Auth
     } else if has(&["does not exist", "NoSuchBucket", "NoSuchKey"]) {
         // The bucket may be created in the meantime.
-        (ErrorReason::ReferenceNotFound, true)
+        ErrorClass::NotFound
     } else if has(&["AccessDenied", "Forbidden", "KMS.AccessDenied"]) {
-        (ErrorReason::Forbidden, false)
+        ErrorClass::Forbidden
     } else if has(&["SlowDown", "TooManyRequests", "Throttl"]) {
-        (ErrorReason::RateLimited, true)
+        ErrorClass::RateLimit
     } else {
-        (ErrorReason::Unreachable, true)
+        ErrorClass::Transient
     }
 }
 
@@ -131,6 +145,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::v1alpha1::flow_run::ErrorReason;
+
+    fn reason(error: &Error) -> (ErrorReason, bool) {
+        (error.reason(), error.retryable())
+    }
 
     #[test]
     fn request_errors_are_classified() {
@@ -140,23 +159,23 @@ mod tests {
             message: message.to_owned(),
         };
         assert_eq!(
-            request("bucket \"b\" does not exist").reason(),
+            reason(&request("bucket \"b\" does not exist")),
             (ErrorReason::ReferenceNotFound, true)
         );
         assert_eq!(
-            request("AccessDenied: no").reason(),
+            reason(&request("AccessDenied: no")),
             (ErrorReason::Forbidden, false)
         );
         assert_eq!(
-            request("InvalidAccessKeyId: unknown key").reason(),
+            reason(&request("InvalidAccessKeyId: unknown key")),
             (ErrorReason::AuthenticationFailed, false)
         );
         assert_eq!(
-            request("connection refused").reason(),
+            reason(&request("connection refused")),
             (ErrorReason::Unreachable, true)
         );
         assert_eq!(
-            Error::Invalid("x".to_owned()).reason(),
+            reason(&Error::Invalid("x".to_owned())),
             (ErrorReason::InvalidSpec, false)
         );
     }

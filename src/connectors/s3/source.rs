@@ -6,6 +6,7 @@
 //! schema comes from the first object. Incremental runs read the objects whose LastModified falls
 //! in the run's window.
 
+use crate::pipeline::error::ConnectorError;
 use std::io::Read;
 use std::sync::Arc;
 
@@ -30,14 +31,8 @@ const SAMPLE: usize = 1 << 20;
 /// Bytes per ranged GET of a streamed object.
 pub const RANGE: u64 = 8 << 20;
 
-/// The window of LastModified times an incremental run reads: `[start, end)`.
-#[derive(Debug, Clone, Copy)]
-pub struct Window {
-    /// Inclusive start.
-    pub start: DateTime<Utc>,
-    /// Exclusive end.
-    pub end: DateTime<Utc>,
-}
+/// The window of an incremental read: objects modified in `[start, end)`.
+pub use crate::connectors::Window;
 
 /// Reads the objects of `source.s3`.
 pub struct S3RecordSource {
@@ -293,7 +288,8 @@ impl Read for RangedReader {
             let url = format!("s3://{}/{}", self.bucket, self.key);
             let body = self.aws.runtime.block_on(async {
                 let output = request.send().await.map_err(|e| {
-                    std::io::Error::other(format!("{url}: {}", DisplayErrorContext(&e)))
+                    let message = format!("{url}: {}", super::sdk_message(&e));
+                    std::io::Error::other(ConnectorError::new(super::class_of(&message), message))
                 })?;
                 output
                     .body

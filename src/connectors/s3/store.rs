@@ -1,5 +1,6 @@
 //! [`Store`] on an S3 bucket prefix.
 
+use crate::pipeline::error::ConnectorError;
 use std::io::Write;
 use std::sync::Arc;
 
@@ -33,11 +34,14 @@ pub struct S3Store {
     encryption: Encryption,
 }
 
+/// A failed request as the store reports it, its class (from the
+/// service's error code) carried inside the `std::io` error.
 fn request_error(operation: &'static str, url: String, message: String) -> Error {
+    let class = super::class_of(&message);
     Error::Io {
         operation,
         path: url,
-        source: std::io::Error::other(message),
+        source: std::io::Error::other(ConnectorError::new(class, message)),
     }
 }
 

@@ -35,15 +35,17 @@ pub mod client;
 pub mod config;
 pub mod describe;
 pub mod destination;
+mod open;
 pub mod soql;
 pub mod source;
 
 pub use client::{ApiUsage, Client};
 pub use config::{Grant, PollPolicy, SalesforceConfig};
 pub use destination::{DestinationSettings, Operation, SalesforceRecordDestination};
+pub use open::{catalog_of, open_destination, open_source};
 pub use source::{SalesforceRecordSource, SourceSettings, Window};
 
-use crate::api::v1alpha1::flow_run::ErrorReason;
+use crate::pipeline::error::Classify;
 use crate::secrets;
 
 pub use crate::pipeline::error::ErrorClass;
@@ -166,38 +168,42 @@ pub enum Error {
     Runtime(String),
 }
 
-impl Error {
-    /// The class of this error.
-    pub fn class(&self) -> ErrorClass {
+impl Classify for Error {
+    fn class(&self) -> ErrorClass {
         match self {
-            Self::Config { .. } | Self::Secret(_) | Self::Runtime(_) => ErrorClass::Config,
+            Self::Secret(e) => e.class(),
+            Self::Config { .. } => ErrorClass::Config,
+            Self::Runtime(_) => ErrorClass::Internal,
             Self::Token { class, .. } | Self::Api { class, .. } | Self::BulkJob { class, .. } => {
                 *class
             }
             Self::Network { .. } | Self::BulkTimeout { .. } => ErrorClass::Transient,
-            Self::Response { .. } => ErrorClass::Data,
+            Self::Response { .. } | Self::Refused { .. } => ErrorClass::Data,
             Self::FieldRemoved { .. } => ErrorClass::Schema,
-            Self::Refused { .. } => ErrorClass::Data,
         }
     }
 
-    /// Whether running again unchanged may succeed.
-    pub fn retryable(&self) -> bool {
+    fn retryable(&self) -> bool {
         match self {
             Self::Secret(e) => e.retryable(),
+            // A failed ingest job: Salesforce refused the data as a whole.
+            Self::BulkJob {
+                class: ErrorClass::Write,
+                ..
+            } => false,
             other => other.class().retryable(),
         }
     }
 
-    /// The FlowRun error reason of this error.
-    pub fn reason(&self) -> ErrorReason {
+    fn condition_reason(&self) -> &'static str {
         match self {
-            Self::Secret(e) => e.run_reason(),
-            Self::Runtime(_) => ErrorReason::Internal,
-            other => other.class().reason(),
+            Self::Secret(e) => e.condition_reason(),
+            other => other.reason().as_str(),
         }
     }
+}
 
+impl Error {
     /// Salesforce's `errorCode`, when the API answered with one.
     pub fn code(&self) -> Option<&str> {
         match self {

@@ -31,7 +31,6 @@ use arrow::array::new_null_array;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde::Deserialize;
 use tokio::runtime::Runtime;
@@ -46,16 +45,8 @@ use crate::connectors::http::records::{self, Found, Pointer};
 use crate::pipeline::engine::{BoxError, Chunk, Source, Unit};
 use crate::pipeline::format::CsvReader;
 
-/// The incremental window: `cursor_field` in `[start, end)`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Window {
-    /// The timestamp field (`SystemModstamp` by default).
-    pub cursor_field: String,
-    /// Inclusive start.
-    pub start: DateTime<Utc>,
-    /// Exclusive end.
-    pub end: DateTime<Utc>,
-}
+/// The window of an incremental read: `cursorField` in `[start, end)`.
+pub use crate::connectors::CursorWindow as Window;
 
 /// What to read.
 #[derive(Debug, Clone)]

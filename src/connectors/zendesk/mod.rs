@@ -30,16 +30,18 @@ pub mod catalog;
 pub mod client;
 pub mod config;
 pub mod destination;
+mod open;
 pub mod schema;
 pub mod source;
 
 pub use client::ZendeskClient;
 pub use config::ZendeskConfig;
 pub use destination::ZendeskTicketDestination;
+pub use open::{catalog_of, open_destination, open_source};
 pub use source::ZendeskRecordSource;
 
-use crate::api::v1alpha1::flow_run::ErrorReason;
 use crate::connectors::http;
+use crate::pipeline::error::{Classify, ErrorClass};
 use crate::secrets;
 
 /// Errors of the Zendesk connector. Messages name the request (method and
@@ -129,33 +131,39 @@ pub enum Error {
     Stopped,
 }
 
-impl Error {
-    /// The FlowRun error reason of this error.
-    pub fn reason(&self) -> ErrorReason {
+impl Classify for Error {
+    fn class(&self) -> ErrorClass {
         match self {
+            Self::Secret(e) => e.class(),
             Self::Config { .. } | Self::NotFound { .. } | Self::Invalid { .. } => {
-                ErrorReason::InvalidSpec
+                ErrorClass::Config
             }
-            Self::Secret(e) => e.run_reason(),
-            Self::Authentication { .. } => ErrorReason::AuthenticationFailed,
-            Self::Forbidden { .. } => ErrorReason::Forbidden,
-            Self::Http(e) => e.reason(),
-            Self::Page { .. } => ErrorReason::BadRecords,
-            Self::Job { .. } => ErrorReason::WriteFailed,
-            Self::Stopped => ErrorReason::Internal,
+            Self::Authentication { .. } => ErrorClass::Auth,
+            Self::Forbidden { .. } => ErrorClass::Forbidden,
+            Self::Http(e) => e.class(),
+            Self::Page { .. } => ErrorClass::Data,
+            Self::Job { .. } => ErrorClass::Write,
+            Self::Stopped => ErrorClass::Internal,
         }
     }
 
-    /// Whether running again unchanged may succeed.
-    pub fn retryable(&self) -> bool {
+    fn retryable(&self) -> bool {
         match self {
             Self::Secret(e) => e.retryable(),
             Self::Http(e) => e.retryable(),
-            Self::Job { .. } => true,
-            _ => false,
+            other => other.class().retryable(),
         }
     }
 
+    fn condition_reason(&self) -> &'static str {
+        match self {
+            Self::Secret(e) => e.condition_reason(),
+            other => other.reason().as_str(),
+        }
+    }
+}
+
+impl Error {
     pub(crate) fn config(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Config {
             field: field.into(),

@@ -48,6 +48,7 @@ use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
 use crate::api::v1alpha1::Task;
+use crate::api::v1alpha1::task::Operation;
 
 /// Errors of compiling or applying tasks.
 #[derive(Debug, thiserror::Error)]
@@ -117,22 +118,7 @@ pub fn label(index: usize, task: &Task) -> String {
     if let Some(name) = &task.name {
         return name.clone();
     }
-    let operation = [
-        (task.project.is_some(), "project"),
-        (task.map.is_some(), "map"),
-        (task.map_all.is_some(), "mapAll"),
-        (task.filter.is_some(), "filter"),
-        (task.validate.is_some(), "validate"),
-        (task.mask.is_some(), "mask"),
-        (task.truncate.is_some(), "truncate"),
-        (task.merge.is_some(), "merge"),
-        (task.arithmetic.is_some(), "arithmetic"),
-        (task.convert.is_some(), "convert"),
-        (task.compute.is_some(), "compute"),
-    ]
-    .into_iter()
-    .find_map(|(set, name)| set.then_some(name))
-    .unwrap_or("task");
+    let operation = task.operation().map_or("task", |o| o.name());
     format!("{operation}[{index}]")
 }
 
@@ -212,61 +198,43 @@ pub(crate) type Compile = std::result::Result<(Box<dyn Step>, SchemaRef), String
 
 /// Compiles one task against the schema the previous tasks leave.
 fn compile_task(task: &Task, input: &SchemaRef) -> Compile {
-    let operations = [
-        task.project.is_some(),
-        task.map.is_some(),
-        task.map_all.is_some(),
-        task.filter.is_some(),
-        task.validate.is_some(),
-        task.mask.is_some(),
-        task.truncate.is_some(),
-        task.merge.is_some(),
-        task.arithmetic.is_some(),
-        task.convert.is_some(),
-        task.compute.is_some(),
-    ]
-    .into_iter()
-    .filter(|set| *set)
-    .count();
-    if operations != 1 {
+    let operations = task.operations();
+    let [operation] = operations.as_slice() else {
         return Err(format!(
-            "a task sets exactly one operation (project, map, mapAll, filter, validate, mask, truncate, merge, arithmetic, convert or compute); this one sets {operations}"
+            "a task sets exactly one operation (project, map, mapAll, filter, validate, mask, truncate, merge, arithmetic, convert or compute); this one sets {}",
+            operations.len()
         ));
+    };
+    match *operation {
+        Operation::Project(spec) => project::compile_project(spec, input),
+        Operation::Map(spec) => project::compile_map(spec, input),
+        Operation::MapAll(spec) => project::compile_map_all(spec, input),
+        Operation::Filter(spec) => filter::compile(spec, input),
+        Operation::Validate(spec) => validate::compile(spec, input),
+        Operation::Mask(spec) => mask::compile(spec, input),
+        Operation::Truncate(spec) => truncate::compile(spec, input),
+        Operation::Merge(spec) => merge::compile(spec, input),
+        Operation::Arithmetic(spec) => arithmetic::compile(spec, input),
+        Operation::Convert(spec) => convert::compile(spec, input),
+        Operation::Compute(spec) => cel::compile_compute(spec, input),
     }
-    if let Some(spec) = &task.project {
-        return project::compile_project(spec, input);
+}
+
+/// Source fields the tasks read before any task produces them: for a
+/// source that knows its fields, a missing one is schema drift.
+pub fn source_fields(tasks: &[Task]) -> Vec<String> {
+    let mut produced: Vec<&str> = Vec::new();
+    let mut expected: Vec<String> = Vec::new();
+    for operation in tasks.iter().flat_map(Task::operation) {
+        for name in operation.reads() {
+            let name = name.as_str();
+            if !produced.contains(&name) && !expected.iter().any(|e| e == name) {
+                expected.push(name.to_owned());
+            }
+        }
+        produced.extend(operation.produces().map(|f| f.as_str()));
     }
-    if let Some(spec) = &task.map {
-        return project::compile_map(spec, input);
-    }
-    if let Some(spec) = &task.map_all {
-        return project::compile_map_all(spec, input);
-    }
-    if let Some(spec) = &task.filter {
-        return filter::compile(spec, input);
-    }
-    if let Some(spec) = &task.validate {
-        return validate::compile(spec, input);
-    }
-    if let Some(spec) = &task.mask {
-        return mask::compile(spec, input);
-    }
-    if let Some(spec) = &task.truncate {
-        return truncate::compile(spec, input);
-    }
-    if let Some(spec) = &task.merge {
-        return merge::compile(spec, input);
-    }
-    if let Some(spec) = &task.arithmetic {
-        return arithmetic::compile(spec, input);
-    }
-    if let Some(spec) = &task.convert {
-        return convert::compile(spec, input);
-    }
-    if let Some(spec) = &task.compute {
-        return cel::compile_compute(spec, input);
-    }
-    Err("the task sets no operation".to_owned())
+    expected
 }
 
 /// The label of the run's extra filter in errors and quarantine entries.
