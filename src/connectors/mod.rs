@@ -6,6 +6,7 @@
 
 use arrow::datatypes::{DataType, SchemaRef};
 
+pub mod common;
 pub mod file;
 pub mod format_guess;
 pub mod http;

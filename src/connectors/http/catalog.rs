@@ -5,10 +5,10 @@
 //! catalog: its entities are the paths Flows read, described by
 //! `sluice discover` on a Flow.
 
-use super::client::{Client, Request};
 use super::{Error, ErrorClass, HttpConfig, Result};
 use crate::api::v1alpha1::connector_profile::ConnectorProfileSpec;
 use crate::api::v1alpha1::flow::HttpSource;
+use crate::connectors::common::client::{Client, Request};
 use crate::secrets::Resolver;
 
 /// Sends `GET` to the base URL with the profile's credentials.
@@ -26,7 +26,7 @@ pub fn check(profile_name: &str, profile: &ConnectorProfileSpec, secrets: &Resol
         body: None,
     };
     runtime.block_on(async {
-        let client = Client::new(&config)?;
+        let client = Client::new(&config.client())?;
         match client.send(&request).await {
             Ok(_) => Ok(()),
             // The server answered and took the credentials: a base URL need

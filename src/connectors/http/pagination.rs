@@ -37,11 +37,11 @@ use reqwest::header::{HeaderMap, LINK};
 use reqwest::{Method, Url};
 use tokio::sync::Semaphore;
 
-use super::client::{Client, Request};
 use super::config::HttpConfig;
-use super::records::{self, Found, Pointer, Split};
 use super::{Error, Result};
 use crate::api::v1alpha1::flow::{HttpMethod, Pagination, PaginationType};
+use crate::connectors::common::client::{Client, Request};
+use crate::connectors::common::records::{self, Found, Pointer, Split};
 
 /// A fetched page: the body and where its records are.
 #[derive(Debug)]

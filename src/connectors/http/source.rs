@@ -1,8 +1,8 @@
 //! The http source as the engine sees it.
 //!
 //! [`HttpRecordSource::open`] starts a fetch thread (a single-threaded tokio
-//! runtime driving [`pagination`] and the
-//! [`client`](super::client)), waits for the first page with records and
+//! runtime driving [`pagination`] and the shared
+//! [`client`](crate::connectors::common::client)), waits for the first page with records and
 //! infers the schema from it (up to 1000 records). Pages then arrive in
 //! order through a channel at most a few pages deep, so a slow destination
 //! slows the requests down instead of filling memory. Each page becomes one
@@ -16,12 +16,12 @@ use std::sync::mpsc::{Receiver, channel};
 use arrow::datatypes::{Schema, SchemaRef};
 use tokio::sync::{Notify, Semaphore};
 
-use super::client::Client;
 use super::config::HttpConfig;
 use super::pagination::{self, Message, Page, Plan, Sink};
-use super::records;
 use super::{Error, Result};
 use crate::api::v1alpha1::flow::{HttpMethod, PaginationType};
+use crate::connectors::common::client::Client;
+use crate::connectors::common::records;
 use crate::pipeline::engine::{BoxError, Chunk, Source, Unit};
 
 /// Records sampled to infer the schema.
@@ -55,7 +55,7 @@ impl HttpRecordSource {
     /// Starts reading and determines the schema from the first page that
     /// has records.
     pub fn open(config: HttpConfig) -> Result<Self> {
-        let client = Arc::new(Client::new(&config)?);
+        let client = Arc::new(Client::new(&config.client())?);
         let pagination = match config.pagination.kind {
             PaginationType::None => String::new(),
             kind => format!(", {kind:?} pagination"),

@@ -29,7 +29,7 @@ use reqwest::{Method, Url};
 use super::auth::{self, Issued};
 use super::config::SalesforceConfig;
 use super::{Error, ErrorClass, Result};
-use crate::connectors::http::client::retry_after;
+use crate::connectors::common::client::retry_after;
 use crate::secrets::SecretValue;
 
 /// API requests used and allowed in the org's 24-hour window, as

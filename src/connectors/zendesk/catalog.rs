@@ -16,7 +16,7 @@ use super::config::ZendeskConfig;
 use super::destination::READ_ONLY;
 use super::source::KNOWN_OBJECTS;
 use super::{Error, Result, schema};
-use crate::connectors::http::records;
+use crate::connectors::common::records;
 use crate::connectors::{Entity, EntityField};
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

@@ -71,9 +71,9 @@ use tokio::sync::{Notify, mpsc};
 use super::client::ZendeskClient;
 use super::schema;
 use super::{Error, Result};
-use crate::connectors::http::Window;
-use crate::connectors::http::client::Response;
-use crate::connectors::http::records;
+use crate::connectors::common::Window;
+use crate::connectors::common::client::Response;
+use crate::connectors::common::records;
 use crate::pipeline::engine::{BoxError, Chunk, Source, Unit};
 use crate::pipeline::format::Malformed as BadRow;
 

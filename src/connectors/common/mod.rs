@@ -1,0 +1,27 @@
+//! Plumbing that several connectors share, beside its users rather than
+//! inside one of them.
+//!
+//! - [`client`]: the one HTTP client and the one retry policy
+//!   ([`RetryPolicy`]) of the http, Zendesk and (for `Retry-After`)
+//!   Salesforce connectors: `Retry-After`, `X-RateLimit-*`, jittered
+//!   backoff, client-side rate limit and concurrency, TLS, proxy, and the
+//!   classification of what it gives up on.
+//! - [`auth`]: credentials on that client's requests (API key, basic,
+//!   secret headers, OAuth 2.0 with cached tokens).
+//! - [`error`]: the client's [`Error`], classified ([`ErrorClass`]).
+//! - [`records`]: records split from a page without copying, and decoded
+//!   into Arrow on the engine's workers.
+//! - [`window`]: the incremental [`Window`] the HTTP-based sources send.
+//!
+//! Nothing here knows a particular application: what an API's pages,
+//! cursors and error payloads look like stays in its connector.
+
+pub mod auth;
+pub mod client;
+pub mod error;
+pub mod records;
+pub mod window;
+
+pub use client::{Client, ClientConfig, Request, Response, RetryPolicy};
+pub use error::{Error, ErrorClass, Result};
+pub use window::Window;
