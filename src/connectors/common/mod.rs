@@ -11,6 +11,9 @@
 //! - [`error`]: the client's [`Error`], classified ([`ErrorClass`]).
 //! - [`records`]: records split from a page without copying, and decoded
 //!   into Arrow on the engine's workers.
+//! - [`runtime`]: the tokio runtimes connectors block on from the engine's
+//!   plain threads, built in one place: single-threaded for most, a
+//!   multi-threaded one for the AWS SDK.
 //! - [`window`]: the incremental [`Window`] the HTTP-based sources send.
 //!
 //! Nothing here knows a particular application: what an API's pages,
@@ -20,6 +23,7 @@ pub mod auth;
 pub mod client;
 pub mod error;
 pub mod records;
+pub mod runtime;
 pub mod window;
 
 pub use client::{Client, ClientConfig, Request, Response, RetryPolicy};

@@ -28,7 +28,7 @@ mod destination;
 mod source;
 mod store;
 
-pub use client::{Aws, Runtime, default_config};
+pub use client::{Aws, Runtime, default_config, runtime};
 pub use destination::{destination, quarantine};
 pub use source::{S3RecordSource, Window};
 pub use store::{Encryption, S3Store};

@@ -20,9 +20,7 @@ use crate::connectors::common::records;
 use crate::connectors::{Entity, EntityField};
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+    crate::connectors::common::runtime::current_thread()
         .map_err(|e| Error::config("zendesk", format!("cannot start a runtime: {e}")))
 }
 
