@@ -9,6 +9,10 @@
 //! - [`auth`]: credentials on that client's requests (API key, basic,
 //!   secret headers, OAuth 2.0 with cached tokens).
 //! - [`error`]: the client's [`Error`], classified ([`ErrorClass`]).
+//! - [`paged`]: the paged-source bridge ([`PagedBridge`]) of the http and
+//!   Zendesk sources: async page fetches on a thread of their own, at most
+//!   a few pages ahead of the engine, in order, stopped when the source is
+//!   dropped.
 //! - [`records`]: records split from a page without copying, and decoded
 //!   into Arrow on the engine's workers.
 //! - [`runtime`]: the tokio runtimes connectors block on from the engine's
@@ -22,10 +26,12 @@
 pub mod auth;
 pub mod client;
 pub mod error;
+pub mod paged;
 pub mod records;
 pub mod runtime;
 pub mod window;
 
 pub use client::{Client, ClientConfig, Request, Response, RetryPolicy};
 pub use error::{Error, ErrorClass, Result};
+pub use paged::{PageSink, PagedBridge};
 pub use window::Window;

@@ -27,8 +27,10 @@
 //! in [`connectors::common`](crate::connectors::common): credentials on
 //! requests ([`auth`](crate::connectors::common::auth)), the one place of
 //! rate limits and retries ([`client`](crate::connectors::common::client),
-//! [`RetryPolicy`]) and the splitting of a page into raw records decoded
-//! on the workers ([`records`](crate::connectors::common::records)).
+//! [`RetryPolicy`]), the splitting of a page into raw records decoded on
+//! the workers ([`records`](crate::connectors::common::records)) and the
+//! fetch thread's bridge to the engine
+//! ([`paged`](crate::connectors::common::paged)).
 //!
 //! Errors ([`Error`], the shared client's) are classified ([`ErrorClass`])
 //! and say whether a rerun may succeed ([`Error::retryable`]). They name
