@@ -717,10 +717,7 @@ fn soql_errors_carry_salesforce_messages_and_removed_fields_follow_the_drift_pol
         "{error}"
     );
     strict.api = SalesforceApi::Bulk;
-    assert_eq!(
-        open(&org, strict).unwrap_err().class(),
-        ErrorClass::Schema
-    );
+    assert_eq!(open(&org, strict).unwrap_err().class(), ErrorClass::Schema);
     for api in [SalesforceApi::Rest, SalesforceApi::Bulk] {
         let read = read_all(open(&org, settings(api)).unwrap()).unwrap();
         assert_eq!(read.batch.num_rows(), 20);
