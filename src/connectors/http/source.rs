@@ -1,8 +1,7 @@
 //! The http source as the engine sees it.
 //!
-//! [`HttpRecordSource::open`] starts a fetch thread (the shared
-//! [`paged`](crate::connectors::common::paged) bridge driving
-//! [`pagination`] and the shared
+//! [`HttpRecordSource::open`] starts a fetch thread (the shared [`paged`]
+//! bridge driving [`pagination`] and the shared
 //! [`client`](crate::connectors::common::client)), waits for the first page
 //! with records and infers the schema from it (up to 1000 records). Pages
 //! then arrive in order through a channel at most a few pages deep, so a

@@ -11,7 +11,8 @@
 //!   allocation is counted over 24 hours, so waiting seconds does not help;
 //!   other `403`s are permission errors;
 //! - `5xx` and connection errors are retried with the shared
-//!   [`RetryPolicy`] (jittered exponential backoff, `Retry-After` honoured);
+//!   [`RetryPolicy`](crate::connectors::common::RetryPolicy) (jittered
+//!   exponential backoff, `Retry-After` honoured);
 //! - other `4xx` are not retried and carry Salesforce's `errorCode` and
 //!   `message` (`MALFORMED_QUERY`, `INVALID_FIELD`, `NOT_FOUND`, ...).
 //!
