@@ -216,7 +216,7 @@ fn classify(error: &engine::Error) -> (ErrorReason, bool) {
         }
         engine::Error::Tasks(_) => (ErrorReason::Internal, false),
         engine::Error::Source(source) => {
-            match source.downcast_ref::<crate::connectors::http::Error>() {
+            match source.downcast_ref::<crate::connectors::common::Error>() {
                 Some(http) => (http.reason(), http.retryable()),
                 None => (ErrorReason::Unreachable, true),
             }

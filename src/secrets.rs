@@ -385,7 +385,7 @@ fn fetch_aws(
         secret_id: reference.secret_id.clone(),
         message,
     };
-    let runtime = crate::connectors::s3::Runtime::new()
+    let runtime = crate::connectors::s3::runtime()
         .map_err(|e| unavailable(format!("cannot start the AWS client's runtime: {e}")))?;
     let config = crate::connectors::s3::default_config(&runtime, reference.region.as_deref());
     let mut builder = aws_sdk_secretsmanager::config::Builder::from(&config);

@@ -26,6 +26,7 @@ use crate::pipeline::output::RunInfo;
 use crate::secrets::Resolver;
 
 pub mod catalog;
+pub mod common;
 pub mod file;
 pub mod format_guess;
 pub mod http;

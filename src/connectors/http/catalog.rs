@@ -5,10 +5,11 @@
 //! catalog: its entities are the paths Flows read, described by
 //! `sluice discover` on a Flow.
 
-use super::client::{Client, Request};
 use super::{Error, ErrorClass, HttpConfig, Result};
 use crate::api::v1alpha1::connector_profile::ConnectorProfileSpec;
 use crate::api::v1alpha1::flow::HttpSource;
+use crate::connectors::common::client::{Client, Request};
+use crate::connectors::common::runtime;
 use crate::secrets::Resolver;
 
 /// Sends `GET` to the base URL with the profile's credentials.
@@ -16,9 +17,7 @@ pub fn check(profile_name: &str, profile: &ConnectorProfileSpec, secrets: &Resol
     let source: HttpSource = serde_json::from_value(serde_json::json!({ "path": "" }))
         .map_err(|e| Error::config("spec.http", e.to_string()))?;
     let config = HttpConfig::new(profile_name, profile, &source, None, secrets)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+    let runtime = runtime::current_thread()
         .map_err(|e| Error::config("spec.http", format!("cannot start a runtime: {e}")))?;
     let request = Request {
         method: reqwest::Method::GET,
@@ -26,7 +25,7 @@ pub fn check(profile_name: &str, profile: &ConnectorProfileSpec, secrets: &Resol
         body: None,
     };
     runtime.block_on(async {
-        let client = Client::new(&config)?;
+        let client = Client::new(&config.client())?;
         match client.send(&request).await {
             Ok(_) => Ok(()),
             // The server answered and took the credentials: a base URL need

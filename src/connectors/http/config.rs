@@ -15,27 +15,19 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::Url;
 use reqwest::header::{HeaderName, HeaderValue};
 
-use super::auth::AuthConfig;
-use super::client::RetryPolicy;
 use super::{Error, Result};
 use crate::api::v1alpha1::connector_profile::{ConnectorProfileSpec, TlsSettings};
 use crate::api::v1alpha1::flow::{
     HttpIncremental, HttpMethod, HttpSource, Pagination, PaginationType, TimestampFormat,
 };
+use crate::connectors::common::auth::AuthConfig;
+use crate::connectors::common::client::{ClientConfig, RetryPolicy};
 use crate::secrets::Resolver;
 
 /// Concurrent requests when the profile sets no `rateLimit`.
 pub const DEFAULT_MAX_CONCURRENCY: usize = 4;
 
-/// An incremental window `[start, end)` on the Flow's cursor field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Window {
-    /// Start, inclusive: sent as `incremental.parameter`.
-    pub start: DateTime<Utc>,
-    /// End, exclusive: sent as `incremental.endParameter` when the API
-    /// takes one.
-    pub end: Option<DateTime<Utc>>,
-}
+pub use crate::connectors::common::Window;
 
 /// One http read, resolved.
 #[derive(Debug, Clone)]
@@ -152,6 +144,22 @@ fn check_pointer(field: &str, pointer: &str) -> Result<()> {
 }
 
 impl HttpConfig {
+    /// The settings of the shared HTTP client that sends this read's
+    /// requests.
+    pub fn client(&self) -> ClientConfig {
+        ClientConfig {
+            profile: self.profile.clone(),
+            headers: self.headers.clone(),
+            auth: self.auth.clone(),
+            requests_per_second: self.requests_per_second,
+            max_concurrency: self.max_concurrency,
+            request_timeout: self.request_timeout,
+            tls: self.tls.clone(),
+            proxy: self.proxy.clone(),
+            retry: self.retry,
+        }
+    }
+
     /// Resolves a read of `source` with the profile `profile` (whose name is
     /// `profile_name`), sending `window` when set, with secrets from
     /// `secrets`.

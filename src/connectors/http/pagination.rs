@@ -30,18 +30,17 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::mpsc::Sender;
 
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, LINK};
 use reqwest::{Method, Url};
-use tokio::sync::Semaphore;
 
-use super::client::{Client, Request};
 use super::config::HttpConfig;
-use super::records::{self, Found, Pointer, Split};
 use super::{Error, Result};
 use crate::api::v1alpha1::flow::{HttpMethod, Pagination, PaginationType};
+use crate::connectors::common::client::{Client, Request};
+use crate::connectors::common::paged::PageSink;
+use crate::connectors::common::records::{self, Found, Pointer, Split};
 
 /// A fetched page: the body and where its records are.
 #[derive(Debug)]
@@ -54,44 +53,8 @@ pub struct Page {
     pub records: Vec<std::ops::Range<usize>>,
 }
 
-/// What the fetch thread delivers, in order.
-#[derive(Debug)]
-pub enum Message {
-    /// The next page.
-    Page(Page),
-    /// Reading failed; nothing follows.
-    Failed(Error),
-    /// Every page was delivered.
-    End,
-}
-
-/// Where pages go: a channel whose depth is bounded by permits the reader
-/// returns as it takes pages.
-pub struct Sink {
-    /// The channel.
-    pub tx: Sender<Message>,
-    /// One permit per page that may wait in the channel.
-    pub permits: Arc<Semaphore>,
-}
-
-impl Sink {
-    /// Delivers a page; false when the reader is gone.
-    async fn page(&self, page: Page) -> bool {
-        match self.permits.acquire().await {
-            Ok(permit) => permit.forget(),
-            Err(_) => return false,
-        }
-        self.tx.send(Message::Page(page)).is_ok()
-    }
-
-    fn fail(&self, error: Error) {
-        let _ = self.tx.send(Message::Failed(error));
-    }
-
-    fn end(&self) {
-        let _ = self.tx.send(Message::End);
-    }
-}
+/// Where pages go: the fetch thread's end of the paged-source bridge.
+pub type Sink = PageSink<Page, Error>;
 
 /// The settings pagination needs.
 #[derive(Debug, Clone)]
@@ -262,18 +225,14 @@ async fn fetch(
     })
 }
 
-/// Reads every page and delivers them to `sink` in order, ending with
-/// [`Message::End`] or [`Message::Failed`].
-pub async fn run(client: Arc<Client>, plan: Plan, sink: Sink) {
-    let result = match plan.pagination.kind {
+/// Reads every page and delivers them to `sink` in order; the error that
+/// stopped the read, if any, ends the stream.
+pub async fn run(client: Arc<Client>, plan: Plan, sink: Sink) -> Result<()> {
+    match plan.pagination.kind {
         PaginationType::Offset | PaginationType::PageNumber => {
             parallel(&client, &plan, &sink).await
         }
         _ => sequential(&client, &plan, &sink).await,
-    };
-    match result {
-        Ok(()) => sink.end(),
-        Err(e) => sink.fail(e),
     }
 }
 

@@ -1,27 +1,27 @@
 //! The http source as the engine sees it.
 //!
-//! [`HttpRecordSource::open`] starts a fetch thread (a single-threaded tokio
-//! runtime driving [`pagination`] and the
-//! [`client`](super::client)), waits for the first page with records and
-//! infers the schema from it (up to 1000 records). Pages then arrive in
-//! order through a channel at most a few pages deep, so a slow destination
-//! slows the requests down instead of filling memory. Each page becomes one
-//! unit whose closure decodes its records on an engine worker. Dropping the
-//! source stops the fetch thread: requests in flight are abandoned.
+//! [`HttpRecordSource::open`] starts a fetch thread (the shared [`paged`]
+//! bridge driving [`pagination`] and the shared
+//! [`client`](crate::connectors::common::client)), waits for the first page
+//! with records and infers the schema from it (up to 1000 records). Pages
+//! then arrive in order through a channel at most a few pages deep, so a
+//! slow destination slows the requests down instead of filling memory. Each
+//! page becomes one unit whose closure decodes its records on an engine
+//! worker. Dropping the source stops the fetch thread: requests in flight
+//! are abandoned.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, channel};
 
 use arrow::datatypes::{Schema, SchemaRef};
-use tokio::sync::{Notify, Semaphore};
 
-use super::client::Client;
 use super::config::HttpConfig;
-use super::pagination::{self, Message, Page, Plan, Sink};
-use super::records;
+use super::pagination::{self, Page, Plan};
 use super::{Error, Result};
 use crate::api::v1alpha1::flow::{HttpMethod, PaginationType};
+use crate::connectors::common::client::Client;
+use crate::connectors::common::paged::{self, PagedBridge};
+use crate::connectors::common::records;
 use crate::pipeline::engine::{BoxError, Chunk, Source, Unit};
 
 /// Records sampled to infer the schema.
@@ -34,11 +34,8 @@ const BUFFERED_PAGES: usize = 4;
 /// Reads an HTTP JSON API.
 pub struct HttpRecordSource {
     schema: SchemaRef,
-    rx: Receiver<Message>,
-    permits: Arc<Semaphore>,
-    stop: Arc<Notify>,
+    pages: PagedBridge<Page, Error>,
     buffered: VecDeque<Page>,
-    done: bool,
     description: String,
 }
 
@@ -55,7 +52,7 @@ impl HttpRecordSource {
     /// Starts reading and determines the schema from the first page that
     /// has records.
     pub fn open(config: HttpConfig) -> Result<Self> {
-        let client = Arc::new(Client::new(&config)?);
+        let client = Arc::new(Client::new(&config.client())?);
         let pagination = match config.pagination.kind {
             PaginationType::None => String::new(),
             kind => format!(", {kind:?} pagination"),
@@ -71,49 +68,21 @@ impl HttpRecordSource {
             )
         );
         let plan = Plan::new(&config);
-        let (tx, rx) = channel();
-        let permits = Arc::new(Semaphore::new(BUFFERED_PAGES));
-        let stop = Arc::new(Notify::new());
-        let sink = Sink {
-            tx: tx.clone(),
-            permits: permits.clone(),
-        };
-        let thread_stop = stop.clone();
         let request = description.clone();
-        std::thread::Builder::new()
-            .name("sluice-http".to_owned())
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(runtime) => runtime,
-                    Err(e) => {
-                        let _ = tx.send(Message::Failed(Error::Network {
-                            request,
-                            message: format!("cannot start the fetch thread's runtime: {e}"),
-                        }));
-                        return;
-                    }
-                };
-                runtime.block_on(async move {
-                    tokio::select! {
-                        () = pagination::run(client, plan, sink) => {}
-                        () = thread_stop.notified() => {}
-                    }
-                });
-            })
-            .map_err(|e| Error::Network {
-                request: description.clone(),
-                message: format!("cannot start the fetch thread: {e}"),
-            })?;
+        let fault = move |e: paged::Error| match e {
+            paged::Error::Stopped => Error::Stopped,
+            e => Error::Network {
+                request: request.clone(),
+                message: e.to_string(),
+            },
+        };
+        let pages = PagedBridge::start("sluice-http", BUFFERED_PAGES, fault, move |sink| {
+            pagination::run(client, plan, sink)
+        })?;
         let mut source = Self {
             schema: Arc::new(Schema::empty()),
-            rx,
-            permits,
-            stop,
+            pages,
             buffered: VecDeque::new(),
-            done: false,
             description,
         };
         // Pages up to the first with records: the schema comes from it.
@@ -142,35 +111,7 @@ impl HttpRecordSource {
 
     /// The next page from the fetch thread; `None` at the end.
     fn receive(&mut self) -> Result<Option<Page>> {
-        if self.done {
-            return Ok(None);
-        }
-        let message = self.rx.recv();
-        match message {
-            Ok(Message::Page(page)) => {
-                self.permits.add_permits(1);
-                Ok(Some(page))
-            }
-            Ok(Message::End) => {
-                self.done = true;
-                Ok(None)
-            }
-            Ok(Message::Failed(e)) => {
-                self.done = true;
-                Err(e)
-            }
-            Err(_) => {
-                self.done = true;
-                Err(Error::Stopped)
-            }
-        }
-    }
-}
-
-impl Drop for HttpRecordSource {
-    fn drop(&mut self) {
-        self.permits.close();
-        self.stop.notify_one();
+        self.pages.receive()
     }
 }
 

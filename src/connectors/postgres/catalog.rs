@@ -14,9 +14,7 @@ use super::{PgConfig, Result};
 use crate::connectors::{Entity, EntityField};
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?)
+    Ok(crate::connectors::common::runtime::current_thread()?)
 }
 
 /// Connects and runs `SELECT 1`.

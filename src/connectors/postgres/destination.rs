@@ -18,6 +18,7 @@ use futures_util::SinkExt;
 use tokio::runtime::Runtime;
 use tokio_postgres::Client;
 
+use crate::connectors::common::runtime;
 use crate::pipeline::engine::{BoxError, Destination, Outcome};
 
 use super::client::{connect, ident, qualified, query_error};
@@ -152,9 +153,7 @@ impl PostgresRecordDestination {
     /// Connects and prepares the staging table. Fails when the target is
     /// missing and `createTable` is off.
     pub fn open(config: &PgConfig, settings: DestinationSettings) -> Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+        let runtime = runtime::current_thread()?;
         let client = runtime.block_on(connect(config))?;
         let target = qualified(&settings.schema, &settings.table);
         let description = format!("{}.{}", settings.schema, settings.table);

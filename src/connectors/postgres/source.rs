@@ -25,6 +25,7 @@ use tokio::runtime::Runtime;
 use tokio_postgres::types::{FromSql, Type};
 use tokio_postgres::{Client, Row};
 
+use crate::connectors::common::runtime;
 use crate::pipeline::engine::{BoxError, Chunk, Source, Unit};
 
 use super::client::{connect, ident, qualified, query_error};
@@ -133,9 +134,7 @@ impl std::fmt::Debug for PostgresRecordSource {
 impl PostgresRecordSource {
     /// Connects, learns the result's columns and opens the cursor.
     pub fn open(config: &PgConfig, settings: &SourceSettings) -> Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+        let runtime = runtime::current_thread()?;
         let client = runtime.block_on(connect(config))?;
         let (inner, description) = match (&settings.table, &settings.query) {
             (Some(table), None) => (

@@ -1,6 +1,6 @@
-//! The AWS SDK clients of a profile, and the small tokio runtime they run on.
+//! The AWS SDK clients of a profile, and the small tokio runtime they run on
+//! (the shared [`Runtime`], two workers).
 
-use std::future::Future;
 use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -11,60 +11,12 @@ use super::{Error, Result};
 use crate::api::v1alpha1::connector_profile::{Credentials, S3Profile};
 use crate::secrets::Resolver;
 
-/// Runs futures to completion from plain (non-async) threads.
-#[derive(Debug)]
-pub struct Runtime {
-    runtime: Option<tokio::runtime::Runtime>,
-}
+pub use crate::connectors::common::runtime::Runtime;
 
-impl Runtime {
-    /// A runtime of two worker threads.
-    pub fn new() -> std::io::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("sluice-aws")
-            .enable_all()
-            .build()?;
-        Ok(Self {
-            runtime: Some(runtime),
-        })
-    }
-
-    /// Blocks on `future`. Called from a thread inside another runtime's
-    /// context (such as `spawn_blocking`), it blocks on a scoped thread of its
-    /// own instead, since a runtime cannot be entered from another.
-    pub fn block_on<F>(&self, future: F) -> F::Output
-    where
-        F: Future + Send,
-        F::Output: Send,
-    {
-        #[allow(clippy::expect_used)]
-        let runtime = self
-            .runtime
-            .as_ref()
-            .expect("the runtime lives until the connection is dropped");
-        if tokio::runtime::Handle::try_current().is_ok() {
-            std::thread::scope(|scope| {
-                #[allow(clippy::expect_used)]
-                scope
-                    .spawn(|| runtime.block_on(future))
-                    .join()
-                    .expect("an S3 request thread panicked")
-            })
-        } else {
-            runtime.block_on(future)
-        }
-    }
-}
-
-impl Drop for Runtime {
-    fn drop(&mut self) {
-        // Dropping may happen inside an async context, where a blocking
-        // shutdown would panic; nothing is in flight by then.
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
-    }
+/// The runtime the AWS SDK clients (S3, Secrets Manager) run on: two
+/// worker threads named `sluice-aws`.
+pub fn runtime() -> std::io::Result<Runtime> {
+    Runtime::multi_thread("sluice-aws", 2)
 }
 
 /// A connection to AWS for one profile: its SDK configuration, S3 client
@@ -108,7 +60,7 @@ impl Aws {
         credentials: Option<&Credentials>,
         secrets: &Resolver,
     ) -> Result<Self> {
-        let runtime = Runtime::new().map_err(Error::Runtime)?;
+        let runtime = runtime().map_err(Error::Runtime)?;
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(profile.region.clone()))
             // rustls with ring: no OpenSSL, no aws-lc.

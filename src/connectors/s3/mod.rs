@@ -29,7 +29,7 @@ mod open;
 mod source;
 mod store;
 
-pub use client::{Aws, Runtime, default_config};
+pub use client::{Aws, Runtime, default_config, runtime};
 pub use destination::{destination, quarantine};
 pub use open::{catalog_of, open_destination, open_quarantine, open_source};
 pub use source::{S3RecordSource, Window};

@@ -11,7 +11,8 @@
 //!   allocation is counted over 24 hours, so waiting seconds does not help;
 //!   other `403`s are permission errors;
 //! - `5xx` and connection errors are retried with the shared
-//!   [`RetryPolicy`] (jittered exponential backoff, `Retry-After` honoured);
+//!   [`RetryPolicy`](crate::connectors::common::RetryPolicy) (jittered
+//!   exponential backoff, `Retry-After` honoured);
 //! - other `4xx` are not retried and carry Salesforce's `errorCode` and
 //!   `message` (`MALFORMED_QUERY`, `INVALID_FIELD`, `NOT_FOUND`, ...).
 //!
@@ -29,7 +30,7 @@ use reqwest::{Method, Url};
 use super::auth::{self, Issued};
 use super::config::SalesforceConfig;
 use super::{Error, ErrorClass, Result};
-use crate::connectors::http::client::retry_after;
+use crate::connectors::common::client::retry_after;
 use crate::secrets::SecretValue;
 
 /// API requests used and allowed in the org's 24-hour window, as

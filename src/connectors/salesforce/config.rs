@@ -15,7 +15,7 @@ use super::{Error, Result};
 use crate::api::v1alpha1::connector_profile::{
     ConnectorProfileSpec, OAuth2GrantType, SalesforceEnvironment,
 };
-use crate::connectors::http::RetryPolicy;
+use crate::connectors::common::RetryPolicy;
 use crate::secrets::{Resolver, SecretValue};
 
 /// The OAuth 2.0 grant with its secret values.

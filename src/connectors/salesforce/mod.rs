@@ -226,8 +226,5 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// A small runtime for the connector's requests: the engine calls sources
 /// and destinations from plain threads.
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Runtime(e.to_string()))
+    crate::connectors::common::runtime::current_thread().map_err(|e| Error::Runtime(e.to_string()))
 }

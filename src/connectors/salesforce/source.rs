@@ -41,7 +41,7 @@ use super::soql::{self, Query};
 use super::{Error, Result, SalesforceConfig};
 use crate::api::v1alpha1::Task;
 use crate::api::v1alpha1::flow::{SalesforceApi, SchemaDriftPolicy};
-use crate::connectors::http::records::{self, Found, Pointer};
+use crate::connectors::common::records::{self, Found, Pointer};
 use crate::pipeline::engine::{BoxError, Chunk, Source, Unit};
 use crate::pipeline::format::CsvReader;
 

@@ -16,13 +16,11 @@ use super::config::ZendeskConfig;
 use super::destination::READ_ONLY;
 use super::source::KNOWN_OBJECTS;
 use super::{Error, Result, schema};
-use crate::connectors::http::records;
+use crate::connectors::common::records;
 use crate::connectors::{Entity, EntityField};
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+    crate::connectors::common::runtime::current_thread()
         .map_err(|e| Error::config("zendesk", format!("cannot start a runtime: {e}")))
 }
 

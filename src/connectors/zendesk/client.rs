@@ -1,9 +1,9 @@
-//! Requests to Zendesk through the http connector's client, and Zendesk's
+//! Requests to Zendesk through the shared HTTP client, and Zendesk's
 //! error payloads read into [`Error`]s.
 //!
 //! Retries, `Retry-After`, backoff and the rate-limit headers
 //! (`X-Rate-Limit-Remaining`, `RateLimit-Remaining`/`RateLimit-Reset`) are
-//! the http client's ([`RetryPolicy`](crate::connectors::http::RetryPolicy)).
+//! the shared client's ([`RetryPolicy`](crate::connectors::common::RetryPolicy)).
 //! What it gives up on is mapped here: 401 → authentication failed, 403 →
 //! forbidden, 404 → the object named, 400/422 → Zendesk's `error`,
 //! `description` and `details` (`{"details": {"subject": [{"description":
@@ -17,8 +17,8 @@ use serde_json::Value;
 
 use super::config::ZendeskConfig;
 use super::{Error, Result};
-use crate::connectors::http;
-use crate::connectors::http::client::{Client, Request, Response};
+use crate::connectors::common;
+use crate::connectors::common::client::{Client, Request, Response};
 
 /// The Zendesk API of one account.
 #[derive(Debug)]
@@ -162,8 +162,8 @@ impl ZendeskClient {
         })
     }
 
-    fn error(&self, error: http::Error, object: &str) -> Error {
-        let http::Error::Status {
+    fn error(&self, error: common::Error, object: &str) -> Error {
+        let common::Error::Status {
             request,
             status,
             body,
@@ -205,7 +205,7 @@ impl ZendeskClient {
                     said
                 },
             },
-            _ => Error::Http(http::Error::Status {
+            _ => Error::Http(common::Error::Status {
                 request,
                 status,
                 detail,

@@ -21,9 +21,9 @@ use reqwest::header::AUTHORIZATION;
 
 use super::{Error, Result};
 use crate::api::v1alpha1::connector_profile::ConnectorProfileSpec;
-use crate::api::v1alpha1::flow::{HttpMethod, Pagination};
-use crate::connectors::http::auth::AuthConfig;
-use crate::connectors::http::{HttpConfig, RetryPolicy};
+use crate::connectors::common;
+use crate::connectors::common::auth::AuthConfig;
+use crate::connectors::common::{ClientConfig, RetryPolicy};
 use crate::secrets::{Resolver, SecretValue};
 
 /// Timeout of one request.
@@ -39,9 +39,9 @@ pub struct ZendeskConfig {
     pub profile: String,
     /// `https://acme.zendesk.com/`.
     pub base: Url,
-    /// Client settings (credentials, TLS, proxy, retries) for the http
-    /// connector's client.
-    pub http: HttpConfig,
+    /// Settings (credentials, TLS, proxy, retries) of the shared HTTP
+    /// client.
+    pub http: ClientConfig,
     /// Records per page of list endpoints (`page[size]`, at most 100).
     pub list_page_size: usize,
     /// Records per page of incremental exports (`per_page`, at most 1000).
@@ -85,15 +85,10 @@ impl ZendeskConfig {
             ));
         }
         let auth = auth(name, profile, &base, secrets)?;
-        let http = HttpConfig {
+        let http = ClientConfig {
             profile: name.to_owned(),
-            url: base.clone(),
-            method: HttpMethod::Get,
-            body: None,
             headers: Vec::new(),
             auth,
-            pagination: Pagination::default(),
-            record_selector: String::new(),
             requests_per_second: None,
             max_concurrency: MAX_CONCURRENCY,
             request_timeout: REQUEST_TIMEOUT,
@@ -174,7 +169,7 @@ fn auth(
             o.token_url = Some(format!("{base}oauth/tokens"));
         }
         return AuthConfig::new(name, Some(&credentials), secrets).map_err(|e| match e {
-            crate::connectors::http::Error::Secret(e) => Error::Secret(e),
+            common::Error::Secret(e) => Error::Secret(e),
             other => Error::config(field("oauth2"), other.to_string()),
         });
     }

@@ -27,6 +27,7 @@ use serde_json::{Map, Value, json};
 use super::client::ZendeskClient;
 use super::{Error, Result};
 use crate::api::v1alpha1::flow::WriteMode;
+use crate::connectors::common::runtime;
 use crate::pipeline::engine::{BadRecord, BoxError, Destination, Outcome};
 
 /// Tickets per `create_many` / `update_many` request (Zendesk's limit).
@@ -194,9 +195,7 @@ fn failure(result: &Value) -> Option<String> {
 impl ZendeskTicketDestination {
     /// A destination writing through `client` as `mode` says.
     pub fn new(client: ZendeskClient, mode: TicketWrite) -> Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
+        let runtime = runtime::current_thread()
             .map_err(|e| Error::config("zendesk", format!("cannot start a runtime: {e}")))?;
         Ok(Self {
             client: Arc::new(client),

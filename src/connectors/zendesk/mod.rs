@@ -12,7 +12,7 @@
 //!   basic), an OAuth access token (`credentials.apiKey`, sent as
 //!   `Authorization: Bearer`) or an OAuth 2.0 grant (`credentials.oauth2`,
 //!   token endpoint `{base}/oauth/tokens` unless set).
-//! - [`client`]: requests through the http connector's client (one retry
+//! - [`client`]: requests through the shared HTTP client (one retry
 //!   policy: 429 and 503 wait for `Retry-After`, 5xx back off, 401/403/4xx
 //!   are not retried) with Zendesk's error payloads read into [`Error`].
 //! - [`schema`]: the declared Arrow schema of tickets, users, organizations
@@ -40,7 +40,7 @@ pub use destination::ZendeskTicketDestination;
 pub use open::{catalog_of, open_destination, open_source};
 pub use source::ZendeskRecordSource;
 
-use crate::connectors::http;
+use crate::connectors::common;
 use crate::pipeline::error::{Classify, ErrorClass};
 use crate::secrets;
 
@@ -105,7 +105,7 @@ pub enum Error {
     },
     /// Rate limits beyond the retry budget, server and network errors.
     #[error(transparent)]
-    Http(http::Error),
+    Http(common::Error),
     /// A page does not have the documented shape.
     #[error("{page}: {field}: {message}")]
     Page {

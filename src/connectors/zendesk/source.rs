@@ -66,14 +66,14 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use reqwest::{Method, Url};
 use serde_json::Value;
-use tokio::sync::{Notify, mpsc};
 
 use super::client::ZendeskClient;
 use super::schema;
 use super::{Error, Result};
-use crate::connectors::http::Window;
-use crate::connectors::http::client::Response;
-use crate::connectors::http::records;
+use crate::connectors::common::Window;
+use crate::connectors::common::client::Response;
+use crate::connectors::common::paged::{self, PageSink, PagedBridge};
+use crate::connectors::common::records;
 use crate::pipeline::engine::{BoxError, Chunk, Source, Unit};
 use crate::pipeline::format::Malformed as BadRow;
 
@@ -179,13 +179,6 @@ struct Page {
     /// The page's records array when it is not one: a bad record for the
     /// Flow's error policy (the next page is still known).
     malformed: Vec<BadRow>,
-}
-
-#[derive(Debug)]
-enum Message {
-    Page(Page),
-    Failed(Error),
-    End,
 }
 
 /// What a read needs, fixed when it starts.
@@ -681,14 +674,10 @@ impl Plan {
     }
 }
 
-async fn fetch(client: Arc<ZendeskClient>, plan: Plan, tx: mpsc::Sender<Message>) {
-    let mut url = match plan.first_url(&client) {
-        Ok(url) => url,
-        Err(e) => {
-            let _ = tx.send(Message::Failed(e)).await;
-            return;
-        }
-    };
+/// Reads every page of the object and delivers it to `sink`; the error
+/// that stopped the read, if any, ends the stream.
+async fn fetch(client: Arc<ZendeskClient>, plan: Plan, sink: PageSink<Page, Error>) -> Result<()> {
+    let mut url = plan.first_url(&client)?;
     let mut seen = Seen::default();
     let object = plan.describe_object();
     let mut refetched = 0;
@@ -713,22 +702,16 @@ async fn fetch(client: Arc<ZendeskClient>, plan: Plan, tx: mpsc::Sender<Message>
                 continue;
             }
             Ok((page, next)) => {
-                if tx.send(Message::Page(page)).await.is_err() {
-                    return;
+                if !sink.page(page).await {
+                    return Ok(());
                 }
                 refetched = 0;
                 match next {
                     Some(next) => url = next,
-                    None => {
-                        let _ = tx.send(Message::End).await;
-                        return;
-                    }
+                    None => return Ok(()),
                 }
             }
-            Err(e) => {
-                let _ = tx.send(Message::Failed(e)).await;
-                return;
-            }
+            Err(e) => return Err(e),
         }
     }
 }
@@ -736,10 +719,8 @@ async fn fetch(client: Arc<ZendeskClient>, plan: Plan, tx: mpsc::Sender<Message>
 /// Reads one Zendesk object.
 pub struct ZendeskRecordSource {
     schema: SchemaRef,
-    rx: mpsc::Receiver<Message>,
-    stop: Arc<Notify>,
+    pages: PagedBridge<Page, Error>,
     buffered: VecDeque<Page>,
-    done: bool,
     description: String,
 }
 
@@ -828,40 +809,17 @@ impl ZendeskRecordSource {
             client.describe(&Method::GET, &first)
         );
         let client = Arc::new(client);
-        let (tx, rx) = mpsc::channel(BUFFERED_PAGES);
-        let stop = Arc::new(Notify::new());
-        let thread_stop = stop.clone();
-        let failed_tx = tx.clone();
-        std::thread::Builder::new()
-            .name("sluice-zendesk".to_owned())
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(runtime) => runtime,
-                    Err(e) => {
-                        let _ = failed_tx.blocking_send(Message::Failed(Error::config(
-                            "zendesk",
-                            format!("cannot start the fetch thread's runtime: {e}"),
-                        )));
-                        return;
-                    }
-                };
-                runtime.block_on(async move {
-                    tokio::select! {
-                        () = fetch(client, plan, tx) => {}
-                        () = thread_stop.notified() => {}
-                    }
-                });
-            })
-            .map_err(|e| Error::config("zendesk", format!("cannot start the fetch thread: {e}")))?;
+        let fault = |e: paged::Error| match e {
+            paged::Error::Stopped => Error::Stopped,
+            e => Error::config("zendesk", e.to_string()),
+        };
+        let pages = PagedBridge::start("sluice-zendesk", BUFFERED_PAGES, fault, move |sink| {
+            fetch(client, plan, sink)
+        })?;
         let mut source = Self {
             schema: declared.unwrap_or_else(|| Arc::new(Schema::empty())),
-            rx,
-            stop,
+            pages,
             buffered: VecDeque::new(),
-            done: false,
             description,
         };
         let infer = source.schema.fields().is_empty();
@@ -889,32 +847,9 @@ impl ZendeskRecordSource {
         &self.description
     }
 
+    /// The next page from the fetch thread; `None` at the end.
     fn receive(&mut self) -> Result<Option<Page>> {
-        if self.done {
-            return Ok(None);
-        }
-        match self.rx.blocking_recv() {
-            Some(Message::Page(page)) => Ok(Some(page)),
-            Some(Message::End) => {
-                self.done = true;
-                Ok(None)
-            }
-            Some(Message::Failed(e)) => {
-                self.done = true;
-                Err(e)
-            }
-            None => {
-                self.done = true;
-                Err(Error::Stopped)
-            }
-        }
-    }
-}
-
-impl Drop for ZendeskRecordSource {
-    fn drop(&mut self) {
-        self.rx.close();
-        self.stop.notify_one();
+        self.pages.receive()
     }
 }
 

@@ -28,11 +28,11 @@ use reqwest::Url;
 use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
 
 use super::client::Client;
-use super::{Error, Result};
+use super::error::{Error, Result};
 use crate::api::v1alpha1::connector_profile::{ApiKeyPlacement, Credentials, OAuth2GrantType};
 use crate::secrets::{Resolver, SecretValue};
 
-/// An OAuth 2.0 grant this source can use.
+/// An OAuth 2.0 grant the client can use.
 #[derive(Debug, Clone)]
 pub enum Grant {
     /// Client credentials.

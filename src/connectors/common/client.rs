@@ -1,5 +1,5 @@
-//! The HTTP client of the http source, and the one place where rate limits
-//! and retries are decided.
+//! The HTTP client the http and Zendesk connectors share, and the one place
+//! where rate limits and retries are decided.
 //!
 //! Every request (pages and OAuth token requests alike) goes through
 //! [`Client::send`]:
@@ -37,14 +37,37 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::Utc;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
 
 use super::auth::{Auth, AuthConfig, Generation, Issued, OAuth2Config};
-use super::config::HttpConfig;
-use super::{Error, ErrorClass, Result};
-use crate::api::v1alpha1::connector_profile::OAuth2ClientAuthentication;
+use super::error::{Error, ErrorClass, Result};
+use crate::api::v1alpha1::connector_profile::{OAuth2ClientAuthentication, TlsSettings};
 use crate::secrets::SecretValue;
+
+/// What the client needs of a connector's settings: whose profile it
+/// speaks for, static headers, credentials, limits, TLS, proxy and retries.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// The ConnectorProfile's name, for messages.
+    pub profile: String,
+    /// Static headers of the profile.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Credentials, with their secret values.
+    pub auth: AuthConfig,
+    /// Most requests started per second, when limited.
+    pub requests_per_second: Option<f64>,
+    /// Most requests in flight at once.
+    pub max_concurrency: usize,
+    /// Timeout of one request.
+    pub request_timeout: Duration,
+    /// TLS settings.
+    pub tls: Option<TlsSettings>,
+    /// HTTP(S) proxy URL.
+    pub proxy: Option<String>,
+    /// Retries and backoff.
+    pub retry: RetryPolicy,
+}
 
 /// How failed requests are retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -344,7 +367,7 @@ fn status_text(status: StatusCode) -> String {
 
 impl Client {
     /// A client for `config`.
-    pub fn new(config: &HttpConfig) -> Result<Self> {
+    pub fn new(config: &ClientConfig) -> Result<Self> {
         // reqwest is built without a default crypto provider: use ring, the
         // one kube uses. Installing twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
