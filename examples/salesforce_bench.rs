@@ -25,7 +25,7 @@ use ring::signature::KeyPair as _;
 use serde_json::json;
 use sluice::api::v1alpha1::flow::{ErrorHandling, SalesforceApi, SchemaDriftPolicy};
 use sluice::connectors::salesforce::{SalesforceConfig, SalesforceRecordSource, SourceSettings};
-use sluice::pipeline::engine::{self, BoxError, Destination, Options, Outcome, Source};
+use sluice::pipeline::engine::{self, ConnectorError, Destination, Options, Outcome, Source};
 use sluice::pipeline::tasks::Tasks;
 use sluice::secrets::Resolver;
 
@@ -33,20 +33,20 @@ use sluice::secrets::Resolver;
 struct Count(u64);
 
 impl Destination for Count {
-    fn write(&mut self, batch: &RecordBatch) -> Result<(), BoxError> {
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError> {
         self.0 += batch.num_rows() as u64;
         Ok(())
     }
     fn bytes_written(&self) -> u64 {
         0
     }
-    fn commit(self: Box<Self>) -> Result<Outcome, BoxError> {
+    fn commit(self: Box<Self>) -> Result<Outcome, ConnectorError> {
         Ok(Outcome {
             location: format!("{} records", self.0),
             ..Outcome::default()
         })
     }
-    fn abort(self: Box<Self>) -> Result<(), BoxError> {
+    fn abort(self: Box<Self>) -> Result<(), ConnectorError> {
         Ok(())
     }
 }

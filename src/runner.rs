@@ -207,25 +207,7 @@ pub struct Finished {
 pub use crate::protocol::EXIT_NOT_RETRYABLE;
 
 fn classify(error: &engine::Error) -> (ErrorReason, bool) {
-    match error {
-        engine::Error::BadRecord(_) | engine::Error::TooManyBadRecords { .. } => {
-            (ErrorReason::BadRecords, false)
-        }
-        engine::Error::Tasks(crate::pipeline::tasks::Error::FailRun { .. }) => {
-            (ErrorReason::BadRecords, false)
-        }
-        engine::Error::Tasks(_) => (ErrorReason::Internal, false),
-        engine::Error::Source(source) => {
-            match source.downcast_ref::<crate::connectors::common::Error>() {
-                Some(http) => (http.reason(), http.retryable()),
-                None => (ErrorReason::Unreachable, true),
-            }
-        }
-        engine::Error::Destination(_) | engine::Error::Quarantine(_) => {
-            (ErrorReason::WriteFailed, true)
-        }
-        engine::Error::Cancelled => (ErrorReason::Internal, false),
-    }
+    (error.reason(), error.retryable())
 }
 
 /// Executes the FlowRun and reports on it; returns its final phase.

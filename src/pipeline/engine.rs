@@ -26,15 +26,15 @@ use super::format::Malformed;
 use super::tasks::{self, Tasks};
 use crate::api::v1alpha1::flow::{ErrorHandling, ErrorPolicy};
 
-/// Any error of a source or destination, with its message.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub use super::error::ConnectorError;
+use super::error::{Classify, ErrorClass};
 
 /// Errors that end a run.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The source failed.
     #[error("source: {0}")]
-    Source(BoxError),
+    Source(ConnectorError),
     /// A task failed the run (`FailRun`) or an Arrow kernel failed.
     #[error(transparent)]
     Tasks(#[from] tasks::Error),
@@ -55,13 +55,34 @@ pub enum Error {
     },
     /// The destination failed.
     #[error("destination: {0}")]
-    Destination(BoxError),
+    Destination(ConnectorError),
     /// Writing quarantined records failed.
     #[error("quarantine: {0}")]
-    Quarantine(BoxError),
+    Quarantine(ConnectorError),
     /// The run was cancelled.
     #[error("cancelled")]
     Cancelled,
+}
+
+impl Classify for Error {
+    /// A connector's failure keeps the class the connector gave it; bad
+    /// records are `Data`; anything else is Sluice's own (`Internal`).
+    fn class(&self) -> ErrorClass {
+        match self {
+            Self::BadRecord(_)
+            | Self::TooManyBadRecords { .. }
+            | Self::Tasks(tasks::Error::FailRun { .. }) => ErrorClass::Data,
+            Self::Tasks(_) | Self::Cancelled => ErrorClass::Internal,
+            Self::Source(e) | Self::Destination(e) | Self::Quarantine(e) => e.class(),
+        }
+    }
+
+    fn retryable(&self) -> bool {
+        match self {
+            Self::Source(e) | Self::Destination(e) | Self::Quarantine(e) => e.retryable(),
+            other => other.class().retryable(),
+        }
+    }
 }
 
 /// Result of this module.
@@ -85,7 +106,7 @@ pub struct Chunk {
 }
 
 /// A unit of source work: decoding runs on a worker thread.
-pub type Unit = Box<dyn FnOnce() -> Result<Chunk, BoxError> + Send>;
+pub type Unit = Box<dyn FnOnce() -> Result<Chunk, ConnectorError> + Send>;
 
 /// A source of records. Its I/O runs on one thread; the units it returns
 /// are decoded in parallel.
@@ -93,7 +114,7 @@ pub trait Source: Send {
     /// The schema of every chunk.
     fn schema(&self) -> SchemaRef;
     /// The next unit of work, or `None` at the end.
-    fn next_unit(&mut self) -> Result<Option<Unit>, BoxError>;
+    fn next_unit(&mut self) -> Result<Option<Unit>, ConnectorError>;
 }
 
 /// What a destination published.
@@ -116,7 +137,7 @@ pub struct Outcome {
 /// Where records go. Nothing written is visible before `commit`.
 pub trait Destination: Send {
     /// Writes a batch.
-    fn write(&mut self, batch: &RecordBatch) -> Result<(), BoxError>;
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError>;
     /// Records the destination refused since the last call (per-record
     /// failures that an application API reports after a write); the engine
     /// applies the Flow's error policy to them. Destinations that accept
@@ -127,9 +148,9 @@ pub trait Destination: Send {
     /// Bytes written so far.
     fn bytes_written(&self) -> u64;
     /// Publishes everything written.
-    fn commit(self: Box<Self>) -> Result<Outcome, BoxError>;
+    fn commit(self: Box<Self>) -> Result<Outcome, ConnectorError>;
     /// Discards everything written.
-    fn abort(self: Box<Self>) -> Result<(), BoxError>;
+    fn abort(self: Box<Self>) -> Result<(), ConnectorError>;
 }
 
 /// A record that failed, with why.
@@ -152,11 +173,11 @@ pub struct BadRecord {
 /// Where bad records go under policy `Quarantine`.
 pub trait Quarantine: Send {
     /// Keeps bad records.
-    fn write(&mut self, records: &[BadRecord]) -> Result<(), BoxError>;
+    fn write(&mut self, records: &[BadRecord]) -> Result<(), ConnectorError>;
     /// Publishes what was kept; returns its location.
-    fn publish(self: Box<Self>) -> Result<Option<String>, BoxError>;
+    fn publish(self: Box<Self>) -> Result<Option<String>, ConnectorError>;
     /// Discards what was kept.
-    fn discard(self: Box<Self>) -> Result<(), BoxError>;
+    fn discard(self: Box<Self>) -> Result<(), ConnectorError>;
 }
 
 /// Counts of a run, as it goes.
@@ -314,7 +335,7 @@ pub fn run(
 ) -> Result<Summary, Box<Failure>> {
     let cancel = options.cancel.clone();
     let workers = options.workers.max(1);
-    let (work_tx, work_rx) = sync_channel::<(u64, Result<Unit, BoxError>)>(workers);
+    let (work_tx, work_rx) = sync_channel::<(u64, Result<Unit, ConnectorError>)>(workers);
     let (result_tx, result_rx) = sync_channel::<(u64, Result<Processed>)>(workers);
     let (permit_tx, permit_rx) = sync_channel::<()>(options.in_flight.max(workers));
     let work_rx = Arc::new(Mutex::new(work_rx));
@@ -329,7 +350,7 @@ pub fn run(
             });
         if let Err(e) = spawned {
             return Err(Box::new(Failure {
-                error: Error::Source(Box::new(e)),
+                error: Error::Source(ConnectorError::new(ErrorClass::Internal, e)),
                 counts: Counts::default(),
                 quarantine: None,
             }));
@@ -345,7 +366,10 @@ pub fn run(
         }
         if started == 0 {
             cancel.store(true, Ordering::Relaxed);
-            let error = Error::Source("no worker thread could be started".into());
+            let error = Error::Source(ConnectorError::new(
+                ErrorClass::Internal,
+                "no worker thread could be started",
+            ));
             return Err(Box::new(Failure {
                 error,
                 counts: Counts::default(),
@@ -366,7 +390,7 @@ pub fn run(
 
 fn read(
     source: &mut dyn Source,
-    work: &SyncSender<(u64, Result<Unit, BoxError>)>,
+    work: &SyncSender<(u64, Result<Unit, ConnectorError>)>,
     permits: &SyncSender<()>,
     cancel: &AtomicBool,
 ) {
@@ -388,7 +412,7 @@ fn read(
 
 fn work(
     tasks: &Tasks,
-    work: &Mutex<Receiver<(u64, Result<Unit, BoxError>)>>,
+    work: &Mutex<Receiver<(u64, Result<Unit, ConnectorError>)>>,
     results: &SyncSender<(u64, Result<Processed>)>,
 ) {
     loop {

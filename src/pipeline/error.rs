@@ -136,6 +136,22 @@ impl ConnectorError {
         self.condition_reason
     }
 
+    /// The connector's own error, when it is a `T`.
+    pub fn downcast<T: std::error::Error + 'static>(self) -> Result<Box<T>, Self> {
+        let Self {
+            class,
+            retryable,
+            condition_reason,
+            error,
+        } = self;
+        error.downcast::<T>().map_err(|error| Self {
+            class,
+            retryable,
+            condition_reason,
+            error,
+        })
+    }
+
     /// The error inside.
     pub fn inner(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
         self.error.as_ref()
@@ -199,6 +215,15 @@ impl Classify for std::io::Error {
         {
             Some(inner) => inner.retryable(),
             None => self.class().retryable(),
+        }
+    }
+}
+
+impl Classify for serde_json::Error {
+    fn class(&self) -> ErrorClass {
+        match self.classify() {
+            serde_json::error::Category::Io => ErrorClass::Transient,
+            _ => ErrorClass::Data,
         }
     }
 }

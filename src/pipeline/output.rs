@@ -439,7 +439,7 @@ impl FileDestination {
 }
 
 impl super::engine::Destination for FileDestination {
-    fn write(&mut self, batch: &RecordBatch) -> Result<(), super::engine::BoxError> {
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), super::error::ConnectorError> {
         Ok(self.writer.write(batch)?)
     }
 
@@ -447,7 +447,7 @@ impl super::engine::Destination for FileDestination {
         self.writer.bytes_written()
     }
 
-    fn commit(self: Box<Self>) -> Result<super::engine::Outcome, super::engine::BoxError> {
+    fn commit(self: Box<Self>) -> Result<super::engine::Outcome, super::error::ConnectorError> {
         let published = self.writer.commit(self.overwrite)?;
         Ok(super::engine::Outcome {
             location: published.location,
@@ -458,7 +458,7 @@ impl super::engine::Destination for FileDestination {
         })
     }
 
-    fn abort(self: Box<Self>) -> Result<(), super::engine::BoxError> {
+    fn abort(self: Box<Self>) -> Result<(), super::error::ConnectorError> {
         Ok(self.writer.abort()?)
     }
 }

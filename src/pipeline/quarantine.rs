@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::engine::{BadRecord, BoxError, Quarantine};
+use super::engine::{BadRecord, Quarantine};
+use super::error::{ConnectorError, ErrorClass};
 use super::store::{ObjectWriter, Store};
 
 const ROLL_BYTES: u64 = 64 << 20;
@@ -47,7 +48,7 @@ pub struct QuarantineWriter {
 
 impl QuarantineWriter {
     /// Quarantine of one run of `flow` in `store`.
-    pub fn new(store: Arc<dyn Store>, flow: &str, run_id: &str) -> Result<Self, BoxError> {
+    pub fn new(store: Arc<dyn Store>, flow: &str, run_id: &str) -> Result<Self, ConnectorError> {
         let writer = Self {
             store,
             flow: flow.to_owned(),
@@ -73,7 +74,7 @@ impl QuarantineWriter {
         )
     }
 
-    fn close(&mut self) -> Result<(), BoxError> {
+    fn close(&mut self) -> Result<(), ConnectorError> {
         if let Some((writer, key, _)) = self.open.take() {
             writer.finish()?;
             self.staged.push(key);
@@ -83,7 +84,7 @@ impl QuarantineWriter {
 }
 
 impl Quarantine for QuarantineWriter {
-    fn write(&mut self, records: &[BadRecord]) -> Result<(), BoxError> {
+    fn write(&mut self, records: &[BadRecord]) -> Result<(), ConnectorError> {
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         for bad in records {
             if self.open.is_none() {
@@ -120,7 +121,7 @@ impl Quarantine for QuarantineWriter {
         Ok(())
     }
 
-    fn publish(mut self: Box<Self>) -> Result<Option<String>, BoxError> {
+    fn publish(mut self: Box<Self>) -> Result<Option<String>, ConnectorError> {
         self.close()?;
         if self.staged.is_empty() {
             return Ok(None);
@@ -139,7 +140,7 @@ impl Quarantine for QuarantineWriter {
         Ok(Some(self.store.url(&folder)))
     }
 
-    fn discard(mut self: Box<Self>) -> Result<(), BoxError> {
+    fn discard(mut self: Box<Self>) -> Result<(), ConnectorError> {
         self.close()?;
         for key in self.store.list(&self.staging())? {
             self.store.delete(&key)?;
@@ -170,25 +171,28 @@ impl SharedQuarantine {
 }
 
 impl Quarantine for SharedQuarantine {
-    fn write(&mut self, records: &[BadRecord]) -> Result<(), BoxError> {
+    fn write(&mut self, records: &[BadRecord]) -> Result<(), ConnectorError> {
         let mut inner = self
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         match inner.as_mut() {
             Some(q) => q.write(records),
-            None => Err("the quarantine was already published".into()),
+            None => Err(ConnectorError::new(
+                ErrorClass::Internal,
+                "the quarantine was already published",
+            )),
         }
     }
 
-    fn publish(self: Box<Self>) -> Result<Option<String>, BoxError> {
+    fn publish(self: Box<Self>) -> Result<Option<String>, ConnectorError> {
         match self.take() {
             Some(q) => q.publish(),
             None => Ok(None),
         }
     }
 
-    fn discard(self: Box<Self>) -> Result<(), BoxError> {
+    fn discard(self: Box<Self>) -> Result<(), ConnectorError> {
         match self.take() {
             Some(q) => q.discard(),
             None => Ok(()),

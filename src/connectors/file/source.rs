@@ -14,7 +14,8 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::{Error, Result, under_root};
 use crate::api::v1alpha1::flow::{FileFormat, FileInput, FileSource as Spec};
-use crate::pipeline::engine::{BoxError, Source, Unit};
+use crate::pipeline::engine::{Source, Unit};
+use crate::pipeline::error::ConnectorError;
 use crate::pipeline::format::{self, CsvReader};
 use crate::pipeline::read::ObjectReader;
 
@@ -168,7 +169,7 @@ impl Source for FileRecordSource {
         self.schema.clone()
     }
 
-    fn next_unit(&mut self) -> Result<Option<Unit>, BoxError> {
+    fn next_unit(&mut self) -> Result<Option<Unit>, ConnectorError> {
         loop {
             if self.current.is_none() && !self.open_next()? {
                 return Ok(None);

@@ -22,7 +22,8 @@ use crate::api::v1alpha1::flow::{HttpMethod, PaginationType};
 use crate::connectors::common::client::Client;
 use crate::connectors::common::paged::{self, PagedBridge};
 use crate::connectors::common::records;
-use crate::pipeline::engine::{BoxError, Chunk, Source, Unit};
+use crate::pipeline::engine::{Chunk, Source, Unit};
+use crate::pipeline::error::ConnectorError;
 
 /// Records sampled to infer the schema.
 const SAMPLE_RECORDS: usize = 1000;
@@ -120,7 +121,7 @@ impl Source for HttpRecordSource {
         self.schema.clone()
     }
 
-    fn next_unit(&mut self) -> Result<Option<Unit>, BoxError> {
+    fn next_unit(&mut self) -> Result<Option<Unit>, ConnectorError> {
         let page = match self.buffered.pop_front() {
             Some(page) => page,
             None => match self.receive()? {

@@ -19,7 +19,8 @@ use tokio::runtime::Runtime;
 use tokio_postgres::Client;
 
 use crate::connectors::common::runtime;
-use crate::pipeline::engine::{BoxError, Destination, Outcome};
+use crate::pipeline::engine::{Destination, Outcome};
+use crate::pipeline::error::ConnectorError;
 
 use super::client::{connect, ident, qualified, query_error};
 use super::{Error, PgConfig, Result};
@@ -442,7 +443,7 @@ impl PostgresRecordDestination {
 }
 
 impl Destination for PostgresRecordDestination {
-    fn write(&mut self, batch: &RecordBatch) -> Result<(), BoxError> {
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError> {
         Ok(self.write_batch(batch)?)
     }
 
@@ -450,7 +451,7 @@ impl Destination for PostgresRecordDestination {
         self.bytes
     }
 
-    fn commit(self: Box<Self>) -> Result<Outcome, BoxError> {
+    fn commit(self: Box<Self>) -> Result<Outcome, ConnectorError> {
         self.commit_all()?;
         Ok(Outcome {
             location: format!("postgres table {}", self.description),
@@ -461,7 +462,7 @@ impl Destination for PostgresRecordDestination {
         })
     }
 
-    fn abort(self: Box<Self>) -> Result<(), BoxError> {
+    fn abort(self: Box<Self>) -> Result<(), ConnectorError> {
         self.drop_stage();
         Ok(())
     }

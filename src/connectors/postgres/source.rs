@@ -26,7 +26,8 @@ use tokio_postgres::types::{FromSql, Type};
 use tokio_postgres::{Client, Row};
 
 use crate::connectors::common::runtime;
-use crate::pipeline::engine::{BoxError, Chunk, Source, Unit};
+use crate::pipeline::engine::{Chunk, Source, Unit};
+use crate::pipeline::error::{ConnectorError, ErrorClass};
 
 use super::client::{connect, ident, qualified, query_error};
 use super::{Error, PgConfig, Result};
@@ -246,7 +247,7 @@ impl Source for PostgresRecordSource {
         self.schema.clone()
     }
 
-    fn next_unit(&mut self) -> Result<Option<Unit>, BoxError> {
+    fn next_unit(&mut self) -> Result<Option<Unit>, ConnectorError> {
         if self.done {
             return Ok(None);
         }
@@ -281,22 +282,31 @@ impl Source for PostgresRecordSource {
     }
 }
 
-fn column<'a, T: FromSql<'a>>(rows: &'a [Row], index: usize) -> Result<Vec<Option<T>>, BoxError> {
+fn column<'a, T: FromSql<'a>>(
+    rows: &'a [Row],
+    index: usize,
+) -> Result<Vec<Option<T>>, ConnectorError> {
     rows.iter()
         .map(|row| {
             row.try_get::<_, Option<T>>(index).map_err(|e| {
-                format!(
-                    "column {:?} cannot be decoded: {e}",
-                    row.columns()[index].name()
+                ConnectorError::new(
+                    ErrorClass::Data,
+                    format!(
+                        "column {:?} cannot be decoded: {e}",
+                        row.columns()[index].name()
+                    ),
                 )
-                .into()
             })
         })
         .collect()
 }
 
 /// Rows as an Arrow batch of `schema`.
-fn to_batch(schema: &SchemaRef, kinds: &[Kind], rows: &[Row]) -> Result<RecordBatch, BoxError> {
+fn to_batch(
+    schema: &SchemaRef,
+    kinds: &[Kind],
+    rows: &[Row],
+) -> Result<RecordBatch, ConnectorError> {
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(kinds.len());
     for (i, kind) in kinds.iter().enumerate() {

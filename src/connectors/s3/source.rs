@@ -6,7 +6,6 @@
 //! schema comes from the first object. Incremental runs read the objects whose LastModified falls
 //! in the run's window.
 
-use crate::pipeline::error::ConnectorError;
 use std::io::Read;
 use std::sync::Arc;
 
@@ -18,7 +17,8 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::{Aws, Error, Result};
 use crate::api::v1alpha1::flow::{FileFormat, FileInput, S3Source as Spec};
-use crate::pipeline::engine::{BoxError, Source, Unit};
+use crate::pipeline::engine::{Source, Unit};
+use crate::pipeline::error::ConnectorError;
 use crate::pipeline::format::{self, CsvReader};
 use crate::pipeline::read::ObjectReader;
 
@@ -315,7 +315,7 @@ impl Source for S3RecordSource {
         self.schema.clone()
     }
 
-    fn next_unit(&mut self) -> Result<Option<Unit>, BoxError> {
+    fn next_unit(&mut self) -> Result<Option<Unit>, ConnectorError> {
         loop {
             if self.current.is_none() && !self.open_next()? {
                 return Ok(None);

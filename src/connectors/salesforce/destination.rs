@@ -37,7 +37,8 @@ use super::describe::{self, Describe};
 use super::source::poll_job;
 use super::{Error, Result, SalesforceConfig};
 use crate::api::v1alpha1::flow::{ErrorPolicy, SalesforceApi};
-use crate::pipeline::engine::{BadRecord, BoxError, Destination, Outcome, Quarantine};
+use crate::pipeline::engine::{BadRecord, Destination, Outcome, Quarantine};
+use crate::pipeline::error::ConnectorError;
 use crate::pipeline::quarantine::SharedQuarantine;
 
 /// Records per sObject Collections request (the API's limit).
@@ -638,7 +639,7 @@ impl SalesforceRecordDestination {
 }
 
 impl Destination for SalesforceRecordDestination {
-    fn write(&mut self, batch: &RecordBatch) -> Result<(), BoxError> {
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
@@ -661,11 +662,11 @@ impl Destination for SalesforceRecordDestination {
         self.bytes
     }
 
-    fn commit(mut self: Box<Self>) -> Result<Outcome, BoxError> {
+    fn commit(mut self: Box<Self>) -> Result<Outcome, ConnectorError> {
         Ok(self.finish()?)
     }
 
-    fn abort(self: Box<Self>) -> Result<(), BoxError> {
+    fn abort(self: Box<Self>) -> Result<(), ConnectorError> {
         // Nothing was sent.
         Ok(())
     }

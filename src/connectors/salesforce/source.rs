@@ -42,7 +42,8 @@ use super::{Error, Result, SalesforceConfig};
 use crate::api::v1alpha1::Task;
 use crate::api::v1alpha1::flow::{SalesforceApi, SchemaDriftPolicy};
 use crate::connectors::common::records::{self, Found, Pointer};
-use crate::pipeline::engine::{BoxError, Chunk, Source, Unit};
+use crate::pipeline::engine::{Chunk, Source, Unit};
+use crate::pipeline::error::ConnectorError;
 use crate::pipeline::format::CsvReader;
 
 /// The window of an incremental read: `cursorField` in `[start, end)`.
@@ -664,7 +665,11 @@ pub(crate) async fn poll_job(
     }
 }
 
-fn decode_page(page: Page, read_schema: &SchemaRef, schema: &SchemaRef) -> Result<Chunk, BoxError> {
+fn decode_page(
+    page: Page,
+    read_schema: &SchemaRef,
+    schema: &SchemaRef,
+) -> Result<Chunk, ConnectorError> {
     let Page { origin, body, kind } = page;
     let decode_error = |message: String| Error::Response {
         request: origin.clone(),
@@ -688,13 +693,14 @@ fn decode_page(page: Page, read_schema: &SchemaRef, schema: &SchemaRef) -> Resul
                 .unwrap_or_default();
             let expected: Vec<&String> = read_schema.fields().iter().map(|f| f.name()).collect();
             if !body.is_empty() && header.iter().collect::<Vec<_>>() != expected {
-                return Err(Box::new(Error::Response {
+                return Err(Error::Response {
                     request: origin,
                     message: format!(
                         "the CSV header is {:?}, not the selected fields {:?}",
                         header, expected
                     ),
-                }));
+                }
+                .into());
             }
             let mut reader = CsvReader::new(
                 Box::new(std::io::Cursor::new(body.clone())),
@@ -734,7 +740,7 @@ impl Source for SalesforceRecordSource {
         self.schema.clone()
     }
 
-    fn next_unit(&mut self) -> std::result::Result<Option<Unit>, BoxError> {
+    fn next_unit(&mut self) -> std::result::Result<Option<Unit>, ConnectorError> {
         let Some(page) = self.fetch()? else {
             return Ok(None);
         };

@@ -28,7 +28,8 @@ use super::client::ZendeskClient;
 use super::{Error, Result};
 use crate::api::v1alpha1::flow::WriteMode;
 use crate::connectors::common::runtime;
-use crate::pipeline::engine::{BadRecord, BoxError, Destination, Outcome};
+use crate::pipeline::engine::{BadRecord, Destination, Outcome};
+use crate::pipeline::error::ConnectorError;
 
 /// Tickets per `create_many` / `update_many` request (Zendesk's limit).
 pub const BATCH: usize = 100;
@@ -131,7 +132,7 @@ impl std::fmt::Debug for ZendeskTicketDestination {
     }
 }
 
-fn rows(batch: &RecordBatch) -> Result<Vec<Map<String, Value>>, BoxError> {
+fn rows(batch: &RecordBatch) -> Result<Vec<Map<String, Value>>, ConnectorError> {
     let mut buffer = Vec::new();
     {
         let mut writer = arrow::json::LineDelimitedWriter::new(&mut buffer);
@@ -434,14 +435,14 @@ impl ZendeskTicketDestination {
 }
 
 impl Destination for ZendeskTicketDestination {
-    fn write(&mut self, batch: &RecordBatch) -> Result<(), BoxError> {
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
         self.batches += 1;
         let rows = rows(batch)?;
         let prepared = self.prepare(rows, self.batches);
-        self.send(prepared).map_err(|e| Box::new(e) as BoxError)
+        self.send(prepared).map_err(ConnectorError::from)
     }
 
     fn rejected(&mut self) -> Vec<BadRecord> {
@@ -452,7 +453,7 @@ impl Destination for ZendeskTicketDestination {
         self.bytes
     }
 
-    fn commit(self: Box<Self>) -> Result<Outcome, BoxError> {
+    fn commit(self: Box<Self>) -> Result<Outcome, ConnectorError> {
         Ok(Outcome {
             location: self.description(),
             manifest: None,
@@ -463,7 +464,7 @@ impl Destination for ZendeskTicketDestination {
         })
     }
 
-    fn abort(self: Box<Self>) -> Result<(), BoxError> {
+    fn abort(self: Box<Self>) -> Result<(), ConnectorError> {
         // Completed jobs cannot be undone: Zendesk has no transaction.
         Ok(())
     }

@@ -74,7 +74,8 @@ use crate::connectors::common::Window;
 use crate::connectors::common::client::Response;
 use crate::connectors::common::paged::{self, PageSink, PagedBridge};
 use crate::connectors::common::records;
-use crate::pipeline::engine::{BoxError, Chunk, Source, Unit};
+use crate::pipeline::engine::{Chunk, Source, Unit};
+use crate::pipeline::error::ConnectorError;
 use crate::pipeline::format::Malformed as BadRow;
 
 /// Records sampled to infer the schema of objects without a declared one.
@@ -858,7 +859,7 @@ impl Source for ZendeskRecordSource {
         self.schema.clone()
     }
 
-    fn next_unit(&mut self) -> Result<Option<Unit>, BoxError> {
+    fn next_unit(&mut self) -> Result<Option<Unit>, ConnectorError> {
         let page = match self.buffered.pop_front() {
             Some(page) => page,
             None => match self.receive()? {
