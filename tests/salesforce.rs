@@ -705,7 +705,7 @@ fn soql_errors_carry_salesforce_messages_and_removed_fields_follow_the_drift_pol
     let mut strict = settings(SalesforceApi::Rest);
     strict.drift = SchemaDriftPolicy::Fail;
     let error = open(&org, strict.clone()).unwrap_err();
-    assert_eq!(error.class(), ErrorClass::SchemaDrift);
+    assert_eq!(error.class(), ErrorClass::Schema);
     assert!(
         error
             .to_string()
@@ -717,10 +717,7 @@ fn soql_errors_carry_salesforce_messages_and_removed_fields_follow_the_drift_pol
         "{error}"
     );
     strict.api = SalesforceApi::Bulk;
-    assert_eq!(
-        open(&org, strict).unwrap_err().class(),
-        ErrorClass::SchemaDrift
-    );
+    assert_eq!(open(&org, strict).unwrap_err().class(), ErrorClass::Schema);
     for api in [SalesforceApi::Rest, SalesforceApi::Bulk] {
         let read = read_all(open(&org, settings(api)).unwrap()).unwrap();
         assert_eq!(read.batch.num_rows(), 20);
