@@ -34,7 +34,7 @@ use support::cluster::{
 };
 use support::controller::{Controller, IMAGE};
 use support::node::{Mode, Node};
-use support::{TempNamespace, free_port, kubectl_ok, postgres, repo};
+use support::{TempNamespace, free_port, kubectl_ok, postgres, repo, work_dir};
 
 /// The run Jobs and pods (profiles' validation Jobs are the others).
 const RUNNER_SELECTOR: &str = "app.kubernetes.io/component=runner";
@@ -259,12 +259,7 @@ async fn a_failure_the_runner_reports_stays_as_reported() {
     let ns = TempNamespace::new("ctl-fail");
     let _dump = DumpOnFailure(ns.name.clone());
     let client = client().await;
-    let work = tempfile::tempdir().unwrap();
-    std::fs::write(
-        work.path().join("in.jsonl"),
-        "{\"id\": 1}\n{\"id\": \"two\"}\nnot json\n",
-    )
-    .unwrap();
+    let work = work_dir(&[("in.jsonl", "{\"id\": 1}\n{\"id\": \"two\"}\nnot json\n")]);
     let _controller = Controller::start(&ns.name);
     let node = Node::start(client.clone(), &ns.name, Mode::Run, work.path());
     apply(
@@ -646,9 +641,7 @@ fn flow_condition<'a>(
 }
 
 fn work_dir_with_csv() -> tempfile::TempDir {
-    let work = tempfile::tempdir().unwrap();
-    std::fs::write(work.path().join("in.csv"), "id,name\n1,a\n2,b\n3,c\n").unwrap();
-    work
+    work_dir(&[("in.csv", "id,name\n1,a\n2,b\n3,c\n")])
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ mod support;
 
 use std::path::Path;
 
-use support::{Sluice, files_under, sluice, text};
+use support::{Sluice, files_under, sluice, text, work_dir};
 
 const PROFILE: &str = "apiVersion: sluice.dev/v1alpha1
 kind: ConnectorProfile
@@ -16,13 +16,10 @@ spec: {file: {}}
 ";
 
 fn setup(flow_extra: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("in")).unwrap();
-    std::fs::write(
-        dir.path().join("in/people.csv"),
+    let dir = work_dir(&[(
+        "in/people.csv",
         "id,name,score\n1,Ada,9.5\n2,Grace,7\n3,,8\n",
-    )
-    .unwrap();
+    )]);
     let flow = format!(
         "apiVersion: sluice.dev/v1alpha1
 kind: Flow

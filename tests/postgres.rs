@@ -23,7 +23,7 @@ use sluice::connectors::postgres::{
 use sluice::pipeline::engine::{Destination, Source};
 use sluice::secrets::SecretValue;
 use support::postgres::{Postgres, sql};
-use support::{Sluice, text};
+use support::{Sluice, text, work_dir};
 
 fn config(password: &str) -> PgConfig {
     let s = Postgres::from_env();
@@ -472,13 +472,10 @@ fn a_wrong_password_is_an_authentication_error_without_the_password() {
 fn sluice_local_loads_json_lines_into_postgres() {
     let s = Postgres::from_env();
     sql("DROP TABLE IF EXISTS local_people");
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("in")).unwrap();
-    std::fs::write(
-        dir.path().join("in/people.jsonl"),
+    let dir = work_dir(&[(
+        "in/people.jsonl",
         "{\"id\": 1, \"name\": \"Ada\", \"tags\": [\"math\"]}\n{\"id\": 2, \"name\": \"Grace\", \"tags\": []}\n",
-    )
-    .unwrap();
+    )]);
     let manifest = format!(
         "apiVersion: sluice.dev/v1alpha1
 kind: ConnectorProfile

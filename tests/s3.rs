@@ -16,7 +16,7 @@ use sluice::connectors::s3::{Aws, Encryption, S3Store};
 use sluice::pipeline::store::Store;
 use sluice::secrets::Resolver;
 use support::moto::{self, all_keys, aws_json, create_bucket, endpoint};
-use support::{Sluice, text, unique};
+use support::{Sluice, text, unique, work_dir};
 
 const ACCESS_KEY: &str = "AKIDSLUICETESTKEY";
 const SECRET_KEY: &str = "sluice-secret-d0-not-leak-4f1c";
@@ -39,13 +39,10 @@ fn sluice(dir: &Path, args: &[&str]) -> Output {
 /// A working directory with `in/people.csv` and `flow.yaml`: the csv to
 /// `bucket` under `lake/`, with static keys from a Secret document.
 fn setup(bucket: &str, destination_extra: &str, credentials: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("in")).unwrap();
-    std::fs::write(
-        dir.path().join("in/people.csv"),
+    let dir = work_dir(&[(
+        "in/people.csv",
         "id,name,score\n1,Ada,9.5\n2,Grace,7\n3,,8\n",
-    )
-    .unwrap();
+    )]);
     let endpoint = endpoint();
     let manifest = format!(
         "apiVersion: sluice.dev/v1alpha1

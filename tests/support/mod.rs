@@ -66,6 +66,18 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A temporary working directory holding `files` (a path in it, its
+/// content), deleted when dropped.
+pub fn work_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, content) in files {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+    dir
+}
+
 /// The files under `dir`, at any depth, sorted; none when `dir` does not
 /// exist.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
