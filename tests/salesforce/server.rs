@@ -24,6 +24,9 @@
 //!   `[{"message", "errorCode"}]`, `INVALID_SESSION_ID` for unknown sessions,
 //!   `REQUEST_LIMIT_EXCEEDED` past the allocation.
 //!
+//! The connected app's key pair is generated with openssl when a test
+//! starts ([`generate_key`]), so no private key is kept in the repository.
+//!
 //! Faults can be injected: expired sessions, 5xx answers, a malformed
 //! query page, failing bulk jobs, a field removed after describe, and
 //! per-record validation errors.

@@ -10,6 +10,9 @@
 //!   `sluice run` and `sluice check` processes.
 //! - [`postgres`], [`moto`] — the PostgreSQL server and moto `make test`
 //!   starts, found through their `SLUICE_TEST_*` variables.
+//! - this file — paths in the repository, names unique to a test process,
+//!   free ports, working folders seeded with files, the files under a
+//!   folder, base64, indenting for YAML, and [`server_var`].
 //!
 //! **Gating.** A test that needs a server is `#[ignore = "needs …: run make
 //! test"]`, so a plain `cargo test` reports it as ignored (skipped, with the
