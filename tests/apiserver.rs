@@ -12,16 +12,12 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde::Deserialize;
 use sluice::api::v1alpha1::{ConnectorProfile, Flow, FlowRun};
-use support::{TempNamespace, kubectl, kubectl_ok};
-
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
+use support::{TempNamespace, kubectl, kubectl_ok, repo, sluice};
 
 fn yaml_files(dir: &str) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(repo(dir))
@@ -470,9 +466,7 @@ fn rbac_is_enforced() {
 #[ignore = "needs a Kubernetes API server: run `make test`"]
 async fn the_typed_client_creates_reads_and_patches_status() {
     let ns = TempNamespace::new("typed");
-    let client = kube::Client::try_default()
-        .await
-        .expect("client from KUBECONFIG");
+    let client = support::cluster::client().await;
     let flows: Api<Flow> = Api::namespaced(client.clone(), &ns.name);
     let runs: Api<FlowRun> = Api::namespaced(client, &ns.name);
 
@@ -632,12 +626,9 @@ spec: {run_spec}
     kubectl_ok(&["create", "-n", ns, "-f", "-"], Some(&manifests));
 }
 
+/// `sluice run` of the FlowRun `r1`, as its pod runs it.
 fn sluice_run(ns: &str, dir: &std::path::Path) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["run", "--namespace", ns, "--name", "r1"])
-        .current_dir(dir)
-        .output()
-        .unwrap()
+    sluice(dir, &["run", "--namespace", ns, "--name", "r1"])
 }
 
 #[test]

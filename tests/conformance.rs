@@ -13,6 +13,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 #[path = "http/server.rs"]
 #[allow(dead_code)]
 mod server;
@@ -22,14 +24,15 @@ mod zendesk_server;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::Output;
 
 use serde_json::Value;
 use sluice::api::v1alpha1::flow_run::ErrorReason;
 use sluice::manifest::Bundle;
 use sluice::pipeline::error::Classify;
 use sluice::secrets::Resolver;
+use support::postgres::Postgres;
+use support::{Sluice, free_port as closed_port, indent, text, unique};
 
 /// One seeded record: `(id, name, amount, updated_at)`.
 type Record = (i64, String, f64, String);
@@ -113,23 +116,9 @@ trait Fixture {
 
 // ------------------------------------------------------------------ helpers
 
+/// `sluice` as a user runs it, with only the profiles' AWS credentials.
 fn sluice(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .env_remove("AWS_PROFILE")
-        .output()
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    Sluice::new(dir, args).without_ambient_aws().output()
 }
 
 const LOCAL: &str = "apiVersion: sluice.dev/v1alpha1
@@ -616,22 +605,6 @@ macro_rules! conformance {
     };
 }
 
-/// A name unique to this process and call.
-fn unique(tag: &str) -> String {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "{tag}{}x{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// A port on loopback where nothing listens.
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
 // ------------------------------------------------------------------ file
 
 struct FileFixture {
@@ -927,18 +900,14 @@ struct PostgresFixture {
 
 impl PostgresFixture {
     fn new() -> Self {
-        let var = |name: &str| {
-            std::env::var(name).unwrap_or_else(|_| {
-                panic!("{name} is not set: the postgres conformance tests need the server `make test` starts")
-            })
-        };
+        let pg = Postgres::from_env();
         Self {
             dir: tempfile::tempdir().unwrap(),
-            host: var("SLUICE_TEST_PG_HOST"),
-            port: var("SLUICE_TEST_PG_PORT"),
-            database: var("SLUICE_TEST_PG_DATABASE"),
-            user: var("SLUICE_TEST_PG_USER"),
-            password: var("SLUICE_TEST_PG_PASSWORD"),
+            host: pg.host,
+            port: pg.port.to_string(),
+            database: pg.database,
+            user: pg.user,
+            password: pg.password,
         }
     }
 
@@ -962,33 +931,7 @@ stringData: {{username: '{}', password: '{password}'}}",
     }
 
     fn sql(&self, statements: &str) -> Vec<Vec<Option<String>>> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let (client, connection) = tokio_postgres::connect(
-                &format!(
-                    "host={} port={} dbname={} user={} password={}",
-                    self.host, self.port, self.database, self.user, self.password
-                ),
-                tokio_postgres::NoTls,
-            )
-            .await
-            .unwrap();
-            tokio::spawn(connection);
-            let mut rows = Vec::new();
-            for message in client.simple_query(statements).await.unwrap() {
-                if let tokio_postgres::SimpleQueryMessage::Row(row) = message {
-                    rows.push(
-                        (0..row.len())
-                            .map(|i| row.get(i).map(str::to_owned))
-                            .collect(),
-                    );
-                }
-            }
-            rows
-        })
+        support::postgres::sql(statements)
     }
 }
 
@@ -1077,10 +1020,7 @@ const AWS_SECRET: &str = "conformance-secret-3b9";
 
 impl S3Fixture {
     fn new() -> Self {
-        let endpoint = std::env::var("SLUICE_TEST_AWS_ENDPOINT")
-            .ok()
-            .filter(|e| !e.is_empty())
-            .expect("SLUICE_TEST_AWS_ENDPOINT is not set: the s3 conformance tests need moto; run make test");
+        let endpoint = support::moto::endpoint();
         let dir = tempfile::tempdir().unwrap();
         let bundle = Bundle::parse(&Self::profile_with(&endpoint, AWS_SECRET), "s3").unwrap();
         let secrets = Resolver::manifest(bundle.secrets.clone());
@@ -1258,29 +1198,12 @@ const SF_CLIENT_SECRET: &str = "conformance-consumer-secret";
 
 impl SalesforceFixture {
     fn new() -> Self {
-        use ring::signature::KeyPair as _;
-        let out = Command::new("openssl")
-            .args([
-                "genpkey",
-                "-algorithm",
-                "RSA",
-                "-pkeyopt",
-                "rsa_keygen_bits:2048",
-            ])
-            .output()
-            .expect("openssl generates the connected app's test key");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let pem = String::from_utf8(out.stdout).unwrap();
-        let key = sluice::connectors::salesforce::config::rsa_key(&pem).unwrap();
+        let sf::KeyPair { pem, public } = sf::generate_key(false);
         let org = sf::Org::start(
             sf::App {
                 client_id: SF_CLIENT_ID.to_owned(),
                 username: "conformance@acme.example".to_owned(),
-                public_key: key.public_key().as_ref().to_vec(),
+                public_key: public,
                 client_secret: Some(SF_CLIENT_SECRET.to_owned()),
                 refresh_token: "conformance-refresh-token".to_owned(),
             },
@@ -1291,13 +1214,6 @@ impl SalesforceFixture {
             org,
             pem,
         }
-    }
-
-    fn indent(text: &str, n: usize) -> String {
-        text.lines()
-            .map(|l| format!("{}{l}", " ".repeat(n)))
-            .collect::<Vec<_>>()
-            .join("\n")
     }
 
     fn profile_with(&self, login_url: &str, oauth: &str, refresh_token: &str) -> String {
@@ -1323,8 +1239,8 @@ spec:
   credentials:
     secretRef: {{name: sf}}
     oauth2: {oauth}",
-            Self::indent(&self.pem, 4),
-            Self::indent(http_server::test_ca(), 6),
+            indent(&self.pem, 4),
+            indent(http_server::test_ca(), 6),
         )
     }
 

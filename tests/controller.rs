@@ -4,7 +4,7 @@
 //!
 //! Each test runs the built `sluice controller` binary watching its own
 //! temporary namespace. There is no scheduler and no kubelet, so the test
-//! plays the node ([`Node`]): for each pod the Job controller creates, it
+//! plays the node (`support::node`): for each pod the Job controller creates, it
 //! runs the pod's `sluice run` or `sluice check` as a local process with
 //! the pod's environment and the pod's Secret volumes reproduced as files,
 //! then writes the pod's outcome (with its termination message) on its
@@ -19,431 +19,25 @@
 
 mod support;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::events::v1::Event;
+use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
-use kube::runtime::watcher;
-use kube::{Client, Resource, ResourceExt};
 use sluice::api::v1alpha1::{Flow, FlowRun};
-use support::{TempNamespace, kubectl, kubectl_ok};
+use support::cluster::{
+    DumpOnFailure, apply, client, enforce_restricted_pods, event_reasons, wait_event, wait_for,
+    wait_list,
+};
+use support::controller::{Controller, IMAGE};
+use support::node::{Mode, Node};
+use support::{TempNamespace, free_port, kubectl_ok, postgres, repo, work_dir};
 
-const IMAGE: &str = "sluice.test/sluice:dev";
-const WAIT: Duration = Duration::from_secs(90);
 /// The run Jobs and pods (profiles' validation Jobs are the others).
 const RUNNER_SELECTOR: &str = "app.kubernetes.io/component=runner";
-
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A `sluice controller` process watching one namespace.
-struct Controller {
-    child: std::process::Child,
-    metrics: u16,
-    health: u16,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Controller {
-    fn start(ns: &str) -> Self {
-        Self::start_with(ns, &[])
-    }
-
-    fn start_with(ns: &str, extra: &[&str]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("controller.log");
-        let (metrics, health) = (free_port(), free_port());
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args([
-                "controller",
-                "--namespace",
-                ns,
-                "--metrics-addr",
-                &format!("127.0.0.1:{metrics}"),
-                "--health-addr",
-                &format!("127.0.0.1:{health}"),
-                "--runner-image",
-                IMAGE,
-            ])
-            .args(extra)
-            .env("POD_NAMESPACE", ns)
-            .env("RUST_LOG", "info,sluice=debug")
-            .stderr(std::fs::File::create(&log).unwrap())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        Self {
-            child,
-            metrics,
-            health,
-            log,
-            _dir: dir,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// GETs a path on the metrics or health port.
-    async fn get(port: u16, path: &str) -> Option<(u16, String)> {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .ok()?;
-        let request =
-            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.ok()?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await.ok()?;
-        let code = response.split_whitespace().nth(1)?.parse().ok()?;
-        let body = response.split_once("\r\n\r\n")?.1.to_owned();
-        Some((code, body))
-    }
-
-    async fn metrics(&self) -> String {
-        Self::get(self.metrics, "/metrics")
-            .await
-            .map(|(_, body)| body)
-            .unwrap_or_default()
-    }
-
-    /// Sends SIGTERM and waits for the process to exit.
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap();
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the controller did not stop on SIGTERM:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Controller {
-    fn drop(&mut self) {
-        if std::thread::panicking() || std::env::var_os("SLUICE_TEST_CONTROLLER_LOG").is_some() {
-            eprintln!("--- controller log:\n{}", self.log());
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// What the test node does with a run's pod.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Mode {
-    /// Run `sluice run` and report its exit code.
-    Run,
-    /// Leave the pod pending.
-    Hold,
-    /// Report the container OOMKilled.
-    OomKill,
-    /// Report the image unpullable, the pod staying pending.
-    ImagePull,
-}
-
-/// Plays the kubelet for the pods of one namespace.
-struct Node {
-    task: tokio::task::JoinHandle<()>,
-    outputs: Arc<Mutex<Vec<String>>>,
-}
-
-impl Node {
-    fn start(client: Client, ns: &str, mode: Mode, work: &Path) -> Self {
-        let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-        let work = work.to_owned();
-        let outputs = Arc::new(Mutex::new(Vec::new()));
-        let log = outputs.clone();
-        let ns = ns.to_owned();
-        let task = tokio::spawn(async move {
-            let mut seen = BTreeSet::new();
-            let mut events = watcher(pods.clone(), watcher::Config::default()).boxed();
-            while let Some(event) = events.next().await {
-                let Ok(watcher::Event::Apply(pod) | watcher::Event::InitApply(pod)) = event else {
-                    continue;
-                };
-                let uid = pod.uid().unwrap_or_default();
-                let pending = pod
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.phase.as_deref())
-                    .is_none_or(|p| p == "Pending");
-                if !pending || !seen.insert(uid) || mode == Mode::Hold {
-                    continue;
-                }
-                if mode == Mode::ImagePull {
-                    let container = &pod.spec.as_ref().unwrap().containers[0];
-                    let patch = serde_json::json!({"status": {
-                        "phase": "Pending",
-                        "containerStatuses": [{
-                            "name": container.name,
-                            "image": container.image,
-                            "imageID": "",
-                            "ready": false,
-                            "restartCount": 0,
-                            "state": {"waiting": {
-                                "reason": "ImagePullBackOff",
-                                "message": "Back-off pulling image",
-                            }},
-                        }],
-                    }});
-                    pods.patch_status(
-                        &pod.name_any(),
-                        &PatchParams::default(),
-                        &Patch::Merge(&patch),
-                    )
-                    .await
-                    .unwrap_or_else(|e| panic!("patching pod {} status: {e}", pod.name_any()));
-                    continue;
-                }
-                let (phase, exit, reason, output, message) = match mode {
-                    Mode::OomKill => ("Failed", 137, "OOMKilled", String::new(), None),
-                    _ => run_pod(&client, &ns, &pod, &work).await,
-                };
-                log.lock().unwrap().push(output);
-                let container = &pod.spec.as_ref().unwrap().containers[0];
-                let now = k8s_openapi::jiff::Timestamp::now().to_string();
-                let patch = serde_json::json!({"status": {
-                    "phase": phase,
-                    "containerStatuses": [{
-                        "name": container.name,
-                        "image": container.image,
-                        "imageID": "",
-                        "ready": false,
-                        "restartCount": 0,
-                        "state": {"terminated": {
-                            "exitCode": exit, "reason": reason, "message": message,
-                            "startedAt": now, "finishedAt": now,
-                        }},
-                    }],
-                }});
-                match pods
-                    .patch_status(
-                        &pod.name_any(),
-                        &PatchParams::default(),
-                        &Patch::Merge(&patch),
-                    )
-                    .await
-                {
-                    // Deleted meanwhile (its run collected or cancelled):
-                    // a kubelet has nothing to report either.
-                    Ok(_) => {}
-                    Err(kube::Error::Api(e)) if e.code == 404 => {}
-                    Err(e) => panic!("patching pod {} status: {e}", pod.name_any()),
-                }
-            }
-        });
-        Self { task, outputs }
-    }
-
-    fn outputs(&self) -> Vec<String> {
-        self.outputs.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            for output in self.outputs() {
-                eprintln!("--- sluice run:\n{output}");
-            }
-        }
-        self.task.abort();
-    }
-}
-
-/// Runs a pod's container as a local `sluice run` or `sluice check`
-/// process: its env, its Secret volumes as files under a temporary
-/// `SLUICE_SECRETS_DIR` (an optional volume's missing Secret or keys left
-/// out, as the kubelet does), its working directory mapped to `work`, its
-/// termination message file redirected with `SLUICE_TERMINATION_LOG` and
-/// returned as the kubelet reports it (`FallbackToLogsOnError`: the
-/// output's tail when a failed container wrote none).
-async fn run_pod(
-    client: &Client,
-    ns: &str,
-    pod: &Pod,
-    work: &Path,
-) -> (&'static str, i32, &'static str, String, Option<String>) {
-    let spec = pod.spec.as_ref().unwrap();
-    let container = &spec.containers[0];
-    let command = container.command.as_deref().unwrap();
-    match command.get(1).map(String::as_str) {
-        Some("run") => assert_eq!(command, ["sluice", "run"], "the runner's command"),
-        Some("check") => {
-            assert_eq!(command.len(), 6, "{command:?}");
-            assert_eq!(
-                command[..4],
-                ["sluice", "check", "--namespace", ns],
-                "the validation command"
-            );
-            assert_eq!(command[4], "--profile");
-        }
-        _ => panic!("unexpected command {command:?}"),
-    }
-    let secrets_dir = tempfile::tempdir().unwrap();
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
-    let volumes: BTreeMap<_, _> = spec
-        .volumes
-        .iter()
-        .flatten()
-        .map(|v| (v.name.clone(), v))
-        .collect();
-    for mount in container.volume_mounts.iter().flatten() {
-        let Some(source) = volumes[&mount.name].secret.as_ref() else {
-            continue;
-        };
-        let optional = source.optional == Some(true);
-        let name = source.secret_name.as_deref().unwrap();
-        let secret = match secrets.get_opt(name).await.unwrap() {
-            Some(secret) => secret,
-            None if optional => continue,
-            None => panic!("the pod mounts Secret {name:?}, which does not exist"),
-        };
-        let data = secret.data.unwrap_or_default();
-        let dir = secrets_dir
-            .path()
-            .join(Path::new(&mount.mount_path).file_name().unwrap());
-        std::fs::create_dir_all(&dir).unwrap();
-        for item in source.items.iter().flatten() {
-            match data.get(&item.key) {
-                Some(value) => std::fs::write(dir.join(&item.path), &value.0).unwrap(),
-                None if optional => {}
-                None => panic!(
-                    "the pod mounts key {:?} of Secret {name:?}, which it lacks",
-                    item.key
-                ),
-            }
-        }
-    }
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_sluice"));
-    command.args(&container.command.as_ref().unwrap()[1..]);
-    for env in container.env.iter().flatten() {
-        command.env(&env.name, env.value.as_deref().unwrap_or_default());
-    }
-    let termination_log = tempfile::NamedTempFile::new().unwrap();
-    command
-        .env("SLUICE_SECRETS_DIR", secrets_dir.path())
-        .env("SLUICE_TERMINATION_LOG", termination_log.path())
-        .env("HOME", work)
-        .current_dir(work);
-    let out = command.output().await.unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let message = std::fs::read_to_string(termination_log.path()).unwrap_or_default();
-    if out.status.success() {
-        let message = (!message.is_empty()).then_some(message);
-        ("Succeeded", 0, "Completed", text, message)
-    } else {
-        let message = if message.is_empty() {
-            let start = text.len().saturating_sub(2048);
-            let start = (start..text.len())
-                .find(|&i| text.is_char_boundary(i))
-                .unwrap_or(text.len());
-            text[start..].to_owned()
-        } else {
-            message
-        };
-        let code = out.status.code().unwrap_or(1);
-        ("Failed", code, "Error", text, Some(message))
-    }
-}
-
-/// Waits until `ready` holds for the object `name` (or its absence).
-async fn wait_for<K>(api: &Api<K>, name: &str, what: &str, ready: impl Fn(Option<&K>) -> bool)
-where
-    K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
-{
-    let condition = move |object: Option<&K>| ready(object);
-    let waited = tokio::time::timeout(
-        WAIT,
-        kube::runtime::wait::await_condition(api.clone(), name, condition),
-    )
-    .await;
-    match waited {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => panic!("watching for {what}: {e}"),
-        Err(_) => panic!("timed out waiting for {what}"),
-    }
-}
-
-/// Waits until `ready` holds for the list of `K` in the namespace.
-async fn wait_list<K>(api: &Api<K>, what: &str, ready: impl Fn(&[K]) -> bool)
-where
-    K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
-{
-    let stream = watcher(api.clone(), watcher::Config::default());
-    let mut stream = std::pin::pin!(stream);
-    let mut objects: BTreeMap<String, K> = BTreeMap::new();
-    // The list is only whole once the watcher's (re)list is done: judged
-    // earlier, the first of two objects would pass for "one left".
-    let mut listed = false;
-    let mut last_error = None;
-    let waited = tokio::time::timeout(WAIT, async {
-        while let Some(event) = stream.next().await {
-            match event {
-                Ok(watcher::Event::Apply(o)) => {
-                    objects.insert(o.meta().name.clone().unwrap_or_default(), o);
-                }
-                Ok(watcher::Event::InitApply(o)) => {
-                    objects.insert(o.meta().name.clone().unwrap_or_default(), o);
-                    continue;
-                }
-                Ok(watcher::Event::Delete(o)) => {
-                    objects.remove(&o.meta().name.clone().unwrap_or_default());
-                }
-                Ok(watcher::Event::Init) => {
-                    objects.clear();
-                    listed = false;
-                    continue;
-                }
-                Ok(watcher::Event::InitDone) => listed = true,
-                Err(e) => {
-                    last_error = Some(e.to_string());
-                    continue;
-                }
-            }
-            if listed && ready(&objects.values().cloned().collect::<Vec<_>>()) {
-                return;
-            }
-        }
-    })
-    .await;
-    assert!(
-        waited.is_ok(),
-        "timed out waiting for {what} (last watch error: {last_error:?})"
-    );
-}
 
 fn condition<'a>(
     run: &'a FlowRun,
@@ -460,60 +54,6 @@ fn condition<'a>(
 fn finished(run: Option<&FlowRun>) -> bool {
     run.and_then(|r| condition(r, "Reconciling"))
         .is_some_and(|c| c.status == "False" && c.reason == "Finished")
-}
-
-fn apply(ns: &str, manifests: &str) {
-    kubectl_ok(&["apply", "-n", ns, "-f", "-"], Some(manifests));
-}
-
-fn dump(ns: &str) {
-    for what in ["connectorprofiles,flows,flowruns,jobs,pods", "events"] {
-        let out = kubectl(&["get", what, "-n", ns, "-o", "yaml"], None);
-        eprintln!(
-            "--- {what} in {ns}:\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-    }
-}
-
-/// Prints the namespace's objects when the test fails.
-struct DumpOnFailure(String);
-
-impl Drop for DumpOnFailure {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            dump(&self.0);
-        }
-    }
-}
-
-async fn event_reasons(client: &Client, ns: &str, name: &str) -> Vec<String> {
-    let events: Api<Event> = Api::namespaced(client.clone(), ns);
-    events
-        .list(&Default::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
-        .filter_map(|e| e.reason)
-        .collect()
-}
-
-async fn wait_event(client: &Client, ns: &str, name: &str, reason: &str) {
-    let events: Api<Event> = Api::namespaced(client.clone(), ns);
-    let (name, reason) = (name.to_owned(), reason.to_owned());
-    wait_list(
-        &events,
-        &format!("Event {reason} about {name}"),
-        move |all| {
-            all.iter().any(|e| {
-                e.reason.as_deref() == Some(reason.as_str())
-                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name.as_str())
-            })
-        },
-    )
-    .await;
 }
 
 const LOCAL_PROFILE: &str = "apiVersion: sluice.dev/v1alpha1
@@ -545,7 +85,7 @@ fn work_dir_with_demo() -> tempfile::TempDir {
 async fn an_on_demand_run_of_a_local_files_flow_succeeds() {
     let ns = TempNamespace::new("ctl-run");
     let _dump = DumpOnFailure(ns.name.clone());
-    let client = Client::try_default().await.unwrap();
+    let client = client().await;
     let work = work_dir_with_demo();
     let mut controller = Controller::start(&ns.name);
     let node = Node::start(client.clone(), &ns.name, Mode::Run, work.path());
@@ -682,7 +222,7 @@ async fn an_on_demand_run_of_a_local_files_flow_succeeds() {
 async fn deleting_a_flow_deletes_its_runs_and_their_jobs() {
     let ns = TempNamespace::new("ctl-cascade");
     let _dump = DumpOnFailure(ns.name.clone());
-    let client = Client::try_default().await.unwrap();
+    let client = client().await;
     let work = work_dir_with_demo();
     let _controller = Controller::start(&ns.name);
     let _node = Node::start(client.clone(), &ns.name, Mode::Hold, work.path());
@@ -718,13 +258,8 @@ async fn deleting_a_flow_deletes_its_runs_and_their_jobs() {
 async fn a_failure_the_runner_reports_stays_as_reported() {
     let ns = TempNamespace::new("ctl-fail");
     let _dump = DumpOnFailure(ns.name.clone());
-    let client = Client::try_default().await.unwrap();
-    let work = tempfile::tempdir().unwrap();
-    std::fs::write(
-        work.path().join("in.jsonl"),
-        "{\"id\": 1}\n{\"id\": \"two\"}\nnot json\n",
-    )
-    .unwrap();
+    let client = client().await;
+    let work = work_dir(&[("in.jsonl", "{\"id\": 1}\n{\"id\": \"two\"}\nnot json\n")]);
     let _controller = Controller::start(&ns.name);
     let node = Node::start(client.clone(), &ns.name, Mode::Run, work.path());
     apply(
@@ -767,7 +302,7 @@ spec:
 async fn a_pod_killed_for_memory_fails_the_run_as_out_of_memory() {
     let ns = TempNamespace::new("ctl-oom");
     let _dump = DumpOnFailure(ns.name.clone());
-    let client = Client::try_default().await.unwrap();
+    let client = client().await;
     let work = work_dir_with_demo();
     let controller = Controller::start(&ns.name);
     let _node = Node::start(client.clone(), &ns.name, Mode::OomKill, work.path());
@@ -802,7 +337,7 @@ async fn a_pod_killed_for_memory_fails_the_run_as_out_of_memory() {
 async fn cancel_deletes_the_job_and_marks_the_run_cancelled() {
     let ns = TempNamespace::new("ctl-cancel");
     let _dump = DumpOnFailure(ns.name.clone());
-    let client = Client::try_default().await.unwrap();
+    let client = client().await;
     let work = work_dir_with_demo();
     let _controller = Controller::start(&ns.name);
     let _node = Node::start(client.clone(), &ns.name, Mode::Hold, work.path());
@@ -837,7 +372,7 @@ async fn cancel_deletes_the_job_and_marks_the_run_cancelled() {
 async fn invalid_references_stall_the_run_without_a_job_until_fixed() {
     let ns = TempNamespace::new("ctl-invalid");
     let _dump = DumpOnFailure(ns.name.clone());
-    let client = Client::try_default().await.unwrap();
+    let client = client().await;
     let work = work_dir_with_demo();
     let _controller = Controller::start(&ns.name);
     let _node = Node::start(client.clone(), &ns.name, Mode::Hold, work.path());
@@ -909,16 +444,8 @@ async fn the_runs_pod_is_hardened_and_mounts_only_the_referenced_secret_keys() {
     let _dump = DumpOnFailure(ns.name.clone());
     // The API server's Pod Security admission refuses a pod that breaks
     // the restricted profile: the Job's pod must pass it.
-    kubectl_ok(
-        &[
-            "label",
-            "namespace",
-            &ns.name,
-            "pod-security.kubernetes.io/enforce=restricted",
-        ],
-        None,
-    );
-    let client = Client::try_default().await.unwrap();
+    enforce_restricted_pods(&ns.name);
+    let client = client().await;
     let work = tempfile::tempdir().unwrap();
     let controller = Controller::start(&ns.name);
     let node = Node::start(client.clone(), &ns.name, Mode::Run, work.path());
@@ -1028,7 +555,7 @@ spec:
 async fn one_of_two_controllers_leads_through_the_lease() {
     let ns = TempNamespace::new("ctl-lease");
     let _dump = DumpOnFailure(ns.name.clone());
-    let client = Client::try_default().await.unwrap();
+    let client = client().await;
     let mut first = Controller::start_with(&ns.name, &["--leader-elect", "--pod-name", "first"]);
     let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
         Api::namespaced(client.clone(), &ns.name);
@@ -1114,9 +641,7 @@ fn flow_condition<'a>(
 }
 
 fn work_dir_with_csv() -> tempfile::TempDir {
-    let work = tempfile::tempdir().unwrap();
-    std::fs::write(work.path().join("in.csv"), "id,name\n1,a\n2,b\n3,c\n").unwrap();
-    work
+    work_dir(&[("in.csv", "id,name\n1,a\n2,b\n3,c\n")])
 }
 
 #[tokio::test]
@@ -1124,7 +649,7 @@ fn work_dir_with_csv() -> tempfile::TempDir {
 async fn a_scheduled_flow_starts_one_run_per_time_even_across_a_controller_restart() {
     let ns = TempNamespace::new("ctl-sched");
     let _dump = DumpOnFailure(ns.name.clone());
-    let client = Client::try_default().await.unwrap();
+    let client = client().await;
     let work = work_dir_with_csv();
     let mut controller = Controller::start(&ns.name);
     let node = Node::start(client.clone(), &ns.name, Mode::Run, work.path());
@@ -1226,7 +751,7 @@ async fn a_scheduled_flow_starts_one_run_per_time_even_across_a_controller_resta
 async fn after_downtime_one_run_catches_up_and_a_late_one_is_missed() {
     let ns = TempNamespace::new("ctl-catchup");
     let _dump = DumpOnFailure(ns.name.clone());
-    let client = Client::try_default().await.unwrap();
+    let client = client().await;
     let work = work_dir_with_csv();
     let _node = Node::start(client.clone(), &ns.name, Mode::Run, work.path());
     // Two Flows whose schedules ran ten minutes ago, while no controller
@@ -1306,7 +831,7 @@ async fn after_downtime_one_run_catches_up_and_a_late_one_is_missed() {
 async fn a_flow_naming_a_missing_profile_is_not_ready_until_it_exists() {
     let ns = TempNamespace::new("ctl-flow-refs");
     let _dump = DumpOnFailure(ns.name.clone());
-    let client = Client::try_default().await.unwrap();
+    let client = client().await;
     let _controller = Controller::start(&ns.name);
     let manifests = scheduled_flow("orphan", &from_now(3600), "", "");
     let flow_only = manifests.split("---\n").nth(1).unwrap();
@@ -1352,7 +877,7 @@ async fn a_flow_naming_a_missing_profile_is_not_ready_until_it_exists() {
 async fn failed_runs_deactivate_the_schedule_until_the_spec_changes() {
     let ns = TempNamespace::new("ctl-deact");
     let _dump = DumpOnFailure(ns.name.clone());
-    let client = Client::try_default().await.unwrap();
+    let client = client().await;
     // No in.csv: every run fails.
     let work = tempfile::tempdir().unwrap();
     let _controller = Controller::start(&ns.name);
@@ -1414,7 +939,7 @@ async fn failed_runs_deactivate_the_schedule_until_the_spec_changes() {
 async fn concurrency_policies_hold_back_replace_or_allow_a_second_run() {
     let ns = TempNamespace::new("ctl-concurrency");
     let _dump = DumpOnFailure(ns.name.clone());
-    let client = Client::try_default().await.unwrap();
+    let client = client().await;
     let work = work_dir_with_csv();
     let _controller = Controller::start(&ns.name);
     // Pods stay pending: each Flow's first run is still active at its
@@ -1488,7 +1013,7 @@ async fn concurrency_policies_hold_back_replace_or_allow_a_second_run() {
 async fn a_suspended_flow_schedules_nothing_and_old_runs_are_collected() {
     let ns = TempNamespace::new("ctl-history");
     let _dump = DumpOnFailure(ns.name.clone());
-    let client = Client::try_default().await.unwrap();
+    let client = client().await;
     let work = work_dir_with_csv();
     let _controller = Controller::start(&ns.name);
     let _node = Node::start(client.clone(), &ns.name, Mode::Run, work.path());
@@ -1549,34 +1074,6 @@ async fn a_suspended_flow_schedules_nothing_and_old_runs_are_collected() {
     assert_eq!(status.next_schedule_time, None);
 }
 
-fn pg_var(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!(
-            "{name} is not set: this test needs the PostgreSQL server that `make test` starts (e2e/scripts/postgres.sh)"
-        )
-    })
-}
-
-async fn pg_execute(statements: &str) {
-    let (client, connection) = tokio_postgres::connect(
-        &format!(
-            "host={} port={} dbname={} user={} password={}",
-            pg_var("SLUICE_TEST_PG_HOST"),
-            pg_var("SLUICE_TEST_PG_PORT"),
-            pg_var("SLUICE_TEST_PG_DATABASE"),
-            pg_var("SLUICE_TEST_PG_USER"),
-            pg_var("SLUICE_TEST_PG_PASSWORD")
-        ),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .unwrap();
-    let connection = tokio::spawn(connection);
-    client.batch_execute(statements).await.unwrap();
-    drop(client);
-    let _ = connection.await;
-}
-
 fn lines_under(dir: &Path) -> usize {
     let mut count = 0;
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -1595,9 +1092,10 @@ fn lines_under(dir: &Path) -> usize {
 async fn incremental_runs_read_the_pinned_window_and_report_the_watermark() {
     let ns = TempNamespace::new("ctl-incremental");
     let _dump = DumpOnFailure(ns.name.clone());
-    let client = Client::try_default().await.unwrap();
+    let client = client().await;
     let table = ns.name.replace('-', "_");
-    pg_execute(&format!(
+    let pg = postgres::Postgres::from_env();
+    postgres::execute(&format!(
         "CREATE TABLE {table} (id int, updated_at timestamptz);
          INSERT INTO {table} VALUES
            (1, '2024-01-01T00:00:00Z'), (2, '2024-06-01T00:00:00Z'),
@@ -1636,11 +1134,11 @@ spec:
 ---
 {}",
             flow_run("first", "changes"),
-            user = pg_var("SLUICE_TEST_PG_USER"),
-            password = pg_var("SLUICE_TEST_PG_PASSWORD"),
-            host = pg_var("SLUICE_TEST_PG_HOST"),
-            port = pg_var("SLUICE_TEST_PG_PORT"),
-            database = pg_var("SLUICE_TEST_PG_DATABASE"),
+            user = pg.user,
+            password = pg.password,
+            host = pg.host,
+            port = pg.port,
+            database = pg.database,
         ),
     );
     let runs: Api<FlowRun> = Api::namespaced(client.clone(), &ns.name);
@@ -1679,7 +1177,7 @@ spec:
     )
     .await;
     // The next run starts at the watermark: only the row changed since.
-    pg_execute(&format!(
+    postgres::execute(&format!(
         "INSERT INTO {table} VALUES (5, clock_timestamp());"
     ))
     .await;
@@ -1749,7 +1247,7 @@ spec:
         "the replay moved no watermark"
     );
     assert_eq!(incremental.run.as_deref(), Some("second"));
-    pg_execute(&format!("DROP TABLE {table};")).await;
+    postgres::execute(&format!("DROP TABLE {table};")).await;
 }
 
 #[tokio::test]
@@ -1757,7 +1255,7 @@ spec:
 async fn an_unpullable_image_fails_the_run_and_removes_its_job() {
     let ns = TempNamespace::new("ctl-pull");
     let _dump = DumpOnFailure(ns.name.clone());
-    let client = Client::try_default().await.unwrap();
+    let client = client().await;
     let work = work_dir_with_demo();
     let _controller = Controller::start(&ns.name);
     let _node = Node::start(client.clone(), &ns.name, Mode::ImagePull, work.path());
@@ -1790,7 +1288,7 @@ async fn an_unpullable_image_fails_the_run_and_removes_its_job() {
 async fn a_run_past_its_deadline_fails_as_deadline_exceeded() {
     let ns = TempNamespace::new("ctl-deadline");
     let _dump = DumpOnFailure(ns.name.clone());
-    let client = Client::try_default().await.unwrap();
+    let client = client().await;
     let work = work_dir_with_demo();
     let _controller = Controller::start(&ns.name);
     // The pod never runs; the Job controller stops the Job at its deadline.
@@ -1819,7 +1317,7 @@ async fn a_run_past_its_deadline_fails_as_deadline_exceeded() {
 async fn a_restarted_controller_finds_the_runs_job_instead_of_starting_another() {
     let ns = TempNamespace::new("ctl-restart");
     let _dump = DumpOnFailure(ns.name.clone());
-    let client = Client::try_default().await.unwrap();
+    let client = client().await;
     let work = work_dir_with_demo();
     let first = Controller::start(&ns.name);
     let held = Node::start(client.clone(), &ns.name, Mode::Hold, work.path());
@@ -1891,7 +1389,7 @@ const A_PROFILE_VALIDATION_SELECTOR: &str = "app.kubernetes.io/component=validat
 async fn a_profile_is_validated_and_checked_again_when_its_spec_changes() {
     let ns = TempNamespace::new("ctl-profile");
     let _dump = DumpOnFailure(ns.name.clone());
-    let client = Client::try_default().await.unwrap();
+    let client = client().await;
     let work = tempfile::tempdir().unwrap();
     std::fs::create_dir(work.path().join("data")).unwrap();
     let controller = Controller::start(&ns.name);
@@ -1999,16 +1497,8 @@ async fn a_profile_that_fails_its_check_says_why_and_never_shows_its_secret() {
     let ns = TempNamespace::new("ctl-profile-fail");
     let _dump = DumpOnFailure(ns.name.clone());
     // The validation pod passes the restricted Pod Security profile.
-    kubectl_ok(
-        &[
-            "label",
-            "namespace",
-            &ns.name,
-            "pod-security.kubernetes.io/enforce=restricted",
-        ],
-        None,
-    );
-    let client = Client::try_default().await.unwrap();
+    enforce_restricted_pods(&ns.name);
+    let client = client().await;
     let work = tempfile::tempdir().unwrap();
     let controller = Controller::start(&ns.name);
     let node = Node::start(client.clone(), &ns.name, Mode::Run, work.path());
@@ -2109,7 +1599,7 @@ spec:
 async fn a_profile_is_checked_again_every_validation_interval() {
     let ns = TempNamespace::new("ctl-profile-interval");
     let _dump = DumpOnFailure(ns.name.clone());
-    let client = Client::try_default().await.unwrap();
+    let client = client().await;
     let work = tempfile::tempdir().unwrap();
     let _controller = Controller::start(&ns.name);
     let node = Node::start(client.clone(), &ns.name, Mode::Run, work.path());

@@ -5,12 +5,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 #[path = "http/server.rs"]
 mod server;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -29,6 +30,7 @@ use sluice::pipeline::engine::Source;
 use sluice::pipeline::error::Classify;
 use sluice::pipeline::format::Malformed;
 use sluice::secrets::Resolver;
+use support::{Sluice, base64, sluice, text};
 
 // ------------------------------------------------------------------ helpers
 
@@ -1232,27 +1234,6 @@ data: {{apiKey: {}}}
     )
 }
 
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 fn api_server() -> Server {
     Server::start(|seen| {
         if seen.header("x-api-key") != Some(KEY) {
@@ -1364,15 +1345,6 @@ fn plan_errors_of_http_sources_carry_their_reason() {
 
 // ------------------------------------------------------------- sluice local
 
-fn sluice(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
-    command.args(args).current_dir(dir);
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    command.output().unwrap()
-}
-
 /// Every byte under `dir`, as text.
 fn everything_written(dir: &Path) -> String {
     let mut out = String::new();
@@ -1414,11 +1386,7 @@ fn sluice_local_reads_an_http_api_with_a_key_from_a_secret_document() {
         ),
     )
     .unwrap();
-    let out = sluice(
-        dir.path(),
-        &["local", "-f", "flow.yaml", "--run-id", "r1"],
-        &[],
-    );
+    let out = sluice(dir.path(), &["local", "-f", "flow.yaml", "--run-id", "r1"]);
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -1456,26 +1424,16 @@ fn sluice_local_takes_the_key_from_the_environment_when_the_file_has_no_secret()
         ),
     )
     .unwrap();
-    let out = sluice(
-        dir.path(),
-        &["local", "-f", "flow.yaml", "--run-id", "r1"],
-        &[("SLUICE_SECRET_API_CREDS_APIKEY", KEY)],
-    );
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Sluice::new(dir.path(), &["local", "-f", "flow.yaml", "--run-id", "r1"])
+        .envs(&[("SLUICE_SECRET_API_CREDS_APIKEY", KEY)])
+        .output();
+    let printed = text(&out);
     assert!(out.status.success(), "{printed}");
     assert!(printed.contains("Written      120 records"), "{printed}");
     assert_no_secret(&[&printed]);
 
     // Neither in the file nor in the environment: the error says where it looked.
-    let out = sluice(
-        dir.path(),
-        &["local", "-f", "flow.yaml", "--run-id", "r2"],
-        &[],
-    );
+    let out = sluice(dir.path(), &["local", "-f", "flow.yaml", "--run-id", "r2"]);
     let printed = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(!out.status.success());
     assert!(
@@ -1504,11 +1462,7 @@ fn sluice_local_fails_on_a_refused_key_without_printing_or_writing_it() {
         ),
     )
     .unwrap();
-    let out = sluice(
-        dir.path(),
-        &["local", "-f", "flow.yaml", "--run-id", "r1"],
-        &[],
-    );
+    let out = sluice(dir.path(), &["local", "-f", "flow.yaml", "--run-id", "r1"]);
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -1548,11 +1502,7 @@ fn sluice_local_fails_mid_run_on_a_401_without_printing_or_writing_the_key() {
         ),
     )
     .unwrap();
-    let out = sluice(
-        dir.path(),
-        &["local", "-f", "flow.yaml", "--run-id", "r1"],
-        &[],
-    );
+    let out = sluice(dir.path(), &["local", "-f", "flow.yaml", "--run-id", "r1"]);
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),

@@ -3,8 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::path::Path;
-use std::process::{Command, Output};
+
+use support::{Sluice, files_under, sluice, text, work_dir};
 
 const PROFILE: &str = "apiVersion: sluice.dev/v1alpha1
 kind: ConnectorProfile
@@ -12,30 +15,11 @@ metadata: {name: local}
 spec: {file: {}}
 ";
 
-fn sluice(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 fn setup(flow_extra: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("in")).unwrap();
-    std::fs::write(
-        dir.path().join("in/people.csv"),
+    let dir = work_dir(&[(
+        "in/people.csv",
         "id,name,score\n1,Ada,9.5\n2,Grace,7\n3,,8\n",
-    )
-    .unwrap();
+    )]);
     let flow = format!(
         "apiVersion: sluice.dev/v1alpha1
 kind: Flow
@@ -172,7 +156,7 @@ fn the_demo_keeps_big_deals_masks_contacts_and_quarantines_the_broken_records() 
     let folder = std::fs::read_dir(dir.path().join("out/opportunities")).unwrap();
     let mut parquet = Vec::new();
     for year in folder {
-        for entry in walk(&year.unwrap().path()) {
+        for entry in files_under(&year.unwrap().path()) {
             if entry.extension().is_some_and(|e| e == "parquet") {
                 parquet.push(entry);
             }
@@ -229,7 +213,7 @@ fn the_demo_keeps_big_deals_masks_contacts_and_quarantines_the_broken_records() 
         rows += batch.num_rows();
     }
     assert_eq!(rows, 1057);
-    let quarantine = walk(&dir.path().join("out/_quarantine"));
+    let quarantine = files_under(&dir.path().join("out/_quarantine"));
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(&quarantine[0])
         .unwrap()
         .lines()
@@ -248,20 +232,6 @@ fn the_demo_keeps_big_deals_masks_contacts_and_quarantines_the_broken_records() 
         ]
     );
     assert_eq!(lines[0]["field"], "Amount");
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files.sort();
-    files
 }
 
 /// A run killed with SIGKILL half-way and rerun under its id leaves exactly
@@ -288,13 +258,8 @@ spec:
 "
     );
     std::fs::write(dir.path().join("flow.yaml"), manifest).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["local", "-f", "flow.yaml", "--run-id", "r1"])
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child =
+        Sluice::new(dir.path(), &["local", "-f", "flow.yaml", "--run-id", "r1"]).spawn_quiet();
     // Kill it once it has staged some files, before it publishes.
     let staging = dir.path().join("out/_sluice/staging/big/r1/r1");
     let started = std::time::Instant::now();
@@ -324,7 +289,7 @@ spec:
     let out = sluice(dir.path(), &["local", "-f", "flow.yaml", "--run-id", "r1"]);
     assert!(out.status.success(), "{}", text(&out));
     let mut ids = Vec::with_capacity(records);
-    for file in walk(&dir.path().join("out/r1")) {
+    for file in files_under(&dir.path().join("out/r1")) {
         for line in std::fs::read_to_string(file).unwrap().lines() {
             let value: serde_json::Value = serde_json::from_str(line).unwrap();
             ids.push(value["id"].as_u64().unwrap() as usize);

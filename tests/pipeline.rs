@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -14,6 +16,7 @@ use sluice::connectors::file::{FileRecordSource, destination, quarantine};
 use sluice::pipeline::engine::{self, Counts, Error, Options, Quarantine};
 use sluice::pipeline::output::RunInfo;
 use sluice::pipeline::tasks::Tasks;
+use support::files_under;
 
 fn run_info(id: &str) -> RunInfo {
     RunInfo {
@@ -109,21 +112,12 @@ fn published(root: &Path) -> Vec<String> {
     lines
 }
 
+/// The files under `dir`, as text.
 fn walk(dir: &Path) -> Vec<String> {
-    let mut files = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return files;
-    };
-    for entry in entries {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path.display().to_string());
-        }
-    }
-    files.sort();
-    files
+    files_under(dir)
+        .iter()
+        .map(|path| path.display().to_string())
+        .collect()
 }
 
 #[test]

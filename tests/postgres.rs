@@ -4,7 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Command;
+mod support;
+
 use std::sync::Arc;
 
 use arrow::array::{
@@ -21,34 +22,11 @@ use sluice::connectors::postgres::{
 };
 use sluice::pipeline::engine::{Destination, Source};
 use sluice::secrets::SecretValue;
-
-struct Server {
-    host: String,
-    port: u16,
-    database: String,
-    user: String,
-    password: String,
-}
-
-fn server() -> Server {
-    let var = |name: &str| {
-        std::env::var(name).unwrap_or_else(|_| {
-            panic!(
-                "{name} is not set: these tests need the PostgreSQL server that `make test` starts (e2e/scripts/postgres.sh); run make test"
-            )
-        })
-    };
-    Server {
-        host: var("SLUICE_TEST_PG_HOST"),
-        port: var("SLUICE_TEST_PG_PORT").parse().unwrap(),
-        database: var("SLUICE_TEST_PG_DATABASE"),
-        user: var("SLUICE_TEST_PG_USER"),
-        password: var("SLUICE_TEST_PG_PASSWORD"),
-    }
-}
+use support::postgres::{Postgres, sql};
+use support::{Sluice, text, work_dir};
 
 fn config(password: &str) -> PgConfig {
-    let s = server();
+    let s = Postgres::from_env();
     PgConfig {
         profile: "pg".to_owned(),
         host: s.host,
@@ -59,41 +37,6 @@ fn config(password: &str) -> PgConfig {
         ssl_mode: PostgresSslMode::Disable,
         ca_bundle: None,
     }
-}
-
-/// Runs SQL statements; returns the rows of the last as text.
-fn sql(statements: &str) -> Vec<Vec<Option<String>>> {
-    let s = server();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let (client, connection) = tokio_postgres::connect(
-            &format!(
-                "host={} port={} dbname={} user={} password={}",
-                s.host, s.port, s.database, s.user, s.password
-            ),
-            tokio_postgres::NoTls,
-        )
-        .await
-        .unwrap();
-        tokio::spawn(connection);
-        let messages = client.simple_query(statements).await.unwrap();
-        let mut rows = Vec::new();
-        for message in messages {
-            match message {
-                tokio_postgres::SimpleQueryMessage::Row(row) => rows.push(
-                    (0..row.len())
-                        .map(|i| row.get(i).map(str::to_owned))
-                        .collect(),
-                ),
-                tokio_postgres::SimpleQueryMessage::CommandComplete(_) => {}
-                _ => {}
-            }
-        }
-        rows
-    })
 }
 
 fn text_rows(query: &str) -> Vec<String> {
@@ -141,7 +84,7 @@ fn settings(table: &str, mode: PgWriteMode, create: bool, run: &str) -> Destinat
 fn write(table: &str, mode: PgWriteMode, create: bool, run: &str, batches: &[RecordBatch]) {
     let mut destination = Box::new(
         PostgresRecordDestination::open(
-            &config(&server().password),
+            &config(&Postgres::from_env().password),
             settings(table, mode, create, run),
         )
         .unwrap(),
@@ -342,7 +285,8 @@ fn create_table_maps_arrow_types_and_reads_back() {
 }
 
 fn read(settings: &SourceSettings) -> Vec<RecordBatch> {
-    let mut source = PostgresRecordSource::open(&config(&server().password), settings).unwrap();
+    let mut source =
+        PostgresRecordSource::open(&config(&Postgres::from_env().password), settings).unwrap();
     let mut batches = Vec::new();
     while let Some(unit) = source.next_unit().unwrap() {
         batches.push(unit().unwrap().batch);
@@ -358,7 +302,7 @@ fn an_aborted_or_failed_run_leaves_the_target_untouched() {
     );
     let mut destination = Box::new(
         PostgresRecordDestination::open(
-            &config(&server().password),
+            &config(&Postgres::from_env().password),
             settings("abort_t", PgWriteMode::Overwrite, false, "ab1"),
         )
         .unwrap(),
@@ -376,7 +320,7 @@ fn an_aborted_or_failed_run_leaves_the_target_untouched() {
     // Upsert needs a unique index on the id: the commit fails and rolls back.
     let mut destination = Box::new(
         PostgresRecordDestination::open(
-            &config(&server().password),
+            &config(&Postgres::from_env().password),
             settings("abort_t", PgWriteMode::Upsert, false, "ab2"),
         )
         .unwrap(),
@@ -398,7 +342,7 @@ fn an_aborted_or_failed_run_leaves_the_target_untouched() {
 fn a_missing_table_without_create_table_is_a_clear_error() {
     sql("DROP TABLE IF EXISTS missing_t");
     let error = PostgresRecordDestination::open(
-        &config(&server().password),
+        &config(&Postgres::from_env().password),
         settings("missing_t", PgWriteMode::Append, false, "m1"),
     )
     .unwrap_err()
@@ -526,15 +470,12 @@ fn a_wrong_password_is_an_authentication_error_without_the_password() {
 #[test]
 #[ignore = "needs PostgreSQL: run make test"]
 fn sluice_local_loads_json_lines_into_postgres() {
-    let s = server();
+    let s = Postgres::from_env();
     sql("DROP TABLE IF EXISTS local_people");
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("in")).unwrap();
-    std::fs::write(
-        dir.path().join("in/people.jsonl"),
+    let dir = work_dir(&[(
+        "in/people.jsonl",
         "{\"id\": 1, \"name\": \"Ada\", \"tags\": [\"math\"]}\n{\"id\": 2, \"name\": \"Grace\", \"tags\": []}\n",
-    )
-    .unwrap();
+    )]);
     let manifest = format!(
         "apiVersion: sluice.dev/v1alpha1
 kind: ConnectorProfile
@@ -572,16 +513,12 @@ spec:
         database = s.database,
     );
     std::fs::write(dir.path().join("flow.yaml"), manifest).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["local", "-f", "flow.yaml", "--run-id", "pg-r1"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Sluice::new(
+        dir.path(),
+        &["local", "-f", "flow.yaml", "--run-id", "pg-r1"],
+    )
+    .output();
+    let printed = text(&out);
     assert!(out.status.success(), "{printed}");
     assert!(printed.contains("Written      2 records"), "{printed}");
     assert!(!printed.contains(&s.password), "the password was printed");
@@ -594,10 +531,8 @@ spec:
 #[test]
 #[ignore = "needs PostgreSQL: run make test"]
 fn ssl_modes_encrypt_and_verify_the_server() {
-    let ca_path = std::env::var("SLUICE_TEST_PG_CA")
-        .expect("SLUICE_TEST_PG_CA is not set: run make test (the script's server has TLS when openssl is installed)");
-    let ca = std::fs::read_to_string(ca_path).unwrap();
-    let password = server().password;
+    let ca = Postgres::ca();
+    let password = Postgres::from_env().password;
     let open = |mode: PostgresSslMode, ca_bundle: Option<String>, host: &str| {
         let mut c = config(&password);
         c.ssl_mode = mode;
@@ -643,7 +578,7 @@ fn ssl_modes_encrypt_and_verify_the_server() {
 #[test]
 #[ignore = "needs PostgreSQL: run make test"]
 fn sluice_local_reads_an_incremental_window_from_postgres_into_files() {
-    let s = server();
+    let s = Postgres::from_env();
     sql(
         "DROP TABLE IF EXISTS local_events; CREATE TABLE local_events (id int, at timestamptz); \
          INSERT INTO local_events SELECT g, timestamptz '2024-05-01 00:00:00+00' + g * interval '1 hour' FROM generate_series(0, 23) g",
@@ -691,18 +626,11 @@ spec:
     std::fs::write(dir.path().join("flow.yaml"), manifest).unwrap();
     // The password comes from the environment here, the other place
     // `sluice local` reads Secret keys from.
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["local", "-f", "flow.yaml", "--run-id", "w1"])
+    let out = Sluice::new(dir.path(), &["local", "-f", "flow.yaml", "--run-id", "w1"])
         .env("SLUICE_SECRET_PG_CREDS_USERNAME", &s.user)
         .env("SLUICE_SECRET_PG_CREDS_PASSWORD", &s.password)
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .output();
+    let printed = text(&out);
     assert!(out.status.success(), "{printed}");
     assert!(!printed.contains(&s.password), "the password was printed");
     let written = std::fs::read_to_string(dir.path().join("out/w1/part-00000.jsonl")).unwrap();

@@ -6,115 +6,43 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{Read, Write};
+mod support;
+
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::Output;
 
 use sluice::connectors::s3::{Aws, Encryption, S3Store};
 use sluice::pipeline::store::Store;
 use sluice::secrets::Resolver;
+use support::moto::{self, all_keys, aws_json, create_bucket, endpoint};
+use support::{Sluice, text, unique, work_dir};
 
 const ACCESS_KEY: &str = "AKIDSLUICETESTKEY";
 const SECRET_KEY: &str = "sluice-secret-d0-not-leak-4f1c";
 
-fn endpoint() -> String {
-    std::env::var("SLUICE_TEST_AWS_ENDPOINT")
-        .ok()
-        .filter(|e| !e.is_empty())
-        .expect("SLUICE_TEST_AWS_ENDPOINT is not set: these tests need moto; run `make test`")
-}
-
 /// A bucket name unique to this test process and call.
 fn bucket_name(tag: &str) -> String {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "sluice-{tag}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
+    unique(&format!("sluice-{tag}-"))
 }
 
+/// The s3 connector's client on moto, with the test's static keys.
 fn aws() -> Aws {
-    let profile = serde_json::from_value(serde_json::json!({
-        "region": "us-east-1",
-        "endpoint": endpoint(),
-        "forcePathStyle": true,
-    }))
-    .unwrap();
-    let credentials = serde_json::from_value(serde_json::json!({
-        "secretRef": {"name": "aws"},
-        "awsAccessKey": {},
-    }))
-    .unwrap();
-    let mut keys = std::collections::BTreeMap::new();
-    keys.insert("accessKeyId".to_owned(), ACCESS_KEY.to_owned());
-    keys.insert("secretAccessKey".to_owned(), SECRET_KEY.to_owned());
-    let secrets = Resolver::manifest([("aws".to_owned(), keys)].into_iter().collect());
-    Aws::connect("lake", &profile, Some(&credentials), &secrets).unwrap()
+    moto::aws("lake", ACCESS_KEY, SECRET_KEY)
 }
 
-fn create_bucket(aws: &Aws, bucket: &str) {
-    aws.runtime()
-        .block_on(aws.s3_client().create_bucket().bucket(bucket).send())
-        .unwrap();
-}
-
-/// Every key of the bucket.
-fn all_keys(aws: &Aws, bucket: &str) -> Vec<String> {
-    S3Store::new(aws.clone(), bucket, "", Encryption::Default)
-        .list("")
-        .unwrap()
-}
-
-/// A JSON request to an AWS JSON-protocol service of moto (KMS, Secrets
-/// Manager), which does not check signatures.
-fn aws_json(target: &str, service: &str, body: &serde_json::Value) -> serde_json::Value {
-    let endpoint = endpoint();
-    let host = endpoint.trim_start_matches("http://");
-    let body = body.to_string();
-    let mut stream = std::net::TcpStream::connect(host).unwrap();
-    write!(
-        stream,
-        "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-amz-json-1.1\r\nX-Amz-Target: {target}\r\nAuthorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200"), "{target}: {response}");
-    serde_json::from_str(body).unwrap()
-}
-
+/// `sluice` as a user runs it, with only the profiles' AWS credentials.
 fn sluice(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .output()
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    Sluice::new(dir, args).without_ambient_aws().output()
 }
 
 /// A working directory with `in/people.csv` and `flow.yaml`: the csv to
 /// `bucket` under `lake/`, with static keys from a Secret document.
 fn setup(bucket: &str, destination_extra: &str, credentials: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("in")).unwrap();
-    std::fs::write(
-        dir.path().join("in/people.csv"),
+    let dir = work_dir(&[(
+        "in/people.csv",
         "id,name,score\n1,Ada,9.5\n2,Grace,7\n3,,8\n",
-    )
-    .unwrap();
+    )]);
     let endpoint = endpoint();
     let manifest = format!(
         "apiVersion: sluice.dev/v1alpha1
@@ -381,13 +309,9 @@ fn credentials_come_from_secrets_manager() {
     );
     let dir = setup(&bucket, "", &credentials);
     // The pod's own identity reads the secret: here moto's test keys.
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["local", "-f", "flow.yaml", "--run-id", "r1"])
-        .current_dir(dir.path())
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .output()
-        .unwrap();
+    let out = Sluice::new(dir.path(), &["local", "-f", "flow.yaml", "--run-id", "r1"])
+        .with_moto_keys()
+        .output();
     let printed = text(&out);
     assert!(out.status.success(), "{printed}");
     assert!(!printed.contains(SECRET_KEY), "{printed}");
@@ -398,13 +322,9 @@ fn credentials_come_from_secrets_manager() {
         "{{awsSecretsManager: {{secretId: '{secret_id}', region: us-east-1, endpoint: '{endpoint}'}}, awsAccessKey: {{accessKeyIdKey: nope}}}}"
     );
     let dir = setup(&bucket, "", &credentials);
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["local", "-f", "flow.yaml", "--run-id", "r2"])
-        .current_dir(dir.path())
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .output()
-        .unwrap();
+    let out = Sluice::new(dir.path(), &["local", "-f", "flow.yaml", "--run-id", "r2"])
+        .with_moto_keys()
+        .output();
     let printed = text(&out);
     assert!(!out.status.success(), "{printed}");
     assert!(
@@ -587,14 +507,10 @@ fn aws_iam_uses_the_default_chain_and_assumes_the_role() {
     ] {
         let dir = setup(&bucket, "", credentials);
         // The environment's keys, and STS at moto (AWS_ENDPOINT_URL).
-        let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args(["local", "-f", "flow.yaml", "--run-id", "r1"])
-            .current_dir(dir.path())
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
+        let out = Sluice::new(dir.path(), &["local", "-f", "flow.yaml", "--run-id", "r1"])
+            .with_moto_keys()
             .env("AWS_ENDPOINT_URL", endpoint())
-            .output()
-            .unwrap();
+            .output();
         assert!(out.status.success(), "{credentials}: {}", text(&out));
         assert_eq!(all_keys(&aws, &bucket).len(), 2, "{credentials}");
     }

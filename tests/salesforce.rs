@@ -10,6 +10,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 #[path = "http/server.rs"]
 #[allow(dead_code)]
 mod http_server;
@@ -18,7 +20,6 @@ mod sf;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -28,7 +29,7 @@ use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use sf::{App, Org, SObject};
+use sf::{App, KeyPair, Org, SObject, generate_key};
 use sluice::api::v1alpha1::connector_profile::ConnectorProfileSpec;
 use sluice::api::v1alpha1::flow::{SalesforceApi, SchemaDriftPolicy};
 use sluice::connectors::http::RetryPolicy;
@@ -39,6 +40,7 @@ use sluice::connectors::salesforce::{
 use sluice::pipeline::engine::Source;
 use sluice::pipeline::error::Classify;
 use sluice::secrets::Resolver;
+use support::{Sluice, indent, sluice, text};
 
 // ------------------------------------------------------------------ fixtures
 
@@ -46,41 +48,6 @@ const CLIENT_ID: &str = "3MVG9consumerKeyOfTheConnectedApp";
 const CLIENT_SECRET: &str = "consumer-s3cret-8841";
 const REFRESH_TOKEN: &str = "5Aep861refreshTokenValue99";
 const USER: &str = "integration@acme.example";
-
-struct KeyPair {
-    pem: String,
-    public: Vec<u8>,
-}
-
-fn generate_key(traditional: bool) -> KeyPair {
-    let mut command = Command::new("openssl");
-    if traditional {
-        command.args(["genrsa", "-traditional", "2048"]);
-    } else {
-        command.args([
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-        ]);
-    }
-    let out = command
-        .output()
-        .expect("openssl generates the connected app's test key");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let pem = String::from_utf8(out.stdout).unwrap();
-    let key = salesforce::config::rsa_key(&pem).unwrap();
-    use ring::signature::KeyPair as _;
-    KeyPair {
-        public: key.public_key().as_ref().to_vec(),
-        pem,
-    }
-}
 
 fn key() -> &'static KeyPair {
     static KEY: OnceLock<KeyPair> = OnceLock::new();
@@ -761,30 +728,6 @@ fn soql_errors_carry_salesforce_messages_and_removed_fields_follow_the_drift_pol
 
 // ------------------------------------------------------------------ local mode
 
-fn sluice(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// `text` with every line indented by `n` spaces.
-fn indent(text: &str, n: usize) -> String {
-    text.lines()
-        .map(|l| format!("{}{l}", " ".repeat(n)))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// Profile and Secret documents for `org`, JWT bearer.
 fn profile_docs(org: &Org, version: &str) -> String {
     format!(
@@ -1158,8 +1101,7 @@ fn a_failed_ingest_job_fails_the_run_with_its_message_and_bad_fields_are_refused
 #[test]
 #[ignore = "needs moto: run make test"]
 fn the_headline_sample_runs_in_local_mode_against_the_stand_in_and_s3() {
-    let endpoint = std::env::var("SLUICE_TEST_AWS_ENDPOINT")
-        .expect("SLUICE_TEST_AWS_ENDPOINT is not set: this test needs moto; run `make test`");
+    let endpoint = support::moto::endpoint();
     let org = start(3000);
     let sample = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -1231,14 +1173,10 @@ fn the_headline_sample_runs_in_local_mode_against_the_stand_in_and_s3() {
                 .send(),
         )
         .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["local", "-f", "flow.yaml"])
-        .current_dir(dir.path())
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
+    let out = Sluice::new(dir.path(), &["local", "-f", "flow.yaml"])
+        .with_moto_keys()
         .env("AWS_ENDPOINT_URL", &endpoint)
-        .output()
-        .unwrap();
+        .output();
     let printed = text(&out);
     assert!(out.status.success(), "{printed}");
     // The window (minus the 10m lookback) and Amount > 10000 went into SOQL.

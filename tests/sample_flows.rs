@@ -9,31 +9,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::path::Path;
-use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arrow::array::AsArray;
 use arrow::datatypes::Int64Type;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sluice::connectors::s3::Aws;
-use sluice::secrets::Resolver;
-
-fn var(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: these tests need the PostgreSQL server and moto that `make test` starts")
-    })
-}
-
-fn unique(tag: &str) -> String {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "{tag}{}x{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
+use support::postgres::{Postgres, sql};
+use support::{Sluice, moto, text, unique};
 
 /// The sample's documents.
 fn sample(name: &str) -> Vec<Value> {
@@ -55,19 +41,20 @@ fn doc<'a>(docs: &'a mut [Value], kind: &str, name: &str) -> &'a mut Value {
 
 /// Points a postgres profile at the test server, keeping VerifyFull.
 fn patch_postgres(profile: &mut Value) {
+    let pg = Postgres::from_env();
     let spec = &mut profile["spec"];
-    spec["postgres"]["host"] = json!(var("SLUICE_TEST_PG_HOST"));
-    spec["postgres"]["port"] = json!(var("SLUICE_TEST_PG_PORT").parse::<u16>().unwrap());
-    spec["postgres"]["database"] = json!(var("SLUICE_TEST_PG_DATABASE"));
+    spec["postgres"]["host"] = json!(pg.host);
+    spec["postgres"]["port"] = json!(pg.port);
+    spec["postgres"]["database"] = json!(pg.database);
     assert_eq!(spec["postgres"]["sslMode"], "VerifyFull");
-    spec["tls"]["caBundle"] = json!(std::fs::read_to_string(var("SLUICE_TEST_PG_CA")).unwrap());
+    spec["tls"]["caBundle"] = json!(Postgres::ca());
 }
 
 /// Points an s3 profile at moto.
 fn patch_s3(profile: &mut Value) {
     let s3 = &mut profile["spec"]["s3"];
     s3["region"] = json!("us-east-1");
-    s3["endpoint"] = json!(var("SLUICE_TEST_AWS_ENDPOINT"));
+    s3["endpoint"] = json!(moto::endpoint());
     s3["forcePathStyle"] = json!(true);
     assert_eq!(profile["spec"]["credentials"], json!({"awsIam": {}}));
 }
@@ -83,105 +70,34 @@ fn write_manifest(dir: &Path, docs: &[Value]) {
 /// `sluice local` with the database password in the environment, as local
 /// mode reads secrets, and the AWS chain's keys for moto.
 fn run(dir: &Path, secret: &str, run_id: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["local", "-f", "flow.yaml", "--run-id", run_id])
-        .current_dir(dir)
-        .env(
-            sluice::secrets::env_var_name(secret, "username"),
-            var("SLUICE_TEST_PG_USER"),
-        )
+    let pg = Postgres::from_env();
+    let out = Sluice::new(dir, &["local", "-f", "flow.yaml", "--run-id", run_id])
+        .env(sluice::secrets::env_var_name(secret, "username"), &pg.user)
         .env(
             sluice::secrets::env_var_name(secret, "password"),
-            var("SLUICE_TEST_PG_PASSWORD"),
+            &pg.password,
         )
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .with_moto_keys()
         .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .unwrap();
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .output();
+    let printed = text(&out);
     assert!(out.status.success(), "{printed}");
     assert!(
-        !printed.contains(&var("SLUICE_TEST_PG_PASSWORD")),
+        !printed.contains(&pg.password),
         "the password leaked: {printed}"
     );
     printed
 }
 
-fn sql(statements: &str) -> Vec<Vec<Option<String>>> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let (client, connection) = tokio_postgres::connect(
-            &format!(
-                "host={} port={} dbname={} user={} password={}",
-                var("SLUICE_TEST_PG_HOST"),
-                var("SLUICE_TEST_PG_PORT"),
-                var("SLUICE_TEST_PG_DATABASE"),
-                var("SLUICE_TEST_PG_USER"),
-                var("SLUICE_TEST_PG_PASSWORD")
-            ),
-            tokio_postgres::NoTls,
-        )
-        .await
-        .unwrap();
-        tokio::spawn(connection);
-        let mut rows = Vec::new();
-        for message in client.simple_query(statements).await.unwrap() {
-            if let tokio_postgres::SimpleQueryMessage::Row(row) = message {
-                rows.push(
-                    (0..row.len())
-                        .map(|i| row.get(i).map(str::to_owned))
-                        .collect(),
-                );
-            }
-        }
-        rows
-    })
-}
-
+/// The s3 connector's client on moto.
 fn aws() -> Aws {
-    let profile = serde_json::from_value(json!({
-        "region": "us-east-1",
-        "endpoint": var("SLUICE_TEST_AWS_ENDPOINT"),
-        "forcePathStyle": true,
-    }))
-    .unwrap();
-    let credentials =
-        serde_json::from_value(json!({"secretRef": {"name": "aws"}, "awsAccessKey": {}})).unwrap();
-    let mut keys = std::collections::BTreeMap::new();
-    keys.insert("accessKeyId".to_owned(), "test".to_owned());
-    keys.insert("secretAccessKey".to_owned(), "test".to_owned());
-    let secrets = Resolver::manifest([("aws".to_owned(), keys)].into_iter().collect());
-    Aws::connect("test", &profile, Some(&credentials), &secrets).unwrap()
+    moto::aws("test", "test", "test")
 }
 
-/// A KMS key in moto, through its JSON protocol (moto does not check
-/// signatures).
+/// A KMS key in moto.
 fn kms_key() -> String {
-    let endpoint = var("SLUICE_TEST_AWS_ENDPOINT");
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import json,sys,urllib.request\n\
-             r=urllib.request.Request(sys.argv[1],data=b'{}',headers={'Content-Type':'application/x-amz-json-1.1','X-Amz-Target':'TrentService.CreateKey','Authorization':'AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=0'})\n\
-             print(json.load(urllib.request.urlopen(r))['KeyMetadata']['KeyId'])",
-            &endpoint,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    let key = moto::aws_json("TrentService.CreateKey", "kms", &json!({}));
+    key["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned()
 }
 
 #[test]

@@ -6,12 +6,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 #[path = "zendesk/server.rs"]
 mod server;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,6 +34,8 @@ use sluice::pipeline::engine::{Destination, Source};
 use sluice::pipeline::error::Classify;
 use sluice::pipeline::format::Malformed as BadRow;
 use sluice::secrets::Resolver;
+use support::Sluice;
+use support::postgres::Postgres;
 
 const EMAIL: &str = "agent@acme.example";
 const TOKEN: &str = "zd-T0ken-Sup3rS3cret-77";
@@ -953,23 +956,6 @@ fn a_refused_batch_is_a_422_with_zendesk_details() {
 
 // --------------------------------------------------------------- sluice local
 
-fn sluice(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
-    command.args(args).current_dir(dir);
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    command.output().unwrap()
-}
-
-fn printed(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 const CREDENTIALS: [(&str, &str); 2] = [
     ("SLUICE_SECRET_ZD_USERNAME", EMAIL),
     ("SLUICE_SECRET_ZD_PASSWORD", TOKEN),
@@ -1029,12 +1015,10 @@ spec:
         at(T0 + 300).to_rfc3339()
     );
     std::fs::write(dir.path().join("flow.yaml"), manifest).unwrap();
-    let out = sluice(
-        dir.path(),
-        &["local", "-f", "flow.yaml", "--run-id", "w1"],
-        &CREDENTIALS,
-    );
-    let text = printed(&out);
+    let out = Sluice::new(dir.path(), &["local", "-f", "flow.yaml", "--run-id", "w1"])
+        .envs(&CREDENTIALS)
+        .output();
+    let text = support::text(&out);
     assert!(out.status.success(), "{text}");
     assert!(!text.contains(TOKEN), "the token was printed");
     let written = std::fs::read_to_string(dir.path().join("out/w1/part-00000.jsonl")).unwrap();
@@ -1048,8 +1032,10 @@ spec:
         .collect();
     assert_eq!(read, (10..30).collect::<Vec<_>>(), "{written}");
 
-    let discovered = sluice(dir.path(), &["discover", "-f", "flow.yaml"], &CREDENTIALS);
-    let text = printed(&discovered);
+    let discovered = Sluice::new(dir.path(), &["discover", "-f", "flow.yaml"])
+        .envs(&CREDENTIALS)
+        .output();
+    let text = support::text(&discovered);
     assert!(discovered.status.success(), "{text}");
     assert!(
         text.contains("custom_fields") && text.contains("generated_timestamp"),
@@ -1087,12 +1073,10 @@ spec:
         "/api/v2/incremental",
         [Fault::Malformed(Malformed::RecordsNotArray)],
     );
-    let out = sluice(
-        dir.path(),
-        &["local", "-f", "flow.yaml", "--run-id", "f1"],
-        &CREDENTIALS,
-    );
-    let text = printed(&out);
+    let out = Sluice::new(dir.path(), &["local", "-f", "flow.yaml", "--run-id", "f1"])
+        .envs(&CREDENTIALS)
+        .output();
+    let text = support::text(&out);
     assert!(!out.status.success(), "{text}");
     assert!(
         text.contains("incremental/tickets/cursor.json?start_time=0")
@@ -1106,12 +1090,10 @@ spec:
         "/api/v2/incremental",
         [Fault::Malformed(Malformed::RecordsNotArray)],
     );
-    let out = sluice(
-        dir.path(),
-        &["local", "-f", "flow.yaml", "--run-id", "s1"],
-        &CREDENTIALS,
-    );
-    let text = printed(&out);
+    let out = Sluice::new(dir.path(), &["local", "-f", "flow.yaml", "--run-id", "s1"])
+        .envs(&CREDENTIALS)
+        .output();
+    let text = support::text(&out);
     assert!(out.status.success(), "{text}");
     let written = std::fs::read_to_string(dir.path().join("out/s1/part-00000.jsonl")).unwrap();
     assert_eq!(
@@ -1154,12 +1136,10 @@ spec:
         zendesk_profile(&server)
     );
     std::fs::write(dir.path().join("flow.yaml"), manifest).unwrap();
-    let out = sluice(
-        dir.path(),
-        &["local", "-f", "flow.yaml", "--run-id", "p1"],
-        &CREDENTIALS,
-    );
-    let text = printed(&out);
+    let out = Sluice::new(dir.path(), &["local", "-f", "flow.yaml", "--run-id", "p1"])
+        .envs(&CREDENTIALS)
+        .output();
+    let text = support::text(&out);
     assert!(out.status.success(), "{text}");
     assert_eq!(server.tickets().len(), 2);
     let quarantined =
@@ -1186,12 +1166,10 @@ spec:
     let manifest = std::fs::read_to_string(dir.path().join("flow.yaml")).unwrap();
     let fail = manifest.replace("policy: Quarantine", "policy: Fail");
     std::fs::write(dir.path().join("flow.yaml"), fail).unwrap();
-    let out = sluice(
-        dir.path(),
-        &["local", "-f", "flow.yaml", "--run-id", "p2"],
-        &CREDENTIALS,
-    );
-    let text = printed(&out);
+    let out = Sluice::new(dir.path(), &["local", "-f", "flow.yaml", "--run-id", "p2"])
+        .envs(&CREDENTIALS)
+        .output();
+    let text = support::text(&out);
     assert!(!out.status.success(), "{text}");
     assert!(
         text.contains("create_many job") && text.contains("Description: cannot be blank"),
@@ -1204,18 +1182,13 @@ spec:
 #[test]
 #[ignore = "needs PostgreSQL: run make test"]
 fn the_zendesk_to_postgres_sample_runs_against_the_stand_in() {
-    let var = |name: &str| {
-        std::env::var(name).unwrap_or_else(|_| {
-            panic!("{name} is not set: this test needs the PostgreSQL server that `make test` starts (e2e/scripts/postgres.sh); run make test")
-        })
-    };
-    let (host, port, database, pg_user, pg_password) = (
-        var("SLUICE_TEST_PG_HOST"),
-        var("SLUICE_TEST_PG_PORT"),
-        var("SLUICE_TEST_PG_DATABASE"),
-        var("SLUICE_TEST_PG_USER"),
-        var("SLUICE_TEST_PG_PASSWORD"),
-    );
+    let Postgres {
+        host,
+        port,
+        database,
+        user: pg_user,
+        password: pg_password,
+    } = Postgres::from_env();
     let server = Zendesk::start(EMAIL, TOKEN);
     tickets(&server, 1500);
     // One ticket without a requester: the sample's validate task drops it.
@@ -1237,10 +1210,9 @@ fn the_zendesk_to_postgres_sample_runs_against_the_stand_in() {
                 let postgres = &mut doc["spec"]["postgres"];
                 assert_eq!(postgres["sslMode"], "VerifyFull");
                 postgres["host"] = json!(host);
-                postgres["port"] = json!(port.parse::<i64>().unwrap());
+                postgres["port"] = json!(port);
                 postgres["database"] = json!(database);
-                doc["spec"]["tls"]["caBundle"] =
-                    json!(std::fs::read_to_string(var("SLUICE_TEST_PG_CA")).unwrap());
+                doc["spec"]["tls"]["caBundle"] = json!(Postgres::ca());
                 doc["spec"]["credentials"] =
                     json!({"secretRef": {"name": "warehouse"}, "basic": {}});
             }
@@ -1268,36 +1240,21 @@ fn the_zendesk_to_postgres_sample_runs_against_the_stand_in() {
         ("SLUICE_SECRET_WAREHOUSE_PASSWORD", pg_password.as_str()),
     ];
     let drop = |sql: &str| {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let (client, connection) = tokio_postgres::connect(
-                &format!("host={host} port={port} dbname={database} user={pg_user} password={pg_password}"),
-                tokio_postgres::NoTls,
-            )
-            .await
-            .unwrap();
-            tokio::spawn(connection);
-            let rows = client.simple_query(sql).await.unwrap();
-            rows.into_iter()
-                .filter_map(|m| match m {
-                    tokio_postgres::SimpleQueryMessage::Row(r) => Some(
-                        (0..r.len()).map(|i| r.get(i).unwrap_or("").to_owned()).collect::<Vec<_>>().join("|"),
-                    ),
-                    _ => None,
-                })
-                .collect::<Vec<_>>()
-        })
+        support::postgres::sql(sql)
+            .into_iter()
+            .map(|row| {
+                row.into_iter()
+                    .map(Option::unwrap_or_default)
+                    .collect::<Vec<_>>()
+                    .join("|")
+            })
+            .collect::<Vec<_>>()
     };
     drop("DROP SCHEMA IF EXISTS zendesk CASCADE; CREATE SCHEMA zendesk");
-    let out = sluice(
-        dir.path(),
-        &["local", "-f", "flow.yaml", "--run-id", "zd1"],
-        &env,
-    );
-    let printed = printed(&out);
+    let out = Sluice::new(dir.path(), &["local", "-f", "flow.yaml", "--run-id", "zd1"])
+        .envs(&env)
+        .output();
+    let printed = support::text(&out);
     assert!(out.status.success(), "{printed}");
     assert!(!printed.contains(TOKEN) && !printed.contains(&pg_password));
     // Tickets 0..1000 s: ids 1..=999 less ticket 5 (no requester).

@@ -24,6 +24,9 @@
 //!   `[{"message", "errorCode"}]`, `INVALID_SESSION_ID` for unknown sessions,
 //!   `REQUEST_LIMIT_EXCEEDED` past the allocation.
 //!
+//! The connected app's key pair is generated with openssl when a test
+//! starts ([`generate_key`]), so no private key is kept in the repository.
+//!
 //! Faults can be injected: expired sessions, 5xx answers, a malformed
 //! query page, failing bulk jobs, a field removed after describe, and
 //! per-record validation errors.
@@ -31,6 +34,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, HashMap};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
@@ -39,6 +43,46 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Map, Value, json};
 
 use super::http_server::{Reply, Seen, Server};
+
+/// A connected app's RSA key pair, as the app's owner holds it.
+pub struct KeyPair {
+    /// The private key, PEM.
+    pub pem: String,
+    /// The public key, as [`App::public_key`] holds it.
+    pub public: Vec<u8>,
+}
+
+/// Generates a 2048-bit key pair with openssl, in PKCS#8 or, `traditional`,
+/// PKCS#1 PEM; no private key is kept in the repository.
+pub fn generate_key(traditional: bool) -> KeyPair {
+    let mut command = Command::new("openssl");
+    if traditional {
+        command.args(["genrsa", "-traditional", "2048"]);
+    } else {
+        command.args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+        ]);
+    }
+    let out = command
+        .output()
+        .expect("openssl generates the connected app's test key");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pem = String::from_utf8(out.stdout).unwrap();
+    let key = sluice::connectors::salesforce::config::rsa_key(&pem).unwrap();
+    use ring::signature::KeyPair as _;
+    KeyPair {
+        public: key.public_key().as_ref().to_vec(),
+        pem,
+    }
+}
 
 /// A field of a stand-in object.
 #[derive(Debug, Clone)]

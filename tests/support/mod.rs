@@ -1,135 +1,125 @@
-//! Helpers for tests against a real Kubernetes API server.
+//! What the integration tests share, one concern a file; each test crate
+//! includes it with `mod support;` and uses what it needs.
 //!
-//! The server is started by `make test` (e2e/scripts/control-plane.sh), which
-//! exports `KUBECONFIG` and `SLUICE_KUBECTL`. These tests are `#[ignore]`d so
-//! that a plain `cargo test` reports them as ignored rather than passing
-//! them; run with `--include-ignored` and no server configured, they fail
-//! with a message saying how to start one.
+//! - [`bin`] — running the built `sluice` binary as a user (or a pod) would.
+//! - [`cluster`] — the Kubernetes API server `make test` starts: kubectl, a
+//!   client, the CRDs, a namespace per test, watches and waits, the
+//!   namespace's objects printed when a test fails.
+//! - [`controller`] — a `sluice controller` process watching a namespace.
+//! - [`node`] — the test playing the node: a Job's pods run as local
+//!   `sluice run` and `sluice check` processes.
+//! - [`postgres`], [`moto`] — the PostgreSQL server and moto `make test`
+//!   starts, found through their `SLUICE_TEST_*` variables.
+//! - this file — paths in the repository, names unique to a test process,
+//!   free ports, working folders seeded with files, the files under a
+//!   folder, base64, indenting for YAML, and [`server_var`].
+//!
+//! **Gating.** A test that needs a server is `#[ignore = "needs …: run make
+//! test"]`, so a plain `cargo test` reports it as ignored (skipped, with the
+//! reason) rather than passing it; run with `--include-ignored` and no server
+//! configured, the helpers here fail it with a message saying how to start
+//! one. Nothing here passes a test silently.
+//!
+//! Every crate uses some of these helpers and not others: unused ones are
+//! allowed here rather than marked in each crate.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Command, Output};
-use std::sync::OnceLock;
+pub mod bin;
+pub mod cluster;
+pub mod controller;
+pub mod moto;
+pub mod node;
+pub mod postgres;
 
-/// The kubectl built with the control plane (or `kubectl` on PATH).
-pub fn kubectl_path() -> String {
-    std::env::var("SLUICE_KUBECTL").unwrap_or_else(|_| "kubectl".to_owned())
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+// The helpers most crates use, at the top; a crate that uses none of them
+// leaves the re-export unused.
+#[allow(unused_imports)]
+pub use bin::{Sluice, sluice, text};
+#[allow(unused_imports)]
+pub use cluster::{TempNamespace, kubectl, kubectl_ok};
+
+/// A path in the repository.
+pub fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
-/// Fails the test unless a test API server is configured.
-pub fn require_api_server() {
-    assert!(
-        std::env::var_os("KUBECONFIG").is_some(),
-        "no Kubernetes API server: these tests run against the control plane `make test` starts \
-         (or set KUBECONFIG and SLUICE_KUBECTL yourself)"
-    );
+/// A name unique to this test process and call: `tag`, the process id, a
+/// counter. Tests run in parallel, and against servers other test processes
+/// use too.
+pub fn unique(tag: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{tag}{}x{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
-/// Runs kubectl with `args` and `stdin`, returning its output.
-pub fn kubectl(args: &[&str], stdin: Option<&str>) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(kubectl_path())
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", kubectl_path()));
-    let mut pipe = child.stdin.take().expect("stdin is piped");
-    if let Some(input) = stdin {
-        pipe.write_all(input.as_bytes())
-            .expect("kubectl reads stdin");
+/// A port on loopback where nothing listens (now): for a server to start
+/// on, or for an address where nothing answers.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A temporary working directory holding `files` (a path in it, its
+/// content), deleted when dropped.
+pub fn work_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, content) in files {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
     }
-    drop(pipe);
-    child.wait_with_output().expect("kubectl finishes")
+    dir
 }
 
-/// Runs kubectl and returns stdout, failing the test with stderr otherwise.
-pub fn kubectl_ok(args: &[&str], stdin: Option<&str>) -> String {
-    let out = kubectl(args, stdin);
-    assert!(
-        out.status.success(),
-        "kubectl {} failed:\n{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Applies the committed CRDs once per test binary and waits until they are
-/// established.
-pub fn install_crds() {
-    static DONE: OnceLock<()> = OnceLock::new();
-    DONE.get_or_init(|| {
-        require_api_server();
-        let crds = concat!(env!("CARGO_MANIFEST_DIR"), "/crds");
-        kubectl_ok(
-            &[
-                "apply",
-                "--server-side",
-                "--field-manager",
-                "sluice-tests",
-                "-f",
-                crds,
-            ],
-            None,
-        );
-        kubectl_ok(
-            &[
-                "wait",
-                "--for",
-                "condition=Established",
-                "--timeout",
-                "60s",
-                "-f",
-                crds,
-            ],
-            None,
-        );
-    });
-}
-
-/// A namespace of its own for one test, deleted when dropped.
-pub struct TempNamespace {
-    /// The namespace's name.
-    pub name: String,
-}
-
-impl TempNamespace {
-    /// Creates a namespace named after the test plus a random suffix.
-    pub fn new(test: &str) -> Self {
-        install_crds();
-        let suffix: String = format!(
-            "{:x}",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .expect("clock after 1970")
-                .subsec_nanos()
-        );
-        let name = format!("t-{}-{suffix}", test.replace('_', "-"))
-            .chars()
-            .take(63)
-            .collect::<String>()
-            .trim_end_matches('-')
-            .to_owned();
-        kubectl_ok(&["create", "namespace", &name], None);
-        Self { name }
-    }
-}
-
-impl Drop for TempNamespace {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            // Show what the namespace held, for the failure report.
-            let out = kubectl(&["get", "sluice", "-n", &self.name, "-o", "yaml"], None);
-            eprintln!(
-                "--- objects in {}:\n{}",
-                self.name,
-                String::from_utf8_lossy(&out.stdout)
-            );
+/// The files under `dir`, at any depth, sorted; none when `dir` does not
+/// exist.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return files;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path);
         }
-        // The control plane's namespace controller empties it in the
-        // background.
-        let _ = kubectl(&["delete", "namespace", &self.name, "--wait=false"], None);
     }
+    files.sort();
+    files
+}
+
+/// `text` with every line indented by `n` spaces, to put it in a YAML
+/// block scalar.
+pub fn indent(text: &str, n: usize) -> String {
+    text.lines()
+        .map(|l| format!("{}{l}", " ".repeat(n)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Standard base64 with padding (RFC 4648), as a Secret's `data` and HTTP
+/// basic auth use.
+pub fn base64(bytes: &[u8]) -> String {
+    use ::base64::Engine as _;
+    ::base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The environment variable `name`, which `make test` sets for `server`;
+/// fails the test, saying so, when it is not set.
+pub fn server_var(name: &str, server: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: this test needs {server} that `make test` starts; run make test")
+    })
 }
