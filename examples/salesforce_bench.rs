@@ -25,9 +25,9 @@ use ring::signature::KeyPair as _;
 use serde_json::json;
 use sluice::api::v1alpha1::flow::{ErrorHandling, SalesforceApi, SchemaDriftPolicy};
 use sluice::connectors::salesforce::{SalesforceConfig, SalesforceRecordSource, SourceSettings};
+use sluice::connectors::secrets::Resolver;
 use sluice::pipeline::engine::{self, ConnectorError, Destination, Options, Outcome, Source};
 use sluice::pipeline::tasks::Tasks;
-use sluice::secrets::Resolver;
 
 /// Counts rows and drops them.
 struct Count(u64);

@@ -23,11 +23,11 @@ use kube::api::Api;
 use crate::api::v1alpha1::ConnectorProfile;
 use crate::api::v1alpha1::flow_run::ErrorReason;
 use crate::connectors::catalog;
+use crate::connectors::secrets::Resolver;
 use crate::pipeline::error::Classify;
 pub use crate::protocol::{
     CheckResult, DEFAULT_TERMINATION_LOG, MAX_MESSAGE_BYTES, TERMINATION_LOG_ENV, truncate,
 };
-use crate::secrets::Resolver;
 
 /// The `Ready` reason of a profile whose check passed.
 pub use crate::api::v1alpha1::reason::VALIDATED;

@@ -16,4 +16,3 @@ pub mod pipeline;
 pub mod plan;
 pub mod protocol;
 pub mod runner;
-pub mod secrets;

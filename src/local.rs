@@ -12,10 +12,10 @@ use arrow::record_batch::RecordBatch;
 use chrono::Utc;
 
 use crate::api::v1alpha1::Flow;
+use crate::connectors::secrets::Resolver;
 use crate::manifest::{self, Bundle};
 use crate::pipeline::engine::{self, Counts};
 use crate::plan::{self, Plan, RunParams};
-use crate::secrets::Resolver;
 
 /// Errors of local mode.
 #[derive(Debug, thiserror::Error)]

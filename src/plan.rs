@@ -15,11 +15,11 @@ use chrono::{DateTime, Utc};
 use crate::api::v1alpha1::flow::{ReadMode, TriggerType};
 use crate::api::v1alpha1::flow_run::RunOverrides;
 use crate::api::v1alpha1::{ConnectorProfile, Flow};
+use crate::connectors::secrets::Resolver;
 use crate::connectors::{self, Context, Window};
 use crate::pipeline::engine::{Destination, Options, Quarantine, Source};
 use crate::pipeline::error::{Classify, ErrorClass};
 use crate::pipeline::tasks::{self, Tasks};
-use crate::secrets::Resolver;
 
 /// Errors of planning a run: the manifests do not fit together, or a
 /// connector could not open its side.

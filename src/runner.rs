@@ -26,10 +26,10 @@ use crate::api::v1alpha1::flow_run::{
     ErrorReason, PinnedFlow, RunCounts, RunError, RunOutput, RunPhase,
 };
 use crate::api::v1alpha1::{ConnectorProfile, Flow, FlowRun, FlowRunStatus, condition_type};
+use crate::connectors::secrets::Resolver;
 use crate::pipeline::engine::{self, Counts};
 use crate::pipeline::error::Classify;
 use crate::plan::{self, RunParams};
-use crate::secrets::Resolver;
 
 /// Errors that keep the runner from reporting at all.
 #[derive(Debug, thiserror::Error)]
@@ -206,23 +206,86 @@ pub struct Finished {
 
 pub use crate::protocol::EXIT_NOT_RETRYABLE;
 
-fn classify(error: &engine::Error) -> (ErrorReason, bool) {
-    (error.reason(), error.retryable())
+/// A phase's outcome: go on with `T`, or the run is over and reported.
+type Phase<T> = std::result::Result<T, Finished>;
+
+/// The APIs a run reads and writes, all in the run's namespace.
+struct Apis {
+    runs: Api<FlowRun>,
+    flows: Api<Flow>,
+    profiles: Api<ConnectorProfile>,
 }
 
 /// Executes the FlowRun and reports on it; returns its final phase.
+///
+/// In phases: start (read the run, pin its Flow, say Running) → resolve
+/// the profiles → plan → move the data while reporting progress → report
+/// the outcome. Each phase that ends the run reports it and says so.
 pub async fn run(client: kube::Client, request: Request) -> Result<Finished> {
-    let runs: Api<FlowRun> = Api::namespaced(client.clone(), &request.namespace);
-    let flows: Api<Flow> = Api::namespaced(client.clone(), &request.namespace);
-    let profiles: Api<ConnectorProfile> = Api::namespaced(client, &request.namespace);
-    let name = request.name.clone();
-    let run = runs
-        .get(&name)
+    let apis = Apis {
+        runs: Api::namespaced(client.clone(), &request.namespace),
+        flows: Api::namespaced(client.clone(), &request.namespace),
+        profiles: Api::namespaced(client, &request.namespace),
+    };
+    let (run, reporter, pinned, start_time) = match start(&apis, &request).await? {
+        Ok(started) => started,
+        Err(finished) => return Ok(finished),
+    };
+    let resolved = match resolve_profiles(&apis, &request, &pinned, &reporter).await? {
+        Ok(resolved) => resolved,
+        Err(finished) => return Ok(finished),
+    };
+    let previous = run.status.clone().unwrap_or_default();
+    let (params, watermark) = parameters(&run, &previous, &request, &start_time);
+    let flow = Flow {
+        metadata: kube::api::ObjectMeta {
+            name: Some(run.spec.flow_ref.name.clone()),
+            ..Default::default()
+        },
+        spec: pinned.spec.clone(),
+        status: None,
+    };
+    // Opening a source may do I/O (an http source fetches its first page):
+    // plan off the async threads.
+    let planned = tokio::task::spawn_blocking(move || plan::plan(&resolved, &flow, params)).await;
+    let plan = match planned {
+        Ok(Ok(plan)) => plan,
+        Ok(Err(e)) => {
+            return reporter
+                .fail(e.reason(), e.to_string(), e.retryable())
+                .await;
+        }
+        Err(join) => {
+            let message = format!("planning the run stopped unexpectedly: {join}");
+            return reporter.fail(ErrorReason::Internal, message, true).await;
+        }
+    };
+    let result = match execute(plan, &apis.runs, &request.name, &reporter).await {
+        Ok(result) => result,
+        Err(join) => {
+            let message = format!("the engine stopped unexpectedly: {join}");
+            return reporter.fail(ErrorReason::Internal, message, true).await;
+        }
+    };
+    report(result, watermark, &reporter).await
+}
+
+/// Reads the run; a finished or cancelled run ends here. Otherwise pins
+/// its Flow (a retried pod runs the spec the first attempt ran) and
+/// reports it Running.
+async fn start(
+    apis: &Apis,
+    request: &Request,
+) -> Result<Phase<(FlowRun, Reporter, PinnedFlow, Time)>> {
+    let name = &request.name;
+    let run = apis
+        .runs
+        .get(name)
         .await
         .map_err(api(format!("reading FlowRun {name}")))?;
     let previous = run.status.clone().unwrap_or_default();
     let reporter = Reporter {
-        runs: runs.clone(),
+        runs: apis.runs.clone(),
         name: name.clone(),
         generation: run.metadata.generation,
         started: Instant::now(),
@@ -233,18 +296,21 @@ pub async fn run(client: kube::Client, request: Request) -> Result<Finished> {
         Some(RunPhase::Succeeded | RunPhase::Cancelled)
     ) {
         // A retried pod of a finished run does nothing.
-        return Ok(Finished {
+        return Ok(Err(Finished {
             phase: previous.phase.unwrap_or(RunPhase::Succeeded),
             retryable: false,
-        });
+        }));
     }
     if run.cancel_requested() {
-        return reporter.finish(RunPhase::Cancelled, None, None, None).await;
+        let finished = reporter
+            .finish(RunPhase::Cancelled, None, None, None)
+            .await?;
+        return Ok(Err(finished));
     }
-    // Pin the Flow: a retried pod runs the spec the first attempt ran.
     let pinned = match previous.flow.clone() {
         Some(pinned) => pinned,
-        None => match flows
+        None => match apis
+            .flows
             .get_opt(&run.spec.flow_ref.name)
             .await
             .map_err(api("reading the Flow"))?
@@ -259,9 +325,10 @@ pub async fn run(client: kube::Client, request: Request) -> Result<Finished> {
                     "spec.flowRef: Flow {:?} does not exist in namespace {}",
                     run.spec.flow_ref.name, request.namespace
                 );
-                return reporter
+                let finished = reporter
                     .fail(ErrorReason::ReferenceNotFound, message, false)
-                    .await;
+                    .await?;
+                return Ok(Err(finished));
             }
         },
     };
@@ -282,8 +349,17 @@ pub async fn run(client: kube::Client, request: Request) -> Result<Finished> {
             ..FlowRunStatus::default()
         })
         .await?;
+    Ok(Ok((run, reporter, pinned, start_time)))
+}
 
-    // Resolve the profiles the Flow names.
+/// The ConnectorProfiles the pinned Flow names, by name; a missing one
+/// fails the run.
+async fn resolve_profiles(
+    apis: &Apis,
+    request: &Request,
+    pinned: &PinnedFlow,
+    reporter: &Reporter,
+) -> Result<Phase<BTreeMap<String, ConnectorProfile>>> {
     let spec = &pinned.spec;
     let mut wanted = vec![
         &spec.source.connector_profile_ref.name,
@@ -297,7 +373,8 @@ pub async fn run(client: kube::Client, request: Request) -> Result<Finished> {
         if resolved.contains_key(profile_name) {
             continue;
         }
-        match profiles
+        match apis
+            .profiles
             .get_opt(profile_name)
             .await
             .map_err(api("reading a ConnectorProfile"))?
@@ -310,23 +387,26 @@ pub async fn run(client: kube::Client, request: Request) -> Result<Finished> {
                     "ConnectorProfile {profile_name:?} does not exist in namespace {}",
                     request.namespace
                 );
-                return reporter
+                let finished = reporter
                     .fail(ErrorReason::ReferenceNotFound, message, false)
-                    .await;
+                    .await?;
+                return Ok(Err(finished));
             }
         }
     }
-    let flow = Flow {
-        metadata: kube::api::ObjectMeta {
-            name: Some(run.spec.flow_ref.name.clone()),
-            ..Default::default()
-        },
-        spec: pinned.spec.clone(),
-        status: None,
-    };
-    let time = run.spec.scheduled_time.as_ref().unwrap_or(&start_time);
-    // The window the controller pinned (the watermark or first-run start,
-    // narrowed by the overrides); without one, the overrides' window.
+    Ok(Ok(resolved))
+}
+
+/// The run's parameters for the planner, and the watermark a success
+/// reaches: the window the controller pinned (the watermark or first-run
+/// start, narrowed by the overrides), else the overrides' window.
+fn parameters(
+    run: &FlowRun,
+    previous: &FlowRunStatus,
+    request: &Request,
+    start_time: &Time,
+) -> (RunParams, Option<Time>) {
+    let time = run.spec.scheduled_time.as_ref().unwrap_or(start_time);
     let pinned_window = previous.flow.as_ref().and(previous.window.as_ref());
     let (window_start, window_end) = match pinned_window {
         Some(window) => (
@@ -347,7 +427,7 @@ pub async fn run(client: kube::Client, request: Request) -> Result<Finished> {
         _ => None,
     };
     let params = RunParams {
-        run_id: name.clone(),
+        run_id: request.name.clone(),
         time: chrono::DateTime::from_timestamp(time.0.as_second(), 0)
             .unwrap_or_else(chrono::Utc::now),
         overrides: run.spec.overrides.clone(),
@@ -357,26 +437,20 @@ pub async fn run(client: kube::Client, request: Request) -> Result<Finished> {
         // Secret keys mounted into the pod by the controller.
         secrets: Resolver::mounted_from_env(),
     };
-    // Opening a source may do I/O (an http source fetches its first page):
-    // plan off the async threads.
-    let planned = tokio::task::spawn_blocking(move || plan::plan(&resolved, &flow, params)).await;
-    let planned = match planned {
-        Ok(planned) => planned,
-        Err(join) => {
-            let message = format!("planning the run stopped unexpectedly: {join}");
-            return reporter.fail(ErrorReason::Internal, message, true).await;
-        }
-    };
-    let plan = match planned {
-        Ok(plan) => plan,
-        Err(e) => {
-            return reporter
-                .fail(e.reason(), e.to_string(), e.retryable())
-                .await;
-        }
-    };
+    (params, watermark)
+}
 
-    // Move the data on the engine's threads; report and watch for cancel here.
+/// Moves the data on the engine's threads; meanwhile reports progress (at
+/// most every two seconds) and stops the engine when the run is to stop.
+async fn execute(
+    plan: plan::Plan,
+    runs: &Api<FlowRun>,
+    name: &str,
+    reporter: &Reporter,
+) -> std::result::Result<
+    engine::Result<engine::Summary, Box<engine::Failure>>,
+    tokio::task::JoinError,
+> {
     let cancel = plan.options.cancel.clone();
     let (progress_tx, mut progress_rx) = tokio::sync::watch::channel(Counts::default());
     let engine = tokio::task::spawn_blocking(move || {
@@ -401,7 +475,7 @@ pub async fn run(client: kube::Client, request: Request) -> Result<Finished> {
     });
     tokio::pin!(engine);
     let mut tick = tokio::time::interval(Duration::from_secs(2));
-    let result = loop {
+    loop {
         tokio::select! {
             done = &mut engine => break done,
             _ = tick.tick() => {
@@ -418,19 +492,21 @@ pub async fn run(client: kube::Client, request: Request) -> Result<Finished> {
                     // Progress is best effort; the final status is not.
                     let _ = reporter.patch(&status).await;
                 }
-                if let Ok(current) = runs.get(&name).await && current.cancel_requested() {
+                if let Ok(current) = runs.get(name).await && current.cancel_requested() {
                     cancel.store(true, Ordering::Relaxed);
                 }
             }
         }
-    };
-    let result = match result {
-        Ok(result) => result,
-        Err(join) => {
-            let message = format!("the engine stopped unexpectedly: {join}");
-            return reporter.fail(ErrorReason::Internal, message, true).await;
-        }
-    };
+    }
+}
+
+/// Reports the engine's outcome: Succeeded with the output and the
+/// watermark, Cancelled, or Failed with the classified error.
+async fn report(
+    result: engine::Result<engine::Summary, Box<engine::Failure>>,
+    watermark: Option<Time>,
+    reporter: &Reporter,
+) -> Result<Finished> {
     match result {
         Ok(summary) => {
             let output = RunOutput {
@@ -464,11 +540,10 @@ pub async fn run(client: kube::Client, request: Request) -> Result<Finished> {
                     )
                     .await;
             }
-            let (reason, retryable) = classify(&failure.error);
             let error = RunError {
-                reason,
+                reason: failure.error.reason(),
                 message: failure.error.to_string(),
-                retryable,
+                retryable: failure.error.retryable(),
             };
             reporter
                 .finish(

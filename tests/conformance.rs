@@ -28,9 +28,9 @@ use std::process::Output;
 
 use serde_json::Value;
 use sluice::api::v1alpha1::flow_run::ErrorReason;
+use sluice::connectors::secrets::Resolver;
 use sluice::manifest::Bundle;
 use sluice::pipeline::error::Classify;
-use sluice::secrets::Resolver;
 use support::postgres::Postgres;
 use support::{Sluice, free_port as closed_port, indent, text, unique};
 

@@ -26,10 +26,10 @@ use sluice::api::v1alpha1::flow::HttpSource;
 use sluice::connectors::http::{
     self, ErrorClass, HttpConfig, HttpRecordSource, RetryPolicy, Window,
 };
+use sluice::connectors::secrets::Resolver;
 use sluice::pipeline::engine::Source;
 use sluice::pipeline::error::Classify;
 use sluice::pipeline::format::Malformed;
-use sluice::secrets::Resolver;
 use support::{Sluice, base64, sluice, text};
 
 // ------------------------------------------------------------------ helpers

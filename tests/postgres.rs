@@ -20,8 +20,8 @@ use sluice::connectors::postgres::source::SourceSettings;
 use sluice::connectors::postgres::{
     PgConfig, PostgresRecordDestination, PostgresRecordSource, SourceWindow,
 };
+use sluice::connectors::secrets::SecretValue;
 use sluice::pipeline::engine::{Destination, Source};
-use sluice::secrets::SecretValue;
 use support::postgres::{Postgres, sql};
 use support::{Sluice, text, work_dir};
 

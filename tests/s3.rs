@@ -13,8 +13,8 @@ use std::path::Path;
 use std::process::Output;
 
 use sluice::connectors::s3::{Aws, Encryption, S3Store};
+use sluice::connectors::secrets::Resolver;
 use sluice::pipeline::store::Store;
-use sluice::secrets::Resolver;
 use support::moto::{self, all_keys, aws_json, create_bucket, endpoint};
 use support::{Sluice, text, unique, work_dir};
 

@@ -37,9 +37,9 @@ use sluice::connectors::salesforce::source::ReadApi;
 use sluice::connectors::salesforce::{
     self, ErrorClass, PollPolicy, SalesforceConfig, SalesforceRecordSource, SourceSettings, Window,
 };
+use sluice::connectors::secrets::Resolver;
 use sluice::pipeline::engine::Source;
 use sluice::pipeline::error::Classify;
-use sluice::secrets::Resolver;
 use support::{Sluice, indent, sluice, text};
 
 // ------------------------------------------------------------------ fixtures

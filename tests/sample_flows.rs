@@ -72,9 +72,12 @@ fn write_manifest(dir: &Path, docs: &[Value]) {
 fn run(dir: &Path, secret: &str, run_id: &str) -> String {
     let pg = Postgres::from_env();
     let out = Sluice::new(dir, &["local", "-f", "flow.yaml", "--run-id", run_id])
-        .env(sluice::secrets::env_var_name(secret, "username"), &pg.user)
         .env(
-            sluice::secrets::env_var_name(secret, "password"),
+            sluice::connectors::secrets::env_var_name(secret, "username"),
+            &pg.user,
+        )
+        .env(
+            sluice::connectors::secrets::env_var_name(secret, "password"),
             &pg.password,
         )
         .with_moto_keys()

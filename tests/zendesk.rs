@@ -26,6 +26,7 @@ use server::{Fault, Malformed, Zendesk, group, organization, ticket, user};
 use sluice::api::v1alpha1::connector_profile::ConnectorProfileSpec;
 use sluice::api::v1alpha1::flow_run::ErrorReason;
 use sluice::connectors::http::{RetryPolicy, Window};
+use sluice::connectors::secrets::Resolver;
 use sluice::connectors::zendesk::destination::TicketWrite;
 use sluice::connectors::zendesk::{
     self, Error, ZendeskClient, ZendeskConfig, ZendeskRecordSource, ZendeskTicketDestination,
@@ -33,7 +34,6 @@ use sluice::connectors::zendesk::{
 use sluice::pipeline::engine::{Destination, Source};
 use sluice::pipeline::error::Classify;
 use sluice::pipeline::format::Malformed as BadRow;
-use sluice::secrets::Resolver;
 use support::Sluice;
 use support::postgres::Postgres;
 

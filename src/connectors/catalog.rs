@@ -10,8 +10,8 @@ use std::path::Path;
 
 use super::{Entity, file, http, postgres, s3, salesforce, zendesk};
 use crate::api::v1alpha1::{ConnectorProfile, ProfileKind};
+use crate::connectors::secrets::Resolver;
 use crate::pipeline::error::{Classify, ConnectorError, ErrorClass};
-use crate::secrets::Resolver;
 
 /// Errors of the catalog. Messages name the profile and never hold a
 /// secret value.

@@ -20,10 +20,10 @@ use crate::api::v1alpha1::flow::{FlowSpec, WriteMode};
 use crate::api::v1alpha1::{
     Connector, ConnectorProfile, ConnectorProfileSpec, DestinationKind, SourceKind,
 };
+use crate::connectors::secrets::Resolver;
 use crate::pipeline::engine::{Destination, Quarantine, Source};
 use crate::pipeline::error::{Classify, ConnectorError, ErrorClass};
 use crate::pipeline::output::RunInfo;
-use crate::secrets::Resolver;
 
 pub mod catalog;
 pub mod common;
@@ -33,6 +33,7 @@ pub mod http;
 pub mod postgres;
 pub mod s3;
 pub mod salesforce;
+pub mod secrets;
 pub mod zendesk;
 
 /// Something a profile exposes to read from or write to: a table, a bucket,

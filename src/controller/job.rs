@@ -7,7 +7,7 @@
 //! escalation, every capability dropped and the RuntimeDefault seccomp
 //! profile. The Secret keys its profiles' credentials name are mounted
 //! read-only, and only those keys, at `$SLUICE_SECRETS_DIR/{secret}/{key}`
-//! — the contract of [`crate::secrets`]. The controller never reads them.
+//! — the contract of [`crate::protocol`] and [`crate::connectors::secrets`]. The controller never reads them.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -27,7 +27,7 @@ use super::{
 };
 use crate::api::v1alpha1::connector_profile::Credentials;
 use crate::api::v1alpha1::flow::RunTemplate;
-use crate::secrets::{DEFAULT_SECRETS_DIR, SECRETS_DIR_ENV};
+use crate::protocol::{DEFAULT_SECRETS_DIR, SECRETS_DIR_ENV};
 
 /// The user id and group of the runner container (the distroless
 /// `nonroot` user).

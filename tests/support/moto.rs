@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 
 use sluice::connectors::s3::{Aws, Encryption, S3Store};
+use sluice::connectors::secrets::Resolver;
 use sluice::pipeline::store::Store;
-use sluice::secrets::Resolver;
 
 /// moto's address; fails the test, saying how to start it, when it is not
 /// set (or empty).

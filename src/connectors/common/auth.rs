@@ -30,7 +30,7 @@ use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
 use super::client::Client;
 use super::error::{Error, Result};
 use crate::api::v1alpha1::connector_profile::{ApiKeyPlacement, Credentials, OAuth2GrantType};
-use crate::secrets::{Resolver, SecretValue};
+use crate::connectors::secrets::{Resolver, SecretValue};
 
 /// An OAuth 2.0 grant the client can use.
 #[derive(Debug, Clone)]

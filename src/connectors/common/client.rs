@@ -43,7 +43,7 @@ use reqwest::{Method, StatusCode, Url};
 use super::auth::{Auth, AuthConfig, Generation, Issued, OAuth2Config};
 use super::error::{Error, ErrorClass, Result};
 use crate::api::v1alpha1::connector_profile::{OAuth2ClientAuthentication, TlsSettings};
-use crate::secrets::SecretValue;
+use crate::connectors::secrets::SecretValue;
 
 /// What the client needs of a connector's settings: whose profile it
 /// speaks for, static headers, credentials, limits, TLS, proxy and retries.

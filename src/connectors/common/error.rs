@@ -8,8 +8,8 @@
 //! own error payload (Zendesk). Messages name the request (method and URL
 //! with secret query parameters masked), never a credential.
 
+use crate::connectors::secrets;
 use crate::pipeline::error::Classify;
-use crate::secrets;
 
 pub use crate::pipeline::error::ErrorClass;
 

@@ -24,6 +24,7 @@
 //! cursors and error payloads look like stays in its connector.
 
 pub mod auth;
+pub mod aws;
 pub mod client;
 pub mod error;
 pub mod paged;

@@ -10,7 +10,7 @@ use crate::api::v1alpha1::connector_profile::ConnectorProfileSpec;
 use crate::api::v1alpha1::flow::HttpSource;
 use crate::connectors::common::client::{Client, Request};
 use crate::connectors::common::runtime;
-use crate::secrets::Resolver;
+use crate::connectors::secrets::Resolver;
 
 /// Sends `GET` to the base URL with the profile's credentials.
 pub fn check(profile_name: &str, profile: &ConnectorProfileSpec, secrets: &Resolver) -> Result<()> {

@@ -22,7 +22,7 @@ use crate::api::v1alpha1::flow::{
 };
 use crate::connectors::common::auth::AuthConfig;
 use crate::connectors::common::client::{ClientConfig, RetryPolicy};
-use crate::secrets::Resolver;
+use crate::connectors::secrets::Resolver;
 
 /// Concurrent requests when the profile sets no `rateLimit`.
 pub const DEFAULT_MAX_CONCURRENCY: usize = 4;

@@ -6,10 +6,10 @@ use crate::api::v1alpha1::connector_profile::ConnectorProfileSpec;
 use crate::api::v1alpha1::flow::HttpSource;
 use crate::connectors::Entity;
 use crate::connectors::catalog::Catalog;
+use crate::connectors::secrets::Resolver;
 use crate::connectors::{Context, Error, Opened, ProfileRef, Result};
 use crate::pipeline::engine::Source;
 use crate::pipeline::error::ConnectorError;
-use crate::secrets::Resolver;
 
 /// Opens `source.http`; its first page is fetched here, so refused
 /// credentials fail the run before anything is written.

@@ -3,7 +3,7 @@
 //! the `credentials.basic` keys through the run's secret resolver.
 
 use crate::api::v1alpha1::connector_profile::{ConnectorProfileSpec, PostgresSslMode};
-use crate::secrets::{Resolver, SecretValue};
+use crate::connectors::secrets::{Resolver, SecretValue};
 
 use super::{Error, Result};
 

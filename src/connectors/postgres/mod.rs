@@ -41,7 +41,7 @@ pub enum Error {
     },
     /// The credentials could not be read.
     #[error(transparent)]
-    Secret(#[from] crate::secrets::Error),
+    Secret(#[from] crate::connectors::secrets::Error),
     /// The server refused the user name or password.
     #[error(
         "{target}: authentication failed: {message}; check the user and password keys of credentials.basic"

@@ -6,10 +6,10 @@ use crate::api::v1alpha1::connector_profile::ConnectorProfileSpec;
 use crate::api::v1alpha1::flow::{PostgresDestination, PostgresSource, WriteMode};
 use crate::connectors::Entity;
 use crate::connectors::catalog::Catalog;
+use crate::connectors::secrets::Resolver;
 use crate::connectors::{Context, Error, Opened, ProfileRef, Result};
 use crate::pipeline::engine::{Destination, Source};
 use crate::pipeline::error::ConnectorError;
-use crate::secrets::Resolver;
 
 /// The profile's server settings with their secrets, or why the profile
 /// cannot serve `field`.

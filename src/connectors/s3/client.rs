@@ -9,15 +9,10 @@ use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 
 use super::{Error, Result};
 use crate::api::v1alpha1::connector_profile::{Credentials, S3Profile};
-use crate::secrets::Resolver;
+use crate::connectors::secrets::Resolver;
 
+pub use crate::connectors::common::aws::{default_config, runtime};
 pub use crate::connectors::common::runtime::Runtime;
-
-/// The runtime the AWS SDK clients (S3, Secrets Manager) run on: two
-/// worker threads named `sluice-aws`.
-pub fn runtime() -> std::io::Result<Runtime> {
-    Runtime::multi_thread("sluice-aws", 2)
-}
 
 /// A connection to AWS for one profile: its SDK configuration, S3 client
 /// and runtime.
@@ -25,20 +20,6 @@ pub fn runtime() -> std::io::Result<Runtime> {
 pub struct Aws {
     pub(crate) runtime: Arc<Runtime>,
     pub(crate) s3: aws_sdk_s3::Client,
-}
-
-/// The SDK configuration of the pod's environment (credential chain,
-/// region unless `region` is given), with the rustls/ring HTTPS client.
-pub fn default_config(runtime: &Runtime, region: Option<&str>) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(
-        aws_smithy_http_client::Builder::new()
-            .tls_provider(Provider::Rustls(CryptoMode::Ring))
-            .build_https(),
-    );
-    if let Some(region) = region {
-        loader = loader.region(Region::new(region.to_owned()));
-    }
-    runtime.block_on(loader.load())
 }
 
 impl Aws {

@@ -49,7 +49,7 @@ pub enum Error {
     },
     /// A secret key of the credentials could not be read.
     #[error(transparent)]
-    Secret(#[from] crate::secrets::Error),
+    Secret(#[from] crate::connectors::secrets::Error),
     /// The connector's runtime could not start.
     #[error("cannot start the S3 client's runtime: {0}")]
     Runtime(std::io::Error),

@@ -7,10 +7,10 @@ use crate::api::v1alpha1::connector_profile::{ConnectorProfileSpec, S3Profile};
 use crate::api::v1alpha1::flow::{S3Destination, S3Location, S3Source};
 use crate::connectors::Entity;
 use crate::connectors::catalog::Catalog;
+use crate::connectors::secrets::Resolver;
 use crate::connectors::{Context, Error, Opened, ProfileRef, Result};
 use crate::pipeline::engine::{Destination, Quarantine, Source};
 use crate::pipeline::error::ConnectorError;
-use crate::secrets::Resolver;
 
 /// Connects to AWS with an `s3` profile, or says why the profile cannot
 /// serve `field`.

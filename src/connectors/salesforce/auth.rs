@@ -20,7 +20,7 @@ use ring::rand::SystemRandom;
 use ring::signature::RSA_PKCS1_SHA256;
 
 use super::config::Grant;
-use crate::secrets::SecretValue;
+use crate::connectors::secrets::SecretValue;
 
 /// The grant type of the JWT bearer flow.
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";

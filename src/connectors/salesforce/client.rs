@@ -31,7 +31,7 @@ use super::auth::{self, Issued};
 use super::config::SalesforceConfig;
 use super::{Error, ErrorClass, Result};
 use crate::connectors::common::client::retry_after;
-use crate::secrets::SecretValue;
+use crate::connectors::secrets::SecretValue;
 
 /// API requests used and allowed in the org's 24-hour window, as
 /// `Sforce-Limit-Info: api-usage=n/m` reports them.

@@ -16,7 +16,7 @@ use crate::api::v1alpha1::connector_profile::{
     ConnectorProfileSpec, OAuth2GrantType, SalesforceEnvironment,
 };
 use crate::connectors::common::RetryPolicy;
-use crate::secrets::{Resolver, SecretValue};
+use crate::connectors::secrets::{Resolver, SecretValue};
 
 /// The OAuth 2.0 grant with its secret values.
 #[derive(Debug, Clone)]

@@ -45,8 +45,8 @@ pub use destination::{DestinationSettings, Operation, SalesforceRecordDestinatio
 pub use open::{catalog_of, open_destination, open_source};
 pub use source::{SalesforceRecordSource, SourceSettings, Window};
 
+use crate::connectors::secrets;
 use crate::pipeline::error::Classify;
-use crate::secrets;
 
 pub use crate::pipeline::error::ErrorClass;
 

@@ -7,12 +7,12 @@ use crate::api::v1alpha1::connector_profile::ConnectorProfileSpec;
 use crate::api::v1alpha1::flow::{SalesforceDestination, SalesforceSource, WriteMode};
 use crate::connectors::Entity;
 use crate::connectors::catalog::Catalog;
+use crate::connectors::secrets::Resolver;
 use crate::connectors::{Context, Error, Opened, ProfileRef, Result};
 use crate::pipeline::engine::{Destination, Quarantine, Source};
 use crate::pipeline::error::ConnectorError;
 use crate::pipeline::quarantine::SharedQuarantine;
 use crate::pipeline::tasks;
-use crate::secrets::Resolver;
 
 /// The org settings of a `salesforce` profile with their secrets, or why
 /// the profile cannot serve `field`.

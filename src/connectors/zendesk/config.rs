@@ -24,7 +24,7 @@ use crate::api::v1alpha1::connector_profile::ConnectorProfileSpec;
 use crate::connectors::common;
 use crate::connectors::common::auth::AuthConfig;
 use crate::connectors::common::{ClientConfig, RetryPolicy};
-use crate::secrets::{Resolver, SecretValue};
+use crate::connectors::secrets::{Resolver, SecretValue};
 
 /// Timeout of one request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);

@@ -41,8 +41,8 @@ pub use open::{catalog_of, open_destination, open_source};
 pub use source::ZendeskRecordSource;
 
 use crate::connectors::common;
+use crate::connectors::secrets;
 use crate::pipeline::error::{Classify, ErrorClass};
-use crate::secrets;
 
 /// Errors of the Zendesk connector. Messages name the request (method and
 /// URL), never a credential.

@@ -7,10 +7,10 @@ use crate::api::v1alpha1::connector_profile::ConnectorProfileSpec;
 use crate::api::v1alpha1::flow::{ZendeskDestination, ZendeskSource};
 use crate::connectors::Entity;
 use crate::connectors::catalog::Catalog;
+use crate::connectors::secrets::Resolver;
 use crate::connectors::{Context, Error, Opened, ProfileRef, Result};
 use crate::pipeline::engine::{Destination, Source};
 use crate::pipeline::error::ConnectorError;
-use crate::secrets::Resolver;
 
 /// A client of a `zendesk` profile, or why the profile cannot serve
 /// `field`.
@@ -34,7 +34,7 @@ pub fn open_source(
     spec: &ZendeskSource,
 ) -> Result<Opened<Box<dyn Source>>> {
     let client = client(ctx, profile, "spec.source")?;
-    let window = ctx.window.map(|w| crate::connectors::http::Window {
+    let window = ctx.window.map(|w| crate::connectors::common::Window {
         start: w.start,
         end: Some(w.end),
     });

@@ -385,9 +385,10 @@ fn fetch_aws(
         secret_id: reference.secret_id.clone(),
         message,
     };
-    let runtime = crate::connectors::s3::runtime()
+    let runtime = crate::connectors::common::aws::runtime()
         .map_err(|e| unavailable(format!("cannot start the AWS client's runtime: {e}")))?;
-    let config = crate::connectors::s3::default_config(&runtime, reference.region.as_deref());
+    let config =
+        crate::connectors::common::aws::default_config(&runtime, reference.region.as_deref());
     let mut builder = aws_sdk_secretsmanager::config::Builder::from(&config);
     if let Some(endpoint) = &reference.endpoint {
         builder = builder.endpoint_url(endpoint);

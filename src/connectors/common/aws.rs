@@ -1,0 +1,28 @@
+//! The AWS SDK plumbing every AWS client shares (S3, Secrets Manager):
+//! the small multi-thread runtime the SDK runs on and the SDK
+//! configuration of the pod's environment.
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+
+use super::runtime::Runtime;
+
+/// The runtime the AWS SDK clients (S3, Secrets Manager) run on: two
+/// worker threads named `sluice-aws`.
+pub fn runtime() -> std::io::Result<Runtime> {
+    Runtime::multi_thread("sluice-aws", 2)
+}
+
+/// The SDK configuration of the pod's environment (credential chain,
+/// region unless `region` is given), with the rustls/ring HTTPS client.
+pub fn default_config(runtime: &Runtime, region: Option<&str>) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(
+        aws_smithy_http_client::Builder::new()
+            .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .build_https(),
+    );
+    if let Some(region) = region {
+        loader = loader.region(Region::new(region.to_owned()));
+    }
+    runtime.block_on(loader.load())
+}
