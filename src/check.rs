@@ -61,11 +61,6 @@ pub enum Error {
 /// Result of this module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The condition reason of an [`ErrorReason`].
-pub fn reason_name(reason: ErrorReason) -> &'static str {
-    reason.as_str()
-}
-
 /// Checks `profile` (named `name`) with the credentials `secrets` resolves,
 /// `file` roots relative to `working_dir`. Blocking: connectors run their
 /// own runtimes.
@@ -112,7 +107,7 @@ pub async fn check(client: kube::Client, request: Request) -> Result<CheckResult
         })?;
     let Some(profile) = profile else {
         return Ok(CheckResult::failed(
-            reason_name(ErrorReason::ReferenceNotFound),
+            ErrorReason::ReferenceNotFound.as_str(),
             &format!(
                 "ConnectorProfile {:?} does not exist in namespace {}",
                 request.name, request.namespace

@@ -68,7 +68,7 @@ use crate::api::v1alpha1::connector_profile::{ConnectorKind, Credentials};
 use crate::api::v1alpha1::flow::RunTemplate;
 use crate::api::v1alpha1::flow_run::ErrorReason;
 use crate::api::v1alpha1::{ConnectorProfile, ConnectorProfileSpec, ConnectorProfileStatus};
-use crate::check::{CheckResult, reason_name};
+use crate::protocol::CheckResult;
 
 pub use crate::check::VALIDATED;
 
@@ -390,7 +390,7 @@ pub fn check_outcome(job: &Job, pods: &[Pod]) -> Outcome {
     }
     let job_name = job.name_any();
     let failed = |reason: ErrorReason, message: String| {
-        Outcome::Done(CheckResult::failed(reason_name(reason), &message))
+        Outcome::Done(CheckResult::failed(reason.as_str(), &message))
     };
     if job_condition(job, "Complete").is_some() {
         return failed(

@@ -58,7 +58,7 @@ pub type Sink = PageSink<Page, Error>;
 
 /// The settings pagination needs.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub struct Paging {
     method: Method,
     url: Url,
     body: Option<Bytes>,
@@ -67,7 +67,7 @@ pub struct Plan {
     concurrency: usize,
 }
 
-impl Plan {
+impl Paging {
     /// The pagination of `config`.
     pub fn new(config: &HttpConfig) -> Self {
         Self {
@@ -172,7 +172,7 @@ pub fn link_next(headers: &HeaderMap) -> Option<String> {
 
 async fn fetch(
     client: &Client,
-    plan: &Plan,
+    plan: &Paging,
     url: Url,
     extra: Option<&Pointer>,
     first: bool,
@@ -227,7 +227,7 @@ async fn fetch(
 
 /// Reads every page and delivers them to `sink` in order; the error that
 /// stopped the read, if any, ends the stream.
-pub async fn run(client: Arc<Client>, plan: Plan, sink: Sink) -> Result<()> {
+pub async fn run(client: Arc<Client>, plan: Paging, sink: Sink) -> Result<()> {
     match plan.pagination.kind {
         PaginationType::Offset | PaginationType::PageNumber => {
             parallel(&client, &plan, &sink).await
@@ -236,7 +236,7 @@ pub async fn run(client: Arc<Client>, plan: Plan, sink: Sink) -> Result<()> {
     }
 }
 
-async fn sequential(client: &Client, plan: &Plan, sink: &Sink) -> Result<()> {
+async fn sequential(client: &Client, plan: &Paging, sink: &Sink) -> Result<()> {
     let p = &plan.pagination;
     let (extra, field) = match p.kind {
         PaginationType::NextUrl => (
@@ -340,7 +340,7 @@ async fn sequential(client: &Client, plan: &Plan, sink: &Sink) -> Result<()> {
 }
 
 /// The URL of page `index` (0-based), and the records a full page has.
-fn numbered(plan: &Plan, index: u64) -> (Url, Option<usize>) {
+fn numbered(plan: &Paging, index: u64) -> (Url, Option<usize>) {
     let p = &plan.pagination;
     match (&p.offset, &p.page_number) {
         (Some(offset), _) if p.kind == PaginationType::Offset => {
@@ -371,7 +371,7 @@ fn numbered(plan: &Plan, index: u64) -> (Url, Option<usize>) {
     }
 }
 
-async fn parallel(client: &Arc<Client>, plan: &Plan, sink: &Sink) -> Result<()> {
+async fn parallel(client: &Arc<Client>, plan: &Paging, sink: &Sink) -> Result<()> {
     let max_pages = plan.max_pages();
     let mut in_flight: VecDeque<tokio::task::JoinHandle<Result<Fetched>>> = VecDeque::new();
     let mut next_index = 0u64;

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use arrow::datatypes::{Schema, SchemaRef};
 
 use super::config::HttpConfig;
-use super::pagination::{self, Page, Plan};
+use super::pagination::{self, Page, Paging};
 use super::{Error, Result};
 use crate::api::v1alpha1::flow::{HttpMethod, PaginationType};
 use crate::connectors::common::client::Client;
@@ -68,7 +68,7 @@ impl HttpRecordSource {
                 &config.url
             )
         );
-        let plan = Plan::new(&config);
+        let plan = Paging::new(&config);
         let request = description.clone();
         let fault = move |e: paged::Error| match e {
             paged::Error::Stopped => Error::Stopped,

@@ -122,7 +122,7 @@ struct SaveError {
 
 /// What a write sent and what came back.
 #[derive(Debug, Default)]
-struct Written {
+struct Sent {
     requests: u64,
     bytes: u64,
     refused: Vec<BadRecord>,
@@ -301,10 +301,10 @@ impl SalesforceRecordDestination {
             .collect())
     }
 
-    async fn collections(&self, lines: &[String]) -> Result<Written> {
+    async fn collections(&self, lines: &[String]) -> Result<Sent> {
         let object = &self.describe.name;
         let op = &self.settings.operation;
-        let mut written = Written::default();
+        let mut written = Sent::default();
         for (chunk_index, chunk) in lines.chunks(COLLECTION_SIZE).enumerate() {
             let (method, target, body) = match op {
                 Operation::Delete => {
@@ -430,7 +430,7 @@ impl SalesforceRecordDestination {
         Ok(Bytes::from(out))
     }
 
-    async fn bulk(&self, csv: Bytes) -> Result<Written> {
+    async fn bulk(&self, csv: Bytes) -> Result<Sent> {
         let object = &self.describe.name;
         let op = &self.settings.operation;
         let mut job = serde_json::json!({
@@ -499,7 +499,7 @@ impl SalesforceRecordDestination {
             return Err(e);
         }
         let info = poll_job(&self.client, "ingest", &id, object).await?;
-        let mut written = Written {
+        let mut written = Sent {
             requests: 4,
             bytes,
             refused: Vec::new(),
@@ -578,7 +578,7 @@ impl SalesforceRecordDestination {
             SalesforceApi::Automatic => total >= self.settings.bulk_threshold,
         };
         let written = if total == 0 {
-            Written::default()
+            Sent::default()
         } else if bulk {
             let csv = self.csv()?;
             self.runtime.block_on(self.bulk(csv))?

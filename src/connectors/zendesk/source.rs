@@ -76,7 +76,7 @@ use crate::connectors::common::paged::{self, PageSink, PagedBridge};
 use crate::connectors::common::records;
 use crate::pipeline::engine::{Chunk, Source, Unit};
 use crate::pipeline::error::ConnectorError;
-use crate::pipeline::format::Malformed as BadRow;
+use crate::pipeline::format::Malformed;
 
 /// Records sampled to infer the schema of objects without a declared one.
 const SAMPLE_RECORDS: usize = 1000;
@@ -179,12 +179,12 @@ struct Page {
     bytes: u64,
     /// The page's records array when it is not one: a bad record for the
     /// Flow's error policy (the next page is still known).
-    malformed: Vec<BadRow>,
+    malformed: Vec<Malformed>,
 }
 
 /// What a read needs, fixed when it starts.
 #[derive(Debug, Clone)]
-struct Plan {
+struct ReadSettings {
     object: String,
     mode: ReadMode,
     window: Option<Window>,
@@ -275,7 +275,7 @@ fn json_type(value: &Value) -> &'static str {
     }
 }
 
-impl Plan {
+impl ReadSettings {
     fn describe_object(&self) -> String {
         match self.mode {
             ReadMode::CursorExport | ReadMode::TimeExport => format!(
@@ -380,7 +380,7 @@ impl Plan {
             };
             match records {
                 None => {
-                    malformed.push(BadRow {
+                    malformed.push(Malformed {
                         location: page.clone(),
                         raw: String::new(),
                         reason: format!("the page has no records array under {:?}", self.object),
@@ -394,7 +394,7 @@ impl Plan {
                 {
                     Ok(items) => items.unwrap_or_default(),
                     Err(_) => {
-                        malformed.push(BadRow {
+                        malformed.push(Malformed {
                             location: page.clone(),
                             raw: records.get().chars().take(4096).collect(),
                             reason: format!(
@@ -677,7 +677,11 @@ impl Plan {
 
 /// Reads every page of the object and delivers it to `sink`; the error
 /// that stopped the read, if any, ends the stream.
-async fn fetch(client: Arc<ZendeskClient>, plan: Plan, sink: PageSink<Page, Error>) -> Result<()> {
+async fn fetch(
+    client: Arc<ZendeskClient>,
+    plan: ReadSettings,
+    sink: PageSink<Page, Error>,
+) -> Result<()> {
     let mut url = plan.first_url(&client)?;
     let mut seen = Seen::default();
     let object = plan.describe_object();
@@ -783,7 +787,7 @@ impl ZendeskRecordSource {
             }
             Arc::new(Schema::new(fields))
         });
-        let plan = Plan {
+        let plan = ReadSettings {
             object: object.to_owned(),
             mode,
             window,
