@@ -182,6 +182,14 @@ struct Page {
     malformed: Vec<Malformed>,
 }
 
+/// A page split by [`ReadSettings::members`]: its other members as values,
+/// its records as the API wrote them, and its bad records.
+type Members<'b> = (
+    serde_json::Map<String, Value>,
+    Vec<&'b serde_json::value::RawValue>,
+    Vec<Malformed>,
+);
+
 /// What a read needs, fixed when it starts.
 #[derive(Debug, Clone)]
 struct ReadSettings {
@@ -336,24 +344,14 @@ impl ReadSettings {
             .find_map(|key| timestamp(record.get(*key)))
     }
 
-    /// Splits a page into kept records and the next page's URL.
-    fn read(
-        &self,
-        client: &ZendeskClient,
-        response: &Response,
-        seen: &mut Seen,
-    ) -> Result<(Page, Option<Url>)> {
-        let page = &response.request;
-        let fail = |field: &str, message: String| Error::Page {
-            page: page.clone(),
-            field: field.to_owned(),
-            message,
-        };
-        // Records stay as the API wrote them (their key order is the order
-        // of inferred schemas); the other members are read as values.
-        let raw: serde_json::Map<String, Value>;
+    /// Splits a page into its records (raw, as the API wrote them: their
+    /// key order is the order of inferred schemas) and its other members
+    /// (read as values), with a bad record when the records array is
+    /// missing or not an array.
+    fn members<'b>(&self, response: &'b Response, page: &str) -> Result<Members<'b>> {
         let mut malformed = Vec::new();
-        let items: Vec<&serde_json::value::RawValue> = {
+        let raw: serde_json::Map<String, Value>;
+        let items = {
             let parsed: std::result::Result<
                 std::collections::BTreeMap<String, &serde_json::value::RawValue>,
                 _,
@@ -363,10 +361,11 @@ impl ReadSettings {
                 Err(_) => {
                     // Not an object, or not JSON: say which.
                     let root = ZendeskClient::json(response)?;
-                    return Err(fail(
-                        "body",
-                        format!("expected a JSON object, found {}", json_type(&root)),
-                    ));
+                    return Err(Error::Page {
+                        page: page.to_owned(),
+                        field: "body".to_owned(),
+                        message: format!("expected a JSON object, found {}", json_type(&root)),
+                    });
                 }
             };
             let records = members.remove(&self.object);
@@ -381,7 +380,7 @@ impl ReadSettings {
             match records {
                 None => {
                     malformed.push(Malformed {
-                        location: page.clone(),
+                        location: page.to_owned(),
                         raw: String::new(),
                         reason: format!("the page has no records array under {:?}", self.object),
                         field: Some(self.object.clone()),
@@ -395,7 +394,7 @@ impl ReadSettings {
                     Ok(items) => items.unwrap_or_default(),
                     Err(_) => {
                         malformed.push(Malformed {
-                            location: page.clone(),
+                            location: page.to_owned(),
                             raw: records.get().chars().take(4096).collect(),
                             reason: format!(
                                 "expected the array of records under {:?}, found {}",
@@ -409,7 +408,23 @@ impl ReadSettings {
                 },
             }
         };
-        let root = raw;
+        Ok((raw, items, malformed))
+    }
+
+    /// Splits a page into kept records and the next page's URL.
+    fn read(
+        &self,
+        client: &ZendeskClient,
+        response: &Response,
+        seen: &mut Seen,
+    ) -> Result<(Page, Option<Url>)> {
+        let page = &response.request;
+        let fail = |field: &str, message: String| Error::Page {
+            page: page.clone(),
+            field: field.to_owned(),
+            message,
+        };
+        let (root, items, malformed) = self.members(response, page)?;
         let end = self
             .window
             .and_then(|w| w.end)
