@@ -431,10 +431,11 @@ pub fn scheduled_run_name(flow: &str, scheduled: DateTime<Utc>) -> String {
 }
 
 /// Decides the status and actions of a Flow at `now`, from its runs and
-/// the validation result: the runs ([`record_run_history`]), the history
-/// to collect ([`collectable_runs`]), then the conditions in their order —
-/// validity ([`record_validity`]), suspension, deactivation
-/// ([`record_deactivation`]) — and the schedule ([`schedule`]).
+/// the validation result: the runs (`record_run_history`), the history
+/// to collect (`collectable_runs`), then the conditions in their order —
+/// validity (`record_validity`), suspension, deactivation
+/// (`record_deactivation`) — and the schedule (`schedule`), each a pure
+/// function.
 pub fn derive(
     flow: &Flow,
     runs: &[Arc<FlowRun>],

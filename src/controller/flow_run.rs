@@ -2,7 +2,7 @@
 //!
 //! Each reconcile goes through three steps:
 //!
-//! 1. **observe** ([`observe`]) — the run as the watch delivered it, and
+//! 1. **observe** — the run as the watch delivered it, and
 //!    what it refers to into one [`Observed`]: its Job (from the watch
 //!    cache, a GET on a miss) and, when the Job's state needs them, its
 //!    pods; for a run that is to start, the Flow (until the run is pinned:
@@ -686,7 +686,7 @@ async fn reconcile_run(object: &FlowRun, ctx: &Context, caches: &Caches) -> Resu
 
 /// What a reconcile read about a run before deciding: the run as the watch
 /// delivered it, and what it refers to, read as far as [`decide`] looks
-/// ([`observe`] says how far).
+/// (`observe` says how far).
 #[derive(Debug, Clone)]
 pub struct Observed {
     /// The run.
@@ -2176,16 +2176,12 @@ mod tests {
 
     // ------------------------------------------------------------ decide
 
-    fn at(text: &str) -> Time {
-        time(text)
-    }
-
     fn run_status(phase: Option<RunPhase>, pinned_flow: bool, job_name: bool) -> FlowRunStatus {
         FlowRunStatus {
             phase,
             flow: pinned_flow.then(|| pinned(flow_spec(serde_json::json!({})))),
             job_name: job_name.then(|| "r1".to_owned()),
-            start_time: Some(at("2024-05-01T11:59:00Z")),
+            start_time: Some(time("2024-05-01T11:59:00Z")),
             ..FlowRunStatus::default()
         }
     }
@@ -2244,7 +2240,7 @@ mod tests {
                 "a deleted run waits",
                 {
                     let mut o = observed(Some(running()));
-                    o.run.metadata.deletion_timestamp = Some(at("2024-05-01T12:00:00Z"));
+                    o.run.metadata.deletion_timestamp = Some(time("2024-05-01T12:00:00Z"));
                     o
                 },
                 |s| *s == Step::Wait,
@@ -2518,13 +2514,13 @@ mod tests {
             FINISHED,
             "the run is over",
             Some(1),
-            &at("2024-05-01T12:00:00Z"),
+            &time("2024-05-01T12:00:00Z"),
         )
     }
 
     #[test]
     fn decide_covers_every_transition() {
-        let now = at("2024-05-01T12:00:00Z");
+        let now = time("2024-05-01T12:00:00Z");
         for (transition, observed, expected) in rows() {
             let step = decide(&observed, &now);
             assert!(expected(&step), "{transition}: got {step:#?}");
@@ -2537,12 +2533,12 @@ mod tests {
     }
 
     fn step(observed: Observed) -> Step {
-        decide(&observed, &at("2024-05-01T12:00:00Z"))
+        decide(&observed, &time("2024-05-01T12:00:00Z"))
     }
 
     #[test]
     fn status_patches_keep_the_json_the_api_server_received() {
-        let now = at("2024-05-01T12:00:00Z");
+        let now = time("2024-05-01T12:00:00Z");
         let mut o = observed(Some(run_status(Some(RunPhase::Running), true, true)));
         o.run.spec.cancel = true;
         let Step::Cancel { status, .. } = step(o) else {
