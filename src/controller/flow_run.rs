@@ -2356,6 +2356,11 @@ mod tests {
                 },
             ),
             (
+                "a cancelled run whose Job is gone finishes",
+                observed(Some(run_status(Some(RunPhase::Cancelled), true, true))),
+                |s| matches!(s, Step::Finish(f) if f.delete_job.is_none() && f.event.reason == CANCELLED),
+            ),
+            (
                 "a succeeded run finishes",
                 { observed(Some(run_status(Some(RunPhase::Succeeded), true, true))) },
                 |s| {
