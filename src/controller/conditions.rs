@@ -14,12 +14,32 @@ pub fn new(
     message: &str,
     generation: Option<i64>,
 ) -> Condition {
+    at(
+        type_,
+        status,
+        reason,
+        message,
+        generation,
+        &Time(Timestamp::now()),
+    )
+}
+
+/// A condition observed at `time`: what pure decisions, given the time,
+/// build.
+pub fn at(
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    time: &Time,
+) -> Condition {
     Condition {
         type_: type_.to_owned(),
         status: status.to_owned(),
         reason: reason.to_owned(),
         message: message.to_owned(),
-        last_transition_time: Time(Timestamp::now()),
+        last_transition_time: time.clone(),
         observed_generation: generation,
     }
 }

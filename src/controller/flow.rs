@@ -37,20 +37,22 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams, PropagationPolicy};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
+use serde::Serialize;
 
+use super::children::controller_ref_to;
 use super::conditions::{find_condition, remove_condition, set_condition};
 use super::flow_run::{profile_connector, profile_references, settled};
 use super::schedule::{Due, Plan, to_chrono, to_time};
+use super::status::{StatusWriter, wire};
 use super::{
     Context, Error, FIELD_MANAGER, FLOW_LABEL, MANAGED_BY, MANAGED_BY_LABEL, Result, Shutdown,
-    shutdown_requested, watched_api,
+    cached_watch, shutdown_requested,
 };
 use crate::api::v1alpha1::common::{Condition, Time, condition_status, condition_type};
 use crate::api::v1alpha1::flow::{
@@ -97,38 +99,21 @@ const MAX_REQUEUE: Duration = Duration::from_secs(3600);
 pub async fn run(ctx: Arc<Context>, shutdown: Shutdown) {
     // The runs of every Flow, without their pinned Flow specs: the status
     // needs phases, times and watermarks only.
-    let (runs, runs_writer) = reflector::store::<FlowRun>();
-    let run_events = watcher(watched_api::<FlowRun>(&ctx), watcher::Config::default())
-        .default_backoff()
-        .modify(|run: &mut FlowRun| {
-            run.managed_fields_mut().clear();
+    let (runs, run_events) =
+        cached_watch::<FlowRun>(&ctx, watcher::Config::default(), |run: &mut FlowRun| {
             if let Some(status) = run.status.as_mut() {
                 status.flow = status.flow.take().map(|mut pinned| {
                     pinned.spec = light_spec(&pinned.spec);
                     pinned
                 });
             }
-        })
-        .reflect(runs_writer)
-        .touched_objects();
-    let (profiles, profiles_writer) = reflector::store::<ConnectorProfile>();
-    let profile_events = watcher(
-        watched_api::<ConnectorProfile>(&ctx),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .modify(|profile: &mut ConnectorProfile| profile.managed_fields_mut().clear())
-    .reflect(profiles_writer)
-    .touched_objects();
+        });
+    let (profiles, profile_events) =
+        cached_watch::<ConnectorProfile>(&ctx, watcher::Config::default(), |_| {});
 
     // The Flows, without their managed fields (about half of each object).
-    let (flow_cache, flows_writer) = reflector::store::<Flow>();
-    let flow_events = watcher(watched_api::<Flow>(&ctx), watcher::Config::default())
-        .default_backoff()
-        .modify(|flow: &mut Flow| flow.managed_fields_mut().clear())
-        .reflect(flows_writer)
-        .applied_objects();
-    let controller = Controller::for_stream(flow_events, flow_cache);
+    let (flow_cache, flow_events) = cached_watch::<Flow>(&ctx, watcher::Config::default(), |_| {});
+    let controller = Controller::for_stream(flow_events.applied_objects(), flow_cache);
     let flows = controller.store();
     let state = Arc::new(State {
         ctx,
@@ -138,23 +123,26 @@ pub async fn run(ctx: Arc<Context>, shutdown: Shutdown) {
         written: Mutex::new(HashMap::new()),
     });
     controller
-        .watches_stream(run_events, |run: FlowRun| {
+        .watches_stream(run_events.touched_objects(), |run: FlowRun| {
             Some(ObjectRef::<Flow>::new(&run.spec.flow_ref.name).within(&run.namespace()?))
         })
-        .watches_stream(profile_events, move |profile: ConnectorProfile| {
-            let (namespace, name) = (profile.namespace(), profile.name_any());
-            flows
-                .state()
-                .into_iter()
-                .filter(|flow| {
-                    flow.namespace() == namespace
-                        && profile_references(&flow.spec)
-                            .iter()
-                            .any(|(_, referenced, _)| *referenced == name)
-                })
-                .map(|flow| ObjectRef::from_obj(&*flow))
-                .collect::<Vec<_>>()
-        })
+        .watches_stream(
+            profile_events.touched_objects(),
+            move |profile: ConnectorProfile| {
+                let (namespace, name) = (profile.namespace(), profile.name_any());
+                flows
+                    .state()
+                    .into_iter()
+                    .filter(|flow| {
+                        flow.namespace() == namespace
+                            && profile_references(&flow.spec)
+                                .iter()
+                                .any(|(_, referenced, _)| *referenced == name)
+                    })
+                    .map(|flow| ObjectRef::from_obj(&*flow))
+                    .collect::<Vec<_>>()
+            },
+        )
         .with_config(kube::runtime::controller::Config::default().concurrency(16))
         .graceful_shutdown_on(shutdown_requested(shutdown))
         .run(
@@ -443,7 +431,11 @@ pub fn scheduled_run_name(flow: &str, scheduled: DateTime<Utc>) -> String {
 }
 
 /// Decides the status and actions of a Flow at `now`, from its runs and
-/// the validation result.
+/// the validation result: the runs (`record_run_history`), the history
+/// to collect (`collectable_runs`), then the conditions in their order —
+/// validity (`record_validity`), suspension, deactivation
+/// (`record_deactivation`) — and the schedule (`schedule`), each a pure
+/// function.
 pub fn derive(
     flow: &Flow,
     runs: &[Arc<FlowRun>],
@@ -456,71 +448,144 @@ pub fn derive(
         observed_generation: generation,
         ..previous.clone()
     };
-    let condition = |type_: &str, value: &str, reason: &str, message: &str| {
-        super::conditions::new(type_, value, reason, message, generation)
-    };
+    let finished = finished_newest_first(runs);
+    let streak = record_run_history(&mut status, flow, &previous, runs, &finished);
+    let delete = collectable_runs(flow, &finished);
 
-    // Runs: active, finished newest first.
+    let mut conditions = Conditions {
+        list: previous.conditions.clone(),
+        generation,
+        now: to_time(now),
+    };
+    let (plan, became_invalid) = record_validity(&mut conditions, validated);
+    record_suspension(&mut conditions, flow);
+    let (deactivated, deactivation_changed) =
+        record_deactivation(&mut conditions, flow, &streak, generation);
+    let scheduling = schedule(
+        flow,
+        plan,
+        deactivated,
+        &previous,
+        &mut status,
+        &mut conditions,
+        now,
+    );
+    status.conditions = conditions.list;
+    Decision {
+        status,
+        start: scheduling.start,
+        cancel: scheduling.cancel,
+        missed: scheduling.missed,
+        skipped: scheduling.skipped,
+        held_back_by: scheduling.held_back_by,
+        delete,
+        deactivation_changed,
+        became_invalid,
+        requeue: scheduling.requeue,
+    }
+}
+
+/// The conditions a decision builds, observed at `now` for `generation`.
+struct Conditions {
+    list: Vec<Condition>,
+    generation: Option<i64>,
+    now: Time,
+}
+
+impl Conditions {
+    /// Sets the condition of `type_` (its transition time kept while its
+    /// status does not change).
+    fn set(&mut self, type_: &str, value: &str, reason: &str, message: &str) {
+        let condition =
+            super::conditions::at(type_, value, reason, message, self.generation, &self.now);
+        self.list = set_condition(&self.list, condition);
+    }
+
+    /// Removes the condition of `type_`.
+    fn remove(&mut self, type_: &str) {
+        self.list = remove_condition(&self.list, type_);
+    }
+
+    /// Whether the condition of `type_` is `True`.
+    fn is_true(&self, type_: &str) -> bool {
+        find_condition(&self.list, type_).is_some_and(|c| c.status == condition_status::TRUE)
+    }
+}
+
+/// The finished runs, newest first.
+fn finished_newest_first(runs: &[Arc<FlowRun>]) -> Vec<&Arc<FlowRun>> {
     let mut finished: Vec<&Arc<FlowRun>> = runs.iter().filter(|r| is_finished(r)).collect();
     finished.sort_by_key(|r| std::cmp::Reverse((finished_at(r), r.name_any())));
-    record_runs(&mut status, runs);
+    finished
+}
+
+/// Records on `status` what the runs say: the active and latest runs, the
+/// latest successful one, the failures in a row since it, and the
+/// watermark. Returns that failure streak, newest first.
+fn record_run_history<'a>(
+    status: &mut FlowStatus,
+    flow: &Flow,
+    previous: &FlowStatus,
+    runs: &[Arc<FlowRun>],
+    finished: &[&'a Arc<FlowRun>],
+) -> Vec<&'a Arc<FlowRun>> {
+    record_runs(status, runs);
     if let Some(run) = finished
         .iter()
         .find(|r| phase(r) == Some(RunPhase::Succeeded))
     {
         status.last_successful_run = Some(summary(run));
     }
-
     // Failures in a row since the last success; cancelled runs are neither.
-    let streak: Vec<&&Arc<FlowRun>> = finished
+    let streak: Vec<&Arc<FlowRun>> = finished
         .iter()
         .take_while(|r| phase(r) != Some(RunPhase::Succeeded))
         .filter(|r| phase(r) == Some(RunPhase::Failed))
+        .copied()
         .collect();
     status.consecutive_failures = i32::try_from(streak.len()).unwrap_or(i32::MAX);
-
-    // The watermark: of the latest successful run that read the Flow's own
-    // window, and never backwards.
-    if flow.spec.sync.mode == ReadMode::Incremental {
-        let committed = finished
-            .iter()
-            .filter(|r| phase(r) == Some(RunPhase::Succeeded) && moves_watermark(r))
-            .find_map(|r| {
-                let watermark = r.status.as_ref()?.watermark.clone()?;
-                Some((r.name_any(), watermark))
-            });
-        if let Some((run, watermark)) = committed {
-            let current = previous
-                .incremental
-                .as_ref()
-                .and_then(|i| i.watermark.clone());
-            if current.as_ref().is_none_or(|c| c.0 < watermark.0) {
-                status.incremental = Some(IncrementalState {
-                    cursor_field: flow.spec.sync.cursor_field.as_ref().map(|f| f.to_string()),
-                    watermark: Some(watermark),
-                    run: Some(run),
-                });
-            }
-        }
-    } else {
-        status.incremental = previous.incremental.clone();
+    if let Some(incremental) = advanced_watermark(flow, previous, finished) {
+        status.incremental = Some(incremental);
     }
+    streak
+}
 
-    let mut decision = Decision {
-        status: FlowStatus::default(),
-        start: None,
-        cancel: vec![],
-        missed: None,
-        skipped: 0,
-        held_back_by: vec![],
-        delete: vec![],
-        deactivation_changed: None,
-        became_invalid: false,
-        requeue: None,
-    };
+/// The incremental state when the watermark moves: to that of the latest
+/// successful run that read the Flow's own window, and never backwards.
+fn advanced_watermark(
+    flow: &Flow,
+    previous: &FlowStatus,
+    finished: &[&Arc<FlowRun>],
+) -> Option<IncrementalState> {
+    if flow.spec.sync.mode != ReadMode::Incremental {
+        return None;
+    }
+    let (run, watermark) = finished
+        .iter()
+        .filter(|r| phase(r) == Some(RunPhase::Succeeded) && moves_watermark(r))
+        .find_map(|r| {
+            let watermark = r.status.as_ref()?.watermark.clone()?;
+            Some((r.name_any(), watermark))
+        })?;
+    let current = previous
+        .incremental
+        .as_ref()
+        .and_then(|i| i.watermark.clone());
+    current
+        .as_ref()
+        .is_none_or(|c| c.0 < watermark.0)
+        .then(|| IncrementalState {
+            cursor_field: flow.spec.sync.cursor_field.as_ref().map(|f| f.to_string()),
+            watermark: Some(watermark),
+            run: Some(run),
+        })
+}
 
-    // History: keep the newest runs of each outcome. Failed runs counting
-    // towards deactivation are kept until it could be decided.
+/// History: the finished runs past the limits, newest of each outcome
+/// kept. Failed runs counting towards deactivation are kept until it could
+/// be decided; a run is collected once the FlowRun reconciler is done with
+/// it.
+fn collectable_runs(flow: &Flow, finished: &[&Arc<FlowRun>]) -> Vec<String> {
     let history = &flow.spec.history;
     let keep_failed = usize::try_from(history.failed_runs).unwrap_or(0).max(
         flow.spec
@@ -536,88 +601,90 @@ pub fn derive(
         .iter()
         .copied()
         .partition(|r| phase(r) == Some(RunPhase::Succeeded));
-    // A run is collected once the FlowRun reconciler is done with it.
-    decision.delete.extend(
-        succeeded
-            .iter()
-            .skip(keep_succeeded)
+    let past = |runs: Vec<&Arc<FlowRun>>, keep: usize| {
+        runs.into_iter()
+            .skip(keep)
             .filter(|r| is_settled(r))
-            .map(|r| r.name_any()),
-    );
-    decision.delete.extend(
-        failed
-            .iter()
-            .skip(keep_failed)
-            .filter(|r| is_settled(r))
-            .map(|r| r.name_any()),
-    );
+            .map(|r| r.name_any())
+            .collect::<Vec<_>>()
+    };
+    let mut delete = past(succeeded, keep_succeeded);
+    delete.extend(past(failed, keep_failed));
+    delete
+}
 
-    // Validity.
-    let mut conditions = previous.conditions.clone();
-    let was_invalid = find_condition(&conditions, condition_type::STALLED)
-        .is_some_and(|c| c.status == condition_status::TRUE);
-    let plan = match validated {
+/// Validity: `Ready`, and `Stalled` while invalid. Returns the schedule
+/// plan of a valid scheduled Flow, and whether the Flow became invalid.
+fn record_validity<'a>(
+    conditions: &mut Conditions,
+    validated: &'a std::result::Result<Option<Plan>, Invalid>,
+) -> (Option<&'a Plan>, bool) {
+    let was_invalid = conditions.is_true(condition_type::STALLED);
+    match validated {
         Ok(plan) => {
-            conditions = set_condition(
-                &conditions,
-                condition(
-                    condition_type::READY,
-                    condition_status::TRUE,
-                    VALID,
-                    "the Flow's profiles exist and match its connectors",
-                ),
+            conditions.set(
+                condition_type::READY,
+                condition_status::TRUE,
+                VALID,
+                "the Flow's profiles exist and match its connectors",
             );
-            conditions = remove_condition(&conditions, condition_type::STALLED);
-            plan.as_ref()
+            conditions.remove(condition_type::STALLED);
+            (plan.as_ref(), false)
         }
         Err(invalid) => {
-            conditions = set_condition(
-                &conditions,
-                condition(
-                    condition_type::READY,
-                    condition_status::FALSE,
-                    invalid.reason,
-                    &invalid.message,
-                ),
-            );
-            conditions = set_condition(
-                &conditions,
-                condition(
-                    condition_type::STALLED,
-                    condition_status::TRUE,
-                    invalid.reason,
-                    &invalid.message,
-                ),
-            );
-            decision.became_invalid = !was_invalid;
-            None
-        }
-    };
-
-    conditions = set_condition(
-        &conditions,
-        if flow.spec.suspend {
-            condition(
-                condition_type::SUSPENDED,
-                condition_status::TRUE,
-                SUSPENDED,
-                "spec.suspend is true: no new run starts until it is false",
-            )
-        } else {
-            condition(
-                condition_type::SUSPENDED,
+            conditions.set(
+                condition_type::READY,
                 condition_status::FALSE,
-                ACTIVE,
-                "new runs may start",
-            )
-        },
-    );
+                invalid.reason,
+                &invalid.message,
+            );
+            conditions.set(
+                condition_type::STALLED,
+                condition_status::TRUE,
+                invalid.reason,
+                &invalid.message,
+            );
+            (None, !was_invalid)
+        }
+    }
+}
 
-    // Deactivation: failed runs of the current generation in a row.
-    let schedule = flow.spec.trigger.schedule.as_ref();
-    let limit = schedule.and_then(|s| s.deactivate_after_failures);
-    let was_deactivated = find_condition(&conditions, condition_type::DEACTIVATED)
-        .is_some_and(|c| c.status == condition_status::TRUE);
+/// `Suspended`: whether new runs may start.
+fn record_suspension(conditions: &mut Conditions, flow: &Flow) {
+    if flow.spec.suspend {
+        conditions.set(
+            condition_type::SUSPENDED,
+            condition_status::TRUE,
+            SUSPENDED,
+            "spec.suspend is true: no new run starts until it is false",
+        );
+    } else {
+        conditions.set(
+            condition_type::SUSPENDED,
+            condition_status::FALSE,
+            ACTIVE,
+            "new runs may start",
+        );
+    }
+}
+
+/// Deactivation: failed runs of the current generation in a row, against
+/// `deactivateAfterFailures` of a scheduled Flow. Returns whether the Flow
+/// is deactivated, and whether that changed (`Some(true)` deactivated,
+/// `Some(false)` reactivated).
+fn record_deactivation(
+    conditions: &mut Conditions,
+    flow: &Flow,
+    streak: &[&Arc<FlowRun>],
+    generation: Option<i64>,
+) -> (bool, Option<bool>) {
+    let limit = flow
+        .spec
+        .trigger
+        .schedule
+        .as_ref()
+        .and_then(|s| s.deactivate_after_failures);
+    let was_deactivated = conditions.is_true(condition_type::DEACTIVATED);
     let deactivated = match limit {
         Some(limit) if flow.spec.trigger.kind == TriggerType::Schedule => {
             let current: Vec<_> = streak
@@ -632,159 +699,163 @@ pub fn derive(
             let count = i32::try_from(current.len()).unwrap_or(i32::MAX);
             if count >= limit {
                 let names: Vec<_> = current.iter().take(3).map(|r| r.name_any()).collect();
-                conditions = set_condition(
-                    &conditions,
-                    condition(
-                        condition_type::DEACTIVATED,
-                        condition_status::TRUE,
-                        TOO_MANY_FAILURES,
-                        &format!(
-                            "{count} runs failed in a row (latest: {}), reaching deactivateAfterFailures {limit}: no scheduled run starts until the spec changes",
-                            names.join(", ")
-                        ),
+                conditions.set(
+                    condition_type::DEACTIVATED,
+                    condition_status::TRUE,
+                    TOO_MANY_FAILURES,
+                    &format!(
+                        "{count} runs failed in a row (latest: {}), reaching deactivateAfterFailures {limit}: no scheduled run starts until the spec changes",
+                        names.join(", ")
                     ),
                 );
                 true
             } else {
                 if was_deactivated {
-                    conditions = set_condition(
-                        &conditions,
-                        condition(
-                            condition_type::DEACTIVATED,
-                            condition_status::FALSE,
-                            REACTIVATED,
-                            "the spec changed: scheduled runs start again",
-                        ),
+                    conditions.set(
+                        condition_type::DEACTIVATED,
+                        condition_status::FALSE,
+                        REACTIVATED,
+                        "the spec changed: scheduled runs start again",
                     );
-                } else if find_condition(&conditions, condition_type::DEACTIVATED).is_none() {
-                    conditions = set_condition(
-                        &conditions,
-                        condition(
-                            condition_type::DEACTIVATED,
-                            condition_status::FALSE,
-                            ACTIVE,
-                            &format!("{count} of {limit} failed runs in a row allowed"),
-                        ),
+                } else if find_condition(&conditions.list, condition_type::DEACTIVATED).is_none() {
+                    conditions.set(
+                        condition_type::DEACTIVATED,
+                        condition_status::FALSE,
+                        ACTIVE,
+                        &format!("{count} of {limit} failed runs in a row allowed"),
                     );
                 }
                 false
             }
         }
         _ => {
-            conditions = remove_condition(&conditions, condition_type::DEACTIVATED);
+            conditions.remove(condition_type::DEACTIVATED);
             false
         }
     };
-    if deactivated != was_deactivated && (deactivated || limit.is_some()) {
-        decision.deactivation_changed = Some(deactivated);
-    }
+    let changed =
+        (deactivated != was_deactivated && (deactivated || limit.is_some())).then_some(deactivated);
+    (deactivated, changed)
+}
 
-    // Scheduling.
-    match (flow.spec.trigger.kind, plan) {
-        (TriggerType::Schedule, Some(plan)) => {
-            let last = previous.last_schedule_time.as_ref().map(to_chrono);
-            let due: Due = plan.due(last, created(flow), now);
-            let blocked = if flow.spec.suspend {
-                Some((SUSPENDED, "spec.suspend is true".to_owned()))
-            } else if deactivated {
-                Some((
-                    TOO_MANY_FAILURES,
-                    "the Flow is deactivated after failed runs; change its spec to reactivate it"
-                        .to_owned(),
-                ))
-            } else {
-                None
-            };
-            if let Some((reason, message)) = blocked {
-                status.next_schedule_time = None;
-                conditions = set_condition(
-                    &conditions,
-                    condition(
-                        condition_type::SCHEDULED,
-                        condition_status::FALSE,
-                        reason,
-                        &message,
-                    ),
-                );
-            } else {
-                status.next_schedule_time = due.next_start.map(to_time);
-                if let Some(time) = due.run {
-                    let policy = schedule.map(|s| s.concurrency_policy).unwrap_or_default();
-                    let own = scheduled_run_name(&flow.name_any(), time);
-                    let others: Vec<String> = status
-                        .active_runs
-                        .iter()
-                        .filter(|name| **name != own)
-                        .cloned()
-                        .collect();
-                    match policy {
-                        ConcurrencyPolicy::Forbid if !others.is_empty() => {
-                            decision.held_back_by = others;
-                        }
-                        ConcurrencyPolicy::Replace => {
-                            decision.cancel = others;
-                            decision.start = Some(time);
-                        }
-                        _ => decision.start = Some(time),
-                    }
-                    if decision.start.is_some() {
-                        status.last_schedule_time = Some(to_time(time));
-                    }
-                    decision.skipped = due.skipped;
-                }
-                if let Some(time) = due.missed {
-                    decision.missed = Some(time);
-                    decision.skipped = due.skipped;
-                    status.last_schedule_time = Some(to_time(time));
-                }
-                let (value, reason, message) = match &status.next_schedule_time {
-                    Some(next) => (
-                        condition_status::TRUE,
-                        SCHEDULED,
-                        format!("the next run starts at {}", next.0),
-                    ),
-                    None => (
-                        condition_status::FALSE,
-                        SCHEDULE_ENDED,
-                        "no scheduled time is left before spec.trigger.schedule.endTime".to_owned(),
-                    ),
-                };
-                conditions = set_condition(
-                    &conditions,
-                    condition(condition_type::SCHEDULED, value, reason, &message),
-                );
-                decision.requeue =
-                    Some(match (&decision.held_back_by.is_empty(), due.next_start) {
-                        // Held back: the running run's end triggers a reconcile;
-                        // the deadline is checked again soon.
-                        (false, _) => Duration::from_secs(30),
-                        (true, Some(next)) => {
-                            (next - now).to_std().unwrap_or_default().min(MAX_REQUEUE)
-                        }
-                        (true, None) => MAX_REQUEUE,
-                    });
-            }
-        }
+/// What the schedule calls for.
+#[derive(Debug, Default)]
+struct Scheduling {
+    start: Option<DateTime<Utc>>,
+    cancel: Vec<String>,
+    missed: Option<DateTime<Utc>>,
+    skipped: u32,
+    held_back_by: Vec<String>,
+    requeue: Option<Duration>,
+}
+
+/// Scheduling: the next and last scheduled times and `Scheduled`, and the
+/// run due now, if any, under the concurrency policy.
+fn schedule(
+    flow: &Flow,
+    plan: Option<&Plan>,
+    deactivated: bool,
+    previous: &FlowStatus,
+    status: &mut FlowStatus,
+    conditions: &mut Conditions,
+    now: DateTime<Utc>,
+) -> Scheduling {
+    let plan = match (flow.spec.trigger.kind, plan) {
+        (TriggerType::Schedule, Some(plan)) => plan,
         (TriggerType::Schedule, None) => {
             status.next_schedule_time = None;
-            conditions = set_condition(
-                &conditions,
-                condition(
-                    condition_type::SCHEDULED,
-                    condition_status::FALSE,
-                    INVALID_SCHEDULE,
-                    "the Flow is not valid (see Ready): nothing is scheduled",
-                ),
+            conditions.set(
+                condition_type::SCHEDULED,
+                condition_status::FALSE,
+                INVALID_SCHEDULE,
+                "the Flow is not valid (see Ready): nothing is scheduled",
             );
+            return Scheduling::default();
         }
         (TriggerType::OnDemand, _) => {
             status.next_schedule_time = None;
-            conditions = remove_condition(&conditions, condition_type::SCHEDULED);
+            conditions.remove(condition_type::SCHEDULED);
+            return Scheduling::default();
         }
+    };
+    let last = previous.last_schedule_time.as_ref().map(to_chrono);
+    let due: Due = plan.due(last, created(flow), now);
+    let blocked = if flow.spec.suspend {
+        Some((SUSPENDED, "spec.suspend is true"))
+    } else if deactivated {
+        Some((
+            TOO_MANY_FAILURES,
+            "the Flow is deactivated after failed runs; change its spec to reactivate it",
+        ))
+    } else {
+        None
+    };
+    if let Some((reason, message)) = blocked {
+        status.next_schedule_time = None;
+        conditions.set(
+            condition_type::SCHEDULED,
+            condition_status::FALSE,
+            reason,
+            message,
+        );
+        return Scheduling::default();
     }
-    status.conditions = conditions;
-    decision.status = status;
-    decision
+    let mut scheduling = Scheduling::default();
+    status.next_schedule_time = due.next_start.map(to_time);
+    if let Some(time) = due.run {
+        let policy = flow
+            .spec
+            .trigger
+            .schedule
+            .as_ref()
+            .map(|s| s.concurrency_policy)
+            .unwrap_or_default();
+        let own = scheduled_run_name(&flow.name_any(), time);
+        let others: Vec<String> = status
+            .active_runs
+            .iter()
+            .filter(|name| **name != own)
+            .cloned()
+            .collect();
+        match policy {
+            ConcurrencyPolicy::Forbid if !others.is_empty() => scheduling.held_back_by = others,
+            ConcurrencyPolicy::Replace => {
+                scheduling.cancel = others;
+                scheduling.start = Some(time);
+            }
+            _ => scheduling.start = Some(time),
+        }
+        if scheduling.start.is_some() {
+            status.last_schedule_time = Some(to_time(time));
+        }
+        scheduling.skipped = due.skipped;
+    }
+    if let Some(time) = due.missed {
+        scheduling.missed = Some(time);
+        scheduling.skipped = due.skipped;
+        status.last_schedule_time = Some(to_time(time));
+    }
+    let (value, reason, message) = match &status.next_schedule_time {
+        Some(next) => (
+            condition_status::TRUE,
+            SCHEDULED,
+            format!("the next run starts at {}", next.0),
+        ),
+        None => (
+            condition_status::FALSE,
+            SCHEDULE_ENDED,
+            "no scheduled time is left before spec.trigger.schedule.endTime".to_owned(),
+        ),
+    };
+    conditions.set(condition_type::SCHEDULED, value, reason, &message);
+    scheduling.requeue = Some(match (scheduling.held_back_by.is_empty(), due.next_start) {
+        // Held back: the running run's end triggers a reconcile; the
+        // deadline is checked again soon.
+        (false, _) => Duration::from_secs(30),
+        (true, Some(next)) => (next - now).to_std().unwrap_or_default().min(MAX_REQUEUE),
+        (true, None) => MAX_REQUEUE,
+    });
+    scheduling
 }
 
 /// Reconciles one Flow.
@@ -825,108 +896,21 @@ pub async fn reconcile(flow: Arc<Flow>, state: Arc<State>) -> Result<Action> {
     );
 
     // apply
+    announce(ctx, &flow, &validated, &decision).await;
     let runs_api: Api<FlowRun> = Api::namespaced(ctx.client.clone(), &namespace);
-    if let Err(invalid) = &validated
-        && decision.became_invalid
-    {
-        ctx.event(
-            &*flow,
-            EventType::Warning,
-            invalid.reason,
-            "Validate",
-            invalid.message.clone(),
-        )
-        .await;
-    }
-    match decision.deactivation_changed {
-        Some(true) => {
-            let message = find_condition(&decision.status.conditions, condition_type::DEACTIVATED)
-                .map(|c| c.message.clone())
-                .unwrap_or_default();
-            ctx.event(
-                &*flow,
-                EventType::Warning,
-                TOO_MANY_FAILURES,
-                "Deactivate",
-                message,
-            )
-            .await;
-        }
-        Some(false) => {
-            ctx.event(
-                &*flow,
-                EventType::Normal,
-                REACTIVATED,
-                "Reactivate",
-                "the spec changed: scheduled runs start again".to_owned(),
-            )
-            .await;
-        }
-        None => {}
-    }
     let replacement = decision.start.map(|time| scheduled_run_name(&name, time));
     for run in &decision.cancel {
-        let patch = serde_json::json!({"metadata": {"annotations": {
-            super::REPLACED_BY_ANNOTATION: replacement.as_deref().unwrap_or_default(),
-        }}});
-        match runs_api.patch(run, &manager(), &Patch::Merge(&patch)).await {
-            Ok(_) => {
-                ctx.event(
-                    &*flow,
-                    EventType::Normal,
-                    RUN_REPLACED,
-                    "Cancel",
-                    format!("run {run} cancelled: a scheduled run is due and concurrencyPolicy is Replace"),
-                )
-                .await;
-            }
-            Err(kube::Error::Api(e)) if e.code == 404 => {}
-            Err(e) => {
-                return Err(Error::apply(format!(
-                    "cancelling FlowRun {namespace}/{run}"
-                ))(e));
-            }
-        }
+        cancel_replaced(
+            ctx,
+            &flow,
+            &runs_api,
+            run,
+            replacement.as_deref().unwrap_or_default(),
+        )
+        .await?;
     }
     if let Some(time) = decision.start {
-        let run_name = scheduled_run_name(&name, time);
-        let run = scheduled_run(&flow, &run_name, time);
-        match runs_api.create(&PostParams::default(), &run).await {
-            Ok(created) => {
-                // The status lists the new run now, as the reconcile its
-                // arrival in the cache wakes will: that one writes nothing.
-                let mut runs = runs.clone();
-                runs.push(Arc::new(created));
-                record_runs(&mut decision.status, &runs);
-                let skipped = if decision.skipped > 0 {
-                    format!(
-                        "; {} earlier scheduled time(s) were missed and are not run (at most one run catches up)",
-                        decision.skipped
-                    )
-                } else {
-                    String::new()
-                };
-                ctx.event(
-                    &*flow,
-                    EventType::Normal,
-                    SCHEDULED,
-                    "Schedule",
-                    format!(
-                        "started run {run_name} for the scheduled time {}{skipped}",
-                        to_time(time).0
-                    ),
-                )
-                .await;
-            }
-            // Created before (by this controller before a restart, or a
-            // reconcile on a stale cache): the same run, not a second one.
-            Err(kube::Error::Api(e)) if e.code == 409 => {}
-            Err(e) => {
-                return Err(Error::apply(format!(
-                    "creating FlowRun {namespace}/{run_name}"
-                ))(e));
-            }
-        }
+        start_scheduled_run(ctx, &flow, &runs_api, &runs, time, &mut decision).await?;
     }
     if let Some(time) = decision.missed {
         ctx.event(
@@ -951,44 +935,208 @@ pub async fn reconcile(flow: Arc<Flow>, state: Arc<State>) -> Result<Action> {
         tracing::debug!(flow = %name, active = ?decision.held_back_by, "scheduled run held back by concurrencyPolicy Forbid");
     }
     for run in &decision.delete {
-        let params = DeleteParams {
-            propagation_policy: Some(PropagationPolicy::Background),
-            ..DeleteParams::default()
-        };
-        match runs_api.delete(run, &params).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(e)) if e.code == 404 => {}
-            Err(e) => {
-                return Err(Error::apply(format!(
-                    "deleting old FlowRun {namespace}/{run}"
-                ))(e));
-            }
-        }
+        delete_old_run(&runs_api, &namespace, run).await?;
     }
 
     // update status
-    let previous = flow.status.clone().unwrap_or_default();
-    if !same_status(&previous, &decision.status) {
-        let api: Api<Flow> = Api::namespaced(ctx.client.clone(), &namespace);
-        let patch = serde_json::json!({ "status": status_patch(&previous, &decision.status) });
-        match api
-            .patch_status(&name, &manager(), &Patch::Merge(&patch))
-            .await
-        {
-            Ok(patched) => state.wrote(&flow, patched.status),
-            Err(error) => {
-                state.wrote(&flow, None);
-                return Err(Error::update_status(format!("Flow {namespace}/{name}"))(
-                    error,
-                ));
-            }
-        }
-    }
+    update_status(&state, &flow, &decision.status).await?;
     ctx.reset_backoff(&ObjectRef::from_obj(&*flow));
     Ok(match decision.requeue {
         Some(delay) => Action::requeue(delay.max(Duration::from_millis(100))),
         None => Action::await_change(),
     })
+}
+
+/// The Events of a decision's changes: the Flow became invalid, was
+/// deactivated or reactivated.
+async fn announce(
+    ctx: &Context,
+    flow: &Flow,
+    validated: &std::result::Result<Option<Plan>, Invalid>,
+    decision: &Decision,
+) {
+    if let Err(invalid) = validated
+        && decision.became_invalid
+    {
+        ctx.event(
+            flow,
+            EventType::Warning,
+            invalid.reason,
+            "Validate",
+            invalid.message.clone(),
+        )
+        .await;
+    }
+    match decision.deactivation_changed {
+        Some(true) => {
+            let message = find_condition(&decision.status.conditions, condition_type::DEACTIVATED)
+                .map(|c| c.message.clone())
+                .unwrap_or_default();
+            ctx.event(
+                flow,
+                EventType::Warning,
+                TOO_MANY_FAILURES,
+                "Deactivate",
+                message,
+            )
+            .await;
+        }
+        Some(false) => {
+            ctx.event(
+                flow,
+                EventType::Normal,
+                REACTIVATED,
+                "Reactivate",
+                "the spec changed: scheduled runs start again".to_owned(),
+            )
+            .await;
+        }
+        None => {}
+    }
+}
+
+/// A merge patch of an object's metadata.
+#[derive(Debug, Serialize)]
+struct MetadataPatch {
+    /// The members to merge.
+    metadata: ObjectMeta,
+}
+
+/// The annotation that cancels a run replaced by `replacement`
+/// ([`super::REPLACED_BY_ANNOTATION`]): metadata, so that the controller
+/// never writes a spec.
+fn replaced_by(replacement: &str) -> MetadataPatch {
+    MetadataPatch {
+        metadata: ObjectMeta {
+            annotations: Some(BTreeMap::from([(
+                super::REPLACED_BY_ANNOTATION.to_owned(),
+                replacement.to_owned(),
+            )])),
+            ..ObjectMeta::default()
+        },
+    }
+}
+
+/// Cancels `run`, replaced by `replacement` (`concurrencyPolicy:
+/// Replace`); a run already gone is not an error.
+async fn cancel_replaced(
+    ctx: &Context,
+    flow: &Flow,
+    runs_api: &Api<FlowRun>,
+    run: &str,
+    replacement: &str,
+) -> Result<()> {
+    let what = || {
+        format!(
+            "cancelling FlowRun {}/{run}",
+            flow.namespace().unwrap_or_default()
+        )
+    };
+    let patch = wire(&replaced_by(replacement)).map_err(|e| Error::apply(what())(e))?;
+    match runs_api.patch(run, &manager(), &Patch::Merge(&patch)).await {
+        Ok(_) => {
+            ctx.event(
+                flow,
+                EventType::Normal,
+                RUN_REPLACED,
+                "Cancel",
+                format!(
+                    "run {run} cancelled: a scheduled run is due and concurrencyPolicy is Replace"
+                ),
+            )
+            .await;
+            Ok(())
+        }
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(Error::apply(what())(e)),
+    }
+}
+
+/// Creates the run of the scheduled `time`; one created before (by this
+/// controller before a restart, or a reconcile on a stale cache) is the
+/// same run, not a second one.
+async fn start_scheduled_run(
+    ctx: &Context,
+    flow: &Flow,
+    runs_api: &Api<FlowRun>,
+    runs: &[Arc<FlowRun>],
+    time: DateTime<Utc>,
+    decision: &mut Decision,
+) -> Result<()> {
+    let run_name = scheduled_run_name(&flow.name_any(), time);
+    let run = scheduled_run(flow, &run_name, time);
+    match runs_api.create(&PostParams::default(), &run).await {
+        Ok(created) => {
+            // The status lists the new run now, as the reconcile its
+            // arrival in the cache wakes will: that one writes nothing.
+            let mut runs = runs.to_vec();
+            runs.push(Arc::new(created));
+            record_runs(&mut decision.status, &runs);
+            let skipped = if decision.skipped > 0 {
+                format!(
+                    "; {} earlier scheduled time(s) were missed and are not run (at most one run catches up)",
+                    decision.skipped
+                )
+            } else {
+                String::new()
+            };
+            ctx.event(
+                flow,
+                EventType::Normal,
+                SCHEDULED,
+                "Schedule",
+                format!(
+                    "started run {run_name} for the scheduled time {}{skipped}",
+                    to_time(time).0
+                ),
+            )
+            .await;
+            Ok(())
+        }
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
+        Err(e) => Err(Error::apply(format!(
+            "creating FlowRun {}/{run_name}",
+            flow.namespace().unwrap_or_default()
+        ))(e)),
+    }
+}
+
+/// Deletes a run past the history limits (its Job goes with it); a run
+/// already gone is not an error.
+async fn delete_old_run(runs_api: &Api<FlowRun>, namespace: &str, run: &str) -> Result<()> {
+    let params = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Background),
+        ..DeleteParams::default()
+    };
+    match runs_api.delete(run, &params).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(Error::apply(format!(
+            "deleting old FlowRun {namespace}/{run}"
+        ))(e)),
+    }
+}
+
+/// Writes the Flow's status when it changed ([`status_patch`]), and
+/// remembers what was written.
+async fn update_status(state: &State, flow: &Flow, new: &FlowStatus) -> Result<()> {
+    let previous = flow.status.clone().unwrap_or_default();
+    if same_status(&previous, new) {
+        return Ok(());
+    }
+    let namespace = flow.namespace().unwrap_or_default();
+    let api: Api<Flow> = Api::namespaced(state.ctx.client.clone(), &namespace);
+    let writer = StatusWriter::new(api, flow, manager());
+    match writer.write(&status_patch(&previous, new)).await {
+        Ok(patched) => {
+            state.wrote(flow, patched.status);
+            Ok(())
+        }
+        Err(error) => {
+            state.wrote(flow, None);
+            Err(error)
+        }
+    }
 }
 
 /// A JSON merge patch from `previous` to `new`: `new` with an explicit
@@ -1035,14 +1183,7 @@ fn same_status(a: &FlowStatus, b: &FlowStatus) -> bool {
 
 /// The FlowRun of a scheduled time, owned by its Flow.
 pub fn scheduled_run(flow: &Flow, name: &str, scheduled: DateTime<Utc>) -> FlowRun {
-    let owner = OwnerReference {
-        api_version: "sluice.dev/v1alpha1".to_owned(),
-        kind: "Flow".to_owned(),
-        name: flow.name_any(),
-        uid: flow.uid().unwrap_or_default(),
-        controller: Some(true),
-        block_owner_deletion: Some(true),
-    };
+    let owner = controller_ref_to(flow);
     let labels = BTreeMap::from([
         (MANAGED_BY_LABEL.to_owned(), MANAGED_BY.to_owned()),
         (
@@ -1442,5 +1583,16 @@ mod tests {
         let runs = [Arc::new(unsettled), runs[1].clone()];
         let d = decide(&f, &runs, "2024-05-01T10:00:00Z");
         assert!(d.delete.is_empty(), "{:?}", d.delete);
+    }
+
+    #[test]
+    fn the_replacement_annotation_is_a_metadata_merge_patch() {
+        assert_eq!(
+            wire(&replaced_by("orders-28575960")).unwrap().to_string(),
+            serde_json::json!({"metadata": {"annotations": {
+                super::super::REPLACED_BY_ANNOTATION: "orders-28575960",
+            }}})
+            .to_string()
+        );
     }
 }

@@ -1,21 +1,31 @@
 //! The FlowRun reconciler: one Job per FlowRun.
 //!
-//! Phases, for a run not finished yet:
+//! Each reconcile goes through three steps:
 //!
-//! 1. **dereference** — the Flow (until the run is pinned) and the
+//! 1. **observe** — the run as the watch delivered it, and
+//!    what it refers to into one [`Observed`]: its Job (from the watch
+//!    cache, a GET on a miss) and, when the Job's state needs them, its
+//!    pods; for a run that is to start, the Flow (until the run is pinned:
+//!    the cached Flow that scheduled it, else a GET) and the
 //!    ConnectorProfiles its spec names (for their Secret references only;
-//!    Secret values are never read).
-//! 2. **validate** ([`validate`], pure) — the references exist and match,
-//!    the Flow is not suspended; the run window is computed from the Flow's
-//!    incremental watermark (or the first-run start) narrowed by the run's
-//!    overrides ([`run_window`]).
-//! 3. **build** ([`super::job::build_job`], pure) — the Job.
-//! 4. **apply** — the runner's RBAC in the namespace, then the Job, created
+//!    Secret values are never read). Reads stop where the decision no
+//!    longer depends on them.
+//! 2. **decide** ([`decide`], pure) — what the run calls for, as a
+//!    [`Step`]: wait, cancel, finish, mirror a Job failure, fail or stall
+//!    an invalid run, record the Job's name, or pin the run and create its
+//!    Job. Validation ([`validate`]) checks the references exist and
+//!    match and that the Flow is not suspended, and computes the run
+//!    window from the Flow's incremental watermark (or the first-run
+//!    start) narrowed by the run's overrides ([`run_window`]); the Job is
+//!    built by [`super::job::build_job`].
+//! 3. **execute** — the Step's requests: before the Job exists, the
+//!    Flow's generation, uid and spec and the window are pinned on the
+//!    FlowRun's status with the Job's name (the runner executes exactly
+//!    that); then the runner's RBAC in the namespace and the Job, created
 //!    if absent under a name derived from the FlowRun's, so a restarted
-//!    controller finds it instead of starting a second one.
-//! 5. **update status** — before the Job exists, the Flow's generation, uid
-//!    and spec and the window are pinned on the FlowRun's status (the
-//!    runner executes exactly that); then the Job's name.
+//!    controller finds it instead of starting a second one. Every status
+//!    write is conditional on the resourceVersion decided from
+//!    ([`super::status`]).
 //!
 //! Afterwards the reconciler mirrors what the runner could not report: a
 //! Job that failed (deadline, backoff limit, a pod OOMKilled or evicted) or
@@ -39,26 +49,29 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
+use serde::Serialize;
 
+use super::children::{controlled_by, controller_ref_to, delete_job, list_pods};
 use super::conditions::{find_condition, remove_condition, set_condition};
 use super::job::{self, RunJob, build_job, job_name, label_value};
+use super::status::{StatusWriter, Written, stale, wire};
 use super::{
     COMPONENT_LABEL, COMPONENT_RUNNER, Context, Error, FIELD_MANAGER, FLOW_RUN_ANNOTATION,
-    FLOW_RUN_LABEL, MANAGED_BY, MANAGED_BY_LABEL, RUNNER_SERVICE_ACCOUNT, Result, Shutdown, rbac,
-    shutdown_requested, watched_api,
+    FLOW_RUN_LABEL, MANAGED_BY, MANAGED_BY_LABEL, RUNNER_SERVICE_ACCOUNT, Result, Shutdown,
+    cached_watch, rbac, shutdown_requested, watched_api,
 };
 use crate::api::v1alpha1::common::{Condition, Time, condition_status, condition_type};
 use crate::api::v1alpha1::flow::{FlowSpec, FlowStatus, ReadMode, RunTemplate};
 use crate::api::v1alpha1::flow_run::{
-    ErrorReason, PinnedFlow, RunError, RunOverrides, RunPhase, Window,
+    ErrorReason, PinnedFlow, RunCounts, RunError, RunOverrides, RunPhase, Window,
 };
 use crate::api::v1alpha1::{ConnectorProfile, Flow, FlowRun, FlowRunStatus};
 
@@ -82,44 +95,22 @@ pub async fn run(ctx: Arc<Context>, shutdown: Shutdown) {
         format!("{MANAGED_BY_LABEL}={MANAGED_BY},{COMPONENT_LABEL}={COMPONENT_RUNNER}");
     // The runs, without their managed fields: those of a pinned Flow spec
     // are about half of each run.
-    let (run_cache, runs_writer) = reflector::store::<FlowRun>();
-    let run_events = watcher(watched_api::<FlowRun>(&ctx), watcher::Config::default())
-        .default_backoff()
-        .modify(|run: &mut FlowRun| run.managed_fields_mut().clear())
-        .reflect(runs_writer)
-        .applied_objects();
+    let (run_cache, run_events) = cached_watch::<FlowRun>(&ctx, watcher::Config::default(), |_| {});
     // The runs' Jobs, without their pod templates (never read here; most
     // of a Job).
-    let (jobs, jobs_writer) = reflector::store::<Job>();
-    let job_events = watcher(
-        watched_api::<Job>(&ctx),
+    let (jobs, job_events) = cached_watch::<Job>(
+        &ctx,
         watcher::Config::default().labels(&runner_selector),
-    )
-    .default_backoff()
-    .modify(|job: &mut Job| {
-        job.managed_fields_mut().clear();
-        if let Some(spec) = job.spec.as_mut() {
-            spec.template = Default::default();
-        }
-    })
-    .reflect(jobs_writer)
-    .touched_objects();
+        |job| {
+            if let Some(spec) = job.spec.as_mut() {
+                spec.template = Default::default();
+            }
+        },
+    );
     // The Flows and profiles runs are pinned from (see [`Caches`]).
-    let (flows, flows_writer) = reflector::store::<Flow>();
-    let flow_events = watcher(watched_api::<Flow>(&ctx), watcher::Config::default())
-        .default_backoff()
-        .modify(|flow: &mut Flow| flow.managed_fields_mut().clear())
-        .reflect(flows_writer)
-        .touched_objects();
-    let (profiles, profiles_writer) = reflector::store::<ConnectorProfile>();
-    let profile_events = watcher(
-        watched_api::<ConnectorProfile>(&ctx),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .modify(|profile: &mut ConnectorProfile| profile.managed_fields_mut().clear())
-    .reflect(profiles_writer)
-    .touched_objects();
+    let (flows, flow_events) = cached_watch::<Flow>(&ctx, watcher::Config::default(), |_| {});
+    let (profiles, profile_events) =
+        cached_watch::<ConnectorProfile>(&ctx, watcher::Config::default(), |_| {});
     let state = Arc::new(State {
         ctx: ctx.clone(),
         caches: Caches {
@@ -128,12 +119,12 @@ pub async fn run(ctx: Arc<Context>, shutdown: Shutdown) {
             jobs,
         },
     });
-    let controller = Controller::for_stream(run_events, run_cache);
+    let controller = Controller::for_stream(run_events.applied_objects(), run_cache);
     let runs = controller.store();
     let waiting_on_flow = runs.clone();
     let waiting_on_profile = runs;
     controller
-        .owns_stream(job_events)
+        .owns_stream(job_events.touched_objects())
         .watches(
             watched_api::<Pod>(&ctx),
             watcher::Config::default().labels(&runner_selector),
@@ -143,7 +134,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: Shutdown) {
             },
         )
         // A run waiting for its Flow starts when the Flow appears or changes.
-        .watches_stream(flow_events, move |flow: Flow| {
+        .watches_stream(flow_events.touched_objects(), move |flow: Flow| {
             let (namespace, name) = (flow.namespace(), flow.name_any());
             waiting_on_flow
                 .state()
@@ -157,15 +148,18 @@ pub async fn run(ctx: Arc<Context>, shutdown: Shutdown) {
                 .collect::<Vec<_>>()
         })
         // A run waiting for a profile starts when a profile changes.
-        .watches_stream(profile_events, move |profile: ConnectorProfile| {
-            let namespace = profile.namespace();
-            waiting_on_profile
-                .state()
-                .into_iter()
-                .filter(|run| run.namespace() == namespace && waits_for_references(run))
-                .map(|run| ObjectRef::from_obj(&*run))
-                .collect::<Vec<_>>()
-        })
+        .watches_stream(
+            profile_events.touched_objects(),
+            move |profile: ConnectorProfile| {
+                let namespace = profile.namespace();
+                waiting_on_profile
+                    .state()
+                    .into_iter()
+                    .filter(|run| run.namespace() == namespace && waits_for_references(run))
+                    .map(|run| ObjectRef::from_obj(&*run))
+                    .collect::<Vec<_>>()
+            },
+        )
         .with_config(kube::runtime::controller::Config::default().concurrency(16))
         .graceful_shutdown_on(shutdown_requested(shutdown))
         .run(reconcile, error_policy, state)
@@ -679,156 +673,175 @@ pub fn reason_name(reason: ErrorReason) -> &'static str {
     super::metrics::error_reason_label(reason)
 }
 
-struct Run<'a> {
-    ctx: &'a Context,
-    object: &'a FlowRun,
-    api: Api<FlowRun>,
-    name: String,
-    namespace: String,
-    generation: Option<i64>,
-    status: FlowRunStatus,
-    /// The resourceVersion the reconciler's decisions are based on: every
-    /// status write is conditional on it, so a decision made on a stale
-    /// cached object (its own earlier write not seen yet) is not applied
-    /// twice.
-    resource_version: std::sync::Mutex<Option<String>>,
+async fn reconcile_run(object: &FlowRun, ctx: &Context, caches: &Caches) -> Result<Action> {
+    if object.namespace().is_none() {
+        return Ok(Action::await_change());
+    }
+    let observed = observe(object, ctx, caches).await?;
+    let step = decide(&observed, &now());
+    execute(step, &observed, ctx).await
 }
 
-/// Whether a conditional status write was applied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Written {
-    /// Applied.
-    Done,
-    /// The FlowRun changed since it was read; the next reconcile decides
-    /// again from the newer object.
-    Stale,
+// ---------------------------------------------------------------- observe
+
+/// What a reconcile read about a run before deciding: the run as the watch
+/// delivered it, and what it refers to, read as far as [`decide`] looks
+/// (`observe` says how far).
+#[derive(Debug, Clone)]
+pub struct Observed {
+    /// The run.
+    pub run: FlowRun,
+    /// The run's Job, once the run names or pins one (`None`: not looked
+    /// for, or not found).
+    pub job: Option<Job>,
+    /// The pods of the run's Job, when classifying the Job needs them
+    /// ([`needs_pods`]); empty otherwise.
+    pub pods: Vec<Pod>,
+    /// The Flow of a run that is to start and is not pinned yet (`None`:
+    /// not read, or not found).
+    pub flow: Option<Flow>,
+    /// The ConnectorProfiles that exist among those the (pinned or
+    /// current) Flow spec names, for a run that is to start.
+    pub profiles: BTreeMap<String, ConnectorProfile>,
+    /// The image of run Jobs (`--runner-image`).
+    pub image: String,
 }
 
-/// What a reconcile acting on a stale FlowRun returns: the watch delivers
-/// the newer object, and a short requeue covers a lost event.
-fn stale() -> Action {
-    Action::requeue(Duration::from_secs(2))
+impl Observed {
+    /// The run alone, nothing it refers to read yet.
+    pub fn of(run: FlowRun, image: &str) -> Self {
+        Self {
+            run,
+            job: None,
+            pods: Vec::new(),
+            flow: None,
+            profiles: BTreeMap::new(),
+            image: image.to_owned(),
+        }
+    }
 }
 
-impl Run<'_> {
-    fn resource_version(&self) -> Option<String> {
-        self.resource_version
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
+/// Whether a run's phase is an outcome (`Succeeded`, `Cancelled`,
+/// `Failed`); a failed attempt may still be retried ([`is_final`]).
+fn has_outcome(phase: Option<RunPhase>) -> bool {
+    matches!(
+        phase,
+        Some(RunPhase::Succeeded | RunPhase::Cancelled | RunPhase::Failed)
+    )
+}
 
-    fn seen(&self, object: &FlowRun) {
-        *self
-            .resource_version
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = object.resource_version();
-    }
+/// Whether [`decide`] looks past the run itself: not at a deleted or
+/// settled run, nor at a run to cancel.
+fn looks_past_the_run(run: &FlowRun, status: &FlowRunStatus) -> bool {
+    let over = run.meta().deletion_timestamp.is_some() || settled(status);
+    !over && !to_cancel(run, status)
+}
 
-    async fn patch_status(&self, status: serde_json::Value) -> Result<Written> {
-        let patch = serde_json::json!({
-            "metadata": { "resourceVersion": self.resource_version() },
-            "status": status,
-        });
-        match self
-            .api
-            .patch_status(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
-            Ok(object) => {
-                self.seen(&object);
-                Ok(Written::Done)
-            }
-            Err(kube::Error::Api(status)) if status.code == 409 => Ok(Written::Stale),
-            Err(e) => Err(Error::update_status(format!(
-                "FlowRun {}/{}",
-                self.namespace, self.name
-            ))(e)),
+/// Whether a run is to be cancelled: asked to stop before it had an
+/// outcome.
+fn to_cancel(run: &FlowRun, status: &FlowRunStatus) -> bool {
+    cancel_requested(run) && !has_outcome(status.phase)
+}
+
+/// The name of a run's Job: the one its status records, else the one
+/// derived from its name.
+fn run_job_name(run: &FlowRun, status: &FlowRunStatus) -> String {
+    status
+        .job_name
+        .clone()
+        .unwrap_or_else(|| job_name(&run.name_any()))
+}
+
+/// Whether classifying a run's Job needs its pods: it failed (OOMKilled or
+/// evicted pods say why), or it is active with no pod ready (an image
+/// that cannot be pulled).
+pub fn needs_pods(job: &Job) -> bool {
+    condition_true(job, "Failed").is_some()
+        || job
+            .status
+            .as_ref()
+            .is_some_and(|s| s.active.unwrap_or(0) > 0 && s.ready.unwrap_or(0) == 0)
+}
+
+/// Reads what [`decide`] will look at, in its order, and no more: nothing
+/// past a deleted, settled or cancelled run; the Job once the run names or
+/// pins one, and its pods only for a Job of this run whose state needs
+/// them; nothing more for a run with a Job or an outcome; the Flow of a
+/// run not pinned yet, and then the profiles of a Flow that exists. Cached
+/// objects are used where the watches have them.
+async fn observe(run: &FlowRun, ctx: &Context, caches: &Caches) -> Result<Observed> {
+    let mut observed = Observed::of(run.clone(), &ctx.config.runner_image);
+    let status = run.status.clone().unwrap_or_default();
+    if !looks_past_the_run(run, &status) {
+        return Ok(observed);
+    }
+    let namespace = run.namespace().unwrap_or_default();
+    let name = run.name_any();
+    if status.job_name.is_some() || status.flow.is_some() {
+        let job_name = run_job_name(run, &status);
+        observed.job = read_job(ctx, caches, &namespace, &job_name).await?;
+    }
+    if let Some(job) = &observed.job {
+        if controlled_by(job, &run.uid().unwrap_or_default()) && needs_pods(job) {
+            observed.pods = runner_pods(ctx, &namespace, &name).await?;
         }
+        return Ok(observed);
     }
+    if has_outcome(status.phase) {
+        return Ok(observed);
+    }
+    if status.flow.is_none() {
+        observed.flow = read_flow(ctx, caches, run, &namespace).await?;
+    }
+    let spec = match (&status.flow, &observed.flow) {
+        (Some(pinned), _) => &pinned.spec,
+        (None, Some(flow)) => &flow.spec,
+        (None, None) => return Ok(observed),
+    };
+    let profiles = get_profiles(ctx, caches, &namespace, spec).await?;
+    observed.profiles = profiles;
+    Ok(observed)
+}
 
-    async fn event(&self, type_: EventType, reason: &str, action: &str, note: String) {
-        self.ctx
-            .event(self.object, type_, reason, action, note)
-            .await;
+/// The run's Job. A cached Job may be an older state of it: its next
+/// event brings the reconcile that sees the rest. One not cached (yet) is
+/// read.
+async fn read_job(
+    ctx: &Context,
+    caches: &Caches,
+    namespace: &str,
+    job_name: &str,
+) -> Result<Option<Job>> {
+    if let Some(job) = caches.jobs.get(&ObjectRef::new(job_name).within(namespace)) {
+        return Ok(Some((*job).clone()));
     }
+    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), namespace);
+    jobs.get_opt(job_name)
+        .await
+        .map_err(Error::dereference(format!(
+            "reading Job {namespace}/{job_name}"
+        )))
+}
 
-    fn condition(&self, type_: &str, status: &str, reason: &str, message: &str) -> Condition {
-        super::conditions::new(type_, status, reason, message, self.generation)
+/// The Flow a run not pinned yet names: the cached Flow that scheduled it,
+/// else read from the API server (an on-demand run, or a cache miss).
+async fn read_flow(
+    ctx: &Context,
+    caches: &Caches,
+    run: &FlowRun,
+    namespace: &str,
+) -> Result<Option<Flow>> {
+    if let Some(flow) = caches.scheduling_flow(run) {
+        return Ok(Some(flow));
     }
-
-    /// Reports why the run cannot start: it fails, or waits for a change.
-    async fn invalid(&self, invalid: Invalid) -> Result<Action> {
-        let reason = reason_name(invalid.reason);
-        if invalid.terminal {
-            let conditions = set_condition(
-                &remove_condition(&self.status.conditions, condition_type::STALLED),
-                self.condition(
-                    condition_type::SUCCEEDED,
-                    condition_status::FALSE,
-                    reason,
-                    &invalid.message,
-                ),
-            );
-            let error = RunError {
-                reason: invalid.reason,
-                message: invalid.message.clone(),
-                retryable: false,
-            };
-            if self
-                .patch_status(serde_json::json!({
-                    "phase": RunPhase::Failed,
-                    "conditions": conditions,
-                    "observedGeneration": self.generation,
-                    "completionTime": now(),
-                    "error": error,
-                }))
-                .await?
-                == Written::Stale
-            {
-                return Ok(stale());
-            }
-            // The Finished bookkeeping (metrics, Event) follows on the
-            // next reconcile, triggered by this change.
-            return Ok(Action::await_change());
-        }
-        let unchanged = find_condition(&self.status.conditions, condition_type::STALLED)
-            .is_some_and(|c| c.status == condition_status::TRUE && c.message == invalid.message);
-        if unchanged {
-            return Ok(Action::await_change());
-        }
-        let conditions = set_condition(
-            &set_condition(
-                &self.status.conditions,
-                self.condition(
-                    condition_type::STALLED,
-                    condition_status::TRUE,
-                    reason,
-                    &invalid.message,
-                ),
-            ),
-            self.condition(
-                condition_type::SUCCEEDED,
-                condition_status::UNKNOWN,
-                reason,
-                &invalid.message,
-            ),
-        );
-        if self
-            .patch_status(serde_json::json!({
-                "phase": RunPhase::Pending,
-                "conditions": conditions,
-                "observedGeneration": self.generation,
-            }))
-            .await?
-            == Written::Stale
-        {
-            return Ok(stale());
-        }
-        self.event(EventType::Warning, reason, "Validate", invalid.message)
-            .await;
-        Ok(Action::await_change())
-    }
+    let flows: Api<Flow> = Api::namespaced(ctx.client.clone(), namespace);
+    let flow_name = &run.spec.flow_ref.name;
+    flows
+        .get_opt(flow_name)
+        .await
+        .map_err(Error::dereference(format!(
+            "reading Flow {namespace}/{flow_name}"
+        )))
 }
 
 async fn get_profiles(
@@ -874,500 +887,372 @@ async fn get_profiles(
     Ok(profiles)
 }
 
-async fn runner_pods(ctx: &Context, namespace: &str, run_name: &str) -> Result<Vec<Pod>> {
-    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
-    let selector = format!(
+/// The label selector of a run's pods.
+pub fn runner_pod_selector(run_name: &str) -> String {
+    format!(
         "{MANAGED_BY_LABEL}={MANAGED_BY},{FLOW_RUN_LABEL}={}",
         label_value(run_name)
-    );
-    let pods = api
-        .list(&ListParams::default().labels(&selector))
-        .await
-        .map_err(Error::dereference(format!(
-            "listing the pods of FlowRun {namespace}/{run_name}"
-        )))?;
+    )
+}
+
+/// The pods of a run's Job: by label, then by the annotation holding the
+/// run's full name (labels hold shortened names).
+async fn runner_pods(ctx: &Context, namespace: &str, run_name: &str) -> Result<Vec<Pod>> {
+    let pods = list_pods(ctx, namespace, &runner_pod_selector(run_name), || {
+        format!("the pods of FlowRun {namespace}/{run_name}")
+    })
+    .await?;
     Ok(pods
-        .items
         .into_iter()
         .filter(|p| p.annotations().get(FLOW_RUN_ANNOTATION).map(String::as_str) == Some(run_name))
         .collect())
 }
 
-fn owned_by(job: &Job, uid: &str) -> bool {
-    job.owner_references()
-        .iter()
-        .any(|o| o.controller == Some(true) && o.uid == uid)
+// ---------------------------------------------------------------- decide
+
+/// A merge patch of a FlowRun's status: the members a [`Step`] writes. A
+/// member left `None` is not sent (the stored value stays); an
+/// `Option<Option<_>>` member set to `Some(None)` is sent as `null` and
+/// clears the stored value. Members are named as in [`FlowRunStatus`]
+/// (a test holds them to it) and declared in alphabetical order, the
+/// order of the JSON the API server receives.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunStatusPatch {
+    /// `completionTime`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completion_time: Option<Time>,
+    /// `conditions`, all of them (a merge patch replaces the list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<Vec<Condition>>,
+    /// `duration` (`null` for a run that never started).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration: Option<Option<String>>,
+    /// `error`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<RunError>,
+    /// `flow`: the pinned Flow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flow: Option<PinnedFlow>,
+    /// `jobName`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_name: Option<String>,
+    /// `observedGeneration` (`null` for an object without a generation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<Option<i64>>,
+    /// `phase`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase: Option<RunPhase>,
+    /// `window`: the pinned window (`null` for a full read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<Option<Window>>,
 }
 
-async fn delete_job(ctx: &Context, namespace: &str, name: &str) -> Result<()> {
-    let api: Api<Job> = Api::namespaced(ctx.client.clone(), namespace);
-    match api.delete(name, &DeleteParams::background()).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-        Err(e) => Err(Error::apply(format!("deleting Job {namespace}/{name}"))(e)),
+/// An Event about the run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunEvent {
+    /// Normal or Warning.
+    pub type_: EventType,
+    /// The reason (CamelCase).
+    pub reason: &'static str,
+    /// What the controller did (`Validate`, `CreateJob`, `Finish`).
+    pub action: &'static str,
+    /// A sentence for the user.
+    pub note: String,
+}
+
+/// What [`decide`] calls for: every action of the reconciler, with the
+/// status it writes. Each status write is conditional on the run's
+/// resourceVersion; a refused one ends the reconcile ([`stale`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Nothing to do until the run or its Job changes: deleted, settled,
+    /// stalled for the same reason, running, or failed with retries left.
+    Wait,
+    /// Cancel: delete the Job, then mark the run `Cancelled`.
+    Cancel {
+        /// The Job to delete.
+        job: String,
+        /// Phase, `Succeeded=False`, completion time and duration.
+        status: RunStatusPatch,
+    },
+    /// The run is over: record `Reconciling=False` (reason `Finished`),
+    /// then count it and tell the user; first delete the Job of a run
+    /// cancelled while its Job went on.
+    Finish(Box<Finish>),
+    /// The Job reports what the runner could not: mark the run `Failed`,
+    /// deleting a Job that cannot run (image pulls) first.
+    MirrorFailure {
+        /// The Job to delete first, if any.
+        delete_job: Option<String>,
+        /// Phase, `Succeeded=False`, completion time, duration and error.
+        status: RunStatusPatch,
+    },
+    /// An invalid run that cannot start at all (a suspended Flow, an empty
+    /// window): mark it `Failed`.
+    Fail {
+        /// Phase, `Succeeded=False`, completion time and error.
+        status: RunStatusPatch,
+    },
+    /// A run waiting for a change (a missing Flow or profile, a profile of
+    /// the wrong connector, a Job of another owner): `Stalled=True`, then a
+    /// Warning Event.
+    Stall {
+        /// Phase `Pending`, `Stalled=True` and `Succeeded=Unknown`.
+        status: RunStatusPatch,
+        /// The Warning.
+        event: RunEvent,
+    },
+    /// The Job exists but the run does not name it (a restart between its
+    /// creation and the status write): record its name.
+    RecordJob {
+        /// `jobName`.
+        status: RunStatusPatch,
+    },
+    /// Pin the run (if not yet) and create its Job.
+    CreateJob(Box<CreateJob>),
+}
+
+/// [`Step::Finish`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finish {
+    /// The Job of a cancelled run still running, to delete first.
+    pub delete_job: Option<String>,
+    /// `Reconciling=False` and the observed generation.
+    pub status: RunStatusPatch,
+    /// What the metrics count.
+    pub metrics: FinishedRun,
+    /// The Event of the outcome.
+    pub event: RunEvent,
+}
+
+/// A finished run as the metrics count it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FinishedRun {
+    /// The source connector.
+    pub connector: &'static str,
+    /// The outcome.
+    pub phase: RunPhase,
+    /// The classified error of a failed run.
+    pub error_reason: Option<ErrorReason>,
+    /// From start to completion, if the run started.
+    pub seconds: Option<f64>,
+    /// The run's counts.
+    pub progress: RunCounts,
+}
+
+/// [`Step::CreateJob`]: the requests in their order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateJob {
+    /// The status write that pins the Flow and the window and names the
+    /// Job, before the Job exists; `None` for a run pinned before.
+    pub pin: Option<RunStatusPatch>,
+    /// The Flow to own the run as its controller, unless it already does
+    /// (deleting the Flow deletes its runs).
+    pub adopt: Option<OwnerReference>,
+    /// Re-read the run before creating its Job: a run pinned before this
+    /// reconcile without a Job is new, or a stale cached copy of a run
+    /// whose Job was deleted (cancelled, failed); only a fresh read may
+    /// create the Job.
+    pub confirm: bool,
+    /// The service account whose runner RBAC is applied first.
+    pub service_account: String,
+    /// The Job's name.
+    pub job_name: String,
+    /// The Job.
+    pub job: Job,
+    /// The source connector (the `runs_started` label).
+    pub connector: &'static str,
+    /// The Event of a created Job.
+    pub event: RunEvent,
+    /// The status write naming the Job after creating it, for a run pinned
+    /// without its Job's name.
+    pub name: Option<RunStatusPatch>,
+}
+
+/// The run as [`decide`] reads it.
+struct Facts<'a> {
+    run: &'a FlowRun,
+    status: FlowRunStatus,
+    job_name: String,
+    now: &'a Time,
+}
+
+impl Facts<'_> {
+    fn condition(&self, type_: &str, status: &str, reason: &str, message: &str) -> Condition {
+        super::conditions::at(
+            type_,
+            status,
+            reason,
+            message,
+            self.run.metadata.generation,
+            self.now,
+        )
+    }
+
+    /// The conditions without `Stalled`, and `condition` set.
+    fn unstalled_with(&self, condition: Condition) -> Vec<Condition> {
+        set_condition(
+            &remove_condition(&self.status.conditions, condition_type::STALLED),
+            condition,
+        )
+    }
+
+    /// The duration of a run that ends now (`None` if it never started).
+    fn duration_until_now(&self) -> Option<String> {
+        seconds_between(self.status.start_time.as_ref(), Some(self.now))
+            .map(|s| crate::runner::duration_text(s as u64))
+    }
+
+    fn generation(&self) -> Option<Option<i64>> {
+        Some(self.run.metadata.generation)
     }
 }
 
-fn seconds_between(start: Option<&Time>, end: Option<&Time>) -> Option<f64> {
-    let (start, end) = (start?, end?);
-    let span = end.0.duration_since(start.0);
-    Some(span.as_secs_f64().max(0.0))
-}
-
-async fn reconcile_run(object: &FlowRun, ctx: &Context, caches: &Caches) -> Result<Action> {
-    let Some(namespace) = object.namespace() else {
-        return Ok(Action::await_change());
-    };
-    if object.meta().deletion_timestamp.is_some() {
-        return Ok(Action::await_change());
+/// Decides what a run calls for at `now`, from what was observed: the
+/// reconciler's whole state machine, without I/O.
+pub fn decide(observed: &Observed, now: &Time) -> Step {
+    let run = &observed.run;
+    let status = run.status.clone().unwrap_or_default();
+    if run.meta().deletion_timestamp.is_some() || settled(&status) {
+        return Step::Wait;
     }
-    let name = object.name_any();
-    let run = Run {
-        ctx,
-        object,
-        api: Api::namespaced(ctx.client.clone(), &namespace),
-        name: name.clone(),
-        namespace: namespace.clone(),
-        generation: object.metadata.generation,
-        status: object.status.clone().unwrap_or_default(),
-        resource_version: std::sync::Mutex::new(object.resource_version()),
+    let facts = Facts {
+        run,
+        job_name: run_job_name(run, &status),
+        status,
+        now,
     };
-    let status = &run.status;
-    if settled(status) {
-        return Ok(Action::await_change());
+    let phase = facts.status.phase;
+    if to_cancel(run, &facts.status) {
+        return cancel(&facts);
     }
-    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &namespace);
-    let job_name = status.job_name.clone().unwrap_or_else(|| job_name(&name));
-    let uid = object.uid().unwrap_or_default();
-
-    // Cancel: stop the Job, then the run is Cancelled (unless it already
-    // finished).
-    let terminal = matches!(
-        status.phase,
-        Some(RunPhase::Succeeded | RunPhase::Cancelled | RunPhase::Failed)
-    );
-    if cancel_requested(object) && !terminal {
-        delete_job(ctx, &namespace, &job_name).await?;
-        let replaced_by = object.annotations().get(super::REPLACED_BY_ANNOTATION);
-        let message = match replaced_by {
-            Some(by) if !object.spec.cancel => format!(
-                "replaced by run {by:?} (concurrencyPolicy Replace): the Job was deleted and nothing was published"
-            ),
-            _ => "spec.cancel is set: the Job was deleted and nothing was published".to_owned(),
-        };
-        let message = message.as_str();
-        let conditions = set_condition(
-            &remove_condition(&status.conditions, condition_type::STALLED),
-            run.condition(
-                condition_type::SUCCEEDED,
-                condition_status::FALSE,
-                CANCELLED,
-                message,
-            ),
-        );
-        let completion = now();
-        let duration = seconds_between(status.start_time.as_ref(), Some(&completion))
-            .map(|s| crate::runner::duration_text(s as u64));
-        if run
-            .patch_status(serde_json::json!({
-                "phase": RunPhase::Cancelled,
-                "conditions": conditions,
-                "observedGeneration": run.generation,
-                "completionTime": completion,
-                "duration": duration,
-            }))
-            .await?
-            == Written::Stale
-        {
-            return Ok(stale());
-        }
-        return Ok(Action::await_change());
-    }
-
-    // The Job, if it exists.
-    // A cached Job may be an older state of it: its next event brings the
-    // reconcile that sees the rest. One not cached (yet) is read.
-    let job = if status.job_name.is_some() || status.flow.is_some() {
-        match caches
-            .jobs
-            .get(&ObjectRef::new(&job_name).within(&namespace))
-        {
-            Some(job) => Some((*job).clone()),
-            None => jobs
-                .get_opt(&job_name)
-                .await
-                .map_err(Error::dereference(format!(
-                    "reading Job {namespace}/{job_name}"
-                )))?,
-        }
-    } else {
-        None
-    };
-    if let Some(job) = &job
-        && !owned_by(job, &uid)
+    if let Some(job) = &observed.job
+        && !controlled_by(job, &run.uid().unwrap_or_default())
     {
-        return run
-            .invalid(Invalid {
+        let (job_name, namespace) = (&facts.job_name, run.namespace().unwrap_or_default());
+        return invalid(
+            &facts,
+            Invalid {
                 reason: ErrorReason::InvalidSpec,
                 message: format!(
                     "a Job named {job_name:?} already exists in namespace {namespace} and does not belong to this FlowRun; delete it or create the FlowRun under another name"
                 ),
                 terminal: false,
-            })
-            .await;
+            },
+        );
     }
-    let outcome = match &job {
-        Some(job) => {
-            let needs_pods = condition_true(job, "Failed").is_some()
-                || job
-                    .status
-                    .as_ref()
-                    .is_some_and(|s| s.active.unwrap_or(0) > 0 && s.ready.unwrap_or(0) == 0);
-            let pods = if needs_pods {
-                runner_pods(ctx, &namespace, &name).await?
-            } else {
-                Vec::new()
-            };
-            Some(job_outcome(job, &pods))
-        }
-        None => None,
-    };
-
-    if terminal {
+    let outcome = observed
+        .job
+        .as_ref()
+        .map(|job| job_outcome(job, &observed.pods));
+    if has_outcome(phase) {
         // Failed with retries left waits for the Job.
-        if !is_final(status.phase, outcome.as_ref()) {
-            return Ok(Action::await_change());
+        if !is_final(phase, outcome.as_ref()) {
+            return Step::Wait;
         }
-        if status.phase == Some(RunPhase::Cancelled) && matches!(outcome, Some(JobOutcome::Active))
-        {
-            delete_job(ctx, &namespace, &job_name).await?;
-        }
-        return finish(&run).await;
+        let running = matches!(outcome, Some(JobOutcome::Active));
+        let delete_job =
+            (phase == Some(RunPhase::Cancelled) && running).then(|| facts.job_name.clone());
+        return finish(&facts, delete_job);
     }
-
     // The Job reports what the runner could not.
-    match &outcome {
-        Some(JobOutcome::Failed(error)) => return mirror_failure(&run, error, &job_name).await,
-        Some(JobOutcome::Complete) => {
-            let error = RunError {
+    match outcome {
+        Some(JobOutcome::Failed(error)) => mirror_failure(&facts, error),
+        Some(JobOutcome::Complete) => mirror_failure(
+            &facts,
+            RunError {
                 reason: ErrorReason::Internal,
                 message: "the run's pod exited successfully without reporting the run's outcome on the FlowRun; see the pod's logs".to_owned(),
                 retryable: true,
-            };
-            return mirror_failure(&run, &error, &job_name).await;
-        }
-        Some(JobOutcome::Active) => {
-            // The Job exists (a restart between its creation and the status
-            // write): record its name.
-            if status.job_name.is_none()
-                && run
-                    .patch_status(serde_json::json!({ "jobName": job_name }))
-                    .await?
-                    == Written::Stale
-            {
-                return Ok(stale());
-            }
-            return Ok(Action::await_change());
-        }
-        None => {}
-    }
-
-    // No Job yet: dereference, validate, pin, build, apply.
-    let (pinned, suspended, flow) = match &status.flow {
-        Some(pinned) => (pinned.clone(), false, None),
-        None => {
-            let flows: Api<Flow> = Api::namespaced(ctx.client.clone(), &namespace);
-            let flow_name = &object.spec.flow_ref.name;
-            let cached = caches.scheduling_flow(object);
-            let read = match cached {
-                Some(flow) => Some(flow),
-                None => flows
-                    .get_opt(flow_name)
-                    .await
-                    .map_err(Error::dereference(format!(
-                        "reading Flow {namespace}/{flow_name}"
-                    )))?,
-            };
-            let Some(flow) = read else {
-                return run
-                    .invalid(Invalid {
-                        reason: ErrorReason::ReferenceNotFound,
-                        message: format!(
-                            "spec.flowRef: Flow {flow_name:?} does not exist in namespace {namespace}; create it or correct spec.flowRef"
-                        ),
-                        terminal: false,
-                    })
-                    .await;
-            };
-            let pinned = PinnedFlow {
-                generation: flow.metadata.generation.unwrap_or_default(),
-                uid: flow.uid().unwrap_or_default(),
-                spec: flow.spec.clone(),
-            };
-            (pinned, flow.spec.suspend, Some(flow))
-        }
-    };
-    let profiles = get_profiles(ctx, caches, &namespace, &pinned.spec).await?;
-    let validated = match validate(
-        object,
-        &pinned,
-        suspended,
-        flow.as_ref().and_then(|f| f.status.as_ref()),
-        &profiles,
-        &ctx.config.runner_image,
-        &now(),
-    ) {
-        Ok(validated) => validated,
-        Err(invalid) => return run.invalid(invalid).await,
-    };
-
-    // Pin the Flow and the window before the Job exists.
-    // The Job's name is known before it exists: one write pins and names it.
-    if status.flow.is_none() {
-        let message = &format!(
-            "the Flow's spec and the run's window are pinned; Job {job_name} runs the Flow"
-        );
-        let conditions = set_condition(
-            &set_condition(
-                &remove_condition(&status.conditions, condition_type::STALLED),
-                run.condition(
-                    condition_type::SUCCEEDED,
-                    condition_status::UNKNOWN,
-                    PENDING,
-                    message,
-                ),
-            ),
-            run.condition(
-                condition_type::RECONCILING,
-                condition_status::TRUE,
-                JOB_CREATED,
-                message,
-            ),
-        );
-        if run
-            .patch_status(serde_json::json!({
-                "phase": RunPhase::Pending,
-                "conditions": conditions,
-                "observedGeneration": run.generation,
-                "flow": validated.pinned,
-                "window": validated.window,
-                "jobName": job_name,
-            }))
-            .await?
-            == Written::Stale
-        {
-            return Ok(stale());
-        }
-    }
-
-    // Own the run by its Flow, so deleting the Flow deletes its runs.
-    if let Some(flow) = &flow {
-        adopt(&run, flow).await?;
-    }
-
-    // A pinned run without a Job is either new or a stale cached copy of a
-    // run whose Job was deleted (cancelled, failed): only a fresh read may
-    // create the Job.
-    if status.flow.is_some() {
-        let fresh = run
-            .api
-            .get(&name)
-            .await
-            .map_err(Error::dereference(format!(
-                "reading FlowRun {namespace}/{name}"
-            )))?;
-        if fresh.resource_version() != run.resource_version() {
-            return Ok(stale());
-        }
-    }
-
-    // Apply: the runner's identity, then the Job.
-    rbac::ensure_runner_rbac(ctx, &namespace, &validated.job.service_account).await?;
-    let built = build_job(&validated.job);
-    let created = match jobs
-        .create(
-            &PostParams {
-                field_manager: Some(FIELD_MANAGER.to_owned()),
-                ..PostParams::default()
             },
-            &built,
-        )
-        .await
-    {
-        Ok(_) => true,
-        Err(kube::Error::Api(status)) if status.code == 409 => false,
-        Err(e) => return Err(Error::apply(format!("creating Job {namespace}/{job_name}"))(e)),
-    };
-    if created {
-        ctx.metrics
-            .runs_started
-            .with_label_values(&[validated.connector])
-            .inc();
-        if let Some(created_at) = object.meta().creation_timestamp.as_ref() {
-            let delay = Timestamp::now().duration_since(created_at.0);
-            ctx.metrics
-                .job_creation_delay
-                .observe(delay.as_secs_f64().max(0.0));
-        }
-        tracing::info!(flow_run = %name, namespace = %namespace, job = %job_name, "created the run's Job");
-        run.event(
-            EventType::Normal,
-            JOB_CREATED,
-            "CreateJob",
-            format!(
-                "created Job {job_name} for generation {} of Flow {}",
-                validated.pinned.generation, object.spec.flow_ref.name
-            ),
-        )
-        .await;
-    }
-    if status.job_name.is_some() || status.flow.is_none() {
-        // Named when pinned.
-        return Ok(Action::await_change());
-    }
-    let message = format!("Job {job_name} runs the Flow");
-    let conditions = set_condition(
-        &set_condition(
-            &remove_condition(&status.conditions, condition_type::STALLED),
-            run.condition(
-                condition_type::SUCCEEDED,
-                condition_status::UNKNOWN,
-                PENDING,
-                &message,
-            ),
         ),
-        run.condition(
-            condition_type::RECONCILING,
-            condition_status::TRUE,
-            JOB_CREATED,
-            &message,
-        ),
-    );
-    if run
-        .patch_status(serde_json::json!({
-            "phase": RunPhase::Pending,
-            "conditions": conditions,
-            "observedGeneration": run.generation,
-            "jobName": job_name,
-        }))
-        .await?
-        == Written::Stale
-    {
-        return Ok(stale());
+        Some(JobOutcome::Active) if facts.status.job_name.is_none() => Step::RecordJob {
+            status: RunStatusPatch {
+                job_name: Some(facts.job_name.clone()),
+                ..RunStatusPatch::default()
+            },
+        },
+        Some(JobOutcome::Active) => Step::Wait,
+        None => start(observed, &facts),
     }
-    Ok(Action::await_change())
 }
 
-/// Adds the Flow as the FlowRun's owner, unless it already is.
-async fn adopt(run: &Run<'_>, flow: &Flow) -> Result<()> {
-    let uid = flow.uid().unwrap_or_default();
-    if run.object.owner_references().iter().any(|o| o.uid == uid) {
-        return Ok(());
-    }
-    let owner = OwnerReference {
-        api_version: "sluice.dev/v1alpha1".to_owned(),
-        kind: "Flow".to_owned(),
-        name: flow.name_any(),
-        uid,
-        controller: Some(true),
-        block_owner_deletion: Some(true),
+/// Stop the Job, then the run is Cancelled.
+fn cancel(facts: &Facts<'_>) -> Step {
+    let run = facts.run;
+    let replaced_by = run.annotations().get(super::REPLACED_BY_ANNOTATION);
+    let message = match replaced_by {
+        Some(by) if !run.spec.cancel => format!(
+            "replaced by run {by:?} (concurrencyPolicy Replace): the Job was deleted and nothing was published"
+        ),
+        _ => "spec.cancel is set: the Job was deleted and nothing was published".to_owned(),
     };
-    let patch = serde_json::json!({
-        "apiVersion": "sluice.dev/v1alpha1",
-        "kind": "FlowRun",
-        "metadata": { "name": run.name, "ownerReferences": [owner] },
-    });
-    let adopted = run
-        .api
-        .patch(
-            &run.name,
-            &PatchParams::apply(FIELD_MANAGER),
-            &Patch::Apply(&patch),
-        )
-        .await
-        .map_err(Error::apply(format!(
-            "adding Flow {} as the owner of FlowRun {}/{}",
-            flow.name_any(),
-            run.namespace,
-            run.name
-        )))?;
-    run.seen(&adopted);
-    Ok(())
+    let conditions = facts.unstalled_with(facts.condition(
+        condition_type::SUCCEEDED,
+        condition_status::FALSE,
+        CANCELLED,
+        &message,
+    ));
+    Step::Cancel {
+        job: facts.job_name.clone(),
+        status: RunStatusPatch {
+            phase: Some(RunPhase::Cancelled),
+            conditions: Some(conditions),
+            observed_generation: facts.generation(),
+            completion_time: Some(facts.now.clone()),
+            duration: Some(facts.duration_until_now()),
+            ..RunStatusPatch::default()
+        },
+    }
 }
 
 /// Marks the run failed with what the Job says, deleting a Job that cannot
 /// run (image pulls).
-async fn mirror_failure(run: &Run<'_>, error: &RunError, job_name: &str) -> Result<Action> {
-    if error.reason == ErrorReason::ImagePullFailed {
-        delete_job(run.ctx, &run.namespace, job_name).await?;
+fn mirror_failure(facts: &Facts<'_>, error: RunError) -> Step {
+    let delete_job = (error.reason == ErrorReason::ImagePullFailed).then(|| facts.job_name.clone());
+    let conditions = facts.unstalled_with(facts.condition(
+        condition_type::SUCCEEDED,
+        condition_status::FALSE,
+        reason_name(error.reason),
+        &error.message,
+    ));
+    Step::MirrorFailure {
+        delete_job,
+        status: RunStatusPatch {
+            phase: Some(RunPhase::Failed),
+            conditions: Some(conditions),
+            observed_generation: facts.generation(),
+            completion_time: Some(facts.now.clone()),
+            duration: Some(facts.duration_until_now()),
+            error: Some(error),
+            ..RunStatusPatch::default()
+        },
     }
-    let reason = reason_name(error.reason);
-    let conditions = set_condition(
-        &remove_condition(&run.status.conditions, condition_type::STALLED),
-        run.condition(
-            condition_type::SUCCEEDED,
-            condition_status::FALSE,
-            reason,
-            &error.message,
-        ),
-    );
-    let completion = now();
-    let duration = seconds_between(run.status.start_time.as_ref(), Some(&completion))
-        .map(|s| crate::runner::duration_text(s as u64));
-    if run
-        .patch_status(serde_json::json!({
-            "phase": RunPhase::Failed,
-            "conditions": conditions,
-            "observedGeneration": run.generation,
-            "completionTime": completion,
-            "duration": duration,
-            "error": error,
-        }))
-        .await?
-        == Written::Stale
-    {
-        return Ok(stale());
-    }
-    Ok(Action::await_change())
 }
 
-/// The run is over: count it, tell the user, and remember it was seen.
-async fn finish(run: &Run<'_>) -> Result<Action> {
-    let status = &run.status;
-    // Remember first: a stale second look at the run then writes nothing
-    // and counts nothing.
-    let conditions = set_condition(
-        &remove_condition(&status.conditions, condition_type::STALLED),
-        run.condition(
-            condition_type::RECONCILING,
-            condition_status::FALSE,
-            FINISHED,
-            "the run is over",
-        ),
-    );
-    if run
-        .patch_status(serde_json::json!({
-            "conditions": conditions,
-            "observedGeneration": run.generation,
-        }))
-        .await?
-        == Written::Stale
-    {
-        return Ok(stale());
-    }
+/// The run is over: remember it was seen (first: a stale second look at
+/// the run then writes nothing and counts nothing), count it, tell the
+/// user.
+fn finish(facts: &Facts<'_>, delete_job: Option<String>) -> Step {
+    let status = &facts.status;
+    let conditions = facts.unstalled_with(facts.condition(
+        condition_type::RECONCILING,
+        condition_status::FALSE,
+        FINISHED,
+        "the run is over",
+    ));
     let phase = status.phase.unwrap_or(RunPhase::Failed);
-    let connector = status
-        .flow
-        .as_ref()
-        .map_or("unknown", |p| source_connector(&p.spec));
-    let error_reason = status.error.as_ref().map(|e| e.reason);
-    run.ctx.metrics.run_finished(
-        connector,
+    let metrics = FinishedRun {
+        connector: status
+            .flow
+            .as_ref()
+            .map_or("unknown", |p| source_connector(&p.spec)),
         phase,
-        error_reason,
-        seconds_between(status.start_time.as_ref(), status.completion_time.as_ref()),
-        &status.progress,
-    );
+        error_reason: status.error.as_ref().map(|e| e.reason),
+        seconds: seconds_between(status.start_time.as_ref(), status.completion_time.as_ref()),
+        progress: status.progress.clone(),
+    };
     let p = &status.progress;
     let (type_, reason, note) = match phase {
         RunPhase::Succeeded => (
@@ -1401,8 +1286,377 @@ async fn finish(run: &Run<'_>) -> Result<Action> {
             )
         }
     };
-    run.event(type_, reason, "Finish", note).await;
-    Ok(Action::await_change())
+    Step::Finish(Box::new(Finish {
+        delete_job,
+        status: RunStatusPatch {
+            conditions: Some(conditions),
+            observed_generation: facts.generation(),
+            ..RunStatusPatch::default()
+        },
+        metrics,
+        event: RunEvent {
+            type_,
+            reason,
+            action: "Finish",
+            note,
+        },
+    }))
+}
+
+/// Why the run cannot start: it fails, or waits for a change (once per
+/// reason and message).
+fn invalid(facts: &Facts<'_>, invalid: Invalid) -> Step {
+    let reason = reason_name(invalid.reason);
+    if invalid.terminal {
+        let conditions = facts.unstalled_with(facts.condition(
+            condition_type::SUCCEEDED,
+            condition_status::FALSE,
+            reason,
+            &invalid.message,
+        ));
+        return Step::Fail {
+            status: RunStatusPatch {
+                phase: Some(RunPhase::Failed),
+                conditions: Some(conditions),
+                observed_generation: facts.generation(),
+                completion_time: Some(facts.now.clone()),
+                error: Some(RunError {
+                    reason: invalid.reason,
+                    message: invalid.message,
+                    retryable: false,
+                }),
+                ..RunStatusPatch::default()
+            },
+        };
+    }
+    let unchanged = find_condition(&facts.status.conditions, condition_type::STALLED)
+        .is_some_and(|c| c.status == condition_status::TRUE && c.message == invalid.message);
+    if unchanged {
+        return Step::Wait;
+    }
+    let conditions = set_condition(
+        &set_condition(
+            &facts.status.conditions,
+            facts.condition(
+                condition_type::STALLED,
+                condition_status::TRUE,
+                reason,
+                &invalid.message,
+            ),
+        ),
+        facts.condition(
+            condition_type::SUCCEEDED,
+            condition_status::UNKNOWN,
+            reason,
+            &invalid.message,
+        ),
+    );
+    Step::Stall {
+        status: RunStatusPatch {
+            phase: Some(RunPhase::Pending),
+            conditions: Some(conditions),
+            observed_generation: facts.generation(),
+            ..RunStatusPatch::default()
+        },
+        event: RunEvent {
+            type_: EventType::Warning,
+            reason,
+            action: "Validate",
+            note: invalid.message,
+        },
+    }
+}
+
+/// A run without a Job: dereference (the pinned or observed Flow),
+/// validate, pin, build.
+fn start(observed: &Observed, facts: &Facts<'_>) -> Step {
+    let (run, status) = (facts.run, &facts.status);
+    let (pinned, suspended, flow) = match (&status.flow, &observed.flow) {
+        (Some(pinned), _) => (pinned.clone(), false, None),
+        (None, Some(flow)) => {
+            let pinned = PinnedFlow {
+                generation: flow.metadata.generation.unwrap_or_default(),
+                uid: flow.uid().unwrap_or_default(),
+                spec: flow.spec.clone(),
+            };
+            (pinned, flow.spec.suspend, Some(flow))
+        }
+        (None, None) => {
+            let (flow_name, namespace) =
+                (&run.spec.flow_ref.name, run.namespace().unwrap_or_default());
+            return invalid(
+                facts,
+                Invalid {
+                    reason: ErrorReason::ReferenceNotFound,
+                    message: format!(
+                        "spec.flowRef: Flow {flow_name:?} does not exist in namespace {namespace}; create it or correct spec.flowRef"
+                    ),
+                    terminal: false,
+                },
+            );
+        }
+    };
+    let validated = match validate(
+        run,
+        &pinned,
+        suspended,
+        flow.and_then(|f| f.status.as_ref()),
+        &observed.profiles,
+        &observed.image,
+        facts.now,
+    ) {
+        Ok(validated) => validated,
+        Err(problem) => return invalid(facts, problem),
+    };
+    let job_name = &facts.job_name;
+    // Pending with the Job named: before it exists (pinned with the same
+    // write), or after it was created (a run pinned without its name).
+    let pending = |message: &str, patch: RunStatusPatch| RunStatusPatch {
+        phase: Some(RunPhase::Pending),
+        conditions: Some(set_condition(
+            &facts.unstalled_with(facts.condition(
+                condition_type::SUCCEEDED,
+                condition_status::UNKNOWN,
+                PENDING,
+                message,
+            )),
+            facts.condition(
+                condition_type::RECONCILING,
+                condition_status::TRUE,
+                JOB_CREATED,
+                message,
+            ),
+        )),
+        observed_generation: facts.generation(),
+        job_name: Some(job_name.clone()),
+        ..patch
+    };
+    let pin = status.flow.is_none().then(|| {
+        pending(
+            &format!(
+                "the Flow's spec and the run's window are pinned; Job {job_name} runs the Flow"
+            ),
+            RunStatusPatch {
+                flow: Some(validated.pinned.clone()),
+                window: Some(validated.window.clone()),
+                ..RunStatusPatch::default()
+            },
+        )
+    });
+    let name = (status.flow.is_some() && status.job_name.is_none()).then(|| {
+        pending(
+            &format!("Job {job_name} runs the Flow"),
+            RunStatusPatch::default(),
+        )
+    });
+    // Own the run by its Flow, so deleting the Flow deletes its runs.
+    let adopt = flow
+        .filter(|flow| {
+            let uid = flow.uid().unwrap_or_default();
+            !run.owner_references().iter().any(|o| o.uid == uid)
+        })
+        .map(controller_ref_to);
+    Step::CreateJob(Box::new(CreateJob {
+        pin,
+        adopt,
+        confirm: status.flow.is_some(),
+        service_account: validated.job.service_account.clone(),
+        job_name: job_name.clone(),
+        job: build_job(&validated.job),
+        connector: validated.connector,
+        event: RunEvent {
+            type_: EventType::Normal,
+            reason: JOB_CREATED,
+            action: "CreateJob",
+            note: format!(
+                "created Job {job_name} for generation {} of Flow {}",
+                validated.pinned.generation, run.spec.flow_ref.name
+            ),
+        },
+        name,
+    }))
+}
+
+fn seconds_between(start: Option<&Time>, end: Option<&Time>) -> Option<f64> {
+    let (start, end) = (start?, end?);
+    let span = end.0.duration_since(start.0);
+    Some(span.as_secs_f64().max(0.0))
+}
+
+// ---------------------------------------------------------------- execute
+
+/// What the end of a status write means for the reconcile: done, or
+/// decided on a stale run.
+fn after(written: Written) -> Action {
+    match written {
+        Written::Done => Action::await_change(),
+        Written::Stale => stale(),
+    }
+}
+
+/// Makes the requests of `step`.
+async fn execute(step: Step, observed: &Observed, ctx: &Context) -> Result<Action> {
+    let run = &observed.run;
+    let namespace = run.namespace().unwrap_or_default();
+    let api: Api<FlowRun> = Api::namespaced(ctx.client.clone(), &namespace);
+    let writer = StatusWriter::new(api, run, PatchParams::default());
+    let event = |e: RunEvent| ctx.event(run, e.type_, e.reason, e.action, e.note);
+    match step {
+        Step::Wait => Ok(Action::await_change()),
+        Step::Cancel { job, status } => {
+            delete_job(ctx, &namespace, &job).await?;
+            Ok(after(writer.write_if_unchanged(&status).await?))
+        }
+        Step::MirrorFailure {
+            delete_job: job,
+            status,
+        } => {
+            if let Some(job) = job {
+                delete_job(ctx, &namespace, &job).await?;
+            }
+            Ok(after(writer.write_if_unchanged(&status).await?))
+        }
+        // The Finished bookkeeping (metrics, Event) of a failed run follows
+        // on the next reconcile, triggered by this change.
+        Step::Fail { status } | Step::RecordJob { status } => {
+            Ok(after(writer.write_if_unchanged(&status).await?))
+        }
+        Step::Stall { status, event: e } => {
+            if writer.write_if_unchanged(&status).await? == Written::Stale {
+                return Ok(stale());
+            }
+            event(e).await;
+            Ok(Action::await_change())
+        }
+        Step::Finish(finish) => {
+            let Finish {
+                delete_job: job,
+                status,
+                metrics: m,
+                event: e,
+            } = *finish;
+            if let Some(job) = job {
+                delete_job(ctx, &namespace, &job).await?;
+            }
+            if writer.write_if_unchanged(&status).await? == Written::Stale {
+                return Ok(stale());
+            }
+            ctx.metrics
+                .run_finished(m.connector, m.phase, m.error_reason, m.seconds, &m.progress);
+            event(e).await;
+            Ok(Action::await_change())
+        }
+        Step::CreateJob(create) => create_job(*create, run, &writer, ctx).await,
+    }
+}
+
+/// Pins the run, owns it by its Flow, applies the runner's identity and
+/// creates the Job.
+async fn create_job(
+    create: CreateJob,
+    run: &FlowRun,
+    writer: &StatusWriter<FlowRun>,
+    ctx: &Context,
+) -> Result<Action> {
+    let namespace = run.namespace().unwrap_or_default();
+    let name = run.name_any();
+    let job_name = &create.job_name;
+    if let Some(pin) = &create.pin
+        && writer.write_if_unchanged(pin).await? == Written::Stale
+    {
+        return Ok(stale());
+    }
+    if let Some(owner) = create.adopt {
+        adopt(run, owner, writer, ctx).await?;
+    }
+    if create.confirm {
+        let api: Api<FlowRun> = Api::namespaced(ctx.client.clone(), &namespace);
+        let fresh = api.get(&name).await.map_err(Error::dereference(format!(
+            "reading FlowRun {namespace}/{name}"
+        )))?;
+        if fresh.resource_version() != writer.resource_version() {
+            return Ok(stale());
+        }
+    }
+    rbac::ensure_runner_rbac(ctx, &namespace, &create.service_account).await?;
+    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &namespace);
+    let params = PostParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PostParams::default()
+    };
+    let created = match jobs.create(&params, &create.job).await {
+        Ok(_) => true,
+        Err(kube::Error::Api(status)) if status.code == 409 => false,
+        Err(e) => return Err(Error::apply(format!("creating Job {namespace}/{job_name}"))(e)),
+    };
+    if created {
+        ctx.metrics
+            .runs_started
+            .with_label_values(&[create.connector])
+            .inc();
+        if let Some(created_at) = run.meta().creation_timestamp.as_ref() {
+            let delay = Timestamp::now().duration_since(created_at.0);
+            ctx.metrics
+                .job_creation_delay
+                .observe(delay.as_secs_f64().max(0.0));
+        }
+        tracing::info!(flow_run = %name, namespace = %namespace, job = %job_name, "created the run's Job");
+        let e = create.event;
+        ctx.event(run, e.type_, e.reason, e.action, e.note).await;
+    }
+    match &create.name {
+        Some(patch) => Ok(after(writer.write_if_unchanged(patch).await?)),
+        None => Ok(Action::await_change()),
+    }
+}
+
+/// The server-side apply patch that adds an owner to a FlowRun: its
+/// identity and the owner reference only, so the controller's field
+/// manager owns nothing else.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Adoption {
+    api_version: String,
+    kind: String,
+    metadata: ObjectMeta,
+}
+
+impl Adoption {
+    fn of(run: &str, owner: OwnerReference) -> Self {
+        Self {
+            api_version: FlowRun::api_version(&()).into_owned(),
+            kind: FlowRun::kind(&()).into_owned(),
+            metadata: ObjectMeta {
+                name: Some(run.to_owned()),
+                owner_references: Some(vec![owner]),
+                ..ObjectMeta::default()
+            },
+        }
+    }
+}
+
+/// Adds the Flow as the FlowRun's owner.
+async fn adopt(
+    run: &FlowRun,
+    owner: OwnerReference,
+    writer: &StatusWriter<FlowRun>,
+    ctx: &Context,
+) -> Result<()> {
+    let (namespace, name) = (run.namespace().unwrap_or_default(), run.name_any());
+    let flow = owner.name.clone();
+    let api: Api<FlowRun> = Api::namespaced(ctx.client.clone(), &namespace);
+    let what = format!("adding Flow {flow} as the owner of FlowRun {namespace}/{name}");
+    let patch = wire(&Adoption::of(&name, owner)).map_err(Error::apply(what.clone()))?;
+    let adopted = api
+        .patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER),
+            &Patch::Apply(&patch),
+        )
+        .await
+        .map_err(Error::apply(what))?;
+    writer.seen(&adopted);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -1918,5 +2172,551 @@ mod tests {
             reason_name(ErrorReason::ReferenceNotFound)
         );
         assert_eq!(reason::INVALID_SPEC, reason_name(ErrorReason::InvalidSpec));
+    }
+
+    // ------------------------------------------------------------ decide
+
+    fn run_status(phase: Option<RunPhase>, pinned_flow: bool, job_name: bool) -> FlowRunStatus {
+        FlowRunStatus {
+            phase,
+            flow: pinned_flow.then(|| pinned(flow_spec(serde_json::json!({})))),
+            job_name: job_name.then(|| "r1".to_owned()),
+            start_time: Some(time("2024-05-01T11:59:00Z")),
+            ..FlowRunStatus::default()
+        }
+    }
+
+    fn our_job(conditions: &[(&str, &str)], active: i32, ready: i32) -> Job {
+        let mut job = job(conditions, active, ready);
+        job.metadata.owner_references =
+            Some(vec![super::super::children::controller_ref::<FlowRun>(
+                "r1", "u1",
+            )]);
+        job
+    }
+
+    fn the_flow(suspend: bool) -> Flow {
+        let mut flow = Flow::new("orders", flow_spec(serde_json::json!({"suspend": suspend})));
+        flow.metadata.namespace = Some("ns".into());
+        flow.metadata.uid = Some("flow-uid".into());
+        flow.metadata.generation = Some(3);
+        flow
+    }
+
+    /// A run observed with `status`, nothing else read.
+    fn observed(status: Option<FlowRunStatus>) -> Observed {
+        let mut run = flow_run(serde_json::json!(null));
+        run.status = status;
+        Observed::of(run, "img:1")
+    }
+
+    fn stalled(message: &str) -> Condition {
+        super::super::conditions::new(
+            condition_type::STALLED,
+            condition_status::TRUE,
+            "InvalidSpec",
+            message,
+            Some(1),
+        )
+    }
+
+    fn finished_condition() -> Condition {
+        super::super::conditions::new(
+            condition_type::RECONCILING,
+            condition_status::FALSE,
+            FINISHED,
+            "the run is over",
+            Some(1),
+        )
+    }
+
+    type Row = (&'static str, Observed, fn(&Step) -> bool);
+
+    fn rows() -> Vec<Row> {
+        let running = || run_status(Some(RunPhase::Running), true, true);
+        let foreign = "a Job named \"r1\" already exists in namespace ns and does not belong to this FlowRun; delete it or create the FlowRun under another name";
+        vec![
+            (
+                "a deleted run waits",
+                {
+                    let mut o = observed(Some(running()));
+                    o.run.metadata.deletion_timestamp = Some(time("2024-05-01T12:00:00Z"));
+                    o
+                },
+                |s| *s == Step::Wait,
+            ),
+            (
+                "a settled run waits",
+                {
+                    let mut status = run_status(Some(RunPhase::Succeeded), true, true);
+                    status.conditions = vec![finished_condition()];
+                    observed(Some(status))
+                },
+                |s| *s == Step::Wait,
+            ),
+            (
+                "spec.cancel cancels a running run",
+                {
+                    let mut o = observed(Some(running()));
+                    o.run.spec.cancel = true;
+                    o
+                },
+                |s| {
+                    matches!(s, Step::Cancel { job, status }
+                if job == "r1" && status.phase == Some(RunPhase::Cancelled)
+                    && status.duration == Some(Some("1m0s".to_owned())))
+                },
+            ),
+            (
+                "a replaced run is cancelled",
+                {
+                    let mut o = observed(None);
+                    o.run.annotations_mut().insert(
+                        super::super::REPLACED_BY_ANNOTATION.to_owned(),
+                        "orders-2".to_owned(),
+                    );
+                    o
+                },
+                |s| {
+                    matches!(s, Step::Cancel { job, status }
+                if job == "r1" && status.duration == Some(None)
+                    && status.conditions.as_ref().is_some_and(|c| c[0].message.contains("replaced by run \"orders-2\"")))
+                },
+            ),
+            (
+                "cancel after an outcome finishes the run",
+                {
+                    let mut o = observed(Some(run_status(Some(RunPhase::Succeeded), true, true)));
+                    o.run.spec.cancel = true;
+                    o
+                },
+                |s| matches!(s, Step::Finish(f) if f.event.reason == "Succeeded" && f.delete_job.is_none()),
+            ),
+            (
+                "a Job of another owner stalls the run",
+                {
+                    let mut o = observed(Some(running()));
+                    o.job = Some(job(&[], 1, 1));
+                    o
+                },
+                |s| {
+                    matches!(s, Step::Stall { event, status }
+                if event.reason == "InvalidSpec" && event.note.contains("does not belong")
+                    && status.phase == Some(RunPhase::Pending))
+                },
+            ),
+            (
+                "stalled for the same reason waits",
+                {
+                    let mut status = running();
+                    status.conditions = vec![stalled(foreign)];
+                    let mut o = observed(Some(status));
+                    o.job = Some(job(&[], 1, 1));
+                    o
+                },
+                |s| *s == Step::Wait,
+            ),
+            (
+                "a failed attempt with retries left waits for the Job",
+                {
+                    let mut o = observed(Some(run_status(Some(RunPhase::Failed), true, true)));
+                    o.job = Some(our_job(&[], 1, 1));
+                    o
+                },
+                |s| *s == Step::Wait,
+            ),
+            (
+                "a failed run whose Job is over finishes",
+                {
+                    let mut o = observed(Some(run_status(Some(RunPhase::Failed), true, true)));
+                    o.job = Some(our_job(&[("Failed", "BackoffLimitExceeded")], 0, 0));
+                    o
+                },
+                |s| {
+                    matches!(s, Step::Finish(f)
+                if f.event.type_ == EventType::Warning && f.delete_job.is_none()
+                    && f.metrics.phase == RunPhase::Failed)
+                },
+            ),
+            (
+                "a run failed before it was pinned finishes",
+                { observed(Some(run_status(Some(RunPhase::Failed), false, false))) },
+                |s| matches!(s, Step::Finish(f) if f.metrics.connector == "unknown"),
+            ),
+            (
+                "a cancelled run whose Job goes on deletes it and finishes",
+                {
+                    let mut o = observed(Some(run_status(Some(RunPhase::Cancelled), true, true)));
+                    o.job = Some(our_job(&[], 1, 1));
+                    o
+                },
+                |s| {
+                    matches!(s, Step::Finish(f)
+                if f.delete_job.as_deref() == Some("r1") && f.event.reason == CANCELLED)
+                },
+            ),
+            (
+                "a cancelled run whose Job is gone finishes",
+                observed(Some(run_status(Some(RunPhase::Cancelled), true, true))),
+                |s| matches!(s, Step::Finish(f) if f.delete_job.is_none() && f.event.reason == CANCELLED),
+            ),
+            (
+                "a succeeded run finishes",
+                { observed(Some(run_status(Some(RunPhase::Succeeded), true, true))) },
+                |s| {
+                    matches!(s, Step::Finish(f)
+                if f.event.type_ == EventType::Normal && f.metrics.connector == "file"
+                    && f.status.conditions.as_ref().is_some_and(|c| c.contains(&finished_condition_at())))
+                },
+            ),
+            (
+                "a Job past its deadline fails the run",
+                {
+                    let mut o = observed(Some(running()));
+                    o.job = Some(our_job(&[("Failed", "DeadlineExceeded")], 0, 0));
+                    o
+                },
+                |s| {
+                    matches!(s, Step::MirrorFailure { delete_job: None, status }
+                if status.error.as_ref().is_some_and(|e| e.reason == ErrorReason::DeadlineExceeded)
+                    && status.phase == Some(RunPhase::Failed))
+                },
+            ),
+            (
+                "an image that cannot be pulled deletes the Job and fails the run",
+                {
+                    let mut o = observed(Some(running()));
+                    o.job = Some(our_job(&[], 1, 0));
+                    o.pods = vec![pod(Some("ImagePullBackOff"), None, false)];
+                    o
+                },
+                |s| {
+                    matches!(s, Step::MirrorFailure { delete_job: Some(job), status }
+                if job == "r1" && status.error.as_ref().is_some_and(|e| e.reason == ErrorReason::ImagePullFailed))
+                },
+            ),
+            (
+                "a Job complete without an outcome fails the run",
+                {
+                    let mut o = observed(Some(running()));
+                    o.job = Some(our_job(&[("Complete", "")], 0, 0));
+                    o
+                },
+                |s| {
+                    matches!(s, Step::MirrorFailure { delete_job: None, status }
+                if status.error.as_ref().is_some_and(|e| e.reason == ErrorReason::Internal && e.retryable))
+                },
+            ),
+            (
+                "a Job the run does not name is recorded",
+                {
+                    let mut o = observed(Some(run_status(Some(RunPhase::Pending), true, false)));
+                    o.job = Some(our_job(&[], 1, 1));
+                    o
+                },
+                |s| {
+                    matches!(s, Step::RecordJob { status }
+                if *status == RunStatusPatch { job_name: Some("r1".to_owned()), ..RunStatusPatch::default() })
+                },
+            ),
+            (
+                "a running Job is waited for",
+                {
+                    let mut o = observed(Some(running()));
+                    o.job = Some(our_job(&[], 1, 1));
+                    o
+                },
+                |s| *s == Step::Wait,
+            ),
+            ("a missing Flow stalls the run", observed(None), |s| {
+                matches!(s, Step::Stall { event, .. }
+                if event.reason == "ReferenceNotFound" && event.note.starts_with("spec.flowRef"))
+            }),
+            (
+                "a suspended Flow fails the run",
+                {
+                    let mut o = observed(None);
+                    o.flow = Some(the_flow(true));
+                    o.profiles = file_profiles();
+                    o
+                },
+                |s| {
+                    matches!(s, Step::Fail { status }
+                if status.error.as_ref().is_some_and(|e| e.message.contains("suspended") && !e.retryable))
+                },
+            ),
+            (
+                "a missing profile stalls the run",
+                {
+                    let mut o = observed(None);
+                    o.flow = Some(the_flow(false));
+                    o
+                },
+                |s| matches!(s, Step::Stall { event, .. } if event.reason == "ReferenceNotFound"),
+            ),
+            (
+                "a new run is pinned, adopted and its Job created",
+                {
+                    let mut o = observed(None);
+                    o.flow = Some(the_flow(false));
+                    o.profiles = file_profiles();
+                    o
+                },
+                |s| {
+                    matches!(s, Step::CreateJob(c)
+                if c.pin.as_ref().is_some_and(|p| p.flow.as_ref().is_some_and(|f| f.uid == "flow-uid")
+                    && p.window == Some(None) && p.job_name.as_deref() == Some("r1"))
+                    && c.adopt.as_ref().is_some_and(|o| o.uid == "flow-uid" && o.kind == "Flow")
+                    && !c.confirm && c.name.is_none() && c.job.metadata.name.as_deref() == Some("r1")
+                    && c.event.note == "created Job r1 for generation 3 of Flow orders")
+                },
+            ),
+            (
+                "a run its Flow owns already is not adopted again",
+                {
+                    let mut o = observed(None);
+                    let flow = the_flow(false);
+                    o.run.metadata.owner_references =
+                        Some(vec![super::super::children::controller_ref_to(&flow)]);
+                    o.flow = Some(flow);
+                    o.profiles = file_profiles();
+                    o
+                },
+                |s| matches!(s, Step::CreateJob(c) if c.adopt.is_none() && c.pin.is_some()),
+            ),
+            (
+                "a pinned run without its Job creates it after a fresh read",
+                {
+                    let mut o = observed(Some(run_status(Some(RunPhase::Pending), true, true)));
+                    o.profiles = file_profiles();
+                    o
+                },
+                |s| {
+                    matches!(s, Step::CreateJob(c)
+                if c.pin.is_none() && c.adopt.is_none() && c.confirm && c.name.is_none())
+                },
+            ),
+            (
+                "a run pinned without its Job's name names it after creating it",
+                {
+                    let mut o = observed(Some(run_status(Some(RunPhase::Pending), true, false)));
+                    o.profiles = file_profiles();
+                    o
+                },
+                |s| {
+                    matches!(s, Step::CreateJob(c)
+                if c.pin.is_none() && c.confirm
+                    && c.name.as_ref().is_some_and(|n| n.job_name.as_deref() == Some("r1") && n.flow.is_none()))
+                },
+            ),
+        ]
+    }
+
+    fn finished_condition_at() -> Condition {
+        super::super::conditions::at(
+            condition_type::RECONCILING,
+            condition_status::FALSE,
+            FINISHED,
+            "the run is over",
+            Some(1),
+            &time("2024-05-01T12:00:00Z"),
+        )
+    }
+
+    #[test]
+    fn decide_covers_every_transition() {
+        let now = time("2024-05-01T12:00:00Z");
+        for (transition, observed, expected) in rows() {
+            let step = decide(&observed, &now);
+            assert!(expected(&step), "{transition}: got {step:#?}");
+        }
+    }
+
+    /// The JSON of a typed patch, as the API server receives it.
+    fn on_the_wire(value: &impl Serialize) -> String {
+        wire(value).unwrap().to_string()
+    }
+
+    fn step(observed: Observed) -> Step {
+        decide(&observed, &time("2024-05-01T12:00:00Z"))
+    }
+
+    #[test]
+    fn status_patches_keep_the_json_the_api_server_received() {
+        let now = time("2024-05-01T12:00:00Z");
+        let mut o = observed(Some(run_status(Some(RunPhase::Running), true, true)));
+        o.run.spec.cancel = true;
+        let Step::Cancel { status, .. } = step(o) else {
+            panic!("cancel")
+        };
+        assert_eq!(
+            on_the_wire(&status),
+            serde_json::json!({
+                "phase": RunPhase::Cancelled,
+                "conditions": status.conditions,
+                "observedGeneration": Some(1),
+                "completionTime": now,
+                "duration": Some("1m0s"),
+            })
+            .to_string()
+        );
+        // Never started: an explicit null duration.
+        let mut o = observed(None);
+        o.run.spec.cancel = true;
+        let Step::Cancel { status, .. } = step(o) else {
+            panic!("cancel")
+        };
+        assert!(on_the_wire(&status).contains(r#""duration":null"#));
+
+        let mut o = observed(Some(run_status(Some(RunPhase::Running), true, true)));
+        o.job = Some(our_job(&[("Failed", "DeadlineExceeded")], 0, 0));
+        let Step::MirrorFailure { status, .. } = step(o) else {
+            panic!("mirror")
+        };
+        assert_eq!(
+            on_the_wire(&status),
+            serde_json::json!({
+                "phase": RunPhase::Failed,
+                "conditions": status.conditions,
+                "observedGeneration": Some(1),
+                "completionTime": now,
+                "duration": Some("1m0s"),
+                "error": status.error,
+            })
+            .to_string()
+        );
+
+        let mut o = observed(None);
+        o.flow = Some(the_flow(true));
+        let Step::Fail { status } = step(o) else {
+            panic!("fail")
+        };
+        assert_eq!(
+            on_the_wire(&status),
+            serde_json::json!({
+                "phase": RunPhase::Failed,
+                "conditions": status.conditions,
+                "observedGeneration": Some(1),
+                "completionTime": now,
+                "error": status.error,
+            })
+            .to_string()
+        );
+
+        let Step::Stall { status, .. } = step(observed(None)) else {
+            panic!("stall")
+        };
+        assert_eq!(
+            on_the_wire(&status),
+            serde_json::json!({
+                "phase": RunPhase::Pending,
+                "conditions": status.conditions,
+                "observedGeneration": Some(1),
+            })
+            .to_string()
+        );
+
+        let mut o = observed(Some(run_status(Some(RunPhase::Pending), true, false)));
+        o.job = Some(our_job(&[], 1, 1));
+        let Step::RecordJob { status } = step(o) else {
+            panic!("record")
+        };
+        assert_eq!(
+            on_the_wire(&status),
+            serde_json::json!({ "jobName": "r1" }).to_string()
+        );
+
+        let Step::Finish(finish) = step(observed(Some(run_status(
+            Some(RunPhase::Succeeded),
+            true,
+            true,
+        )))) else {
+            panic!("finish")
+        };
+        assert_eq!(
+            on_the_wire(&finish.status),
+            serde_json::json!({
+                "conditions": finish.status.conditions,
+                "observedGeneration": Some(1),
+            })
+            .to_string()
+        );
+
+        let mut o = observed(None);
+        o.flow = Some(the_flow(false));
+        o.profiles = file_profiles();
+        let Step::CreateJob(create) = step(o) else {
+            panic!("create")
+        };
+        let pin = create.pin.clone().unwrap();
+        assert_eq!(
+            on_the_wire(&pin),
+            serde_json::json!({
+                "phase": RunPhase::Pending,
+                "conditions": pin.conditions,
+                "observedGeneration": Some(1),
+                "flow": pin.flow,
+                "window": None::<Window>,
+                "jobName": "r1",
+            })
+            .to_string()
+        );
+        assert!(on_the_wire(&pin).contains(r#""window":null"#));
+        // The server-side apply patch that adopts the run.
+        let owner = create.adopt.clone().unwrap();
+        assert_eq!(
+            on_the_wire(&Adoption::of("r1", owner.clone())),
+            serde_json::json!({
+                "apiVersion": "sluice.dev/v1alpha1",
+                "kind": "FlowRun",
+                "metadata": { "name": "r1", "ownerReferences": [owner] },
+            })
+            .to_string()
+        );
+
+        let mut o = observed(Some(run_status(Some(RunPhase::Pending), true, false)));
+        o.profiles = file_profiles();
+        let Step::CreateJob(create) = step(o) else {
+            panic!("create")
+        };
+        let name = create.name.clone().unwrap();
+        assert_eq!(
+            on_the_wire(&name),
+            serde_json::json!({
+                "phase": RunPhase::Pending,
+                "conditions": name.conditions,
+                "observedGeneration": Some(1),
+                "jobName": "r1",
+            })
+            .to_string()
+        );
+    }
+
+    #[test]
+    fn status_patch_members_are_flow_run_status_members() {
+        let full = RunStatusPatch {
+            completion_time: Some(time("2024-05-01T12:00:00Z")),
+            conditions: Some(vec![finished_condition()]),
+            duration: Some(Some("1s".to_owned())),
+            error: Some(RunError {
+                reason: ErrorReason::Internal,
+                message: "m".to_owned(),
+                retryable: true,
+            }),
+            flow: Some(pinned(flow_spec(serde_json::json!({})))),
+            job_name: Some("j".to_owned()),
+            observed_generation: Some(Some(1)),
+            phase: Some(RunPhase::Failed),
+            window: Some(Some(Window::default())),
+        };
+        let patch = serde_json::to_value(&full).unwrap();
+        let status: FlowRunStatus = serde_json::from_value(patch.clone()).unwrap();
+        let round_trip = serde_json::to_value(&status).unwrap();
+        for key in patch.as_object().unwrap().keys() {
+            assert!(
+                round_trip.get(key).is_some(),
+                "{key} is not a FlowRunStatus member"
+            );
+        }
     }
 }

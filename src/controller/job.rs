@@ -18,13 +18,15 @@ use k8s_openapi::api::core::v1::{
     Capabilities, Container, EmptyDirVolumeSource, EnvVar, KeyToPath, PodSecurityContext, PodSpec,
     PodTemplateSpec, SeccompProfile, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use sha2::{Digest, Sha256};
 
+use super::children::controller_ref;
 use super::{
     COMPONENT_LABEL, COMPONENT_RUNNER, FLOW_LABEL, FLOW_RUN_ANNOTATION, FLOW_RUN_LABEL, MANAGED_BY,
     MANAGED_BY_LABEL,
 };
+use crate::api::v1alpha1::FlowRun;
 use crate::api::v1alpha1::connector_profile::Credentials;
 use crate::api::v1alpha1::flow::RunTemplate;
 use crate::protocol::{DEFAULT_SECRETS_DIR, SECRETS_DIR_ENV};
@@ -329,14 +331,7 @@ pub fn build_job(run: &RunJob) -> Job {
             namespace: Some(run.namespace.clone()),
             labels: Some(labels),
             annotations: Some(annotations),
-            owner_references: Some(vec![OwnerReference {
-                api_version: "sluice.dev/v1alpha1".to_owned(),
-                kind: "FlowRun".to_owned(),
-                name: run.run_name.clone(),
-                uid: run.run_uid.clone(),
-                controller: Some(true),
-                block_owner_deletion: Some(true),
-            }]),
+            owner_references: Some(vec![controller_ref::<FlowRun>(&run.run_name, &run.run_uid)]),
             ..ObjectMeta::default()
         },
         spec: Some(JobSpec {

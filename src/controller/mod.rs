@@ -12,7 +12,15 @@
 //! object's conditions and the reconciler waits for a change. The
 //! controller reads and writes Kubernetes objects only; it never reads a
 //! Secret's values and never writes a spec.
+//!
+//! A reconciler reads what it needs into one value, decides from it with
+//! a pure function (a [`flow_run::Step`], a [`flow::Decision`]) and then
+//! makes the requests the decision names. What they share sits beside
+//! them: [`cached_watch`] (how a kind is watched and cached),
+//! [`status`] (the status writer and typed patches), [`children`] (owner
+//! references, deleting a Job, listing pods) and [`conditions`].
 
+pub mod children;
 pub mod conditions;
 pub mod flow;
 pub mod flow_run;
@@ -22,16 +30,19 @@ pub mod profile;
 pub mod rbac;
 pub mod schedule;
 pub mod server;
+pub mod status;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kube::Client;
+use futures_util::Stream;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
 use tokio::sync::watch;
 
 pub use metrics::Metrics;
@@ -479,6 +490,46 @@ where
         Some(ns) => kube::Api::namespaced(ctx.client.clone(), ns),
         None => kube::Api::all(ctx.client.clone()),
     }
+}
+
+/// A watch of the `K`s of the watched namespace matching `config`,
+/// reflected into a cache: the one way the reconcilers watch a kind. Each
+/// object is stored without its managed fields (about half of it, never
+/// read) and as `trim` leaves it. The store is the reconciler's cache;
+/// the stream of events drives its controller or its triggers
+/// (`applied_objects`, `touched_objects`), so cache and triggers share one
+/// watch.
+///
+/// Reconcilers do not share watches with each other: kube-runtime's
+/// shared reflectors (`reflect_shared`) pass on applied objects only, not
+/// deletions, which wake the Flow reconciler (a deleted profile makes a
+/// Flow invalid), and one slow subscriber holds back the others.
+pub fn cached_watch<K>(
+    ctx: &Context,
+    config: watcher::Config,
+    mut trim: impl FnMut(&mut K) + Send + 'static,
+) -> (
+    Store<K>,
+    impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+)
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (store, writer) = reflector::store::<K>();
+    let events = watcher(watched_api::<K>(ctx), config)
+        .default_backoff()
+        .modify(move |object: &mut K| {
+            object.managed_fields_mut().clear();
+            trim(object);
+        })
+        .reflect(writer);
+    (store, events)
 }
 
 #[cfg(test)]

@@ -46,19 +46,22 @@ use futures_util::StreamExt;
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{Pod, ResourceRequirements};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::children::{controlled_by, controller_ref, delete_job, list_pods};
 use super::conditions::{find_condition, set_condition};
 use super::job::{PodSettings, SecretMounts, label_value, pod_template, secret_mounts};
 use super::rbac::{self, VALIDATION_SERVICE_ACCOUNT};
+use super::status::{StatusWriter, Written, stale};
 use super::{
     COMPONENT_LABEL, COMPONENT_VALIDATION, Context, Error, MANAGED_BY, MANAGED_BY_LABEL,
     PROFILE_LABEL, Result, Shutdown, shutdown_requested, watched_api,
@@ -327,14 +330,10 @@ pub fn build_validation_job(check: &ValidationJob) -> Job {
             namespace: Some(check.namespace.clone()),
             labels: Some(labels),
             annotations: Some(annotations),
-            owner_references: Some(vec![OwnerReference {
-                api_version: "sluice.dev/v1alpha1".to_owned(),
-                kind: "ConnectorProfile".to_owned(),
-                name: check.profile.clone(),
-                uid: check.profile_uid.clone(),
-                controller: Some(true),
-                block_owner_deletion: Some(true),
-            }]),
+            owner_references: Some(vec![controller_ref::<ConnectorProfile>(
+                &check.profile,
+                &check.profile_uid,
+            )]),
             ..ObjectMeta::default()
         },
         spec: Some(JobSpec {
@@ -545,69 +544,83 @@ pub fn result_event(
     }
 }
 
-/// Writes a profile's status, conditional on the resourceVersion read.
-struct StatusWriter<'a> {
-    api: Api<ConnectorProfile>,
-    name: &'a str,
-    namespace: &'a str,
-    resource_version: Option<String>,
+/// A merge patch of a ConnectorProfile's status: the members a reconcile
+/// writes. A member left `None` is not sent (the stored value stays); an
+/// `Option<Option<_>>` member set to `Some(None)` is sent as `null` and
+/// clears the stored value. Members are named as in
+/// [`ConnectorProfileStatus`] (a test holds them to it) and declared in
+/// alphabetical order, the order of the JSON the API server receives.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileStatusPatch {
+    /// `authScheme`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_scheme: Option<String>,
+    /// `conditions`, all of them (a merge patch replaces the list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<Vec<Condition>>,
+    /// `connector` (`null` for a profile that configures none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connector: Option<Option<ConnectorKind>>,
+    /// `lastValidationTime`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_validation_time: Option<Time>,
+    /// `observedGeneration` (`null` for an object without a generation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<Option<i64>>,
 }
 
-/// Whether a conditional status write was applied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Written {
-    Done,
-    /// The profile changed since it was read; the next reconcile decides
-    /// again from the newer object.
-    Stale,
-}
-
-impl StatusWriter<'_> {
-    async fn patch(&self, status: serde_json::Value) -> Result<Written> {
-        let patch = serde_json::json!({
-            "metadata": { "resourceVersion": self.resource_version },
-            "status": status,
-        });
-        match self
-            .api
-            .patch_status(self.name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
-            Ok(_) => Ok(Written::Done),
-            Err(kube::Error::Api(status)) if status.code == 409 => Ok(Written::Stale),
-            Err(e) => Err(Error::update_status(format!(
-                "ConnectorProfile {}/{}",
-                self.namespace, self.name
-            ))(e)),
-        }
-    }
-}
-
-fn stale() -> Action {
-    Action::requeue(Duration::from_secs(2))
-}
-
-async fn delete_job(ctx: &Context, namespace: &str, name: &str) -> Result<()> {
-    let api: Api<Job> = Api::namespaced(ctx.client.clone(), namespace);
-    match api.delete(name, &DeleteParams::background()).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-        Err(e) => Err(Error::apply(format!("deleting Job {namespace}/{name}"))(e)),
-    }
-}
-
-async fn validation_pods(ctx: &Context, namespace: &str, job: &str) -> Result<Vec<Pod>> {
-    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
-    let selector = format!(
-        "{MANAGED_BY_LABEL}={MANAGED_BY},{COMPONENT_LABEL}={COMPONENT_VALIDATION},batch.kubernetes.io/job-name={job}"
+/// The status of a profile whose check of its current generation runs:
+/// `Ready=Unknown` (reason `Validating`), the connector and auth scheme.
+pub fn validating_status(profile: &ConnectorProfile, job_name: &str) -> ProfileStatusPatch {
+    let namespace = profile.namespace().unwrap_or_default();
+    let generation = profile.metadata.generation;
+    let conditions = profile
+        .status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default();
+    let message = format!(
+        "checking the connection with validation Job {job_name} (sluice check) in namespace {namespace}"
     );
-    let pods = api
-        .list(&ListParams::default().labels(&selector))
-        .await
-        .map_err(Error::dereference(format!(
-            "listing the pods of validation Job {namespace}/{job}"
-        )))?;
-    Ok(pods.items)
+    ProfileStatusPatch {
+        conditions: Some(set_condition(
+            conditions,
+            super::conditions::new(
+                condition_type::READY,
+                condition_status::UNKNOWN,
+                VALIDATING,
+                &message,
+                generation,
+            ),
+        )),
+        observed_generation: Some(generation),
+        connector: Some(connector_kind(&profile.spec)),
+        auth_scheme: Some(auth_scheme(&profile.spec)),
+        ..ProfileStatusPatch::default()
+    }
+}
+
+/// Whether a profile's status already says its current generation's
+/// first check runs.
+fn is_validating(status: &ConnectorProfileStatus, generation: Option<i64>) -> bool {
+    find_condition(&status.conditions, condition_type::READY)
+        .is_some_and(|c| c.reason == VALIDATING && c.observed_generation == generation)
+}
+
+/// The label selector of a validation Job's pods.
+pub fn validation_pod_selector(job: &str) -> String {
+    format!(
+        "{MANAGED_BY_LABEL}={MANAGED_BY},{COMPONENT_LABEL}={COMPONENT_VALIDATION},batch.kubernetes.io/job-name={job}"
+    )
+}
+
+/// How long to wait for a running check: the Job's and pods' changes wake
+/// the reconciler; the requeue covers a lost event.
+fn check_requeue() -> Action {
+    Action::requeue(Duration::from_secs(
+        VALIDATION_DEADLINE_SECONDS.unsigned_abs() + 60,
+    ))
 }
 
 async fn reconcile_profile(profile: &ConnectorProfile, ctx: &Context) -> Result<Action> {
@@ -617,130 +630,15 @@ async fn reconcile_profile(profile: &ConnectorProfile, ctx: &Context) -> Result<
     if profile.meta().deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    let name = profile.name_any();
-    let uid = profile.uid().unwrap_or_default();
     let generation = profile.metadata.generation;
     let status = profile.status.clone().unwrap_or_default();
     let interval = validation_interval(&profile.spec);
-    let writer = StatusWriter {
-        api: Api::namespaced(ctx.client.clone(), &namespace),
-        name: &name,
-        namespace: &namespace,
-        resource_version: profile.resource_version(),
-    };
-    let connector = connector_kind(&profile.spec);
-    let scheme = auth_scheme(&profile.spec);
-
-    // Dereference: the profile's validation Jobs.
-    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &namespace);
-    let selector = format!(
-        "{MANAGED_BY_LABEL}={MANAGED_BY},{COMPONENT_LABEL}={COMPONENT_VALIDATION},{PROFILE_LABEL}={}",
-        label_value(&name)
-    );
-    let owned: Vec<Job> = jobs
-        .list(&ListParams::default().labels(&selector))
-        .await
-        .map_err(Error::dereference(format!(
-            "listing the validation Jobs of ConnectorProfile {namespace}/{name}"
-        )))?
-        .items
-        .into_iter()
-        .filter(|job| {
-            job.owner_references()
-                .iter()
-                .any(|o| o.controller == Some(true) && o.uid == uid)
-        })
-        .collect();
+    let api: Api<ConnectorProfile> = Api::namespaced(ctx.client.clone(), &namespace);
+    let writer = StatusWriter::new(api, profile, PatchParams::default());
     let check = ValidationJob::of(profile, &ctx.config.runner_image);
-    // Jobs of older generations, or of checks already recorded, are done
-    // with.
-    for job in &owned {
-        if job.name_any() != check.job_name && job.metadata.deletion_timestamp.is_none() {
-            delete_job(ctx, &namespace, &job.name_any()).await?;
-        }
-    }
-    let current = owned
-        .into_iter()
-        .find(|job| job.name_any() == check.job_name && job.metadata.deletion_timestamp.is_none());
-
-    let validating = |job_name: &str| {
-        let message = format!(
-            "checking the connection with validation Job {job_name} (sluice check) in namespace {namespace}"
-        );
-        let conditions = set_condition(
-            &status.conditions,
-            super::conditions::new(
-                condition_type::READY,
-                condition_status::UNKNOWN,
-                VALIDATING,
-                &message,
-                generation,
-            ),
-        );
-        serde_json::json!({
-            "conditions": conditions,
-            "observedGeneration": generation,
-            "connector": connector,
-            "authScheme": scheme,
-        })
-    };
-    let is_validating = find_condition(&status.conditions, condition_type::READY)
-        .is_some_and(|c| c.reason == VALIDATING && c.observed_generation == generation);
-
+    let current = current_check(ctx, profile, &check).await?;
     if let Some(job) = current {
-        let pods = validation_pods(ctx, &namespace, &check.job_name).await?;
-        let result = match check_outcome(&job, &pods) {
-            Outcome::Active => {
-                if !has_result_for(&status, generation)
-                    && !is_validating
-                    && writer.patch(validating(&check.job_name)).await? == Written::Stale
-                {
-                    return Ok(stale());
-                }
-                // The Job's and pods' changes wake the reconciler; the
-                // requeue covers a lost event.
-                return Ok(Action::requeue(Duration::from_secs(
-                    VALIDATION_DEADLINE_SECONDS.unsigned_abs() + 60,
-                )));
-            }
-            Outcome::Done(result) => result,
-        };
-        let checked = job
-            .annotations()
-            .get(GENERATION_ANNOTATION)
-            .and_then(|g| g.parse::<i64>().ok())
-            .or(generation);
-        let condition = result_condition(&result, checked);
-        let previous = find_condition(&status.conditions, condition_type::READY).cloned();
-        let conditions = set_condition(&status.conditions, condition.clone());
-        let written = writer
-            .patch(serde_json::json!({
-                "conditions": conditions,
-                "observedGeneration": checked,
-                "lastValidationTime": Time(Timestamp::now()),
-                "connector": connector,
-                "authScheme": scheme,
-            }))
-            .await?;
-        if written == Written::Stale {
-            return Ok(stale());
-        }
-        tracing::info!(
-            connector_profile = %format!("{namespace}/{name}"),
-            ready = result.ready,
-            reason = %result.reason,
-            "recorded the connection check"
-        );
-        if let Some((type_, reason)) = result_event(previous.as_ref(), &condition) {
-            let note = if result.ready {
-                result.message.clone()
-            } else {
-                format!("{}: {}", result.reason, result.message)
-            };
-            ctx.event(profile, type_, reason, "Validate", note).await;
-        }
-        delete_job(ctx, &namespace, &check.job_name).await?;
-        return Ok(Action::requeue(interval));
+        return record_check(ctx, profile, &writer, &check, &job).await;
     }
 
     // Validate: is a check due?
@@ -751,12 +649,13 @@ async fn reconcile_profile(profile: &ConnectorProfile, ctx: &Context) -> Result<
     // Build and apply. The status write comes first and is conditional on
     // the resourceVersion read: a decision made on a stale cached profile
     // (its last result not seen yet) starts no second check.
-    let status_patch = if !has_result_for(&status, generation) && !is_validating {
-        validating(&check.job_name)
-    } else {
-        serde_json::json!({})
-    };
-    if writer.patch(status_patch).await? == Written::Stale {
+    let status_patch =
+        if !has_result_for(&status, generation) && !is_validating(&status, generation) {
+            validating_status(profile, &check.job_name)
+        } else {
+            ProfileStatusPatch::default()
+        };
+    if writer.write_if_unchanged(&status_patch).await? == Written::Stale {
         return Ok(stale());
     }
     rbac::ensure_validation_rbac(ctx, &namespace).await?;
@@ -765,9 +664,10 @@ async fn reconcile_profile(profile: &ConnectorProfile, ctx: &Context) -> Result<
         field_manager: Some(super::FIELD_MANAGER.to_owned()),
         ..PostParams::default()
     };
+    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &namespace);
     match jobs.create(&params, &job).await {
         Ok(_) => tracing::info!(
-            connector_profile = %format!("{namespace}/{name}"),
+            connector_profile = %format!("{namespace}/{}", check.profile),
             job = %check.job_name,
             generation = check.generation,
             "started the validation Job"
@@ -781,9 +681,110 @@ async fn reconcile_profile(profile: &ConnectorProfile, ctx: &Context) -> Result<
             ))(e));
         }
     }
-    Ok(Action::requeue(Duration::from_secs(
-        VALIDATION_DEADLINE_SECONDS.unsigned_abs() + 60,
-    )))
+    Ok(check_requeue())
+}
+
+/// Dereference: the profile's validation Jobs. Those of older generations,
+/// or of checks already recorded, are done with and deleted; returns the
+/// current check's Job, if it exists.
+async fn current_check(
+    ctx: &Context,
+    profile: &ConnectorProfile,
+    check: &ValidationJob,
+) -> Result<Option<Job>> {
+    let (namespace, name) = (&check.namespace, &check.profile);
+    let uid = profile.uid().unwrap_or_default();
+    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), namespace);
+    let selector = format!(
+        "{MANAGED_BY_LABEL}={MANAGED_BY},{COMPONENT_LABEL}={COMPONENT_VALIDATION},{PROFILE_LABEL}={}",
+        label_value(name)
+    );
+    let owned: Vec<Job> = jobs
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(Error::dereference(format!(
+            "listing the validation Jobs of ConnectorProfile {namespace}/{name}"
+        )))?
+        .items
+        .into_iter()
+        .filter(|job| controlled_by(job, &uid))
+        .collect();
+    for job in &owned {
+        if job.name_any() != check.job_name && job.metadata.deletion_timestamp.is_none() {
+            delete_job(ctx, namespace, &job.name_any()).await?;
+        }
+    }
+    Ok(owned
+        .into_iter()
+        .find(|job| job.name_any() == check.job_name && job.metadata.deletion_timestamp.is_none()))
+}
+
+/// The current check's Job exists: while it runs, say so (once); once it
+/// is done, record its result, tell the user if the result changed, and
+/// delete the Job.
+async fn record_check(
+    ctx: &Context,
+    profile: &ConnectorProfile,
+    writer: &StatusWriter<ConnectorProfile>,
+    check: &ValidationJob,
+    job: &Job,
+) -> Result<Action> {
+    let namespace = &check.namespace;
+    let generation = profile.metadata.generation;
+    let status = profile.status.clone().unwrap_or_default();
+    let selector = validation_pod_selector(&check.job_name);
+    let pods = list_pods(ctx, namespace, &selector, || {
+        format!("the pods of validation Job {namespace}/{}", check.job_name)
+    })
+    .await?;
+    let result = match check_outcome(job, &pods) {
+        Outcome::Active => {
+            if !has_result_for(&status, generation)
+                && !is_validating(&status, generation)
+                && writer
+                    .write_if_unchanged(&validating_status(profile, &check.job_name))
+                    .await?
+                    == Written::Stale
+            {
+                return Ok(stale());
+            }
+            return Ok(check_requeue());
+        }
+        Outcome::Done(result) => result,
+    };
+    let checked = job
+        .annotations()
+        .get(GENERATION_ANNOTATION)
+        .and_then(|g| g.parse::<i64>().ok())
+        .or(generation);
+    let condition = result_condition(&result, checked);
+    let previous = find_condition(&status.conditions, condition_type::READY).cloned();
+    let patch = ProfileStatusPatch {
+        conditions: Some(set_condition(&status.conditions, condition.clone())),
+        observed_generation: Some(checked),
+        last_validation_time: Some(Time(Timestamp::now())),
+        connector: Some(connector_kind(&profile.spec)),
+        auth_scheme: Some(auth_scheme(&profile.spec)),
+    };
+    if writer.write_if_unchanged(&patch).await? == Written::Stale {
+        return Ok(stale());
+    }
+    tracing::info!(
+        connector_profile = %format!("{namespace}/{}", check.profile),
+        ready = result.ready,
+        reason = %result.reason,
+        "recorded the connection check"
+    );
+    if let Some((type_, reason)) = result_event(previous.as_ref(), &condition) {
+        let note = if result.ready {
+            result.message.clone()
+        } else {
+            format!("{}: {}", result.reason, result.message)
+        };
+        ctx.event(profile, type_, reason, "Validate", note).await;
+    }
+    delete_job(ctx, namespace, &check.job_name).await?;
+    Ok(Action::requeue(validation_interval(&profile.spec)))
 }
 
 #[cfg(test)]
@@ -1207,5 +1208,60 @@ mod tests {
             serde_json::json!(null),
         );
         assert_eq!(auth_scheme(&file.spec), "none");
+    }
+
+    #[test]
+    fn status_patches_keep_the_json_the_api_server_received() {
+        let profile = http_profile();
+        let patch = validating_status(&profile, "p-check-1-abc");
+        let conditions = patch.conditions.clone().unwrap();
+        assert_eq!(conditions[0].reason, VALIDATING);
+        assert!(conditions[0].message.contains("p-check-1-abc"));
+        assert_eq!(
+            crate::controller::status::wire(&patch).unwrap().to_string(),
+            serde_json::json!({
+                "conditions": conditions,
+                "observedGeneration": profile.metadata.generation,
+                "connector": connector_kind(&profile.spec),
+                "authScheme": auth_scheme(&profile.spec),
+            })
+            .to_string()
+        );
+        // A profile without a generation or a connector clears them.
+        let mut bare = profile.clone();
+        bare.metadata.generation = None;
+        bare.spec.http = None;
+        let patch = validating_status(&bare, "j");
+        let wire = serde_json::to_string(&patch).unwrap();
+        assert!(wire.contains(r#""connector":null"#), "{wire}");
+        assert!(wire.contains(r#""observedGeneration":null"#), "{wire}");
+        // The conditional write that only checks the version sends no member.
+        assert_eq!(
+            serde_json::to_string(&ProfileStatusPatch::default()).unwrap(),
+            "{}"
+        );
+    }
+
+    #[test]
+    fn status_patch_members_are_profile_status_members() {
+        let full = ProfileStatusPatch {
+            auth_scheme: Some("basic".to_owned()),
+            conditions: Some(vec![result_condition(
+                &CheckResult::failed("Unreachable", "no"),
+                Some(1),
+            )]),
+            connector: Some(Some(ConnectorKind::Http)),
+            last_validation_time: Some(time("2024-05-01T12:00:00Z")),
+            observed_generation: Some(Some(1)),
+        };
+        let patch = serde_json::to_value(&full).unwrap();
+        let status: ConnectorProfileStatus = serde_json::from_value(patch.clone()).unwrap();
+        let round_trip = serde_json::to_value(&status).unwrap();
+        for key in patch.as_object().unwrap().keys() {
+            assert!(
+                round_trip.get(key).is_some(),
+                "{key} is not a ConnectorProfileStatus member"
+            );
+        }
     }
 }
