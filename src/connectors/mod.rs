@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 
 use crate::api::v1alpha1::flow::{FlowSpec, WriteMode};
 use crate::api::v1alpha1::{
-    Connector, ConnectorProfile, ConnectorProfileSpec, DestinationKind, SourceKind,
+    ConnectorKind, ConnectorProfile, ConnectorProfileSpec, DestinationKind, SourceKind,
 };
 use crate::connectors::secrets::Resolver;
 use crate::pipeline::engine::{Destination, Quarantine, Source};
@@ -310,7 +310,7 @@ pub struct CursorWindow {
 impl ProfileRef<'_> {
     /// The error of a Flow block whose profile configures another
     /// connector.
-    pub fn mismatch(&self, field: &'static str, block: Connector) -> Error {
+    pub fn mismatch(&self, field: &'static str, block: ConnectorKind) -> Error {
         Error::ConnectorMismatch {
             field,
             block: block.name(),

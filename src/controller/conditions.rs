@@ -75,11 +75,7 @@ pub fn remove_condition(conditions: &[Condition], type_: &str) -> Vec<Condition>
         .collect()
 }
 
-/// The condition of `type_`, if set.
-pub fn find_condition<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
-    conditions.iter().find(|c| c.type_ == type_)
-}
-
+pub use crate::api::v1alpha1::find_condition;
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]

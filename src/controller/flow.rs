@@ -47,7 +47,7 @@ use serde::Serialize;
 
 use super::children::controller_ref_to;
 use super::conditions::{find_condition, remove_condition, set_condition};
-use super::flow_run::{profile_connector, profile_references, settled};
+use super::flow_run::{profile_connector, profile_references};
 use super::schedule::{Due, Plan, to_chrono, to_time};
 use super::status::{StatusWriter, wire};
 use super::{
@@ -59,7 +59,7 @@ use crate::api::v1alpha1::flow::{
     ConcurrencyPolicy, FlowStatus, IncrementalState, ReadMode, RunSummary, TriggerType,
 };
 use crate::api::v1alpha1::flow_run::{FlowRunSpec, RunPhase};
-use crate::api::v1alpha1::{ConnectorProfile, Flow, FlowRun};
+use crate::api::v1alpha1::{ConnectorProfile, Flow, FlowRun, FlowRunStatus};
 
 /// The controller label of this reconciler's metrics.
 pub const CONTROLLER: &str = "flow";
@@ -309,13 +309,13 @@ pub fn is_finished(run: &FlowRun) -> bool {
     matches!(
         status.phase,
         Some(RunPhase::Succeeded | RunPhase::Cancelled)
-    ) || settled(status)
+    ) || status.settled()
 }
 
 /// Whether the FlowRun reconciler is done with a run (metrics and Event
 /// recorded, Job outcome mirrored): only then may history collect it.
 fn is_settled(run: &FlowRun) -> bool {
-    run.status.as_ref().is_some_and(settled)
+    run.status.as_ref().is_some_and(FlowRunStatus::settled)
 }
 
 fn phase(run: &FlowRun) -> Option<RunPhase> {

@@ -73,12 +73,12 @@ use crate::api::v1alpha1::flow::{FlowSpec, FlowStatus, ReadMode, RunTemplate};
 use crate::api::v1alpha1::flow_run::{
     ErrorReason, PinnedFlow, RunCounts, RunError, RunOverrides, RunPhase, Window,
 };
-use crate::api::v1alpha1::{ConnectorProfile, Flow, FlowRun, FlowRunStatus};
+use crate::api::v1alpha1::{ConnectorKind, ConnectorProfile, Flow, FlowRun, FlowRunStatus};
 
 /// The controller label of this reconciler's metrics.
 pub const CONTROLLER: &str = "flow_run";
 /// `Reconciling` reason once the controller has seen the run finish.
-pub const FINISHED: &str = "Finished";
+pub use crate::api::v1alpha1::FINISHED;
 /// `Reconciling` reason while the run's Job exists and the run goes on.
 pub const JOB_CREATED: &str = "JobCreated";
 /// `Succeeded` reason of a run whose Job has not started it yet.
@@ -256,66 +256,23 @@ pub struct Validated {
 
 /// The source connector of a Flow spec (a bounded metric label).
 pub fn source_connector(spec: &FlowSpec) -> &'static str {
-    let s = &spec.source;
-    [
-        (s.salesforce.is_some(), "salesforce"),
-        (s.zendesk.is_some(), "zendesk"),
-        (s.s3.is_some(), "s3"),
-        (s.postgres.is_some(), "postgres"),
-        (s.http.is_some(), "http"),
-        (s.file.is_some(), "file"),
-    ]
-    .into_iter()
-    .find_map(|(set, name)| set.then_some(name))
-    .unwrap_or("unknown")
-}
-
-/// Whether this reconciler is done with a run for good (`Reconciling=False`,
-/// reason `Finished`): outcome final, metrics and Event recorded.
-pub fn settled(status: &FlowRunStatus) -> bool {
-    find_condition(&status.conditions, condition_type::RECONCILING)
-        .is_some_and(|c| c.status == condition_status::FALSE && c.reason == FINISHED)
-}
-
-/// Whether a run is to stop: `spec.cancel`, or replaced by a newer run of
-/// its Flow (`concurrencyPolicy: Replace` annotates it
-/// [`super::REPLACED_BY_ANNOTATION`]). The reconciler and the runner both
-/// ask this.
-pub fn cancel_requested(run: &FlowRun) -> bool {
-    run.spec.cancel
-        || run
-            .annotations()
-            .contains_key(super::REPLACED_BY_ANNOTATION)
+    spec.source
+        .connector()
+        .map_or("unknown", |k| k.connector().name())
 }
 
 /// The connector a profile configures (a bounded metric label).
 pub fn profile_connector(profile: &ConnectorProfile) -> &'static str {
-    let s = &profile.spec;
-    [
-        (s.salesforce.is_some(), "salesforce"),
-        (s.zendesk.is_some(), "zendesk"),
-        (s.s3.is_some(), "s3"),
-        (s.postgres.is_some(), "postgres"),
-        (s.http.is_some(), "http"),
-        (s.file.is_some(), "file"),
-    ]
-    .into_iter()
-    .find_map(|(set, name)| set.then_some(name))
-    .unwrap_or("unknown")
+    profile
+        .spec
+        .connector()
+        .map_or("unknown", ConnectorKind::name)
 }
 
 fn destination_connector(spec: &FlowSpec) -> &'static str {
-    let d = &spec.destination;
-    [
-        (d.salesforce.is_some(), "salesforce"),
-        (d.zendesk.is_some(), "zendesk"),
-        (d.s3.is_some(), "s3"),
-        (d.postgres.is_some(), "postgres"),
-        (d.file.is_some(), "file"),
-    ]
-    .into_iter()
-    .find_map(|(set, name)| set.then_some(name))
-    .unwrap_or("unknown")
+    spec.destination
+        .connector()
+        .map_or("unknown", |k| k.connector().name())
 }
 
 /// The profiles a Flow spec names: `(field, profile name, connector the
@@ -370,7 +327,7 @@ pub fn run_window(
         Some(first) => match (&first.start_time, &first.lookback) {
             (Some(start), _) => start.clone(),
             (None, Some(lookback)) => {
-                let span = crate::connectors::http::config::parse_duration(lookback.as_str())
+                let span = crate::api::v1alpha1::parse_duration(lookback.as_str())
                     .unwrap_or(DEFAULT_FIRST_RUN_LOOKBACK);
                 back(run_time, span)
             }
@@ -668,11 +625,6 @@ fn now() -> Time {
     Time(Timestamp::now())
 }
 
-/// The reason name of an error reason, as conditions and Events use it.
-pub fn reason_name(reason: ErrorReason) -> &'static str {
-    super::metrics::error_reason_label(reason)
-}
-
 async fn reconcile_run(object: &FlowRun, ctx: &Context, caches: &Caches) -> Result<Action> {
     if object.namespace().is_none() {
         return Ok(Action::await_change());
@@ -733,14 +685,14 @@ fn has_outcome(phase: Option<RunPhase>) -> bool {
 /// Whether [`decide`] looks past the run itself: not at a deleted or
 /// settled run, nor at a run to cancel.
 fn looks_past_the_run(run: &FlowRun, status: &FlowRunStatus) -> bool {
-    let over = run.meta().deletion_timestamp.is_some() || settled(status);
+    let over = run.meta().deletion_timestamp.is_some() || status.settled();
     !over && !to_cancel(run, status)
 }
 
 /// Whether a run is to be cancelled: asked to stop before it had an
 /// outcome.
 fn to_cancel(run: &FlowRun, status: &FlowRunStatus) -> bool {
-    cancel_requested(run) && !has_outcome(status.phase)
+    run.cancel_requested() && !has_outcome(status.phase)
 }
 
 /// The name of a run's Job: the one its status records, else the one
@@ -1101,7 +1053,7 @@ impl Facts<'_> {
     /// The duration of a run that ends now (`None` if it never started).
     fn duration_until_now(&self) -> Option<String> {
         seconds_between(self.status.start_time.as_ref(), Some(self.now))
-            .map(|s| crate::runner::duration_text(s as u64))
+            .map(|s| crate::api::v1alpha1::duration_text(s as u64))
     }
 
     fn generation(&self) -> Option<Option<i64>> {
@@ -1114,7 +1066,7 @@ impl Facts<'_> {
 pub fn decide(observed: &Observed, now: &Time) -> Step {
     let run = &observed.run;
     let status = run.status.clone().unwrap_or_default();
-    if run.meta().deletion_timestamp.is_some() || settled(&status) {
+    if run.meta().deletion_timestamp.is_some() || status.settled() {
         return Step::Wait;
     }
     let facts = Facts {
@@ -1214,7 +1166,7 @@ fn mirror_failure(facts: &Facts<'_>, error: RunError) -> Step {
     let conditions = facts.unstalled_with(facts.condition(
         condition_type::SUCCEEDED,
         condition_status::FALSE,
-        reason_name(error.reason),
+        error.reason.as_str(),
         &error.message,
     ));
     Step::MirrorFailure {
@@ -1277,7 +1229,7 @@ fn finish(facts: &Facts<'_>, delete_job: Option<String>) -> Step {
                 .error
                 .as_ref()
                 .map_or(("Failed", "the run failed".to_owned()), |e| {
-                    (reason_name(e.reason), e.message.clone())
+                    (e.reason.as_str(), e.message.clone())
                 });
             (
                 EventType::Warning,
@@ -1306,7 +1258,7 @@ fn finish(facts: &Facts<'_>, delete_job: Option<String>) -> Step {
 /// Why the run cannot start: it fails, or waits for a change (once per
 /// reason and message).
 fn invalid(facts: &Facts<'_>, invalid: Invalid) -> Step {
-    let reason = reason_name(invalid.reason);
+    let reason = invalid.reason.as_str();
     if invalid.terminal {
         let conditions = facts.unstalled_with(facts.condition(
             condition_type::SUCCEEDED,
@@ -1705,15 +1657,15 @@ mod tests {
     #[test]
     fn a_run_is_cancelled_by_its_spec_or_by_a_replacing_run() {
         let mut run = flow_run(serde_json::json!({}));
-        assert!(!cancel_requested(&run));
+        assert!(!run.cancel_requested());
         run.spec.cancel = true;
-        assert!(cancel_requested(&run));
+        assert!(run.cancel_requested());
         run.spec.cancel = false;
         run.annotations_mut().insert(
             super::super::REPLACED_BY_ANNOTATION.to_owned(),
             "orders-29000000".to_owned(),
         );
-        assert!(cancel_requested(&run));
+        assert!(run.cancel_requested());
     }
 
     fn profile(name: &str, block: serde_json::Value) -> (String, ConnectorProfile) {
@@ -2166,12 +2118,12 @@ mod tests {
 
     #[test]
     fn reasons_are_named_like_the_api() {
-        assert_eq!(reason_name(ErrorReason::OutOfMemory), "OutOfMemory");
+        assert_eq!(ErrorReason::OutOfMemory.as_str(), "OutOfMemory");
         assert_eq!(
             reason::REFERENCE_NOT_FOUND,
-            reason_name(ErrorReason::ReferenceNotFound)
+            ErrorReason::ReferenceNotFound.as_str()
         );
-        assert_eq!(reason::INVALID_SPEC, reason_name(ErrorReason::InvalidSpec));
+        assert_eq!(reason::INVALID_SPEC, ErrorReason::InvalidSpec.as_str());
     }
 
     // ------------------------------------------------------------ decide

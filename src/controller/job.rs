@@ -346,7 +346,7 @@ pub fn build_job(run: &RunJob) -> Job {
                     on_exit_codes: Some(PodFailurePolicyOnExitCodesRequirement {
                         container_name: Some(RUNNER_CONTAINER.to_owned()),
                         operator: "In".to_owned(),
-                        values: vec![i32::from(crate::runner::EXIT_NOT_RETRYABLE)],
+                        values: vec![i32::from(crate::protocol::EXIT_NOT_RETRYABLE)],
                     }),
                     on_pod_conditions: None,
                 }],

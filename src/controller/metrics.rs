@@ -266,7 +266,7 @@ impl Metrics {
                 "Cancelled"
             }
             RunPhase::Failed => {
-                let reason = reason.map_or("Internal", error_reason_label);
+                let reason = reason.map_or("Internal", ErrorReason::as_str);
                 self.runs_failed
                     .with_label_values(&[connector, reason])
                     .inc();
@@ -307,26 +307,6 @@ impl Drop for ReconcileGuard {
             timer.observe_duration();
         }
         self.in_flight.dec();
-    }
-}
-
-/// The metric label of an error reason: its name.
-pub fn error_reason_label(reason: ErrorReason) -> &'static str {
-    match reason {
-        ErrorReason::InvalidSpec => "InvalidSpec",
-        ErrorReason::ReferenceNotFound => "ReferenceNotFound",
-        ErrorReason::AuthenticationFailed => "AuthenticationFailed",
-        ErrorReason::Forbidden => "Forbidden",
-        ErrorReason::RateLimited => "RateLimited",
-        ErrorReason::Unreachable => "Unreachable",
-        ErrorReason::SchemaDrift => "SchemaDrift",
-        ErrorReason::BadRecords => "BadRecords",
-        ErrorReason::WriteFailed => "WriteFailed",
-        ErrorReason::DeadlineExceeded => "DeadlineExceeded",
-        ErrorReason::OutOfMemory => "OutOfMemory",
-        ErrorReason::BackoffLimitExceeded => "BackoffLimitExceeded",
-        ErrorReason::ImagePullFailed => "ImagePullFailed",
-        ErrorReason::Internal => "Internal",
     }
 }
 

@@ -62,7 +62,7 @@ pub const FLOW_RUN_ANNOTATION: &str = "sluice.dev/flow-run";
 /// Set by the Flow reconciler on a run that `concurrencyPolicy: Replace`
 /// cancels, naming the run that replaces it: metadata, so that the
 /// controller never writes a spec.
-pub const REPLACED_BY_ANNOTATION: &str = "sluice.dev/replaced-by";
+pub use crate::api::v1alpha1::REPLACED_BY_ANNOTATION;
 /// The label naming the ConnectorProfile of a validation Job.
 pub const PROFILE_LABEL: &str = "sluice.dev/connector-profile";
 /// The label saying what a Job does: [`COMPONENT_RUNNER`] or

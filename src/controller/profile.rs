@@ -6,7 +6,7 @@
 //! a Job whose pod is built like a run's ([`super::job::pod_template`]:
 //! non-root, read-only root file system, every capability dropped, only the
 //! profile's referenced Secret keys mounted) runs `sluice check` (see
-//! [`crate::check`]) as the ServiceAccount `sluice-validation`, which may
+//! [`crate::protocol::CheckResult`]) as the ServiceAccount `sluice-validation`, which may
 //! only `get` ConnectorProfiles. The pod writes its result as one JSON line
 //! to its termination message; the reconciler reads it from the finished
 //! pod's `state.terminated.message`.
@@ -73,7 +73,7 @@ use crate::api::v1alpha1::flow_run::ErrorReason;
 use crate::api::v1alpha1::{ConnectorProfile, ConnectorProfileSpec, ConnectorProfileStatus};
 use crate::protocol::CheckResult;
 
-pub use crate::check::VALIDATED;
+pub use crate::api::v1alpha1::reason::VALIDATED;
 
 /// The controller label of this reconciler's metrics.
 pub const CONTROLLER: &str = "connector_profile";
@@ -144,23 +144,10 @@ pub async fn reconcile(profile: Arc<ConnectorProfile>, ctx: Arc<Context>) -> Res
 /// How often a profile is checked: `spec.validationInterval`, at least
 /// [`MIN_VALIDATION_INTERVAL`].
 pub fn validation_interval(spec: &ConnectorProfileSpec) -> Duration {
-    crate::connectors::http::config::parse_duration(spec.validation_interval.as_str())
+    spec.validation_interval
+        .to_std()
         .unwrap_or(DEFAULT_VALIDATION_INTERVAL)
         .max(MIN_VALIDATION_INTERVAL)
-}
-
-/// The connector a profile configures.
-pub fn connector_kind(spec: &ConnectorProfileSpec) -> Option<ConnectorKind> {
-    [
-        (spec.salesforce.is_some(), ConnectorKind::Salesforce),
-        (spec.zendesk.is_some(), ConnectorKind::Zendesk),
-        (spec.s3.is_some(), ConnectorKind::S3),
-        (spec.postgres.is_some(), ConnectorKind::Postgres),
-        (spec.http.is_some(), ConnectorKind::Http),
-        (spec.file.is_some(), ConnectorKind::File),
-    ]
-    .into_iter()
-    .find_map(|(set, kind)| set.then_some(kind))
 }
 
 /// The auth scheme of a profile, as `kubectl get` shows it: `basic`,
@@ -442,7 +429,7 @@ pub fn check_outcome(job: &Job, pods: &[Pod]) -> Outcome {
             .iter()
             .find_map(|t| {
                 let text = t.message.as_deref()?.trim();
-                (!text.is_empty()).then(|| format!(": {}", crate::check::truncate(text, 1024)))
+                (!text.is_empty()).then(|| format!(": {}", crate::protocol::truncate(text, 1024)))
             })
             .or_else(|| {
                 terminated
@@ -595,7 +582,7 @@ pub fn validating_status(profile: &ConnectorProfile, job_name: &str) -> ProfileS
             ),
         )),
         observed_generation: Some(generation),
-        connector: Some(connector_kind(&profile.spec)),
+        connector: Some(profile.spec.connector()),
         auth_scheme: Some(auth_scheme(&profile.spec)),
         ..ProfileStatusPatch::default()
     }
@@ -763,7 +750,7 @@ async fn record_check(
         conditions: Some(set_condition(&status.conditions, condition.clone())),
         observed_generation: Some(checked),
         last_validation_time: Some(Time(Timestamp::now())),
-        connector: Some(connector_kind(&profile.spec)),
+        connector: Some(profile.spec.connector()),
         auth_scheme: Some(auth_scheme(&profile.spec)),
     };
     if writer.write_if_unchanged(&patch).await? == Written::Stale {
@@ -1187,14 +1174,14 @@ mod tests {
     #[test]
     fn connector_and_auth_scheme_are_named() {
         let spec = http_profile().spec;
-        assert_eq!(connector_kind(&spec), Some(ConnectorKind::Http));
+        assert_eq!(spec.connector(), Some(ConnectorKind::Http));
         assert_eq!(auth_scheme(&spec), "apiKey");
         let s3 = profile(
             serde_json::json!({"s3": {"region": "eu-west-1"}}),
             serde_json::json!(null),
         );
         assert_eq!(auth_scheme(&s3.spec), "awsIam");
-        assert_eq!(connector_kind(&s3.spec), Some(ConnectorKind::S3));
+        assert_eq!(s3.spec.connector(), Some(ConnectorKind::S3));
         let sf = profile(
             serde_json::json!({
                 "salesforce": {},
@@ -1222,7 +1209,7 @@ mod tests {
             serde_json::json!({
                 "conditions": conditions,
                 "observedGeneration": profile.metadata.generation,
-                "connector": connector_kind(&profile.spec),
+                "connector": profile.spec.connector(),
                 "authScheme": auth_scheme(&profile.spec),
             })
             .to_string()

@@ -29,7 +29,7 @@ use croner::parser::{CronParser, Seconds, Year};
 
 use crate::api::v1alpha1::common::Time;
 use crate::api::v1alpha1::flow::Schedule;
-use crate::connectors::http::config::parse_duration;
+use crate::api::v1alpha1::parse_duration;
 
 /// How many missed scheduled times are counted, at most, when reporting a
 /// catch-up (the count is for the Event; nothing is started for them).

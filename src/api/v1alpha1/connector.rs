@@ -7,8 +7,8 @@
 //! names every match that a new connector must join.
 
 use super::connector_profile::{
-    ConnectorProfileSpec, FileProfile, HttpProfile, PostgresProfile, S3Profile, SalesforceProfile,
-    ZendeskProfile,
+    ConnectorKind, ConnectorProfileSpec, FileProfile, HttpProfile, PostgresProfile, S3Profile,
+    SalesforceProfile, ZendeskProfile,
 };
 use super::flow::{
     Destination, FileDestination, FileSource, HttpSource, PostgresDestination, PostgresSource,
@@ -16,24 +16,9 @@ use super::flow::{
     ZendeskSource,
 };
 
-/// The connectors Sluice has: one variant per connector block of the API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Connector {
-    /// `salesforce`
-    Salesforce,
-    /// `zendesk`
-    Zendesk,
-    /// `s3`
-    S3,
-    /// `postgres`
-    Postgres,
-    /// `http`
-    Http,
-    /// `file`
-    File,
-}
-
-impl Connector {
+/// The connectors Sluice has ([`ConnectorKind`], also shown on a profile's
+/// status): one variant per connector block of the API.
+impl ConnectorKind {
     /// Every connector, in the order the API lists them.
     pub const ALL: [Self; 6] = [
         Self::Salesforce,
@@ -58,7 +43,7 @@ impl Connector {
     }
 }
 
-impl std::fmt::Display for Connector {
+impl std::fmt::Display for ConnectorKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
@@ -83,14 +68,14 @@ pub enum ProfileKind<'a> {
 
 impl ProfileKind<'_> {
     /// The connector.
-    pub fn connector(&self) -> Connector {
+    pub fn connector(&self) -> ConnectorKind {
         match self {
-            Self::Salesforce(_) => Connector::Salesforce,
-            Self::Zendesk(_) => Connector::Zendesk,
-            Self::S3(_) => Connector::S3,
-            Self::Postgres(_) => Connector::Postgres,
-            Self::Http(_) => Connector::Http,
-            Self::File(_) => Connector::File,
+            Self::Salesforce(_) => ConnectorKind::Salesforce,
+            Self::Zendesk(_) => ConnectorKind::Zendesk,
+            Self::S3(_) => ConnectorKind::S3,
+            Self::Postgres(_) => ConnectorKind::Postgres,
+            Self::Http(_) => ConnectorKind::Http,
+            Self::File(_) => ConnectorKind::File,
         }
     }
 }
@@ -98,7 +83,7 @@ impl ProfileKind<'_> {
 impl ConnectorProfileSpec {
     /// The profile's connector block; `None` when none is set (the schema
     /// refuses that, so only a value built in code can have none). Were
-    /// several set, the first in [`Connector::ALL`]'s order wins.
+    /// several set, the first in [`ConnectorKind::ALL`]'s order wins.
     pub fn kind(&self) -> Option<ProfileKind<'_>> {
         None.or(self.salesforce.as_ref().map(ProfileKind::Salesforce))
             .or(self.zendesk.as_ref().map(ProfileKind::Zendesk))
@@ -109,14 +94,14 @@ impl ConnectorProfileSpec {
     }
 
     /// The profile's connector, if a block is set.
-    pub fn connector(&self) -> Option<Connector> {
+    pub fn connector(&self) -> Option<ConnectorKind> {
         self.kind().map(|k| k.connector())
     }
 
     /// The connector's name, or `nothing` when no block is set (for
     /// messages and bounded metric labels).
     pub fn connector_name(&self) -> &'static str {
-        self.connector().map_or("nothing", Connector::name)
+        self.connector().map_or("nothing", ConnectorKind::name)
     }
 }
 
@@ -139,21 +124,21 @@ pub enum SourceKind<'a> {
 
 impl SourceKind<'_> {
     /// The connector.
-    pub fn connector(&self) -> Connector {
+    pub fn connector(&self) -> ConnectorKind {
         match self {
-            Self::Salesforce(_) => Connector::Salesforce,
-            Self::Zendesk(_) => Connector::Zendesk,
-            Self::S3(_) => Connector::S3,
-            Self::Postgres(_) => Connector::Postgres,
-            Self::Http(_) => Connector::Http,
-            Self::File(_) => Connector::File,
+            Self::Salesforce(_) => ConnectorKind::Salesforce,
+            Self::Zendesk(_) => ConnectorKind::Zendesk,
+            Self::S3(_) => ConnectorKind::S3,
+            Self::Postgres(_) => ConnectorKind::Postgres,
+            Self::Http(_) => ConnectorKind::Http,
+            Self::File(_) => ConnectorKind::File,
         }
     }
 }
 
 impl Source {
     /// The source's connector block; `None` when none is set (refused by
-    /// the schema). Were several set, the first in [`Connector::ALL`]'s
+    /// the schema). Were several set, the first in [`ConnectorKind::ALL`]'s
     /// order wins.
     pub fn connector(&self) -> Option<SourceKind<'_>> {
         None.or(self.salesforce.as_ref().map(SourceKind::Salesforce))
@@ -182,13 +167,13 @@ pub enum DestinationKind<'a> {
 
 impl DestinationKind<'_> {
     /// The connector.
-    pub fn connector(&self) -> Connector {
+    pub fn connector(&self) -> ConnectorKind {
         match self {
-            Self::Salesforce(_) => Connector::Salesforce,
-            Self::Zendesk(_) => Connector::Zendesk,
-            Self::S3(_) => Connector::S3,
-            Self::Postgres(_) => Connector::Postgres,
-            Self::File(_) => Connector::File,
+            Self::Salesforce(_) => ConnectorKind::Salesforce,
+            Self::Zendesk(_) => ConnectorKind::Zendesk,
+            Self::S3(_) => ConnectorKind::S3,
+            Self::Postgres(_) => ConnectorKind::Postgres,
+            Self::File(_) => ConnectorKind::File,
         }
     }
 }
@@ -196,7 +181,7 @@ impl DestinationKind<'_> {
 impl Destination {
     /// The destination's connector block; `None` when none is set
     /// (refused by the schema). Were several set, the first in
-    /// [`Connector::ALL`]'s order wins.
+    /// [`ConnectorKind::ALL`]'s order wins.
     pub fn connector(&self) -> Option<DestinationKind<'_>> {
         None.or(self.salesforce.as_ref().map(DestinationKind::Salesforce))
             .or(self.zendesk.as_ref().map(DestinationKind::Zendesk))
@@ -213,18 +198,18 @@ mod tests {
 
     #[test]
     fn every_profile_block_is_seen_and_named() {
-        for connector in Connector::ALL {
+        for connector in ConnectorKind::ALL {
             let spec: ConnectorProfileSpec = serde_json::from_value(match connector {
-                Connector::Salesforce => {
+                ConnectorKind::Salesforce => {
                     serde_json::json!({"salesforce": {"instanceUrl": "https://x.my.salesforce.com"}})
                 }
-                Connector::Zendesk => serde_json::json!({"zendesk": {"subdomain": "acme"}}),
-                Connector::S3 => serde_json::json!({"s3": {"region": "eu-west-1"}}),
-                Connector::Postgres => {
+                ConnectorKind::Zendesk => serde_json::json!({"zendesk": {"subdomain": "acme"}}),
+                ConnectorKind::S3 => serde_json::json!({"s3": {"region": "eu-west-1"}}),
+                ConnectorKind::Postgres => {
                     serde_json::json!({"postgres": {"host": "db", "database": "d"}})
                 }
-                Connector::Http => serde_json::json!({"http": {"baseUrl": "https://api.x"}}),
-                Connector::File => serde_json::json!({"file": {"root": "."}}),
+                ConnectorKind::Http => serde_json::json!({"http": {"baseUrl": "https://api.x"}}),
+                ConnectorKind::File => serde_json::json!({"file": {"root": "."}}),
             })
             .expect("a profile of each connector");
             assert_eq!(spec.connector(), Some(connector));

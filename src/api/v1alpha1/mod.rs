@@ -9,8 +9,10 @@ pub mod flow_run;
 pub mod task;
 
 pub use common::*;
-pub use connector::{Connector, DestinationKind, ProfileKind, SourceKind};
-pub use connector_profile::{ConnectorProfile, ConnectorProfileSpec, ConnectorProfileStatus};
+pub use connector::{DestinationKind, ProfileKind, SourceKind};
+pub use connector_profile::{
+    ConnectorKind, ConnectorProfile, ConnectorProfileSpec, ConnectorProfileStatus,
+};
 pub use flow::{Flow, FlowSpec, FlowStatus};
 pub use flow_run::{FlowRun, FlowRunSpec, FlowRunStatus};
 pub use task::Task;

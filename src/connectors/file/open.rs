@@ -3,7 +3,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use crate::api::v1alpha1::Connector;
+use crate::api::v1alpha1::ConnectorKind;
 use crate::api::v1alpha1::connector_profile::FileProfile;
 use crate::api::v1alpha1::flow::{FileDestination, FileLocation, FileSource};
 use crate::connectors::Entity;
@@ -21,7 +21,7 @@ fn root(profile: ProfileRef<'_>, field: &'static str, working_dir: &Path) -> Res
             .components()
             .filter(|c| !matches!(c, Component::CurDir))
             .collect()),
-        None => Err(profile.mismatch(field, Connector::File)),
+        None => Err(profile.mismatch(field, ConnectorKind::File)),
     }
 }
 

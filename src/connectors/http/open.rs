@@ -1,7 +1,7 @@
 //! The http connector's side of a run: the declarative JSON-API source
 //! opened from the Flow's `http` block and the profile's base URL and auth.
 
-use crate::api::v1alpha1::Connector;
+use crate::api::v1alpha1::ConnectorKind;
 use crate::api::v1alpha1::connector_profile::ConnectorProfileSpec;
 use crate::api::v1alpha1::flow::HttpSource;
 use crate::connectors::Entity;
@@ -19,7 +19,7 @@ pub fn open_source(
     spec: &HttpSource,
 ) -> Result<Opened<Box<dyn Source>>> {
     if profile.spec.http.is_none() {
-        return Err(profile.mismatch("spec.source", Connector::Http));
+        return Err(profile.mismatch("spec.source", ConnectorKind::Http));
     }
     let field = "spec.source.http";
     let window = ctx.window.map(|w| super::Window {

@@ -1,7 +1,7 @@
 //! The postgres connector's side of a run: its source and destination
 //! opened from the Flow's `postgres` blocks and the profile's server.
 
-use crate::api::v1alpha1::Connector;
+use crate::api::v1alpha1::ConnectorKind;
 use crate::api::v1alpha1::connector_profile::ConnectorProfileSpec;
 use crate::api::v1alpha1::flow::{PostgresDestination, PostgresSource, WriteMode};
 use crate::connectors::Entity;
@@ -19,7 +19,7 @@ fn config(
     field: &'static str,
 ) -> Result<super::PgConfig> {
     if profile.spec.postgres.is_none() {
-        return Err(profile.mismatch(field, Connector::Postgres));
+        return Err(profile.mismatch(field, ConnectorKind::Postgres));
     }
     super::PgConfig::new(profile.name, profile.spec, ctx.secrets).map_err(Error::connector)
 }
@@ -55,7 +55,7 @@ pub fn open_destination(
 ) -> Result<Opened<Box<dyn Destination>>> {
     use super::destination::PgWriteMode;
     if profile.spec.postgres.is_none() {
-        return Err(profile.mismatch("spec.destination", Connector::Postgres));
+        return Err(profile.mismatch("spec.destination", ConnectorKind::Postgres));
     }
     let write_mode = match ctx.flow.sync.write_mode {
         WriteMode::Append => PgWriteMode::Append,

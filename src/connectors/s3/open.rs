@@ -2,7 +2,7 @@
 //! location opened from the Flow's `s3` blocks with the profile's AWS
 //! connection.
 
-use crate::api::v1alpha1::Connector;
+use crate::api::v1alpha1::ConnectorKind;
 use crate::api::v1alpha1::connector_profile::{ConnectorProfileSpec, S3Profile};
 use crate::api::v1alpha1::flow::{S3Destination, S3Location, S3Source};
 use crate::connectors::Entity;
@@ -16,7 +16,7 @@ use crate::pipeline::error::ConnectorError;
 /// serve `field`.
 fn connect(ctx: &Context<'_>, profile: ProfileRef<'_>, field: &'static str) -> Result<super::Aws> {
     let Some(settings) = &profile.spec.s3 else {
-        return Err(profile.mismatch(field, Connector::S3));
+        return Err(profile.mismatch(field, ConnectorKind::S3));
     };
     super::Aws::connect(
         profile.name,

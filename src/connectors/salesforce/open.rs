@@ -2,7 +2,7 @@
 //! opened from the Flow's `salesforce` blocks and the profile's org and
 //! credentials.
 
-use crate::api::v1alpha1::Connector;
+use crate::api::v1alpha1::ConnectorKind;
 use crate::api::v1alpha1::connector_profile::ConnectorProfileSpec;
 use crate::api::v1alpha1::flow::{SalesforceDestination, SalesforceSource, WriteMode};
 use crate::connectors::Entity;
@@ -22,7 +22,7 @@ fn config(
     field: &'static str,
 ) -> Result<super::SalesforceConfig> {
     if profile.spec.salesforce.is_none() {
-        return Err(profile.mismatch(field, Connector::Salesforce));
+        return Err(profile.mismatch(field, ConnectorKind::Salesforce));
     }
     super::SalesforceConfig::new(profile.name, profile.spec, ctx.secrets)
         .map_err(|e| Error::at(field)(e.into()))

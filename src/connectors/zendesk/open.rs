@@ -2,7 +2,7 @@
 //! destination opened from the Flow's `zendesk` blocks and the profile's
 //! subdomain and credentials.
 
-use crate::api::v1alpha1::Connector;
+use crate::api::v1alpha1::ConnectorKind;
 use crate::api::v1alpha1::connector_profile::ConnectorProfileSpec;
 use crate::api::v1alpha1::flow::{ZendeskDestination, ZendeskSource};
 use crate::connectors::Entity;
@@ -20,7 +20,7 @@ fn client(
     field: &'static str,
 ) -> Result<super::ZendeskClient> {
     if profile.spec.zendesk.is_none() {
-        return Err(profile.mismatch(field, Connector::Zendesk));
+        return Err(profile.mismatch(field, ConnectorKind::Zendesk));
     }
     super::ZendeskConfig::new(profile.name, profile.spec, ctx.secrets)
         .and_then(super::ZendeskClient::new)
