@@ -16,7 +16,7 @@
 //!    last successful run, active runs, consecutive failures, the
 //!    incremental watermark of the latest successful run), deactivation
 //!    after `deactivateAfterFailures` failed runs of the current generation,
-//!    the due scheduled time ([`super::schedule::Plan::due`]) and the
+//!    the due scheduled time ([`super::schedule::Timetable::due`]) and the
 //!    finished runs past the history limits.
 //! 4. **apply** — the scheduled FlowRun, created under a name derived from
 //!    the Flow and the scheduled time ([`scheduled_run_name`]) so that a
@@ -48,7 +48,7 @@ use serde::Serialize;
 use super::children::controller_ref_to;
 use super::conditions::{find_condition, remove_condition, set_condition};
 use super::flow_run::{profile_connector, profile_references};
-use super::schedule::{Due, Plan, to_chrono, to_time};
+use super::schedule::{Due, Timetable, to_chrono, to_time};
 use super::status::{StatusWriter, wire};
 use super::{
     Context, Error, FIELD_MANAGER, FLOW_LABEL, MANAGED_BY, MANAGED_BY_LABEL, Result, Shutdown,
@@ -253,7 +253,7 @@ pub struct Invalid {
 pub fn validate(
     flow: &Flow,
     profiles: &BTreeMap<String, Arc<ConnectorProfile>>,
-) -> std::result::Result<Option<Plan>, Invalid> {
+) -> std::result::Result<Option<Timetable>, Invalid> {
     for (field, name, connector) in profile_references(&flow.spec) {
         let Some(profile) = profiles.get(&name) else {
             return Err(Invalid {
@@ -284,7 +284,7 @@ pub fn validate(
         });
     };
     let created = created(flow);
-    Plan::parse(schedule, created)
+    Timetable::parse(schedule, created)
         .map(Some)
         .map_err(|invalid| Invalid {
             reason: INVALID_SCHEDULE,
@@ -439,7 +439,7 @@ pub fn scheduled_run_name(flow: &str, scheduled: DateTime<Utc>) -> String {
 pub fn derive(
     flow: &Flow,
     runs: &[Arc<FlowRun>],
-    validated: &std::result::Result<Option<Plan>, Invalid>,
+    validated: &std::result::Result<Option<Timetable>, Invalid>,
     now: DateTime<Utc>,
 ) -> Decision {
     let generation = flow.meta().generation;
@@ -617,8 +617,8 @@ fn collectable_runs(flow: &Flow, finished: &[&Arc<FlowRun>]) -> Vec<String> {
 /// plan of a valid scheduled Flow, and whether the Flow became invalid.
 fn record_validity<'a>(
     conditions: &mut Conditions,
-    validated: &'a std::result::Result<Option<Plan>, Invalid>,
-) -> (Option<&'a Plan>, bool) {
+    validated: &'a std::result::Result<Option<Timetable>, Invalid>,
+) -> (Option<&'a Timetable>, bool) {
     let was_invalid = conditions.is_true(condition_type::STALLED);
     match validated {
         Ok(plan) => {
@@ -753,7 +753,7 @@ struct Scheduling {
 /// run due now, if any, under the concurrency policy.
 fn schedule(
     flow: &Flow,
-    plan: Option<&Plan>,
+    plan: Option<&Timetable>,
     deactivated: bool,
     previous: &FlowStatus,
     status: &mut FlowStatus,
@@ -952,7 +952,7 @@ pub async fn reconcile(flow: Arc<Flow>, state: Arc<State>) -> Result<Action> {
 async fn announce(
     ctx: &Context,
     flow: &Flow,
-    validated: &std::result::Result<Option<Plan>, Invalid>,
+    validated: &std::result::Result<Option<Timetable>, Invalid>,
     decision: &Decision,
 ) {
     if let Err(invalid) = validated

@@ -62,7 +62,7 @@ use serde::Serialize;
 use super::children::{controlled_by, controller_ref_to, delete_job, list_pods};
 use super::conditions::{find_condition, remove_condition, set_condition};
 use super::job::{self, RunJob, build_job, job_name, label_value};
-use super::status::{StatusWriter, Written, stale, wire};
+use super::status::{StatusWriter, WriteOutcome, stale, wire};
 use super::{
     COMPONENT_LABEL, COMPONENT_RUNNER, Context, Error, FIELD_MANAGER, FLOW_RUN_ANNOTATION,
     FLOW_RUN_LABEL, MANAGED_BY, MANAGED_BY_LABEL, RUNNER_SERVICE_ACCOUNT, Result, Shutdown,
@@ -1439,10 +1439,10 @@ fn seconds_between(start: Option<&Time>, end: Option<&Time>) -> Option<f64> {
 
 /// What the end of a status write means for the reconcile: done, or
 /// decided on a stale run.
-fn after(written: Written) -> Action {
+fn after(written: WriteOutcome) -> Action {
     match written {
-        Written::Done => Action::await_change(),
-        Written::Stale => stale(),
+        WriteOutcome::Done => Action::await_change(),
+        WriteOutcome::Stale => stale(),
     }
 }
 
@@ -1474,7 +1474,7 @@ async fn execute(step: Step, observed: &Observed, ctx: &Context) -> Result<Actio
             Ok(after(writer.write_if_unchanged(&status).await?))
         }
         Step::Stall { status, event: e } => {
-            if writer.write_if_unchanged(&status).await? == Written::Stale {
+            if writer.write_if_unchanged(&status).await? == WriteOutcome::Stale {
                 return Ok(stale());
             }
             event(e).await;
@@ -1490,7 +1490,7 @@ async fn execute(step: Step, observed: &Observed, ctx: &Context) -> Result<Actio
             if let Some(job) = job {
                 delete_job(ctx, &namespace, &job).await?;
             }
-            if writer.write_if_unchanged(&status).await? == Written::Stale {
+            if writer.write_if_unchanged(&status).await? == WriteOutcome::Stale {
                 return Ok(stale());
             }
             ctx.metrics
@@ -1514,7 +1514,7 @@ async fn create_job(
     let name = run.name_any();
     let job_name = &create.job_name;
     if let Some(pin) = &create.pin
-        && writer.write_if_unchanged(pin).await? == Written::Stale
+        && writer.write_if_unchanged(pin).await? == WriteOutcome::Stale
     {
         return Ok(stale());
     }

@@ -61,7 +61,7 @@ use super::children::{controlled_by, controller_ref, delete_job, list_pods};
 use super::conditions::{find_condition, set_condition};
 use super::job::{PodSettings, SecretMounts, label_value, pod_template, secret_mounts};
 use super::rbac::{self, VALIDATION_SERVICE_ACCOUNT};
-use super::status::{StatusWriter, Written, stale};
+use super::status::{StatusWriter, WriteOutcome, stale};
 use super::{
     COMPONENT_LABEL, COMPONENT_VALIDATION, Context, Error, MANAGED_BY, MANAGED_BY_LABEL,
     PROFILE_LABEL, Result, Shutdown, shutdown_requested, watched_api,
@@ -642,7 +642,7 @@ async fn reconcile_profile(profile: &ConnectorProfile, ctx: &Context) -> Result<
         } else {
             ProfileStatusPatch::default()
         };
-    if writer.write_if_unchanged(&status_patch).await? == Written::Stale {
+    if writer.write_if_unchanged(&status_patch).await? == WriteOutcome::Stale {
         return Ok(stale());
     }
     rbac::ensure_validation_rbac(ctx, &namespace).await?;
@@ -731,7 +731,7 @@ async fn record_check(
                 && writer
                     .write_if_unchanged(&validating_status(profile, &check.job_name))
                     .await?
-                    == Written::Stale
+                    == WriteOutcome::Stale
             {
                 return Ok(stale());
             }
@@ -753,7 +753,7 @@ async fn record_check(
         connector: Some(profile.spec.connector()),
         auth_scheme: Some(auth_scheme(&profile.spec)),
     };
-    if writer.write_if_unchanged(&patch).await? == Written::Stale {
+    if writer.write_if_unchanged(&patch).await? == WriteOutcome::Stale {
         return Ok(stale());
     }
     tracing::info!(

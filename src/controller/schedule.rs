@@ -59,7 +59,7 @@ enum Expression {
 
 /// A parsed schedule.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub struct Timetable {
     expression: Expression,
     time_zone: chrono_tz::Tz,
     /// No scheduled time before this (startTime, or for rates the Flow's
@@ -72,7 +72,7 @@ pub struct Plan {
     deadline: Option<TimeDelta>,
 }
 
-/// What [`Plan::due`] found.
+/// What [`Timetable::due`] found.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Due {
     /// The scheduled time whose run should start now.
@@ -115,7 +115,7 @@ fn parse_rate(text: &str) -> Option<TimeDelta> {
     TimeDelta::try_seconds(count.checked_mul(unit_seconds)?)
 }
 
-impl Plan {
+impl Timetable {
     /// Parses a Flow's schedule. `created` is the Flow's creation time,
     /// where rates without `startTime` count from.
     pub fn parse(schedule: &Schedule, created: DateTime<Utc>) -> Result<Self, InvalidSchedule> {
@@ -340,8 +340,8 @@ mod tests {
         serde_json::from_value(value).unwrap()
     }
 
-    fn plan(extra: serde_json::Value) -> Plan {
-        Plan::parse(&schedule(extra), utc("2024-01-01T00:00:00Z")).unwrap()
+    fn plan(extra: serde_json::Value) -> Timetable {
+        Timetable::parse(&schedule(extra), utc("2024-01-01T00:00:00Z")).unwrap()
     }
 
     #[test]
@@ -417,7 +417,7 @@ mod tests {
             p.next_after(utc("2024-03-01T00:00:00Z")),
             Some(utc("2028-02-29T00:00:00Z"))
         );
-        let err = Plan::parse(
+        let err = Timetable::parse(
             &schedule(serde_json::json!({"expression": "0 0 30 2 *"})),
             utc("2024-01-01T00:00:00Z"),
         )
@@ -459,7 +459,7 @@ mod tests {
             Some(utc("2024-05-01T10:15:00Z"))
         );
         assert_eq!(p.latest_at_or_before(utc("2024-05-01T09:59:59Z")), None);
-        let p = Plan::parse(
+        let p = Timetable::parse(
             &schedule(serde_json::json!({"expression": "rate(2 hours)"})),
             utc("2024-05-01T10:03:00Z"),
         )
@@ -583,14 +583,14 @@ mod tests {
 
     #[test]
     fn bad_fields_are_named() {
-        let err = Plan::parse(
+        let err = Timetable::parse(
             &schedule(serde_json::json!({"timeZone": "Mars/Olympus"})),
             utc("2024-01-01T00:00:00Z"),
         )
         .unwrap_err();
         assert_eq!(err.field, "spec.trigger.schedule.timeZone");
         assert!(err.message.contains("Mars/Olympus"));
-        let err = Plan::parse(
+        let err = Timetable::parse(
             &schedule(serde_json::json!({"expression": "61 * * * *"})),
             utc("2024-01-01T00:00:00Z"),
         )

@@ -8,7 +8,7 @@
 //! `resourceVersion` the decision was made from, and the API server refuses
 //! it (409) when the object changed since, so a decision made on a stale
 //! copy (its own earlier write not seen yet) is not applied twice; the
-//! next reconcile decides again from the newer object ([`Written::Stale`],
+//! next reconcile decides again from the newer object ([`WriteOutcome::Stale`],
 //! [`stale`]).
 //!
 //! A patch goes out as the JSON value of its type
@@ -36,7 +36,7 @@ use super::{Error, Result};
 
 /// Whether a conditional status write was applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Written {
+pub enum WriteOutcome {
     /// Applied.
     Done,
     /// The object changed since it was read; the next reconcile decides
@@ -127,7 +127,10 @@ where
     }
 
     /// Merges `status`, conditional on the resourceVersion decided from.
-    pub async fn write_if_unchanged<S: Serialize + Debug>(&self, status: &S) -> Result<Written> {
+    pub async fn write_if_unchanged<S: Serialize + Debug>(
+        &self,
+        status: &S,
+    ) -> Result<WriteOutcome> {
         let body = Body {
             metadata: Some(Precondition {
                 resource_version: self.resource_version(),
@@ -137,9 +140,9 @@ where
         match self.patch(&body).await {
             Ok(object) => {
                 self.seen(&object);
-                Ok(Written::Done)
+                Ok(WriteOutcome::Done)
             }
-            Err(kube::Error::Api(status)) if status.code == 409 => Ok(Written::Stale),
+            Err(kube::Error::Api(status)) if status.code == 409 => Ok(WriteOutcome::Stale),
             Err(e) => Err(Error::update_status(self.what.clone())(e)),
         }
     }
