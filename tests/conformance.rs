@@ -29,8 +29,10 @@
 //! vendor documents them: the stand-in servers (http, Zendesk, Salesforce)
 //! have switches for them, and moto and PostgreSQL are reached through the
 //! fault-injecting proxies of `tests/support/faults.rs`. The retry budgets
-//! are the connectors' own (no profile field sets them): the rate limits
-//! ask for a 1 s `Retry-After`, so each case takes a few seconds.
+//! are the connectors' own (no profile or Flow field sets them): the http
+//! and Zendesk rate limits ask for a 1 s `Retry-After`, Salesforce's daily
+//! allocation is not retried, S3 and 5xx answers meet the default backoff,
+//! so each case takes a few seconds.
 //!
 //! A case that does not apply to a connector is not generated for it, so
 //! it is absent from the test list rather than passing empty: `conformance!`

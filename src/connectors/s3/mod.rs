@@ -185,4 +185,27 @@ mod tests {
             (ErrorReason::InvalidSpec, false)
         );
     }
+
+    #[test]
+    fn a_failed_read_keeps_the_class_of_its_request() {
+        let read = |class: ErrorClass| {
+            let failed = crate::pipeline::error::ConnectorError::new(class, "GET refused");
+            Error::Read(crate::pipeline::format::Error::Io {
+                context: "s3://b/k".to_owned(),
+                source: std::io::Error::other(failed),
+            })
+        };
+        assert_eq!(
+            reason(&read(ErrorClass::Auth)),
+            (ErrorReason::AuthenticationFailed, false)
+        );
+        assert_eq!(
+            reason(&read(ErrorClass::RateLimit)),
+            (ErrorReason::RateLimited, true)
+        );
+        assert_eq!(
+            reason(&read(ErrorClass::Transient)),
+            (ErrorReason::Unreachable, true)
+        );
+    }
 }
