@@ -3,7 +3,9 @@
 //! chain on): the CRDs install, samples are accepted, invalid manifests are
 //! refused with their message, defaults are applied by the server, FlowRun
 //! specs are immutable, status is a subresource feeding the printer columns,
-//! and `kubectl explain` shows the field docs.
+//! and `kubectl explain` shows the field docs; `sluice run` executes a
+//! FlowRun and reports on it, and exits so that the Job retries only what
+//! may succeed on a retry.
 //!
 //! Run by `make test`, which starts the control plane; ignored by a plain
 //! `cargo test`.
@@ -11,6 +13,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
+
+#[path = "http/server.rs"]
+#[allow(dead_code)]
+mod server;
 
 use std::path::PathBuf;
 
@@ -708,4 +714,89 @@ fn sluice_run_reports_a_missing_flow_and_honours_cancel() {
         "Cancelled"
     );
     assert!(!dir.path().join("out/r1").exists());
+}
+
+/// A FlowRun whose credentials are refused mid-run (the API answered the
+/// first page, then revoked the key) fails as AuthenticationFailed, not
+/// retryable, and `sluice run` exits with `EXIT_NOT_RETRYABLE`, so the Job's
+/// pod failure policy does not run it again.
+#[test]
+#[ignore = "needs a Kubernetes API server: run `make test`"]
+fn sluice_run_refused_credentials_mid_run_are_not_retried() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const KEY: &str = "runner-key-4d2c";
+    let ns = TempNamespace::new("runner-auth");
+    let dir = tempfile::tempdir().unwrap();
+    let answered = AtomicUsize::new(0);
+    let api = server::Server::start(move |seen| {
+        // The key is revoked once the first page is out.
+        if seen.header("x-api-key") != Some(KEY) || answered.fetch_add(1, Ordering::SeqCst) > 0 {
+            return server::Reply::status(401, r#"{"error":"invalid api key"}"#);
+        }
+        server::Reply::json(r#"{"data": [{"id": 1}], "next": "/items?page=2"}"#)
+    });
+    // The Secret's key as the controller mounts it into the run's pod.
+    let secrets = dir.path().join("secrets");
+    std::fs::create_dir_all(secrets.join("api")).unwrap();
+    std::fs::write(secrets.join("api/apiKey"), KEY).unwrap();
+    let manifests = format!(
+        "apiVersion: sluice.dev/v1alpha1
+kind: ConnectorProfile
+metadata: {{name: api}}
+spec:
+  http: {{baseUrl: '{base}'}}
+  credentials:
+    secretRef: {{name: api}}
+    apiKey: {{in: Header, name: X-Api-Key}}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: ConnectorProfile
+metadata: {{name: local}}
+spec: {{file: {{root: {root}}}}}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: Flow
+metadata: {{name: items}}
+spec:
+  source:
+    connectorProfileRef: {{name: api}}
+    http: {{path: /items, recordSelector: /data, pagination: {{type: NextUrl, nextUrl: {{pointer: /next}}}}}}
+  destination:
+    connectorProfileRef: {{name: local}}
+    file: {{path: out, format: JsonLines, pathTemplate: '{{runId}}'}}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: FlowRun
+metadata: {{name: r1}}
+spec: {{flowRef: {{name: items}}}}
+",
+        base = api.base,
+        root = dir.path().display()
+    );
+    kubectl_ok(&["create", "-n", &ns.name, "-f", "-"], Some(&manifests));
+    let out = support::Sluice::new(
+        dir.path(),
+        &["run", "--namespace", &ns.name, "--name", "r1"],
+    )
+    .env(sluice::protocol::SECRETS_DIR_ENV, &secrets)
+    .output();
+    let printed = support::text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(i32::from(sluice::runner::EXIT_NOT_RETRYABLE)),
+        "{printed}"
+    );
+    assert!(!printed.contains(KEY), "{printed}");
+    let status = get_json(&ns.name, "flowrun/r1")["status"].clone();
+    assert_eq!(status["phase"], "Failed", "{status}");
+    assert_eq!(
+        status["error"]["reason"], "AuthenticationFailed",
+        "{status}"
+    );
+    assert_eq!(status["error"]["retryable"], false, "{status}");
+    assert!(!status.to_string().contains(KEY), "{status}");
+    // The first page was answered; the next one was refused.
+    let message = status["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("/items?page=2"), "{message}");
+    assert!(!dir.path().join("out/r1").exists(), "nothing published");
 }

@@ -10,6 +10,36 @@
 //! new connector inherits the whole contract by adding a fixture.
 //!
 //! Runs go through the `sluice local` binary, as a user would run them.
+//!
+//! **Failures mid-run.** Three cases check how a failure that meets a run
+//! after its source opened reaches the run's error, as the runner sees it:
+//! the Flow is planned (`sluice::plan::plan`, which opens the source and
+//! makes its first requests), the fault is armed, and the run goes through
+//! `sluice::pipeline::engine`; the engine's error must carry the class the
+//! connector gave it:
+//!
+//! - `credentials_refused_mid_run` — credentials refused by a later
+//!   request: `AuthenticationFailed`, not retryable;
+//! - `rate_limit_outlasts_retries` — a rate limit longer than the retry
+//!   budget: `RateLimited`, retryable;
+//! - `transient_failure_outlasts_retries` — server errors or a dropped
+//!   connection beyond the retries: `Unreachable`, retryable.
+//!
+//! No message may hold a secret. The faults are real answers, as each
+//! vendor documents them: the stand-in servers (http, Zendesk, Salesforce)
+//! have switches for them, and moto and PostgreSQL are reached through the
+//! fault-injecting proxies of `tests/support/faults.rs`. The retry budgets
+//! are the connectors' own (no profile or Flow field sets them): the http
+//! and Zendesk rate limits ask for a 1 s `Retry-After`, Salesforce's daily
+//! allocation is not retried, S3 and 5xx answers meet the default backoff,
+//! so each case takes a few seconds.
+//!
+//! A case that does not apply to a connector is not generated for it, so
+//! it is absent from the test list rather than passing empty: `conformance!`
+//! takes the list of fault cases (`faults: [...]`, all three by default).
+//! The file connector has no credentials, no network and no server, so none
+//! of the three; PostgreSQL has no rate limit (too many connections,
+//! SQLSTATE 53300, is a transient failure), so no `rate_limit_outlasts_retries`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -30,7 +60,10 @@ use serde_json::Value;
 use sluice::api::v1alpha1::flow_run::ErrorReason;
 use sluice::connectors::secrets::Resolver;
 use sluice::manifest::Bundle;
+use sluice::pipeline::engine;
 use sluice::pipeline::error::Classify;
+use sluice::plan::RunParams;
+use support::faults::{Fault, PgProxy, S3Proxy, Switch};
 use support::postgres::Postgres;
 use support::{Sluice, free_port as closed_port, indent, text, unique};
 
@@ -111,6 +144,51 @@ trait Fixture {
     /// read-only objects cannot).
     fn entity_writable(&self) -> bool {
         true
+    }
+    /// A source entity whose reads meet `fault` once armed, with enough
+    /// pages (rows, objects) left after the source opened that a later
+    /// request meets it. Only called for the fault cases listed in the
+    /// connector's `conformance!` line.
+    fn faulty(&self, fault: Fault) -> Faulty<'_> {
+        panic!(
+            "this fixture injects no faults ({fault:?}); leave the case out of its conformance! line"
+        )
+    }
+}
+
+/// A run set up to meet a fault after it opened.
+struct Faulty<'a> {
+    /// The ConnectorProfile `subject` and its Secrets, as YAML documents.
+    profile: String,
+    /// The Flow's `source` block.
+    source: String,
+    /// The secret values of the profile: none may appear in the error.
+    secrets: Vec<String>,
+    /// Starts the fault: every later request is refused.
+    arm: Box<dyn Fn() + 'a>,
+    /// Requests refused so far.
+    refused: Box<dyn Fn() -> usize + 'a>,
+    /// What must live as long as the run (a proxy).
+    _keep: Option<Box<dyn std::any::Any>>,
+}
+
+/// A [`Faulty`] for a server that consults `switch`.
+fn switched<'a>(
+    profile: String,
+    source: String,
+    secrets: &[&str],
+    switch: &Switch,
+    fault: Fault,
+    keep: Option<Box<dyn std::any::Any>>,
+) -> Faulty<'a> {
+    let (arm, count) = (switch.clone(), switch.clone());
+    Faulty {
+        profile,
+        source,
+        secrets: secrets.iter().map(|s| (*s).to_owned()).collect(),
+        arm: Box::new(move || arm.arm(fault)),
+        refused: Box::new(move || count.refused()),
+        _keep: keep,
     }
 }
 
@@ -555,52 +633,128 @@ fn writes(f: &dyn Fixture) {
     }
 }
 
+/// Plans a run of the fixture's faulty entity into local files, arms the
+/// fault once the source has opened, runs the engine and returns its error,
+/// after checking that the source failed, the fault was met, no secret is
+/// in the message and nothing was published.
+fn fail_mid_run(f: &dyn Fixture, fault: Fault) -> engine::Error {
+    let faulty = f.faulty(fault);
+    let manifest = format!(
+        "{LOCAL}---\n{}\n---\napiVersion: sluice.dev/v1alpha1
+kind: Flow
+metadata: {{name: conformance}}
+spec:
+  source: {}
+  destination: {}
+  sync: {FULL}
+",
+        faulty.profile,
+        faulty.source,
+        local_out("fault")
+    );
+    let bundle = Bundle::parse(&manifest, "conformance").unwrap();
+    let params = RunParams {
+        run_id: "fault".to_owned(),
+        time: chrono::Utc::now(),
+        overrides: None,
+        working_dir: f.dir().to_path_buf(),
+        window_start: None,
+        window_end: None,
+        secrets: Resolver::manifest(bundle.secrets.clone()),
+    };
+    let plan = sluice::plan::plan(&bundle.profiles, &bundle.flows[0], params)
+        .unwrap_or_else(|e| panic!("the run opens before the fault: {e}"));
+    (faulty.arm)();
+    let result = engine::run(
+        plan.source,
+        &plan.tasks,
+        plan.destination,
+        plan.quarantine,
+        &plan.options,
+        &mut |_| {},
+    );
+    let Err(failure) = result else {
+        panic!("the run succeeded through {fault:?}");
+    };
+    let error = failure.error;
+    assert!(matches!(error, engine::Error::Source(_)), "{error}");
+    assert!((faulty.refused)() > 0, "the fault was not met: {error}");
+    let shown = format!("{error} {error:?}");
+    for secret in &faulty.secrets {
+        assert!(!shown.contains(secret.as_str()), "a secret in {shown}");
+    }
+    assert!(
+        read_json_lines(&f.dir().join("out/fault")).is_empty(),
+        "nothing of a failed run is published"
+    );
+    error
+}
+
+/// MUST: credentials refused mid-run (the source opened, a later request
+/// is refused) fail the run as AuthenticationFailed, not retryable.
+fn credentials_refused_mid_run(f: &dyn Fixture) {
+    let error = fail_mid_run(f, Fault::Auth);
+    assert_eq!(error.reason(), ErrorReason::AuthenticationFailed, "{error}");
+    assert!(!error.retryable(), "{error} must not be retryable");
+}
+
+/// MUST: a rate limit that outlasts the retry budget fails the run as
+/// RateLimited, retryable.
+fn rate_limit_outlasts_retries(f: &dyn Fixture) {
+    let error = fail_mid_run(f, Fault::RateLimit);
+    assert_eq!(error.reason(), ErrorReason::RateLimited, "{error}");
+    assert!(error.retryable(), "{error} must be retryable");
+}
+
+/// MUST: server errors or a broken connection that outlast the retries
+/// fail the run as Unreachable, retryable.
+fn transient_failure_outlasts_retries(f: &dyn Fixture) {
+    let error = fail_mid_run(f, Fault::Transient);
+    assert_eq!(error.reason(), ErrorReason::Unreachable, "{error}");
+    assert!(error.retryable(), "{error} must be retryable");
+}
+
+/// `conformance!(name, fixture[, faults: [cases]][, #[gate]])`: the
+/// contract's tests for one connector in module `name`. Every connector
+/// runs the whole contract and, by default, the three fault cases;
+/// `faults: [...]` lists the ones that apply when some do not, so the
+/// others are absent rather than passing empty.
 macro_rules! conformance {
     ($module:ident, $fixture:expr $(, #[$gate:meta])?) => {
+        conformance!(
+            $module,
+            $fixture,
+            faults: [
+                credentials_refused_mid_run,
+                rate_limit_outlasts_retries,
+                transient_failure_outlasts_retries
+            ]
+            $(, #[$gate])?
+        );
+    };
+    ($module:ident, $fixture:expr, faults: [$($case:ident),* $(,)?] $(, #[$gate:meta])?) => {
         mod $module {
             use super::*;
 
-            #[test]
-            $(#[$gate])?
-            fn check_passes() {
-                super::check_passes(&$fixture);
+            /// One contract function as a test, gated like the others.
+            macro_rules! case {
+                ($name:ident) => {
+                    #[test]
+                    $(#[$gate])?
+                    fn $name() {
+                        super::$name(&$fixture);
+                    }
+                };
             }
 
-            #[test]
-            $(#[$gate])?
-            fn bad_credentials_are_authentication_failed() {
-                super::bad_credentials_are_authentication_failed(&$fixture);
-            }
-
-            #[test]
-            $(#[$gate])?
-            fn unreachable_is_classified() {
-                super::unreachable_is_classified(&$fixture);
-            }
-
-            #[test]
-            $(#[$gate])?
-            fn discovery() {
-                super::discovery(&$fixture);
-            }
-
-            #[test]
-            $(#[$gate])?
-            fn full_read() {
-                super::full_read(&$fixture);
-            }
-
-            #[test]
-            $(#[$gate])?
-            fn incremental_read() {
-                super::incremental_read(&$fixture);
-            }
-
-            #[test]
-            $(#[$gate])?
-            fn writes() {
-                super::writes(&$fixture);
-            }
+            case!(check_passes);
+            case!(bad_credentials_are_authentication_failed);
+            case!(unreachable_is_classified);
+            case!(discovery);
+            case!(full_read);
+            case!(incremental_read);
+            case!(writes);
+            $(case!($case);)*
         }
     };
 }
@@ -672,23 +826,34 @@ spec: {file: {root: ./subject}}"
     }
 }
 
-conformance!(file, FileFixture::new());
+// No credentials, no network, no server: no fault case applies.
+conformance!(file, FileFixture::new(), faults: []);
 
 // ------------------------------------------------------------------ http
 
 /// An API serving the seeded records at `/orders` under `data`, filtered
-/// by `since` / `until` on `updated_at`, to callers with the key.
+/// by `since` / `until` on `updated_at`, to callers with the key; and
+/// [`HTTP_PAGES`] pages of one record at `/paged?page=N`, each naming the
+/// next under `next`, which answer as the armed fault says: 401 (the key
+/// was revoked), 429 with `Retry-After: 1`, 503.
 struct HttpFixture {
     dir: tempfile::TempDir,
     server: server::Server,
+    switch: Switch,
 }
 
 const HTTP_KEY: &str = "good-key-7c1e";
+const HTTP_PAGES: u64 = 50;
 
 impl HttpFixture {
     fn new() -> Self {
         let seeded = records();
+        let switch = Switch::default();
+        let faults = switch.clone();
         let server = server::Server::start(move |seen| {
+            if seen.path == "/paged" {
+                return Self::paged(seen, &faults);
+            }
             if seen.header("x-api-key") != Some(HTTP_KEY) {
                 return server::Reply::status(401, r#"{"error":"invalid api key"}"#);
             }
@@ -709,7 +874,32 @@ impl HttpFixture {
         Self {
             dir: tempfile::tempdir().unwrap(),
             server,
+            switch,
         }
+    }
+
+    fn paged(seen: &server::Seen, switch: &Switch) -> server::Reply {
+        match switch.hit() {
+            Some(Fault::Auth) => {
+                return server::Reply::status(401, r#"{"error":"invalid api key"}"#);
+            }
+            Some(Fault::RateLimit) => {
+                return server::Reply::status(429, r#"{"error":"rate limit exceeded"}"#)
+                    .header("retry-after", "1");
+            }
+            Some(Fault::Transient) => {
+                return server::Reply::status(503, r#"{"error":"service unavailable"}"#);
+            }
+            None => {}
+        }
+        if seen.header("x-api-key") != Some(HTTP_KEY) {
+            return server::Reply::status(401, r#"{"error":"invalid api key"}"#);
+        }
+        let page: u64 = seen.param("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+        let next = (page < HTTP_PAGES).then(|| format!("/paged?page={}", page + 1));
+        let record = serde_json::json!({"id": page, "name": format!("order-{page}"),
+            "amount": page as f64, "updated_at": "2026-01-01T00:00:00Z"});
+        server::Reply::json(serde_json::json!({"data": [record], "next": next}).to_string())
     }
 
     fn profile_with(&self, base: &str, key: &str) -> String {
@@ -779,6 +969,17 @@ impl Fixture for HttpFixture {
     }
     fn dir(&self) -> &Path {
         self.dir.path()
+    }
+    fn faulty(&self, fault: Fault) -> Faulty<'_> {
+        let source = "{connectorProfileRef: {name: subject}, http: {path: /paged, recordSelector: /data, pagination: {type: NextUrl, nextUrl: {pointer: /next}}}}";
+        switched(
+            self.profile(),
+            source.to_owned(),
+            &[HTTP_KEY],
+            &self.switch,
+            fault,
+            None,
+        )
     }
 }
 
@@ -883,6 +1084,38 @@ impl Fixture for ZendeskFixture {
     fn entity_writable(&self) -> bool {
         false
     }
+    /// 1,000 brands (ten pages of 100); armed, the list answers as Zendesk
+    /// documents: 401 `Couldn't authenticate you` (the API token was
+    /// deactivated), 429 with `Retry-After: 1`, 503.
+    fn faulty(&self, fault: Fault) -> Faulty<'_> {
+        let items: Vec<Value> = (1..=1000)
+            .map(|i| {
+                serde_json::json!({"id": i, "name": format!("brand-{i}"), "amount": f64::from(i),
+                    "updated_at": "2026-01-01T00:00:00Z"})
+            })
+            .collect();
+        self.server
+            .with(|s| s.lists.insert("brands".to_owned(), items));
+        let answer = match fault {
+            Fault::Auth => zendesk_server::Fault::Unauthenticated,
+            Fault::RateLimit => zendesk_server::Fault::TooManyRequests(1),
+            Fault::Transient => zendesk_server::Fault::ServerError(503),
+        };
+        let refused = |s: &zendesk_server::Zendesk| {
+            s.requests_to("/api/v2/brands")
+                .iter()
+                .filter(|r| r.status != 200)
+                .count()
+        };
+        Faulty {
+            profile: self.profile(),
+            source: self.source("brands"),
+            secrets: vec![ZENDESK_TOKEN.to_owned()],
+            arm: Box::new(move || self.server.inject("/api/v2/brands", vec![answer; 100])),
+            refused: Box::new(move || refused(&self.server)),
+            _keep: None,
+        }
+    }
 }
 
 conformance!(zendesk, ZendeskFixture::new());
@@ -912,12 +1145,16 @@ impl PostgresFixture {
     }
 
     fn profile_with(&self, port: &str, password: &str) -> String {
+        self.profile_at(&self.host, port, password)
+    }
+
+    fn profile_at(&self, host: &str, port: &str, password: &str) -> String {
         format!(
             "apiVersion: sluice.dev/v1alpha1
 kind: ConnectorProfile
 metadata: {{name: subject}}
 spec:
-  postgres: {{host: '{}', port: {port}, database: '{}', sslMode: Disable}}
+  postgres: {{host: '{host}', port: {port}, database: '{}', sslMode: Disable}}
   credentials:
     secretRef: {{name: pg}}
     basic: {{}}
@@ -926,7 +1163,7 @@ apiVersion: v1
 kind: Secret
 metadata: {{name: pg}}
 stringData: {{username: '{}', password: '{password}'}}",
-            self.host, self.database, self.user
+            self.database, self.user
         )
     }
 
@@ -981,6 +1218,28 @@ impl Fixture for PostgresFixture {
     fn write_modes(&self) -> &'static [&'static str] {
         &["Append", "Overwrite", "Upsert"]
     }
+    /// The seeded table read two rows a fetch through [`PgProxy`]: armed,
+    /// the client's next message is answered with a FATAL ErrorResponse
+    /// (28P01 for refused credentials, 57P01 for a server shutting down)
+    /// and the connection closed.
+    fn faulty(&self, fault: Fault) -> Faulty<'_> {
+        let entity = self.seed(&records()).unwrap();
+        let table = entity.trim_start_matches("public.");
+        let proxy = PgProxy::start(&self.host, self.port.parse().unwrap(), &self.user);
+        let profile = self.profile_at("127.0.0.1", &proxy.port.to_string(), &self.password);
+        let source = format!(
+            "{{connectorProfileRef: {{name: subject}}, postgres: {{table: {table}, fetchSize: 2}}}}"
+        );
+        let switch = proxy.switch.clone();
+        switched(
+            profile,
+            source,
+            &[&self.password],
+            &switch,
+            fault,
+            Some(Box::new(proxy)),
+        )
+    }
     fn read_back(&self, entity: &str) -> Vec<Record> {
         self.sql(&format!(
             "SELECT id, name, amount, updated_at::text FROM {entity} ORDER BY id, amount"
@@ -1001,9 +1260,12 @@ impl Fixture for PostgresFixture {
     }
 }
 
+// PostgreSQL has no rate limit (too many connections, 53300, is a
+// transient failure): no rate_limit_outlasts_retries.
 conformance!(
     postgres,
     PostgresFixture::new(),
+    faults: [credentials_refused_mid_run, transient_failure_outlasts_retries],
     #[ignore = "needs the PostgreSQL server: run make test"]
 );
 
@@ -1154,6 +1416,23 @@ impl Fixture for S3Fixture {
     }
     fn write_modes(&self) -> &'static [&'static str] {
         &["Append", "Overwrite"]
+    }
+    /// The seeded object read through [`S3Proxy`] in front of moto: armed,
+    /// every request is answered with S3's error XML (403
+    /// InvalidAccessKeyId, 503 SlowDown, 500 InternalError).
+    fn faulty(&self, fault: Fault) -> Faulty<'_> {
+        let entity = self.seed(&records()).unwrap();
+        let proxy = S3Proxy::start(&self.endpoint);
+        let profile = Self::profile_with(&proxy.endpoint, AWS_SECRET);
+        let switch = proxy.switch.clone();
+        switched(
+            profile,
+            self.source(&entity),
+            &[AWS_SECRET],
+            &switch,
+            fault,
+            Some(Box::new(proxy)),
+        )
     }
     fn read_back(&self, bucket: &str) -> Vec<Record> {
         let mut out: Vec<Record> = self
@@ -1323,6 +1602,52 @@ impl Fixture for SalesforceFixture {
     }
     fn write_modes(&self) -> &'static [&'static str] {
         &["Append", "Upsert", "Update", "Delete"]
+    }
+    /// An object of 2,500 records (two REST query pages of 2,000); armed,
+    /// the org answers as Salesforce documents: access revoked (401
+    /// INVALID_SESSION_ID, then the JWT bearer grant refused with
+    /// `invalid_grant`), the API allocation spent (403
+    /// REQUEST_LIMIT_EXCEEDED), 503 SERVER_UNAVAILABLE.
+    fn faulty(&self, fault: Fault) -> Faulty<'_> {
+        let name = unique("Many");
+        let many: Vec<Record> = (1..=2500)
+            .map(|i| {
+                let updated = "2026-01-01T00:00:00Z".to_owned();
+                (i, format!("order-{i}"), i as f64, updated)
+            })
+            .collect();
+        self.org.add_object(&name, Self::object(&many));
+        let armed_at = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(usize::MAX));
+        let seen = armed_at.clone();
+        let key_line = self.pem.lines().nth(1).unwrap().to_owned();
+        Faulty {
+            profile: self.profile(),
+            source: self.source(&name),
+            secrets: vec![
+                SF_CLIENT_SECRET.to_owned(),
+                "conformance-refresh-token".to_owned(),
+                key_line,
+            ],
+            arm: Box::new(move || {
+                armed_at.store(
+                    self.org.server.requests().len(),
+                    std::sync::atomic::Ordering::SeqCst,
+                );
+                match fault {
+                    Fault::Auth => self.org.faults(|f| f.revoked = true),
+                    Fault::RateLimit => self.org.api_usage(15_000, 15_000),
+                    Fault::Transient => self.org.faults(|f| f.server_errors = 1_000),
+                }
+            }),
+            refused: Box::new(move || {
+                self.org
+                    .server
+                    .requests()
+                    .len()
+                    .saturating_sub(seen.load(std::sync::atomic::Ordering::SeqCst))
+            }),
+            _keep: None,
+        }
     }
     fn read_back(&self, entity: &str) -> Vec<Record> {
         let mut out: Vec<Record> = self

@@ -27,7 +27,8 @@
 //! The connected app's key pair is generated with openssl when a test
 //! starts ([`generate_key`]), so no private key is kept in the repository.
 //!
-//! Faults can be injected: expired sessions, 5xx answers, a malformed
+//! Faults can be injected: expired sessions, revoked access (sessions and
+//! grants refused), 5xx answers, a malformed
 //! query page, failing bulk jobs, a field removed after describe, and
 //! per-record validation errors.
 
@@ -247,6 +248,11 @@ pub struct Faults {
     pub reject_negative_amounts: bool,
     /// Polls a bulk job stays InProgress.
     pub bulk_polls: u32,
+    /// The connected app's access is revoked (an admin revoked it, or the
+    /// user's password was reset): every session is forgotten, so data
+    /// requests meet `401 INVALID_SESSION_ID`, and the token endpoint
+    /// refuses every grant with `invalid_grant`.
+    pub revoked: bool,
 }
 
 #[derive(Debug)]
@@ -798,6 +804,9 @@ impl State {
         if major < self.versions.0 || major > self.versions.1 || !version.ends_with(".0") {
             return errors(404, "NOT_FOUND", "The requested resource does not exist");
         }
+        if self.faults.revoked {
+            self.sessions.clear();
+        }
         let token = seen
             .header("authorization")
             .and_then(|a| a.strip_prefix("Bearer "))
@@ -860,6 +869,9 @@ impl State {
     }
 
     fn token(&mut self, seen: &Seen) -> Reply {
+        if self.faults.revoked {
+            return oauth_error("invalid_grant", "expired access/refresh token");
+        }
         let form = seen.form();
         match form.get("grant_type").map(String::as_str) {
             Some("urn:ietf:params:oauth:grant-type:jwt-bearer") => {

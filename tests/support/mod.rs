@@ -10,6 +10,8 @@
 //!   `sluice run` and `sluice check` processes.
 //! - [`postgres`], [`moto`] — the PostgreSQL server and moto `make test`
 //!   starts, found through their `SLUICE_TEST_*` variables.
+//! - [`faults`] — faults injected mid-run: a switch stand-in servers
+//!   consult, and fault-injecting proxies in front of moto and PostgreSQL.
 //! - this file — paths in the repository, names unique to a test process,
 //!   free ports, working folders seeded with files, the files under a
 //!   folder, base64, indenting for YAML, and [`server_var`].
@@ -28,6 +30,7 @@
 pub mod bin;
 pub mod cluster;
 pub mod controller;
+pub mod faults;
 pub mod moto;
 pub mod node;
 pub mod postgres;

@@ -111,6 +111,8 @@ pub enum Fault {
     ServerError(u16),
     /// 401 as for an expired OAuth token.
     ExpiredToken,
+    /// 401 as for an API token that was deactivated or deleted.
+    Unauthenticated,
     /// 403 as for a user without the permission.
     Forbidden,
     /// A malformed page.
@@ -1000,6 +1002,9 @@ impl State {
                     401,
                     json!({"error": "invalid_token", "error_description": "The access token provided is expired, revoked, malformed or invalid for other reasons."}),
                 );
+            }
+            Some(Fault::Unauthenticated) => {
+                return Reply::json(401, json!({"error": "Couldn't authenticate you"}));
             }
             Some(Fault::Forbidden) => {
                 return Reply::json(

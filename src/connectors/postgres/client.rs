@@ -16,6 +16,7 @@ use tokio_postgres::{Client, NoTls};
 use crate::api::v1alpha1::connector_profile::PostgresSslMode;
 
 use super::{Error, PgConfig, Result};
+use crate::pipeline::error::ErrorClass;
 
 /// Quotes an identifier (`"a""b"`).
 pub fn ident(name: &str) -> String {
@@ -53,6 +54,43 @@ pub fn query_error(context: impl Into<String>, e: &tokio_postgres::Error) -> Err
     Error::Query {
         context: context.into(),
         message: message(e),
+        class: class_of(e),
+    }
+}
+
+/// The class of a failed statement, from the server's SQLSTATE (Appendix A
+/// of the PostgreSQL manual): class 28 (the password or role refused, also
+/// mid-session) is `Auth`; 42501 (a missing privilege) `Forbidden`; 08
+/// (connection exceptions), 53 (insufficient resources, such as too many
+/// connections), 57P01-57P03 (the server shutting down or not yet up),
+/// 40001 and 40P01 (serialization failure, deadlock) `Transient`; 22 and
+/// 23 (data exceptions, constraint violations) `Data`; 42P01 (no such
+/// table) and 3F000 (no such schema) `Config`. A connection that closed or
+/// broke without an answer is `Transient`; anything else the server
+/// refused is `Write`, not retried.
+pub fn class_of(e: &tokio_postgres::Error) -> ErrorClass {
+    let Some(code) = e.code() else {
+        let io = std::iter::successors(std::error::Error::source(e), |c| c.source())
+            .any(|c| c.is::<std::io::Error>());
+        return if e.is_closed() || io {
+            ErrorClass::Transient
+        } else {
+            ErrorClass::Write
+        };
+    };
+    sqlstate_class(code.code())
+}
+
+/// The class of a SQLSTATE code ([`class_of`]).
+pub fn sqlstate_class(code: &str) -> ErrorClass {
+    match code {
+        c if c.starts_with("28") => ErrorClass::Auth,
+        "42501" => ErrorClass::Forbidden,
+        "40001" | "40P01" | "57P01" | "57P02" | "57P03" => ErrorClass::Transient,
+        c if c.starts_with("08") || c.starts_with("53") => ErrorClass::Transient,
+        c if c.starts_with("22") || c.starts_with("23") => ErrorClass::Data,
+        "42P01" | "3F000" => ErrorClass::Config,
+        _ => ErrorClass::Write,
     }
 }
 
@@ -292,5 +330,28 @@ impl ServerCertVerifier for AnyCertificate {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlstates_are_classified_by_what_they_mean() {
+        let class = sqlstate_class;
+        assert_eq!(class("28P01"), ErrorClass::Auth);
+        assert_eq!(class("28000"), ErrorClass::Auth);
+        assert_eq!(class("42501"), ErrorClass::Forbidden);
+        for transient in [
+            "08006", "53300", "57P01", "57P02", "57P03", "40001", "40P01",
+        ] {
+            assert_eq!(class(transient), ErrorClass::Transient, "{transient}");
+        }
+        assert_eq!(class("22P02"), ErrorClass::Data);
+        assert_eq!(class("23505"), ErrorClass::Data);
+        assert_eq!(class("42P01"), ErrorClass::Config);
+        assert_eq!(class("3F000"), ErrorClass::Config);
+        assert_eq!(class("XX000"), ErrorClass::Write);
     }
 }

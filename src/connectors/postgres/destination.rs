@@ -20,7 +20,7 @@ use tokio_postgres::Client;
 
 use crate::connectors::common::runtime;
 use crate::pipeline::engine::{Destination, Outcome};
-use crate::pipeline::error::ConnectorError;
+use crate::pipeline::error::{ConnectorError, ErrorClass};
 
 use super::client::{connect, ident, qualified, query_error};
 use super::{Error, PgConfig, Result};
@@ -421,6 +421,7 @@ impl PostgresRecordDestination {
                                 self.description,
                                 self.settings.id_fields.join(", ")
                             ),
+                            class: ErrorClass::Write,
                         });
                     }
                     return Err(query_error(context, &e));

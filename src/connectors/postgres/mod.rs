@@ -75,6 +75,9 @@ pub enum Error {
         context: String,
         /// The server's message.
         message: String,
+        /// The class of the failure, from the server's SQLSTATE
+        /// ([`client::class_of`]).
+        class: ErrorClass,
     },
     /// The connector's runtime could not start.
     #[error("cannot start the postgres connector's runtime: {0}")]
@@ -87,7 +90,7 @@ impl Classify for Error {
             Self::Secret(e) => e.class(),
             Self::Connect { .. } => ErrorClass::Transient,
             Self::Authentication { .. } => ErrorClass::Auth,
-            Self::Query { .. } => ErrorClass::Write,
+            Self::Query { class, .. } => *class,
             Self::Config { .. } | Self::TableNotFound { .. } => ErrorClass::Config,
             Self::Runtime(_) => ErrorClass::Internal,
         }
@@ -96,9 +99,12 @@ impl Classify for Error {
     fn retryable(&self) -> bool {
         match self {
             Self::Secret(e) => e.retryable(),
-            // The server refused a statement: the same statement would be
-            // refused again.
-            Self::Query { .. } => false,
+            // The server refused a statement for a reason of its own: the
+            // same statement would be refused again.
+            Self::Query {
+                class: ErrorClass::Write,
+                ..
+            } => false,
             other => other.class().retryable(),
         }
     }

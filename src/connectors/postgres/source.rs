@@ -118,7 +118,8 @@ pub struct PostgresRecordSource {
     client: Client,
     schema: SchemaRef,
     kinds: Arc<Vec<Kind>>,
-    fetch: String,
+    /// `FETCH n FROM` the cursor, prepared once.
+    fetch: tokio_postgres::Statement,
     description: String,
     done: bool,
     records: u64,
@@ -219,12 +220,20 @@ impl PostgresRecordSource {
         runtime
             .block_on(client.batch_execute(&begin))
             .map_err(|e| query_error(format!("spec.source.postgres: reading {description}"), &e))?;
+        // Prepared once: each unit is one round trip. The probe is closed
+        // on the way, so no request of the open is left pending that a
+        // later failure's answer could be taken for.
+        drop(statement);
+        let fetch = format!("FETCH {} FROM {CURSOR}", settings.fetch_size.max(1));
+        let fetch = runtime
+            .block_on(client.prepare(&fetch))
+            .map_err(|e| query_error(format!("spec.source.postgres: reading {description}"), &e))?;
         Ok(Self {
             runtime,
             client,
             schema: Arc::new(Schema::new(fields)),
             kinds: Arc::new(kinds),
-            fetch: format!("FETCH {} FROM {CURSOR}", settings.fetch_size.max(1)),
+            fetch,
             description,
             done: false,
             records: 0,

@@ -69,6 +69,10 @@ pub enum Error {
     /// The file output failed.
     #[error(transparent)]
     Output(#[from] crate::pipeline::output::Error),
+    /// Reading an object's bytes failed: the failed request's class
+    /// (refused credentials, throttling, a server error) travels inside.
+    #[error(transparent)]
+    Read(crate::pipeline::format::Error),
 }
 
 impl Classify for Error {
@@ -78,6 +82,7 @@ impl Classify for Error {
             Self::Secret(e) => e.class(),
             Self::Runtime(_) => ErrorClass::Internal,
             Self::Output(e) => e.class(),
+            Self::Read(e) => e.class(),
             Self::Request { message, .. } => class_of(message),
         }
     }
@@ -86,6 +91,7 @@ impl Classify for Error {
         match self {
             Self::Secret(e) => e.retryable(),
             Self::Output(e) => e.retryable(),
+            Self::Read(e) => e.retryable(),
             other => other.class().retryable(),
         }
     }
@@ -177,6 +183,29 @@ mod tests {
         assert_eq!(
             reason(&Error::Invalid("x".to_owned())),
             (ErrorReason::InvalidSpec, false)
+        );
+    }
+
+    #[test]
+    fn a_failed_read_keeps_the_class_of_its_request() {
+        let read = |class: ErrorClass| {
+            let failed = crate::pipeline::error::ConnectorError::new(class, "GET refused");
+            Error::Read(crate::pipeline::format::Error::Io {
+                context: "s3://b/k".to_owned(),
+                source: std::io::Error::other(failed),
+            })
+        };
+        assert_eq!(
+            reason(&read(ErrorClass::Auth)),
+            (ErrorReason::AuthenticationFailed, false)
+        );
+        assert_eq!(
+            reason(&read(ErrorClass::RateLimit)),
+            (ErrorReason::RateLimited, true)
+        );
+        assert_eq!(
+            reason(&read(ErrorClass::Transient)),
+            (ErrorReason::Unreachable, true)
         );
     }
 }

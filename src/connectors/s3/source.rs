@@ -18,7 +18,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use super::{Aws, Error, Result};
 use crate::api::v1alpha1::flow::{FileFormat, FileInput, S3Source as Spec};
 use crate::pipeline::engine::{Source, Unit};
-use crate::pipeline::error::ConnectorError;
+use crate::pipeline::error::{ConnectorError, ErrorClass};
 use crate::pipeline::format::{self, CsvReader};
 use crate::pipeline::read::ObjectReader;
 
@@ -46,8 +46,13 @@ pub struct S3RecordSource {
     current: Option<(String, ObjectReader)>,
 }
 
+/// A failed read keeps the class of the request that failed; anything
+/// else the format refused means the Flow's input settings do not fit.
 fn format_error(e: format::Error) -> Error {
-    Error::Invalid(e.to_string())
+    match e {
+        format::Error::Io { .. } | format::Error::Store(_) => Error::Read(e),
+        e => Error::Invalid(e.to_string()),
+    }
 }
 
 impl S3RecordSource {
@@ -296,7 +301,11 @@ impl Read for RangedReader {
                     .collect()
                     .await
                     .map(|b| b.into_bytes())
-                    .map_err(|e| std::io::Error::other(format!("{url}: {e}")))
+                    .map_err(|e| {
+                        // The body broke off: a network failure.
+                        let message = format!("{url}: {e}");
+                        std::io::Error::other(ConnectorError::new(ErrorClass::Transient, message))
+                    })
             })?;
             if body.is_empty() {
                 return Ok(0);
