@@ -87,6 +87,39 @@ pub trait Catalog {
     fn hint(&self) -> &'static str;
 }
 
+/// A connector's catalog made of its connection and its three functions:
+/// what each folder's `catalog_of` returns.
+pub struct CatalogOf<C, E> {
+    /// What the functions are given: a root, a client, settings.
+    pub connection: C,
+    /// The connection check.
+    pub check: fn(&C) -> Result<(), E>,
+    /// The entities, by name.
+    pub entities: fn(&C) -> Result<Vec<Entity>, E>,
+    /// One entity with its fields.
+    pub describe: fn(&C, &str) -> Result<Option<Entity>, E>,
+    /// What entity names look like, and how to list them.
+    pub hint: &'static str,
+}
+
+impl<C, E: Classify> Catalog for CatalogOf<C, E> {
+    fn check(&self) -> Result<(), ConnectorError> {
+        Ok((self.check)(&self.connection)?)
+    }
+
+    fn entities(&self) -> Result<Vec<Entity>, ConnectorError> {
+        Ok((self.entities)(&self.connection)?)
+    }
+
+    fn describe(&self, entity: &str) -> Result<Option<Entity>, ConnectorError> {
+        Ok((self.describe)(&self.connection, entity)?)
+    }
+
+    fn hint(&self) -> &'static str {
+        self.hint
+    }
+}
+
 /// A profile to ask, with what it needs to connect.
 #[derive(Clone, Copy)]
 pub struct Profile<'a> {

@@ -328,6 +328,16 @@ pub struct Opened<T> {
     pub description: String,
 }
 
+impl<T> Opened<T> {
+    /// `part`, described.
+    pub fn new(part: T, description: impl Into<String>) -> Result<Self> {
+        Ok(Self {
+            part,
+            description: description.into(),
+        })
+    }
+}
+
 /// Whether `source` can read an incremental window.
 pub fn reads_windows(source: SourceKind<'_>) -> bool {
     match source {

@@ -6,11 +6,9 @@ use std::path::{Component, Path, PathBuf};
 use crate::api::v1alpha1::ConnectorKind;
 use crate::api::v1alpha1::connector_profile::FileProfile;
 use crate::api::v1alpha1::flow::{FileDestination, FileLocation, FileSource};
-use crate::connectors::Entity;
-use crate::connectors::catalog::Catalog;
+use crate::connectors::catalog::{Catalog, CatalogOf};
 use crate::connectors::{Context, Error, Opened, ProfileRef, Result};
 use crate::pipeline::engine::{Destination, Quarantine, Source};
-use crate::pipeline::error::ConnectorError;
 
 /// The profile's root, resolved against the working directory, or why the
 /// profile cannot serve `field`.
@@ -39,10 +37,7 @@ pub fn open_source(
         root.join(&spec.path).display(),
         if count == 1 { "" } else { "s" }
     );
-    Ok(Opened {
-        part: Box::new(source),
-        description,
-    })
+    Opened::new(Box::new(source), description)
 }
 
 /// Opens `destination.file`.
@@ -56,10 +51,7 @@ pub fn open_destination(
     let overwrite = ctx.file_overwrite()?;
     let destination =
         super::destination(&root, spec, ctx.run_info(), overwrite).map_err(Error::connector)?;
-    Ok(Opened {
-        part: Box::new(destination),
-        description,
-    })
+    Opened::new(Box::new(destination), description)
 }
 
 /// Opens `errorHandling.errorLocation.file`.
@@ -74,28 +66,13 @@ pub fn open_quarantine(
     Ok(Box::new(quarantine))
 }
 
-/// The catalog of a `file` profile: the data files under its root.
-struct FileCatalog(PathBuf);
-
-impl Catalog for FileCatalog {
-    fn check(&self) -> Result<(), ConnectorError> {
-        Ok(super::catalog::check(&self.0)?)
-    }
-
-    fn entities(&self) -> Result<Vec<Entity>, ConnectorError> {
-        Ok(super::catalog::entities(&self.0)?)
-    }
-
-    fn describe(&self, entity: &str) -> Result<Option<Entity>, ConnectorError> {
-        Ok(super::catalog::describe(&self.0, entity)?)
-    }
-
-    fn hint(&self) -> &'static str {
-        "name a data file relative to the profile's root (.csv, .jsonl, .parquet); `sluice discover --profile NAME` lists them"
-    }
-}
-
-/// Opens the catalog of a `file` profile.
+/// Opens the catalog of a `file` profile: the data files under its root.
 pub fn catalog_of(settings: &FileProfile, working_dir: &Path) -> Box<dyn Catalog> {
-    Box::new(FileCatalog(working_dir.join(&settings.root)))
+    Box::new(CatalogOf {
+        connection: working_dir.join(&settings.root),
+        check: |root: &PathBuf| super::catalog::check(root),
+        entities: |root: &PathBuf| super::catalog::entities(root),
+        describe: |root: &PathBuf, entity| super::catalog::describe(root, entity),
+        hint: "name a data file relative to the profile's root (.csv, .jsonl, .parquet); `sluice discover --profile NAME` lists them",
+    })
 }

@@ -4,8 +4,7 @@
 use crate::api::v1alpha1::ConnectorKind;
 use crate::api::v1alpha1::connector_profile::ConnectorProfileSpec;
 use crate::api::v1alpha1::flow::{PostgresDestination, PostgresSource, WriteMode};
-use crate::connectors::Entity;
-use crate::connectors::catalog::Catalog;
+use crate::connectors::catalog::{Catalog, CatalogOf};
 use crate::connectors::secrets::Resolver;
 use crate::connectors::{Context, Error, Opened, ProfileRef, Result};
 use crate::pipeline::engine::{Destination, Source};
@@ -41,10 +40,7 @@ pub fn open_source(
     };
     let source = super::PostgresRecordSource::open(&config, &settings).map_err(Error::connector)?;
     let description = source.description().to_owned();
-    Ok(Opened {
-        part: Box::new(source),
-        description,
-    })
+    Opened::new(Box::new(source), description)
 }
 
 /// Opens `destination.postgres` with the Flow's write mode.
@@ -85,40 +81,21 @@ pub fn open_destination(
     let destination =
         super::PostgresRecordDestination::open(&config, settings).map_err(Error::connector)?;
     let description = format!("postgres table {}", destination.description());
-    Ok(Opened {
-        part: Box::new(destination),
-        description,
-    })
+    Opened::new(Box::new(destination), description)
 }
 
-/// The catalog of a `postgres` profile: its tables and their columns.
-struct PgCatalog(super::PgConfig);
-
-impl Catalog for PgCatalog {
-    fn check(&self) -> Result<(), ConnectorError> {
-        Ok(super::catalog::check(&self.0)?)
-    }
-
-    fn entities(&self) -> Result<Vec<Entity>, ConnectorError> {
-        Ok(super::catalog::entities(&self.0)?)
-    }
-
-    fn describe(&self, entity: &str) -> Result<Option<Entity>, ConnectorError> {
-        Ok(super::catalog::describe(&self.0, entity)?)
-    }
-
-    fn hint(&self) -> &'static str {
-        "name a table as schema.table (or table, in public); `sluice discover --profile NAME` lists them"
-    }
-}
-
-/// Resolves a `postgres` profile and opens its catalog.
+/// Resolves a `postgres` profile and opens its catalog: its tables and
+/// their columns.
 pub fn catalog_of(
     name: &str,
     spec: &ConnectorProfileSpec,
     secrets: &Resolver,
 ) -> Result<Box<dyn Catalog>, ConnectorError> {
-    Ok(Box::new(PgCatalog(super::PgConfig::new(
-        name, spec, secrets,
-    )?)))
+    Ok(Box::new(CatalogOf {
+        connection: super::PgConfig::new(name, spec, secrets)?,
+        check: super::catalog::check,
+        entities: super::catalog::entities,
+        describe: super::catalog::describe,
+        hint: "name a table as schema.table (or table, in public); `sluice discover --profile NAME` lists them",
+    }))
 }

@@ -5,8 +5,7 @@
 use crate::api::v1alpha1::ConnectorKind;
 use crate::api::v1alpha1::connector_profile::{ConnectorProfileSpec, S3Profile};
 use crate::api::v1alpha1::flow::{S3Destination, S3Location, S3Source};
-use crate::connectors::Entity;
-use crate::connectors::catalog::Catalog;
+use crate::connectors::catalog::{Catalog, CatalogOf};
 use crate::connectors::secrets::Resolver;
 use crate::connectors::{Context, Error, Opened, ProfileRef, Result};
 use crate::pipeline::engine::{Destination, Quarantine, Source};
@@ -45,10 +44,7 @@ pub fn open_source(
         spec.prefix,
         if count == 1 { "" } else { "s" }
     );
-    Ok(Opened {
-        part: Box::new(source),
-        description,
-    })
+    Opened::new(Box::new(source), description)
 }
 
 /// Opens `destination.s3`.
@@ -67,10 +63,7 @@ pub fn open_destination(
     let overwrite = ctx.file_overwrite()?;
     let destination = super::destination(aws, spec, ctx.run_info(), overwrite)
         .map_err(|e| Error::at(field)(e.into()))?;
-    Ok(Opened {
-        part: Box::new(destination),
-        description,
-    })
+    Opened::new(Box::new(destination), description)
 }
 
 /// Opens `errorHandling.errorLocation.s3`.
@@ -86,34 +79,19 @@ pub fn open_quarantine(
     Ok(Box::new(quarantine))
 }
 
-/// The catalog of an `s3` profile: its buckets and their objects.
-struct S3Catalog(super::Aws);
-
-impl Catalog for S3Catalog {
-    fn check(&self) -> Result<(), ConnectorError> {
-        Ok(super::catalog::check(&self.0)?)
-    }
-
-    fn entities(&self) -> Result<Vec<Entity>, ConnectorError> {
-        Ok(super::catalog::entities(&self.0)?)
-    }
-
-    fn describe(&self, entity: &str) -> Result<Option<Entity>, ConnectorError> {
-        Ok(super::catalog::describe(&self.0, entity)?)
-    }
-
-    fn hint(&self) -> &'static str {
-        "name a bucket or bucket/prefix holding .csv, .jsonl or .parquet objects; `sluice discover --profile NAME` lists the buckets"
-    }
-}
-
-/// Connects to AWS with an `s3` profile and opens its catalog.
+/// Connects to AWS with an `s3` profile and opens its catalog: its
+/// buckets and their objects.
 pub fn catalog_of(
     name: &str,
     settings: &S3Profile,
     spec: &ConnectorProfileSpec,
     secrets: &Resolver,
 ) -> Result<Box<dyn Catalog>, ConnectorError> {
-    let aws = super::Aws::connect(name, settings, spec.credentials.as_ref(), secrets)?;
-    Ok(Box::new(S3Catalog(aws)))
+    Ok(Box::new(CatalogOf {
+        connection: super::Aws::connect(name, settings, spec.credentials.as_ref(), secrets)?,
+        check: super::catalog::check,
+        entities: super::catalog::entities,
+        describe: super::catalog::describe,
+        hint: "name a bucket or bucket/prefix holding .csv, .jsonl or .parquet objects; `sluice discover --profile NAME` lists the buckets",
+    }))
 }

@@ -5,8 +5,7 @@
 use crate::api::v1alpha1::ConnectorKind;
 use crate::api::v1alpha1::connector_profile::ConnectorProfileSpec;
 use crate::api::v1alpha1::flow::{SalesforceDestination, SalesforceSource, WriteMode};
-use crate::connectors::Entity;
-use crate::connectors::catalog::Catalog;
+use crate::connectors::catalog::{Catalog, CatalogOf};
 use crate::connectors::secrets::Resolver;
 use crate::connectors::{Context, Error, Opened, ProfileRef, Result};
 use crate::pipeline::engine::{Destination, Quarantine, Source};
@@ -50,10 +49,7 @@ pub fn open_source(
     let source = super::SalesforceRecordSource::open(config, settings)
         .map_err(|e| Error::at(field)(e.into()))?;
     let description = source.description().to_owned();
-    Ok(Opened {
-        part: Box::new(source),
-        description,
-    })
+    Opened::new(Box::new(source), description)
 }
 
 /// Opens `destination.salesforce` with the Flow's write mode. Records
@@ -104,39 +100,21 @@ pub fn open_destination(
     let destination = super::SalesforceRecordDestination::open(config, settings)
         .map_err(|e| Error::at(field)(e.into()))?;
     let description = destination.description();
-    Ok(Opened {
-        part: Box::new(destination),
-        description,
-    })
+    Opened::new(Box::new(destination), description)
 }
 
-/// The catalog of a `salesforce` profile: the org's sObjects.
-struct SalesforceCatalog(super::SalesforceConfig);
-
-impl Catalog for SalesforceCatalog {
-    fn check(&self) -> Result<(), ConnectorError> {
-        Ok(super::catalog::check(&self.0)?)
-    }
-
-    fn entities(&self) -> Result<Vec<Entity>, ConnectorError> {
-        Ok(super::catalog::entities(&self.0)?)
-    }
-
-    fn describe(&self, entity: &str) -> Result<Option<Entity>, ConnectorError> {
-        Ok(super::catalog::describe(&self.0, entity)?)
-    }
-
-    fn hint(&self) -> &'static str {
-        "name an sObject by its API name (Opportunity, Invoice__c); `sluice discover --profile NAME` lists them"
-    }
-}
-
-/// Resolves a `salesforce` profile and opens its catalog.
+/// Resolves a `salesforce` profile and opens its catalog: the org's
+/// sObjects.
 pub fn catalog_of(
     name: &str,
     spec: &ConnectorProfileSpec,
     secrets: &Resolver,
 ) -> Result<Box<dyn Catalog>, ConnectorError> {
-    let config = super::SalesforceConfig::new(name, spec, secrets)?;
-    Ok(Box::new(SalesforceCatalog(config)))
+    Ok(Box::new(CatalogOf {
+        connection: super::SalesforceConfig::new(name, spec, secrets)?,
+        check: super::catalog::check,
+        entities: super::catalog::entities,
+        describe: super::catalog::describe,
+        hint: "name an sObject by its API name (Opportunity, Invoice__c); `sluice discover --profile NAME` lists them",
+    }))
 }

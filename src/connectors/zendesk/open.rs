@@ -5,8 +5,7 @@
 use crate::api::v1alpha1::ConnectorKind;
 use crate::api::v1alpha1::connector_profile::ConnectorProfileSpec;
 use crate::api::v1alpha1::flow::{ZendeskDestination, ZendeskSource};
-use crate::connectors::Entity;
-use crate::connectors::catalog::Catalog;
+use crate::connectors::catalog::{Catalog, CatalogOf};
 use crate::connectors::secrets::Resolver;
 use crate::connectors::{Context, Error, Opened, ProfileRef, Result};
 use crate::pipeline::engine::{Destination, Source};
@@ -41,10 +40,7 @@ pub fn open_source(
     let source = super::ZendeskRecordSource::open(client, &spec.object, &spec.include, window)
         .map_err(|e| Error::at("spec.source.zendesk")(e.into()))?;
     let description = source.description().to_owned();
-    Ok(Opened {
-        part: Box::new(source),
-        description,
-    })
+    Opened::new(Box::new(source), description)
 }
 
 /// Opens `destination.zendesk`: tickets created or updated in jobs.
@@ -67,41 +63,25 @@ pub fn open_destination(
     let destination = super::ZendeskTicketDestination::new(client, mode)
         .map_err(|e| Error::at(field)(e.into()))?;
     let description = destination.description();
-    Ok(Opened {
-        part: Box::new(destination),
-        description,
-    })
+    Opened::new(Box::new(destination), description)
 }
 
-/// The catalog of a `zendesk` profile: the objects Sluice knows, with
-/// their declared schemas.
-struct ZendeskCatalog(super::ZendeskConfig);
-
-impl Catalog for ZendeskCatalog {
-    fn check(&self) -> Result<(), ConnectorError> {
-        Ok(super::catalog::check(self.0.clone())?)
-    }
-
-    fn entities(&self) -> Result<Vec<Entity>, ConnectorError> {
-        self.check()?;
-        Ok(super::catalog::entities())
-    }
-
-    fn describe(&self, entity: &str) -> Result<Option<Entity>, ConnectorError> {
-        Ok(super::catalog::describe(self.0.clone(), entity)?)
-    }
-
-    fn hint(&self) -> &'static str {
-        "name a Zendesk object such as tickets, users, organizations or groups; `sluice discover --profile NAME` lists them"
-    }
-}
-
-/// Resolves a `zendesk` profile and opens its catalog.
+/// Resolves a `zendesk` profile and opens its catalog: the objects Sluice
+/// knows, with their declared schemas (listed once the check passes).
 pub fn catalog_of(
     name: &str,
     spec: &ConnectorProfileSpec,
     secrets: &Resolver,
 ) -> Result<Box<dyn Catalog>, ConnectorError> {
-    let config = super::ZendeskConfig::new(name, spec, secrets)?;
-    Ok(Box::new(ZendeskCatalog(config)))
+    Ok(Box::new(CatalogOf {
+        connection: super::ZendeskConfig::new(name, spec, secrets)?,
+        check: |config: &super::ZendeskConfig| super::catalog::check(config.clone()),
+        entities: |config: &super::ZendeskConfig| {
+            super::catalog::check(config.clone()).map(|()| super::catalog::entities())
+        },
+        describe: |config: &super::ZendeskConfig, entity| {
+            super::catalog::describe(config.clone(), entity)
+        },
+        hint: "name a Zendesk object such as tickets, users, organizations or groups; `sluice discover --profile NAME` lists them",
+    }))
 }
