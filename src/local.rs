@@ -55,7 +55,8 @@ pub struct Request {
     pub file: PathBuf,
     /// The Flow to run, when the file holds several.
     pub flow: Option<String>,
-    /// The run id; a timestamped one by default.
+    /// The run id; by default one of its own (the start time to the
+    /// microsecond and random bits), never another run's.
     pub run_id: Option<String>,
 }
 
@@ -97,6 +98,26 @@ fn load(request: &Request) -> Result<(Bundle, Flow)> {
     Ok((bundle, flow))
 }
 
+/// A run id for a run started without one: the start time to the
+/// microsecond and 32 random bits, so that two runs never share one (a
+/// shared id would make the second replace the first's output, whatever
+/// the write mode). `--run-id` names an id on purpose, and rerunning it
+/// replaces its output.
+fn automatic_run_id(now: chrono::DateTime<Utc>) -> String {
+    let mut random = [0u8; 4];
+    // Without randomness the microseconds and the process id keep runs of
+    // this machine apart.
+    let suffix = match ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random)
+    {
+        Ok(()) => random
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>(),
+        Err(_) => format!("p{}", std::process::id()),
+    };
+    format!("local-{}-{suffix}", now.format("%Y%m%dT%H%M%S%6fZ"))
+}
+
 /// Reads the manifests and plans the run.
 pub fn prepare(request: &Request) -> Result<Plan> {
     let (bundle, flow) = load(request)?;
@@ -111,7 +132,7 @@ pub fn prepare(request: &Request) -> Result<Plan> {
         .run_id
         .clone()
         .or_else(|| run.and_then(|r| r.metadata.name.clone()))
-        .unwrap_or_else(|| format!("local-{}", now.format("%Y%m%dT%H%M%SZ")));
+        .unwrap_or_else(|| automatic_run_id(now));
     let overrides = run.and_then(|r| r.spec.overrides.clone());
     let (window_start, window_end) = plan::override_window(overrides.as_ref());
     let params = RunParams {

@@ -326,3 +326,33 @@ fn discover_lists_the_source_fields_and_those_after_the_tasks() {
     );
     assert!(!dir.path().join("out/people").exists());
 }
+
+#[test]
+fn runs_without_a_run_id_never_share_one_so_appends_keep_both_outputs() {
+    let dir = setup("  sync: {writeMode: Append}\n");
+    // Started together, in the same second: each must get its own id.
+    let runs: Vec<_> = (0..3)
+        .map(|_| {
+            Sluice::new(dir.path(), &["local", "-f", "flow.yaml"])
+                .into_command()
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for run in runs {
+        let out = run.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let manifests = std::fs::read_dir(dir.path().join("out/_sluice/manifests/people"))
+        .unwrap()
+        .count();
+    assert_eq!(manifests, 3, "one manifest per run");
+    let written: usize = files_under(&dir.path().join("out"))
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .map(|p| std::fs::read_to_string(p).unwrap().lines().count())
+        .sum();
+    assert_eq!(written, 9, "every run's three records are kept");
+}
