@@ -208,6 +208,29 @@ fn invalid_manifests_are_refused_with_their_message() {
 
 #[test]
 #[ignore = "needs a Kubernetes API server: run `make test`"]
+fn valid_manifests_are_accepted() {
+    // The same corpus local mode must accept (src/manifest.rs tests), so
+    // the two cannot drift apart.
+    let ns = TempNamespace::new("valid");
+    let files = yaml_files("tests/manifests/valid");
+    assert!(files.len() >= 2, "valid corpus has {} files", files.len());
+    let mut wrong = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("readable");
+        let out = kubectl(&["create", "-n", &ns.name, "-f", "-"], Some(&text));
+        if !out.status.success() {
+            wrong.push(format!(
+                "{}: refused: {}",
+                file.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+#[ignore = "needs a Kubernetes API server: run `make test`"]
 fn the_server_fills_in_defaults() {
     let ns = TempNamespace::new("defaults");
     let minimal = r#"

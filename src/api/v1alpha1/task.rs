@@ -357,9 +357,10 @@ pub struct Mask {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 1000000))]
     pub count: Option<i32>,
-    /// The replacement character.
+    /// The replacement character: exactly one Unicode character (code
+    /// point), such as `*`, `•` or `é`; a line break is not one.
     #[serde(default = "default_mask_character")]
-    #[x_kube(validation = Rule::new("size(self) == 1").message("must be exactly one character"))]
+    #[x_kube(validation = Rule::new("self.matches('^.$')").message("must be exactly one character"))]
     #[schemars(length(min = 1, max = 4))]
     pub character: String,
 }
