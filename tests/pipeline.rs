@@ -337,3 +337,61 @@ fn csv_and_parquet_sources_read_the_same_records() {
             .contains("must stay under")
     );
 }
+
+#[test]
+fn json_surrogate_pair_escapes_decode_to_the_character_they_name() {
+    // Every code point that needs a surrogate pair, at the edges of the
+    // ranges where the decoder used to lose the carry into bit 16, written
+    // as an escape, as raw UTF-8 beside it, and beside ASCII.
+    let code_points: Vec<u32> = vec![
+        0x1_0000, 0x1_F600, 0x1_FFFF, 0x2_0000, 0x2_0BB7, 0x2_FFFF, 0x3_0000, 0xE_0001, 0xF_FFFF,
+        0x10_0000, 0x10_FFFF,
+    ];
+    let escape = |c: char| {
+        let mut units = [0u16; 2];
+        c.encode_utf16(&mut units)
+            .iter()
+            .map(|u| format!("\\u{u:04x}"))
+            .collect::<String>()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let chars: Vec<char> = code_points
+        .iter()
+        .map(|&p| char::from_u32(p).unwrap())
+        .collect();
+    write_lines(
+        dir.path(),
+        "in/names.jsonl",
+        chars
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| format!(r#"{{"id":{i},"escaped":"a{}z","raw":"a{c}z"}}"#, escape(c))),
+    );
+    let ran = run(
+        dir.path(),
+        "in/*.jsonl",
+        "JsonLines",
+        policy(serde_json::json!({"policy": "Fail"})),
+        2,
+        false,
+    );
+    assert!(
+        ran.result.is_ok(),
+        "{:?}",
+        ran.result.err().map(|f| f.error.to_string())
+    );
+    let lines = published(dir.path());
+    assert_eq!(lines.len(), chars.len());
+    for line in lines {
+        let record: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let id = usize::try_from(record["id"].as_u64().unwrap()).unwrap();
+        let expected = format!("a{}z", chars[id]);
+        assert_eq!(
+            record["escaped"].as_str().unwrap(),
+            expected,
+            "U+{:X} written as an escape",
+            code_points[id]
+        );
+        assert_eq!(record["raw"].as_str().unwrap(), expected);
+    }
+}
