@@ -369,6 +369,54 @@ async fn cancel_deletes_the_job_and_marks_the_run_cancelled() {
 
 #[tokio::test]
 #[ignore = "needs a Kubernetes API server and kube-controller-manager: run `make test`"]
+async fn cancel_leaves_a_job_of_the_same_name_that_another_owns() {
+    // A user who may create FlowRuns names one after someone else's Job
+    // and cancels it: the controller deletes only what the run owns.
+    let ns = TempNamespace::new("ctl-stranger");
+    let _dump = DumpOnFailure(ns.name.clone());
+    let client = client().await;
+    let work = work_dir_with_demo();
+    let _controller = Controller::start(&ns.name);
+    let _node = Node::start(client.clone(), &ns.name, Mode::Hold, work.path());
+    apply(&ns.name, &demo_manifests());
+    apply(
+        &ns.name,
+        "apiVersion: batch/v1
+kind: Job
+metadata: {name: nightly-report}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: report, image: example.invalid/report:1, command: [report]}]
+",
+    );
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns.name);
+    let stranger = jobs.get("nightly-report").await.unwrap();
+    apply(&ns.name, &flow_run("nightly-report", "opportunities"));
+    let runs: Api<FlowRun> = Api::namespaced(client.clone(), &ns.name);
+    runs.patch(
+        "nightly-report",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"spec": {"cancel": true}})),
+    )
+    .await
+    .unwrap();
+    wait_for(&runs, "nightly-report", "the run to finish", finished).await;
+    let status = runs.get("nightly-report").await.unwrap().status.unwrap();
+    assert_eq!(
+        status.phase,
+        Some(sluice::api::v1alpha1::flow_run::RunPhase::Cancelled)
+    );
+    // The settled run is past any delete; the stranger's Job is intact.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = jobs.get("nightly-report").await.unwrap();
+    assert_eq!(after.uid(), stranger.uid());
+    assert!(after.metadata.deletion_timestamp.is_none());
+}
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server and kube-controller-manager: run `make test`"]
 async fn invalid_references_stall_the_run_without_a_job_until_fixed() {
     let ns = TempNamespace::new("ctl-invalid");
     let _dump = DumpOnFailure(ns.name.clone());

@@ -6,7 +6,7 @@
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::api::{Api, DeleteParams, ListParams};
+use kube::api::{Api, DeleteParams, ListParams, Preconditions};
 use kube::core::PartialObjectMetaExt;
 use kube::{Resource, ResourceExt};
 
@@ -43,14 +43,40 @@ pub fn controlled_by<K: Resource>(child: &K, uid: &str) -> bool {
         .any(|o| o.controller == Some(true) && o.uid == uid)
 }
 
-/// Deletes a Job and, in the background, its pods; a Job already gone is
-/// not an error.
-pub async fn delete_job(ctx: &Context, namespace: &str, name: &str) -> Result<()> {
+/// Deletes the Job `name` and, in the background, its pods, if the object
+/// with `owner_uid` controls it; a Job already gone is not an error. A Job
+/// of that name that belongs to someone else is left alone, and the delete
+/// carries the Job's uid as a precondition, so a Job created under the same
+/// name in the meantime is never the one deleted.
+pub async fn delete_job(ctx: &Context, namespace: &str, name: &str, owner_uid: &str) -> Result<()> {
     let api: Api<Job> = Api::namespaced(ctx.client.clone(), namespace);
-    match api.delete(name, &DeleteParams::background()).await {
+    let what = || format!("deleting Job {namespace}/{name}");
+    let Some(job) = api
+        .get_opt(name)
+        .await
+        .map_err(|e| Error::apply(what())(e))?
+    else {
+        return Ok(());
+    };
+    if !controlled_by(&job, owner_uid) {
+        tracing::info!(
+            job = %format!("{namespace}/{name}"),
+            "not deleting a Job that another object owns"
+        );
+        return Ok(());
+    }
+    let params = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: job.uid(),
+            resource_version: None,
+        }),
+        ..DeleteParams::background()
+    };
+    match api.delete(name, &params).await {
         Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-        Err(e) => Err(Error::apply(format!("deleting Job {namespace}/{name}"))(e)),
+        // Gone, or replaced by another Job of the same name since the read.
+        Err(kube::Error::Api(status)) if status.code == 404 || status.code == 409 => Ok(()),
+        Err(e) => Err(Error::apply(what())(e)),
     }
 }
 

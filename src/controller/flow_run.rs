@@ -1079,9 +1079,25 @@ pub fn decide(observed: &Observed, now: &Time) -> Step {
     if to_cancel(run, &facts.status) {
         return cancel(&facts);
     }
-    if let Some(job) = &observed.job
-        && !controlled_by(job, &run.uid().unwrap_or_default())
-    {
+    // Only the run's own Job counts; one of its name that another object
+    // owns is never this run's outcome (nor deleted by it).
+    let uid = run.uid().unwrap_or_default();
+    let own_job = observed
+        .job
+        .as_ref()
+        .filter(|job| controlled_by(*job, &uid));
+    if has_outcome(phase) {
+        let outcome = own_job.map(|job| job_outcome(job, &observed.pods));
+        // Failed with retries left waits for the Job.
+        if !is_final(phase, outcome.as_ref()) {
+            return Step::Wait;
+        }
+        let running = matches!(outcome, Some(JobOutcome::Active));
+        let delete_job =
+            (phase == Some(RunPhase::Cancelled) && running).then(|| facts.job_name.clone());
+        return finish(&facts, delete_job);
+    }
+    if observed.job.is_some() && own_job.is_none() {
         let (job_name, namespace) = (&facts.job_name, run.namespace().unwrap_or_default());
         return invalid(
             &facts,
@@ -1098,16 +1114,6 @@ pub fn decide(observed: &Observed, now: &Time) -> Step {
         .job
         .as_ref()
         .map(|job| job_outcome(job, &observed.pods));
-    if has_outcome(phase) {
-        // Failed with retries left waits for the Job.
-        if !is_final(phase, outcome.as_ref()) {
-            return Step::Wait;
-        }
-        let running = matches!(outcome, Some(JobOutcome::Active));
-        let delete_job =
-            (phase == Some(RunPhase::Cancelled) && running).then(|| facts.job_name.clone());
-        return finish(&facts, delete_job);
-    }
     // The Job reports what the runner could not.
     match outcome {
         Some(JobOutcome::Failed(error)) => mirror_failure(&facts, error),
@@ -1450,13 +1456,14 @@ fn after(written: WriteOutcome) -> Action {
 async fn execute(step: Step, observed: &Observed, ctx: &Context) -> Result<Action> {
     let run = &observed.run;
     let namespace = run.namespace().unwrap_or_default();
+    let uid = run.uid().unwrap_or_default();
     let api: Api<FlowRun> = Api::namespaced(ctx.client.clone(), &namespace);
     let writer = StatusWriter::new(api, run, PatchParams::default());
     let event = |e: RunEvent| ctx.event(run, e.type_, e.reason, e.action, e.note);
     match step {
         Step::Wait => Ok(Action::await_change()),
         Step::Cancel { job, status } => {
-            delete_job(ctx, &namespace, &job).await?;
+            delete_job(ctx, &namespace, &job, &uid).await?;
             Ok(after(writer.write_if_unchanged(&status).await?))
         }
         Step::MirrorFailure {
@@ -1464,7 +1471,7 @@ async fn execute(step: Step, observed: &Observed, ctx: &Context) -> Result<Actio
             status,
         } => {
             if let Some(job) = job {
-                delete_job(ctx, &namespace, &job).await?;
+                delete_job(ctx, &namespace, &job, &uid).await?;
             }
             Ok(after(writer.write_if_unchanged(&status).await?))
         }
@@ -1488,7 +1495,7 @@ async fn execute(step: Step, observed: &Observed, ctx: &Context) -> Result<Actio
                 event: e,
             } = *finish;
             if let Some(job) = job {
-                delete_job(ctx, &namespace, &job).await?;
+                delete_job(ctx, &namespace, &job, &uid).await?;
             }
             if writer.write_if_unchanged(&status).await? == WriteOutcome::Stale {
                 return Ok(stale());
@@ -2306,6 +2313,15 @@ mod tests {
                     matches!(s, Step::Finish(f)
                 if f.delete_job.as_deref() == Some("r1") && f.event.reason == CANCELLED)
                 },
+            ),
+            (
+                "a cancelled run beside a Job of its name that another owns finishes and leaves it",
+                {
+                    let mut o = observed(Some(run_status(Some(RunPhase::Cancelled), true, true)));
+                    o.job = Some(job(&[], 1, 1));
+                    o
+                },
+                |s| matches!(s, Step::Finish(f) if f.delete_job.is_none() && f.event.reason == CANCELLED),
             ),
             (
                 "a cancelled run whose Job is gone finishes",

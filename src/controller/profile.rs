@@ -698,7 +698,7 @@ async fn current_check(
         .collect();
     for job in &owned {
         if job.name_any() != check.job_name && job.metadata.deletion_timestamp.is_none() {
-            delete_job(ctx, namespace, &job.name_any()).await?;
+            delete_job(ctx, namespace, &job.name_any(), &uid).await?;
         }
     }
     Ok(owned
@@ -770,7 +770,13 @@ async fn record_check(
         };
         ctx.event(profile, type_, reason, "Validate", note).await;
     }
-    delete_job(ctx, namespace, &check.job_name).await?;
+    delete_job(
+        ctx,
+        namespace,
+        &check.job_name,
+        &profile.uid().unwrap_or_default(),
+    )
+    .await?;
     Ok(Action::requeue(validation_interval(&profile.spec)))
 }
 
