@@ -330,11 +330,11 @@ pub struct Opened<T> {
 
 impl<T> Opened<T> {
     /// `part`, described.
-    pub fn new(part: T, description: impl Into<String>) -> Result<Self> {
-        Ok(Self {
+    pub fn new(part: T, description: impl Into<String>) -> Self {
+        Self {
             part,
             description: description.into(),
-        })
+        }
     }
 }
 

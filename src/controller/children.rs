@@ -44,21 +44,36 @@ pub fn controlled_by<K: Resource>(child: &K, uid: &str) -> bool {
 }
 
 /// Deletes the Job `name` and, in the background, its pods, if the object
-/// with `owner_uid` controls it; a Job already gone is not an error. A Job
-/// of that name that belongs to someone else is left alone, and the delete
-/// carries the Job's uid as a precondition, so a Job created under the same
-/// name in the meantime is never the one deleted.
-pub async fn delete_job(ctx: &Context, namespace: &str, name: &str, owner_uid: &str) -> Result<()> {
+/// with `owner_uid` controls it; a Job already gone is not an error. `known`
+/// is the Job when the caller has read it already; otherwise it is read
+/// here. A Job of that name that belongs to someone else is left alone,
+/// and the delete carries the Job's uid as a precondition, so a Job
+/// created under the same name in the meantime is never the one deleted.
+pub async fn delete_job(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+    owner_uid: &str,
+    known: Option<&Job>,
+) -> Result<()> {
     let api: Api<Job> = Api::namespaced(ctx.client.clone(), namespace);
     let what = || format!("deleting Job {namespace}/{name}");
-    let Some(job) = api
-        .get_opt(name)
-        .await
-        .map_err(|e| Error::apply(what())(e))?
-    else {
-        return Ok(());
+    let read;
+    let job = match known.filter(|job| job.name_any() == name) {
+        Some(job) => job,
+        None => match api
+            .get_opt(name)
+            .await
+            .map_err(|e| Error::apply(what())(e))?
+        {
+            Some(job) => {
+                read = job;
+                &read
+            }
+            None => return Ok(()),
+        },
     };
-    if !controlled_by(&job, owner_uid) {
+    if !controlled_by(job, owner_uid) {
         tracing::info!(
             job = %format!("{namespace}/{name}"),
             "not deleting a Job that another object owns"

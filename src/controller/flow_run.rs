@@ -1463,7 +1463,7 @@ async fn execute(step: Step, observed: &Observed, ctx: &Context) -> Result<Actio
     match step {
         Step::Wait => Ok(Action::await_change()),
         Step::Cancel { job, status } => {
-            delete_job(ctx, &namespace, &job, &uid).await?;
+            delete_job(ctx, &namespace, &job, &uid, observed.job.as_ref()).await?;
             Ok(after(writer.write_if_unchanged(&status).await?))
         }
         Step::MirrorFailure {
@@ -1471,7 +1471,7 @@ async fn execute(step: Step, observed: &Observed, ctx: &Context) -> Result<Actio
             status,
         } => {
             if let Some(job) = job {
-                delete_job(ctx, &namespace, &job, &uid).await?;
+                delete_job(ctx, &namespace, &job, &uid, observed.job.as_ref()).await?;
             }
             Ok(after(writer.write_if_unchanged(&status).await?))
         }
@@ -1495,7 +1495,7 @@ async fn execute(step: Step, observed: &Observed, ctx: &Context) -> Result<Actio
                 event: e,
             } = *finish;
             if let Some(job) = job {
-                delete_job(ctx, &namespace, &job, &uid).await?;
+                delete_job(ctx, &namespace, &job, &uid, observed.job.as_ref()).await?;
             }
             if writer.write_if_unchanged(&status).await? == WriteOutcome::Stale {
                 return Ok(stale());

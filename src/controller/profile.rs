@@ -698,7 +698,7 @@ async fn current_check(
         .collect();
     for job in &owned {
         if job.name_any() != check.job_name && job.metadata.deletion_timestamp.is_none() {
-            delete_job(ctx, namespace, &job.name_any(), &uid).await?;
+            delete_job(ctx, namespace, &job.name_any(), &uid, Some(job)).await?;
         }
     }
     Ok(owned
@@ -775,6 +775,7 @@ async fn record_check(
         namespace,
         &check.job_name,
         &profile.uid().unwrap_or_default(),
+        Some(job),
     )
     .await?;
     Ok(Action::requeue(validation_interval(&profile.spec)))

@@ -104,13 +104,6 @@ impl Classify for Error {
         }
     }
 
-    fn retryable(&self) -> bool {
-        match self {
-            Self::Secret(e) => e.retryable(),
-            other => other.class().retryable(),
-        }
-    }
-
     fn condition_reason(&self) -> &'static str {
         match self {
             Self::Secret(e) => e.condition_reason(),

@@ -37,7 +37,7 @@ pub fn open_source(
         root.join(&spec.path).display(),
         if count == 1 { "" } else { "s" }
     );
-    Opened::new(Box::new(source), description)
+    Ok(Opened::new(Box::new(source), description))
 }
 
 /// Opens `destination.file`.
@@ -51,7 +51,7 @@ pub fn open_destination(
     let overwrite = ctx.file_overwrite()?;
     let destination =
         super::destination(&root, spec, ctx.run_info(), overwrite).map_err(Error::connector)?;
-    Opened::new(Box::new(destination), description)
+    Ok(Opened::new(Box::new(destination), description))
 }
 
 /// Opens `errorHandling.errorLocation.file`.

@@ -30,7 +30,7 @@ pub fn open_source(
         .map_err(|e| Error::at(field)(e.into()))?;
     let source = super::HttpRecordSource::open(config).map_err(|e| Error::at(field)(e.into()))?;
     let description = source.description().to_owned();
-    Opened::new(Box::new(source), description)
+    Ok(Opened::new(Box::new(source), description))
 }
 
 /// The catalog of an `http` profile: a connection check only; a

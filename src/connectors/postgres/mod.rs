@@ -98,7 +98,6 @@ impl Classify for Error {
 
     fn retryable(&self) -> bool {
         match self {
-            Self::Secret(e) => e.retryable(),
             // The server refused a statement for a reason of its own: the
             // same statement would be refused again.
             Self::Query {

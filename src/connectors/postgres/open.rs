@@ -40,7 +40,7 @@ pub fn open_source(
     };
     let source = super::PostgresRecordSource::open(&config, &settings).map_err(Error::connector)?;
     let description = source.description().to_owned();
-    Opened::new(Box::new(source), description)
+    Ok(Opened::new(Box::new(source), description))
 }
 
 /// Opens `destination.postgres` with the Flow's write mode.
@@ -81,7 +81,7 @@ pub fn open_destination(
     let destination =
         super::PostgresRecordDestination::open(&config, settings).map_err(Error::connector)?;
     let description = format!("postgres table {}", destination.description());
-    Opened::new(Box::new(destination), description)
+    Ok(Opened::new(Box::new(destination), description))
 }
 
 /// Resolves a `postgres` profile and opens its catalog: its tables and

@@ -89,7 +89,6 @@ impl Classify for Error {
 
     fn retryable(&self) -> bool {
         match self {
-            Self::Secret(e) => e.retryable(),
             Self::Output(e) => e.retryable(),
             Self::Read(e) => e.retryable(),
             other => other.class().retryable(),

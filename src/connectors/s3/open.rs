@@ -44,7 +44,7 @@ pub fn open_source(
         spec.prefix,
         if count == 1 { "" } else { "s" }
     );
-    Opened::new(Box::new(source), description)
+    Ok(Opened::new(Box::new(source), description))
 }
 
 /// Opens `destination.s3`.
@@ -63,7 +63,7 @@ pub fn open_destination(
     let overwrite = ctx.file_overwrite()?;
     let destination = super::destination(aws, spec, ctx.run_info(), overwrite)
         .map_err(|e| Error::at(field)(e.into()))?;
-    Opened::new(Box::new(destination), description)
+    Ok(Opened::new(Box::new(destination), description))
 }
 
 /// Opens `errorHandling.errorLocation.s3`.

@@ -185,7 +185,6 @@ impl Classify for Error {
 
     fn retryable(&self) -> bool {
         match self {
-            Self::Secret(e) => e.retryable(),
             // A failed ingest job: Salesforce refused the data as a whole.
             Self::BulkJob {
                 class: ErrorClass::Write,

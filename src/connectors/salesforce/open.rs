@@ -49,7 +49,7 @@ pub fn open_source(
     let source = super::SalesforceRecordSource::open(config, settings)
         .map_err(|e| Error::at(field)(e.into()))?;
     let description = source.description().to_owned();
-    Opened::new(Box::new(source), description)
+    Ok(Opened::new(Box::new(source), description))
 }
 
 /// Opens `destination.salesforce` with the Flow's write mode. Records
@@ -100,7 +100,7 @@ pub fn open_destination(
     let destination = super::SalesforceRecordDestination::open(config, settings)
         .map_err(|e| Error::at(field)(e.into()))?;
     let description = destination.description();
-    Opened::new(Box::new(destination), description)
+    Ok(Opened::new(Box::new(destination), description))
 }
 
 /// Resolves a `salesforce` profile and opens its catalog: the org's

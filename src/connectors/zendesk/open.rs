@@ -40,7 +40,7 @@ pub fn open_source(
     let source = super::ZendeskRecordSource::open(client, &spec.object, &spec.include, window)
         .map_err(|e| Error::at("spec.source.zendesk")(e.into()))?;
     let description = source.description().to_owned();
-    Opened::new(Box::new(source), description)
+    Ok(Opened::new(Box::new(source), description))
 }
 
 /// Opens `destination.zendesk`: tickets created or updated in jobs.
@@ -63,7 +63,7 @@ pub fn open_destination(
     let destination = super::ZendeskTicketDestination::new(client, mode)
         .map_err(|e| Error::at(field)(e.into()))?;
     let description = destination.description();
-    Opened::new(Box::new(destination), description)
+    Ok(Opened::new(Box::new(destination), description))
 }
 
 /// Resolves a `zendesk` profile and opens its catalog: the objects Sluice
