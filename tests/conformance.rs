@@ -36,9 +36,11 @@
 //!
 //! A case that does not apply to a connector is not generated for it, so
 //! it is absent from the test list rather than passing empty: `conformance!`
-//! takes the list of fault cases (`faults: [...]`, all three by default).
-//! The file connector has no credentials, no network and no server, so none
-//! of the three; PostgreSQL has no rate limit (too many connections,
+//! takes the list of failure cases (`faults: [...]`; by default all five:
+//! credentials refused at the check and mid-run, an address where nothing
+//! answers, a rate limit and a transient failure), and a listed case
+//! fails when its fixture cannot provide it. The file connector has no
+//! credentials, no network and no server, so none of the five; PostgreSQL has no rate limit (too many connections,
 //! SQLSTATE 53300, is a transient failure), so no `rate_limit_outlasts_retries`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -334,9 +336,9 @@ fn check_passes(f: &dyn Fixture) {
 /// MUST: refused credentials are AuthenticationFailed and not retryable,
 /// and the message holds no secret.
 fn bad_credentials_are_authentication_failed(f: &dyn Fixture) {
-    let Some(bad) = f.bad_credentials() else {
-        return;
-    };
+    let bad = f
+        .bad_credentials()
+        .expect("a connector whose conformance! line lists this case has credentials to refuse");
     let error = with_profile(f, &bad, |p| p.check().unwrap_err());
     assert_eq!(error.reason(), ErrorReason::AuthenticationFailed, "{error}");
     assert!(!error.retryable(), "{error} must not be retryable");
@@ -354,9 +356,9 @@ fn bad_credentials_are_authentication_failed(f: &dyn Fixture) {
 /// MUST: an address where nothing answers is a retryable error of its own
 /// reason, reported rather than hung on.
 fn unreachable_is_classified(f: &dyn Fixture) {
-    let Some((profile, reason)) = f.unreachable() else {
-        return;
-    };
+    let (profile, reason) = f
+        .unreachable()
+        .expect("a connector whose conformance! line lists this case has an address to miss");
     let error = with_profile(f, &profile, |p| p.check().unwrap_err());
     assert_eq!(error.reason(), reason, "{error}");
     assert!(error.retryable(), "{error} must be retryable");
@@ -725,6 +727,8 @@ macro_rules! conformance {
             $module,
             $fixture,
             faults: [
+                bad_credentials_are_authentication_failed,
+                unreachable_is_classified,
                 credentials_refused_mid_run,
                 rate_limit_outlasts_retries,
                 transient_failure_outlasts_retries
@@ -748,8 +752,6 @@ macro_rules! conformance {
             }
 
             case!(check_passes);
-            case!(bad_credentials_are_authentication_failed);
-            case!(unreachable_is_classified);
             case!(discovery);
             case!(full_read);
             case!(incremental_read);
@@ -826,7 +828,7 @@ spec: {file: {root: ./subject}}"
     }
 }
 
-// No credentials, no network, no server: no fault case applies.
+// No credentials, no network, no server: no failure case applies.
 conformance!(file, FileFixture::new(), faults: []);
 
 // ------------------------------------------------------------------ http
@@ -1265,7 +1267,12 @@ impl Fixture for PostgresFixture {
 conformance!(
     postgres,
     PostgresFixture::new(),
-    faults: [credentials_refused_mid_run, transient_failure_outlasts_retries],
+    faults: [
+        bad_credentials_are_authentication_failed,
+        unreachable_is_classified,
+        credentials_refused_mid_run,
+        transient_failure_outlasts_retries
+    ],
     #[ignore = "needs the PostgreSQL server: run make test"]
 );
 
