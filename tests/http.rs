@@ -388,22 +388,98 @@ fn a_cursor_that_repeats_is_an_error_not_an_endless_loop() {
 }
 
 #[test]
-fn a_next_url_on_another_host_is_refused_so_credentials_stay_home() {
-    let server = Server::start(|_| {
-        Reply::json(r#"{"data":[{"id":1}],"next":"http://elsewhere.sluice.invalid/steal"}"#)
-    });
+fn a_next_url_on_another_origin_is_refused_so_credentials_stay_home() {
+    // Another host, another port of the same host, and http instead of
+    // the profile's scheme are all other origins: a listener there must
+    // never see the key.
+    let elsewhere = Server::start(|_| Reply::json(r#"{"data":[{"id":99}]}"#));
+    for next in [
+        "http://elsewhere.sluice.invalid/steal".to_owned(),
+        format!("{}/v1/steal", elsewhere.base),
+    ] {
+        let server = Server::start(move |_| {
+            Reply::json(format!(r#"{{"data":[{{"id":1}}],"next":"{next}"}}"#))
+        });
+        let credentials = json!({"credentials": {"secretRef": {"name": "creds"}, "apiKey": {}}});
+        let source = open(
+            &server,
+            credentials,
+            json!({"path": "items", "recordSelector": "/data", "pagination":
+                   {"type": "NextUrl", "nextUrl": {"pointer": "/next"}}}),
+            &[("apiKey", KEY)],
+        )
+        .unwrap();
+        let error = read_all(source).unwrap_err();
+        assert_eq!(error.class(), ErrorClass::Config);
+        assert!(error.to_string().contains("another origin"), "{error}");
+        assert_eq!(server.requests().len(), 1);
+    }
+    assert_eq!(elsewhere.requests().len(), 0, "{:?}", elsewhere.requests());
+}
+
+#[test]
+fn an_absolute_path_on_another_origin_is_refused_before_any_request() {
+    let elsewhere = Server::start(|_| Reply::json(records(1..=2)));
+    let server = Server::start(|_| Reply::json(records(1..=2)));
     let credentials = json!({"credentials": {"secretRef": {"name": "creds"}, "apiKey": {}}});
+    let error = HttpConfig::new(
+        "api",
+        &profile(&server, credentials.clone()),
+        &source_spec(json!({"path": format!("{}/v1/items", elsewhere.base)})),
+        None,
+        &secrets(&[("apiKey", KEY)]),
+    )
+    .unwrap_err();
+    assert!(
+        error.to_string().contains("spec.source.http.path")
+            && error.to_string().contains(&server.base),
+        "{error}"
+    );
+    // The same origin written out in full is the profile's own.
     let source = open(
         &server,
         credentials,
-        json!({"path": "items", "recordSelector": "/data", "pagination":
-               {"type": "NextUrl", "nextUrl": {"pointer": "/next"}}}),
+        json!({"path": format!("{}/v1/items", server.base)}),
         &[("apiKey", KEY)],
     )
     .unwrap();
-    let error = read_all(source).unwrap_err();
-    assert_eq!(error.class(), ErrorClass::Config);
-    assert!(error.to_string().contains("another host"), "{error}");
+    assert_eq!(read_all(source).unwrap().ids, vec![1, 2]);
+    assert_eq!(elsewhere.requests().len(), 0);
+}
+
+#[test]
+fn the_client_sends_credentials_only_to_the_profile_origin() {
+    // Whatever a connector asks for, the shared client itself refuses a
+    // data request off the profile's origin, before sending it.
+    let elsewhere = Server::start(|_| Reply::json(records(1..=2)));
+    let server = Server::start(|_| Reply::json(records(1..=2)));
+    let credentials = json!({"credentials": {"secretRef": {"name": "creds"}, "apiKey": {}}});
+    let mut config = config(
+        &server,
+        credentials,
+        json!({"path": "items"}),
+        None,
+        &[("apiKey", KEY)],
+    );
+    config.url = format!("{}/v1/items", elsewhere.base).parse().unwrap();
+    let mut client = config.client();
+    client.origin = format!("{}/v1/", server.base).parse().unwrap();
+    let client = sluice::connectors::common::Client::new(&client).unwrap();
+    let request = sluice::connectors::common::Request {
+        method: reqwest::Method::GET,
+        url: config.url.clone(),
+        body: None,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let error = runtime.block_on(client.send(&request)).unwrap_err();
+    assert!(
+        error.to_string().contains("not on the profile's origin"),
+        "{error}"
+    );
+    assert_eq!(elsewhere.requests().len(), 0);
 }
 
 // --------------------------------------------------------------------- auth

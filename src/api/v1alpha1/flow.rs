@@ -287,7 +287,9 @@ pub enum HttpMethod {
 pub struct HttpSource {
     /// Path appended to the profile's `baseUrl` with one `/` between them
     /// (`https://api.example.com/v2` + `items` → `.../v2/items`); a full
-    /// `http(s)://` URL is used as is.
+    /// `http(s)://` URL is used as is, and must be on the origin (scheme,
+    /// host and port) of the profile's `baseUrl`: the profile's credentials
+    /// and headers are sent to that origin only, so are next-page URLs.
     #[schemars(length(min = 1, max = 2048))]
     pub path: String,
     /// Request method.

@@ -29,8 +29,10 @@
 //!
 //! `X-RateLimit-Reset` is read as a Unix time when it is larger than
 //! 1,000,000,000 and as seconds from now otherwise (both are in use).
-//! Redirects are followed only within the same scheme, host and port, so
-//! credentials never travel to another host.
+//! Data requests go only to the origin (scheme, host and port) of the
+//! profile's base URL, and redirects are followed only within it, so
+//! credentials never travel to another origin: not another host, not
+//! another port, not `http` instead of `https`.
 
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -51,6 +53,9 @@ use crate::connectors::secrets::SecretValue;
 pub struct ClientConfig {
     /// The ConnectorProfile's name, for messages.
     pub profile: String,
+    /// The profile's base URL: data requests, which carry the credentials
+    /// and headers, go only to its origin (scheme, host and port).
+    pub origin: Url,
     /// Static headers of the profile.
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Credentials, with their secret values.
@@ -313,6 +318,7 @@ pub struct Client {
     redactor: Redactor,
     profile: String,
     timeout: Duration,
+    origin: url::Origin,
 }
 
 /// Whether a request failed because the server's certificate was refused.
@@ -441,6 +447,7 @@ impl Client {
             redactor,
             profile: config.profile.clone(),
             timeout: config.request_timeout,
+            origin: config.origin.origin(),
         })
     }
 
@@ -635,7 +642,7 @@ impl Client {
             300..=399 => (
                 ErrorClass::Config,
                 format!(
-                    "redirected to {}, which is not followed (another host, or too many redirects) so that credentials stay with the API's host",
+                    "redirected to {}, which is not followed (another origin, or too many redirects) so that credentials stay with the API's origin",
                     headers
                         .get(reqwest::header::LOCATION)
                         .and_then(|l| l.to_str().ok())
@@ -661,6 +668,18 @@ impl Client {
     async fn execute(&self, request: &Request, purpose: Purpose) -> Result<Response> {
         let mut url = request.url.clone();
         if purpose == Purpose::Data {
+            if url.origin() != self.origin {
+                // Checked here, where every data request passes, so that no
+                // path of a connector can send the credentials elsewhere.
+                return Err(Error::config(
+                    format!("ConnectorProfile {:?}", self.profile),
+                    format!(
+                        "{} is not on the profile's origin {}; its credentials and headers are only sent there",
+                        self.describe(&request.method, &url),
+                        self.origin.ascii_serialization()
+                    ),
+                ));
+            }
             self.auth.add_query(&mut url);
         }
         let shown = self.describe(&request.method, &url);

@@ -74,7 +74,8 @@ pub fn format_timestamp(value: DateTime<Utc>, format: TimestampFormat) -> String
 }
 
 /// `base` and `path` joined with exactly one `/`; a whole URL as `path`
-/// replaces `base`.
+/// replaces `base`, and must be on its origin (scheme, host and port): the
+/// profile's credentials go nowhere else.
 fn join(base: &str, path: &str) -> Result<Url> {
     let lower = path.to_ascii_lowercase();
     let text = if lower.starts_with("http://") || lower.starts_with("https://") {
@@ -98,6 +99,24 @@ fn join(base: &str, path: &str) -> Result<Url> {
         return Err(Error::config(
             "spec.source.http.path",
             format!("{text:?} must be an http:// or https:// URL"),
+        ));
+    }
+    if text != path {
+        return Ok(url);
+    }
+    let base = Url::parse(base).map_err(|e| {
+        Error::config(
+            "spec.http.baseUrl",
+            format!("{base:?} is not a valid URL ({e})"),
+        )
+    })?;
+    if url.origin() != base.origin() {
+        return Err(Error::config(
+            "spec.source.http.path",
+            format!(
+                "{path:?} is not on the origin of the profile's baseUrl ({}); the profile's credentials are only sent there: give a path relative to baseUrl, or use a profile for that origin",
+                base.origin().ascii_serialization()
+            ),
         ));
     }
     Ok(url)
@@ -149,6 +168,7 @@ impl HttpConfig {
     pub fn client(&self) -> ClientConfig {
         ClientConfig {
             profile: self.profile.clone(),
+            origin: self.url.clone(),
             headers: self.headers.clone(),
             auth: self.auth.clone(),
             requests_per_second: self.requests_per_second,
@@ -291,11 +311,24 @@ mod tests {
             );
         }
         assert_eq!(
-            join("https://a.example", "https://b.example/x")
+            join("https://a.example/v1", "https://a.example/v2/x")
                 .unwrap()
                 .as_str(),
-            "https://b.example/x"
+            "https://a.example/v2/x"
         );
+        // Credentials go to the profile's origin only: not another host,
+        // port or scheme.
+        for other in [
+            "https://b.example/x",
+            "https://a.example:8443/x",
+            "http://a.example/x",
+        ] {
+            let error = join("https://a.example/v1", other).unwrap_err().to_string();
+            assert!(
+                error.contains("spec.source.http.path") && error.contains("https://a.example"),
+                "{error}"
+            );
+        }
     }
 
     #[test]

@@ -22,7 +22,8 @@
 //! from the previous page and are sequential. `maxPages` stops every style
 //! after that many pages; a cursor or next URL that repeats the current one
 //! is an error rather than an endless loop, and so is a next URL on another
-//! host than the first request's (credentials would follow it).
+//! origin (scheme, host or port) than the profile's base URL: credentials
+//! would follow it.
 //!
 //! The record selector must find an array (or `null`, read as no records).
 //! On the first page it must find something: a selector that matches
@@ -323,11 +324,11 @@ async fn sequential(client: &Client, plan: &Paging, sink: &Sink) -> Result<()> {
                     request: origin.clone(),
                     message: format!("the next page's URL is not a valid URL ({e})"),
                 })?;
-                if next_url.host_str() != plan.url.host_str() {
+                if next_url.origin() != plan.url.origin() {
                     return Err(Error::config(
                         "spec.source.http.pagination",
                         format!(
-                            "{origin}: the next page is on another host ({}); credentials are only sent to the host of the first request",
+                            "{origin}: the next page is on another origin ({}); credentials are only sent to the origin (scheme, host and port) of the profile's baseUrl",
                             client.describe(&plan.method, &next_url)
                         ),
                     ));

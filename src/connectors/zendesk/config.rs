@@ -87,6 +87,7 @@ impl ZendeskConfig {
         let auth = auth(name, profile, &base, secrets)?;
         let http = ClientConfig {
             profile: name.to_owned(),
+            origin: base.clone(),
             headers: Vec::new(),
             auth,
             requests_per_second: None,
