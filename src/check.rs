@@ -78,7 +78,10 @@ pub fn check_profile(
     };
     match profile.check() {
         Ok(()) => CheckResult::validated(name),
-        Err(error) => CheckResult::failed(error.condition_reason(), &error.to_string()),
+        Err(error) => CheckResult::failed(
+            error.condition_reason(),
+            &crate::connectors::secrets::redact(&error.to_string()),
+        ),
     }
 }
 
@@ -137,7 +140,8 @@ pub fn termination_log() -> Option<PathBuf> {
 
 /// Writes `result` as one JSON line to `path`.
 pub fn write_result(result: &CheckResult, path: &Path) -> Result<()> {
-    std::fs::write(path, format!("{}\n", result.to_line())).map_err(|source| Error::Write {
+    let line = crate::connectors::secrets::redact(&result.to_line());
+    std::fs::write(path, format!("{line}\n")).map_err(|source| Error::Write {
         path: path.display().to_string(),
         source,
     })

@@ -122,7 +122,10 @@ fn main() -> std::process::ExitCode {
     match dispatch(Cli::parse()) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {}", chain(&error));
+            eprintln!(
+                "error: {}",
+                sluice::connectors::secrets::redact(&chain(&error))
+            );
             std::process::ExitCode::FAILURE
         }
     }
@@ -148,7 +151,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let request = sluice::local::Request { file, flow, run_id };
             let plan = sluice::local::prepare(&request)?;
             let (result, table) = sluice::local::execute(plan);
-            print!("{table}");
+            print!("{}", sluice::connectors::secrets::redact(&table));
             Ok(if result.is_ok() {
                 std::process::ExitCode::SUCCESS
             } else {
@@ -189,7 +192,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 };
                 anyhow::Ok(sluice::check::check(client, request).await?)
             })?;
-            println!("{}", result.to_line());
+            println!("{}", sluice::connectors::secrets::redact(&result.to_line()));
             if let Some(path) = sluice::check::termination_log() {
                 sluice::check::write_result(&result, &path)?;
             }

@@ -106,7 +106,10 @@ struct Reporter {
 
 impl Reporter {
     async fn patch(&self, status: &FlowRunStatus) -> Result<()> {
-        let patch = serde_json::json!({ "status": status });
+        let mut patch = serde_json::json!({ "status": status });
+        // Whatever an error message quotes, no form of a secret the run
+        // holds reaches the status (nor the Events made from it).
+        crate::connectors::secrets::redact_json(&mut patch);
         self.runs
             .patch_status(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
             .await

@@ -553,6 +553,116 @@ fn source_description_masks(server: &Server, credentials: Value) -> bool {
 }
 
 #[test]
+fn an_error_body_echoing_credentials_in_any_encoding_shows_none_of_them() {
+    // An API that quotes what it was sent in its error body: the query key
+    // URL-encoded, the basic credentials as base64, the bare key of a
+    // prefixed header.
+    use base64::Engine as _;
+    let key = "k3y/Sup3r+S3cret=42";
+    let basic = base64::engine::general_purpose::STANDARD.encode("ada:pa55/w0rd");
+    for (credentials, values, echoed) in [
+        (
+            json!({"credentials": {"secretRef": {"name": "creds"},
+                "apiKey": {"in": "Query", "name": "api_key"}}}),
+            vec![("apiKey", key)],
+            "k3y%2FSup3r%2BS3cret%3D42".to_owned(),
+        ),
+        (
+            json!({"credentials": {"secretRef": {"name": "creds"}, "basic": {}}}),
+            vec![("username", "ada"), ("password", "pa55/w0rd")],
+            basic.clone(),
+        ),
+        (
+            json!({"credentials": {"secretRef": {"name": "creds"},
+                "apiKey": {"keyKey": "token", "prefix": "Bearer "}}}),
+            vec![("token", "bare-key-7731")],
+            "bare-key-7731".to_owned(),
+        ),
+    ] {
+        let body = format!(r#"{{"error":"bad request","you_sent":"{echoed}"}}"#);
+        let server = Server::start(move |_| Reply::status(400, body.clone()));
+        let error = open(&server, credentials, json!({"path": "items"}), &values).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("bad request"), "{message}");
+        assert!(!message.contains(&echoed), "{echoed} in {message}");
+    }
+}
+
+#[test]
+fn a_token_answer_that_is_not_json_is_never_quoted() {
+    // A 2xx token answer holds the new tokens, whatever its format.
+    let server = Server::start(|seen| {
+        if seen.path == "/oauth/token" {
+            Reply::json("access_token=issued-tok-5512&refresh_token=issued-ref-9931")
+        } else {
+            Reply::json("[]")
+        }
+    });
+    let error = open(
+        &server,
+        oauth_credentials(&server, "ClientCredentials"),
+        json!({"path": "items"}),
+        OAUTH_SECRETS,
+    )
+    .unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("not a JSON token response"), "{message}");
+    assert!(!message.contains("issued-tok-5512"), "{message}");
+    assert!(!message.contains("issued-ref-9931"), "{message}");
+}
+
+#[test]
+fn a_secrets_manager_answer_that_cannot_be_read_is_never_quoted() {
+    // A Secrets Manager endpoint whose 200 answer is cut short: it carries
+    // the secret, and the error must not show any of it.
+    let leaked = "AKIA-LEAK-1234/sEcReT-ab9";
+    let server = Server::start(move |_| {
+        Reply::json(format!(
+            r#"{{"ARN":"arn:x","Name":"s","SecretString":"{{\"secretAccessKey\":\"{leaked}\""#
+        ))
+    });
+    let dir = support::work_dir(&[("in/a.csv", "id\n1\n")]);
+    let manifest = format!(
+        "apiVersion: sluice.dev/v1alpha1
+kind: ConnectorProfile
+metadata: {{name: local}}
+spec: {{file: {{}}}}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: ConnectorProfile
+metadata: {{name: lake}}
+spec:
+  s3: {{region: us-east-1, endpoint: '{base}', forcePathStyle: true}}
+  credentials: {{awsSecretsManager: {{secretId: s, region: us-east-1, endpoint: '{base}'}}, awsAccessKey: {{}}}}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: Flow
+metadata: {{name: f}}
+spec:
+  source: {{connectorProfileRef: {{name: local}}, file: {{path: in/*.csv, format: Csv}}}}
+  destination:
+    connectorProfileRef: {{name: lake}}
+    s3: {{bucket: lake-bucket, format: JsonLines}}
+",
+        base = server.base
+    );
+    std::fs::write(dir.path().join("flow.yaml"), manifest).unwrap();
+    let out = Sluice::new(dir.path(), &["local", "-f", "flow.yaml"])
+        .with_moto_keys()
+        .output();
+    let printed = text(&out);
+    assert!(!out.status.success(), "{printed}");
+    assert!(!server.requests().is_empty(), "{printed}");
+    assert!(
+        printed.contains("Secrets Manager") || printed.contains("\"s\""),
+        "{printed}"
+    );
+    for part in ["AKIA-LEAK-1234", "sEcReT-ab9", "secretAccessKey"] {
+        assert!(!printed.contains(part), "{part} in {printed}");
+    }
+}
+
+#[test]
 fn basic_auth_sends_user_and_password() {
     // base64("ada:pa55word")
     let server = guarded(|s| s.header("authorization") == Some("Basic YWRhOnBhNTV3b3Jk"));

@@ -45,7 +45,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use crate::api::v1alpha1::connector_profile::{AwsSecretsManagerRef, Credentials};
 use crate::pipeline::error::{Classify, ErrorClass};
@@ -150,9 +150,13 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct SecretValue(String);
 
 impl SecretValue {
-    /// Wraps a value.
+    /// Wraps a value, and remembers it (in every form a message could show
+    /// it) so that [`redact`] scrubs it from any text that leaves the
+    /// process.
     pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
+        let value = value.into();
+        remember(&value);
+        Self(value)
     }
 
     /// The value itself. Call it only where the value is sent to the
@@ -181,7 +185,121 @@ impl fmt::Display for SecretValue {
 
 impl From<String> for SecretValue {
     fn from(value: String) -> Self {
-        Self(value)
+        Self::new(value)
+    }
+}
+
+/// Values shorter than this are not scrubbed: they would mangle ordinary
+/// words while hiding next to nothing.
+const MIN_SCRUBBED: usize = 3;
+
+/// Every form of every secret this process has held, longest first.
+static SEEN: RwLock<Vec<String>> = RwLock::new(Vec::new());
+
+/// The forms in which `value` could reach a message: as is, trimmed (files
+/// mounted from Secrets often end with a newline), with its whitespace
+/// normalised (messages quote bodies on one line), each long line of a
+/// multi-line value (a PEM key), URL-encoded (query parameters and forms,
+/// upper- and lower-case hex), JSON-escaped, and base64 (standard and
+/// URL-safe, with and without padding).
+pub fn forms(value: &str) -> Vec<String> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let mut out: Vec<String> = Vec::new();
+    let trimmed = value.trim();
+    let normalised = value.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut plain = vec![value.to_owned(), trimmed.to_owned(), normalised];
+    plain.extend(
+        value
+            .lines()
+            .map(str::trim)
+            .filter(|line| line.len() >= 16)
+            .map(str::to_owned),
+    );
+    for text in plain {
+        if text.len() < MIN_SCRUBBED {
+            continue;
+        }
+        out.push(url::form_urlencoded::byte_serialize(text.as_bytes()).collect());
+        out.push(percent_encode(&text, false));
+        out.push(percent_encode(&text, true));
+        if let Ok(json) = serde_json::to_string(&text) {
+            out.push(json[1..json.len() - 1].to_owned());
+        }
+        for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
+            out.push(engine.encode(text.as_bytes()));
+        }
+        out.push(text);
+    }
+    out.retain(|form| form.len() >= MIN_SCRUBBED);
+    out.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    out.dedup();
+    out
+}
+
+/// Every byte other than the unreserved ones (RFC 3986) as `%XX`, in
+/// upper- or lower-case hex.
+fn percent_encode(text: &str, lower: bool) -> String {
+    let mut out = String::with_capacity(text.len() * 3);
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else if lower {
+            out.push_str(&format!("%{byte:02x}"));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// Remembers a secret, or a value derived from secrets as it is sent (the
+/// base64 of basic credentials `user:password`), so that [`redact`]
+/// scrubs it in all its [`forms`].
+pub fn remember(value: &str) {
+    if value.trim().len() < MIN_SCRUBBED {
+        return;
+    }
+    let new = forms(value);
+    let mut seen = SEEN.write().unwrap_or_else(PoisonError::into_inner);
+    let before = seen.len();
+    for form in new {
+        if !seen.contains(&form) {
+            seen.push(form);
+        }
+    }
+    if seen.len() != before {
+        seen.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    }
+}
+
+/// `text` with every form of every secret this process has held replaced
+/// by `***`. Applied to everything a run or a check writes where others
+/// can read it: the FlowRun's status, the check's result, error messages
+/// printed by the command line.
+pub fn redact(text: &str) -> String {
+    let seen = SEEN.read().unwrap_or_else(PoisonError::into_inner);
+    let mut out = text.to_owned();
+    for form in seen.iter() {
+        if out.contains(form.as_str()) {
+            out = out.replace(form.as_str(), "***");
+        }
+    }
+    out
+}
+
+/// Every string inside `value` redacted (see [`redact`]).
+pub fn redact_json(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::String(text) => {
+            let scrubbed = redact(text);
+            if scrubbed != *text {
+                *text = scrubbed;
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_json),
+        serde_json::Value::Object(map) => map.values_mut().for_each(redact_json),
+        _ => {}
     }
 }
 
@@ -379,7 +497,6 @@ fn fetch_aws(
     profile: &str,
     reference: &AwsSecretsManagerRef,
 ) -> Result<BTreeMap<String, SecretValue>> {
-    use aws_smithy_types::error::display::DisplayErrorContext;
     let unavailable = |message: String| Error::AwsUnavailable {
         profile: profile.to_owned(),
         secret_id: reference.secret_id.clone(),
@@ -412,7 +529,7 @@ fn fetch_aws(
                     looked: "the secret (or that version of it) does not exist".to_owned(),
                 });
             }
-            return Err(unavailable(DisplayErrorContext(&e).to_string()));
+            return Err(unavailable(aws_failure(&e)));
         }
     };
     let Some(text) = output.secret_string() else {
@@ -421,6 +538,32 @@ fn fetch_aws(
         ));
     };
     Ok(split_secret(text))
+}
+
+/// What a failed Secrets Manager call says, by the service's error code
+/// and message. An answer that could not be read is never quoted: it may
+/// hold the secret itself.
+fn aws_failure<E, R>(e: &aws_sdk_secretsmanager::error::SdkError<E, R>) -> String
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    use aws_sdk_secretsmanager::error::SdkError;
+    match e {
+        SdkError::ServiceError(service) => {
+            let error = service.err();
+            match (error.code(), error.message().filter(|m| !m.is_empty())) {
+                (Some(code), Some(message)) => format!("{code}: {message}"),
+                (Some(code), None) => code.to_owned(),
+                _ => "the service refused the request without an error code".to_owned(),
+            }
+        }
+        SdkError::ResponseError(_) => {
+            "the answer could not be read (it is not shown: it may hold the secret)".to_owned()
+        }
+        SdkError::TimeoutError(_) => "no answer in time".to_owned(),
+        other => crate::connectors::common::aws::error_text(other),
+    }
 }
 
 /// A JSON object's members, or the whole string as the key `value`.
@@ -489,6 +632,59 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
+
+    #[test]
+    fn every_form_a_secret_can_take_in_a_message_is_redacted() {
+        use base64::Engine as _;
+        let value = "p@ss w0rd/+=Zq\"x";
+        let _secret = SecretValue::new(value);
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let shown = [
+            value.to_owned(),
+            "p%40ss+w0rd%2F%2B%3DZq%22x".to_owned(),
+            "p%40ss%20w0rd%2F%2B%3DZq%22x".to_owned(),
+            "p%40ss%20w0rd%2f%2b%3dZq%22x".to_owned(),
+            r#"p@ss w0rd/+=Zq\"x"#.to_owned(),
+            b64.encode(value),
+        ];
+        for form in shown {
+            let text = format!("the server said: [{form}] go away");
+            let out = redact(&text);
+            assert!(!out.contains(&form), "{form:?} survived in {out:?}");
+            assert_eq!(out, "the server said: [***] go away");
+        }
+        // A value mounted from a Secret file ends with a newline; the
+        // message shows it without.
+        let _ = SecretValue::new("tok-with-newline-8812\n");
+        assert_eq!(redact("tok-with-newline-8812 leaked"), "*** leaked");
+        // Whitespace normalised: a multi-line value quoted on one line.
+        let _ = SecretValue::new("line-one-abcdefgh\n  line-two-ijklmnop");
+        assert_eq!(
+            redact("body: line-one-abcdefgh line-two-ijklmnop"),
+            "body: ***"
+        );
+        // Basic credentials as sent.
+        remember("alice:s3cr3t-basic");
+        let header = b64.encode("alice:s3cr3t-basic");
+        assert_eq!(redact(&format!("Basic {header}")), "Basic ***");
+        // Short values are left alone.
+        let _ = SecretValue::new("ab");
+        assert_eq!(redact("a tab"), "a tab");
+    }
+
+    #[test]
+    fn redact_json_scrubs_every_string_of_a_document() {
+        let _ = SecretValue::new("json-doc-secret-5521");
+        let mut doc = serde_json::json!({
+            "message": "refused json-doc-secret-5521",
+            "list": [{"x": "anc%2Fjson-doc-secret-5521"}],
+            "n": 3
+        });
+        redact_json(&mut doc);
+        assert_eq!(doc["message"], "refused ***");
+        assert_eq!(doc["list"][0]["x"], "anc%2F***");
+        assert_eq!(doc["n"], 3);
+    }
     use crate::api::v1alpha1::flow_run::ErrorReason;
 
     fn credentials(secret: &str) -> Credentials {

@@ -135,10 +135,15 @@ impl AuthConfig {
             });
         }
         if let Some(basic) = &c.basic {
-            return Ok(Self::Basic {
-                username: store.get(&basic.username_key)?,
-                password: store.get(&basic.password_key)?,
-            });
+            let username = store.get(&basic.username_key)?;
+            let password = store.get(&basic.password_key)?;
+            // What is sent is base64("user:password"): scrub that too.
+            crate::connectors::secrets::remember(&format!(
+                "{}:{}",
+                username.expose(),
+                password.expose()
+            ));
+            return Ok(Self::Basic { username, password });
         }
         if let Some(custom) = &c.custom_headers {
             let mut headers = Vec::with_capacity(custom.headers.len());

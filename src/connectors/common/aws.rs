@@ -26,3 +26,21 @@ pub fn default_config(runtime: &Runtime, region: Option<&str>) -> SdkConfig {
     }
     runtime.block_on(loader.load())
 }
+
+/// An AWS SDK error as its message and the messages of its causes, never
+/// its `Debug` form: that holds the raw response, whose body may carry
+/// credentials (an STS answer, a Secrets Manager value that failed to
+/// parse).
+pub fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let part = c.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = c.source();
+    }
+    text
+}

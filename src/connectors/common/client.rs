@@ -466,7 +466,7 @@ impl Client {
         const MAX: usize = 300;
         let text = String::from_utf8_lossy(&body[..body.len().min(MAX * 4)]);
         let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-        let mut text = self.redactor.scrub(&text);
+        let mut text = crate::connectors::secrets::redact(&self.redactor.scrub(&text));
         if text.chars().count() > MAX {
             text = text.chars().take(MAX).collect::<String>() + "…";
         }
@@ -531,10 +531,10 @@ impl Client {
             #[serde(default)]
             refresh_token: Option<String>,
         }
+        // A token answer holds credentials: it is never quoted.
         let answer: Answer = serde_json::from_slice(&response.body).map_err(|e| {
             token_error(format!(
-                "the answer is not a JSON token response ({e}): {}",
-                self.snippet(&response.body)
+                "the answer is not a JSON token response ({e}); its body is not shown, as a token answer carries credentials"
             ))
         })?;
         let access_token = answer

@@ -108,14 +108,14 @@ impl Classify for Error {
 /// its causes.
 pub(crate) fn sdk_message<E>(e: &E) -> String
 where
-    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error,
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
 {
     match e.code() {
         Some(code) => match e.message().filter(|m| !m.is_empty()) {
             Some(message) => format!("{code}: {message}"),
             None => code.to_owned(),
         },
-        None => aws_smithy_types::error::display::DisplayErrorContext(e).to_string(),
+        None => crate::connectors::common::aws::error_text(e),
     }
 }
 

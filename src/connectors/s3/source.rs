@@ -10,7 +10,6 @@ use std::io::Read;
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -112,7 +111,7 @@ impl S3RecordSource {
             let body = output.body.collect().await.map_err(|e| Error::Request {
                 operation: "read",
                 url: url.clone(),
-                message: DisplayErrorContext(&e).to_string(),
+                message: crate::connectors::common::aws::error_text(&e),
             })?;
             Ok(body.into_bytes())
         })

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, ServerSideEncryption};
-use aws_smithy_types::error::display::DisplayErrorContext;
 
 use super::client::Aws;
 use crate::pipeline::store::{Error, ObjectWriter, Result, Store};
@@ -47,7 +46,7 @@ fn request_error(operation: &'static str, url: String, message: String) -> Error
 
 fn describe<E>(error: &E) -> String
 where
-    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error,
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
 {
     super::sdk_message(error)
 }
@@ -213,7 +212,11 @@ impl Store for S3Store {
                 }
             };
             let bytes = output.body.collect().await.map_err(|e| {
-                request_error("read", url.clone(), DisplayErrorContext(&e).to_string())
+                request_error(
+                    "read",
+                    url.clone(),
+                    crate::connectors::common::aws::error_text(&e),
+                )
             })?;
             Ok(Some(bytes.into_bytes().to_vec()))
         })
