@@ -31,6 +31,10 @@ pub const DEFAULT_TERMINATION_LOG: &str = "/dev/termination-log";
 /// of a termination message, and the JSON around the message needs some.
 pub const MAX_MESSAGE_BYTES: usize = 3072;
 
+/// The longest Event note the API server accepts, in bytes: longer ones
+/// are refused and the Event is lost.
+pub const MAX_EVENT_NOTE_BYTES: usize = 1024;
+
 /// The outcome of a check: what the profile's `Ready` condition says.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct CheckResult {

@@ -417,6 +417,61 @@ spec:
 
 #[tokio::test]
 #[ignore = "needs a Kubernetes API server and kube-controller-manager: run `make test`"]
+async fn a_failure_message_longer_than_an_event_note_still_makes_its_event() {
+    // The API server refuses Event notes over 1,024 bytes: the note is cut
+    // (on a character boundary), never the Event lost.
+    let ns = TempNamespace::new("ctl-long");
+    let _dump = DumpOnFailure(ns.name.clone());
+    let client = client().await;
+    let deep: String = (0..5)
+        .map(|i| format!("{}{i}/", "très-long-répertoire-".repeat(9)))
+        .collect();
+    let path = format!("{deep}in.jsonl");
+    let work = work_dir(&[(path.as_str(), "{\"id\": 1}\nnot json\n")]);
+    let _controller = Controller::start(&ns.name);
+    let _node = Node::start(client.clone(), &ns.name, Mode::Run, work.path());
+    apply(
+        &ns.name,
+        &format!(
+            "{LOCAL_PROFILE}---
+apiVersion: sluice.dev/v1alpha1
+kind: Flow
+metadata: {{name: strict}}
+spec:
+  source: {{connectorProfileRef: {{name: local}}, file: {{path: '{path}', format: JsonLines}}}}
+  destination: {{connectorProfileRef: {{name: local}}, file: {{path: out, format: JsonLines}}}}
+  errorHandling: {{policy: Fail}}
+  runTemplate: {{backoffLimit: 0}}
+---
+{}",
+            flow_run("long", "strict")
+        ),
+    );
+    let runs: Api<FlowRun> = Api::namespaced(client.clone(), &ns.name);
+    wait_for(&runs, "long", "the run to finish", finished).await;
+    let message = runs
+        .get("long")
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .error
+        .unwrap()
+        .message;
+    assert!(message.len() > 1024, "{}: {message}", message.len());
+    wait_event(&client, &ns.name, "long", "BadRecords").await;
+    let events: Api<Event> = Api::namespaced(client.clone(), &ns.name);
+    let all = events.list(&Default::default()).await.unwrap().items;
+    let note = all
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("BadRecords"))
+        .and_then(|e| e.note.clone())
+        .unwrap();
+    assert!(note.len() <= 1024 && note.ends_with('…'), "{note}");
+}
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server and kube-controller-manager: run `make test`"]
 async fn invalid_references_stall_the_run_without_a_job_until_fixed() {
     let ns = TempNamespace::new("ctl-invalid");
     let _dump = DumpOnFailure(ns.name.clone());

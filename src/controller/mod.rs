@@ -220,7 +220,7 @@ impl Context {
         let event = Event {
             type_,
             reason: reason.to_owned(),
-            note: Some(note),
+            note: Some(event_note(&note)),
             action: action.to_owned(),
             secondary: None,
         };
@@ -248,6 +248,12 @@ impl Context {
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         failures.remove(&object.to_string());
     }
+}
+
+/// `note` cut on a character boundary to what the API server accepts in an
+/// Event (a longer note makes it refuse the whole Event).
+pub fn event_note(note: &str) -> String {
+    crate::protocol::truncate(note, crate::protocol::MAX_EVENT_NOTE_BYTES)
 }
 
 /// 1 s after the first failure, doubling, at most 5 minutes.
@@ -535,6 +541,17 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn event_notes_fit_what_the_api_server_accepts_and_cut_on_a_character() {
+        // 3-byte characters: 1,024 is not a boundary after the ellipsis.
+        let long = "é漢".repeat(400);
+        let note = event_note(&long);
+        assert!(note.len() <= 1024, "{}", note.len());
+        assert!(note.ends_with('…'));
+        assert!(long.starts_with(note.trim_end_matches('…')));
+        assert_eq!(event_note("short"), "short");
+    }
 
     #[test]
     fn backoff_doubles_up_to_five_minutes() {
