@@ -80,6 +80,10 @@ enum Command {
         /// Watch only this namespace (default: all namespaces).
         #[arg(long, value_name = "NAMESPACE")]
         namespace: Option<String>,
+        /// Mount a Secret a ConnectorProfile names only when it is labelled
+        /// sluice.dev/allowed=true (turn off only in single-tenant clusters).
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+        require_secret_opt_in: bool,
         /// The controller's namespace, where the Lease lives.
         #[arg(long, env = "POD_NAMESPACE", default_value = "default", hide = true)]
         pod_namespace: String,
@@ -204,6 +208,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             leader_elect,
             runner_image,
             namespace,
+            require_secret_opt_in,
             pod_namespace,
             pod_name,
         } => {
@@ -227,6 +232,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 config: sluice::controller::Config {
                     runner_image,
                     namespace,
+                    require_secret_opt_in,
                 },
             };
             let runtime = tokio::runtime::Runtime::new()?;

@@ -557,7 +557,7 @@ async fn the_runs_pod_is_hardened_and_mounts_only_the_referenced_secret_keys() {
         &format!(
             "apiVersion: v1
 kind: Secret
-metadata: {{name: pg}}
+metadata: {{name: pg, labels: {{sluice.dev/allowed: 'true'}}}}
 stringData: {{user: app, pass: s3cr3t-pass, unused: not-for-runs}}
 ---
 apiVersion: sluice.dev/v1alpha1
@@ -1213,7 +1213,7 @@ async fn incremental_runs_read_the_pinned_window_and_report_the_watermark() {
         &format!(
             "apiVersion: v1
 kind: Secret
-metadata: {{name: pg-login}}
+metadata: {{name: pg-login, labels: {{sluice.dev/allowed: 'true'}}}}
 stringData: {{username: {user}, password: {password}}}
 ---
 apiVersion: sluice.dev/v1alpha1
@@ -1596,6 +1596,126 @@ spec: {file: {root: data}}
 
 #[tokio::test]
 #[ignore = "needs a Kubernetes API server and kube-controller-manager: run `make test`"]
+async fn a_secret_that_has_not_opted_in_is_mounted_nowhere_until_it_does() {
+    // Whoever may write a profile cannot have another team's Secret sent
+    // anywhere: without the label no validation or run pod mounts it.
+    let ns = TempNamespace::new("ctl-optin");
+    let _dump = DumpOnFailure(ns.name.clone());
+    let client = client().await;
+    let work = work_dir_with_csv();
+    let _controller = Controller::start(&ns.name);
+    let _node = Node::start(client.clone(), &ns.name, Mode::Run, work.path());
+    let closed = free_port();
+    apply(
+        &ns.name,
+        &format!(
+            "apiVersion: v1
+kind: Secret
+metadata: {{name: theirs}}
+stringData: {{user: app, pass: n0t-y0urs-8841}}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: ConnectorProfile
+metadata: {{name: sneaky}}
+spec:
+  postgres: {{host: 127.0.0.1, port: {closed}, database: app, sslMode: Disable}}
+  credentials: {{secretRef: {{name: theirs}}, basic: {{usernameKey: user, passwordKey: pass}}}}
+---
+{LOCAL_PROFILE}---
+apiVersion: sluice.dev/v1alpha1
+kind: Flow
+metadata: {{name: exfiltrate}}
+spec:
+  source: {{connectorProfileRef: {{name: sneaky}}, postgres: {{table: t}}}}
+  destination: {{connectorProfileRef: {{name: local}}, file: {{path: out, format: JsonLines}}}}
+---
+{}",
+            flow_run("try", "exfiltrate")
+        ),
+    );
+    let profiles: Api<sluice::api::v1alpha1::ConnectorProfile> =
+        Api::namespaced(client.clone(), &ns.name);
+    wait_for(
+        &profiles,
+        "sneaky",
+        "the refusal",
+        a_profile_checked("False"),
+    )
+    .await;
+    let ready = a_profile_ready(&profiles.get("sneaky").await.unwrap())
+        .cloned()
+        .unwrap();
+    assert_eq!(ready.reason, "SecretNotAllowed", "{ready:?}");
+    assert!(
+        ready.message.contains(&format!(
+            "kubectl -n {} label secret theirs sluice.dev/allowed=true",
+            ns.name
+        )),
+        "{}",
+        ready.message
+    );
+    let runs: Api<FlowRun> = Api::namespaced(client.clone(), &ns.name);
+    wait_for(&runs, "try", "the run stalled on the Secret", |run| {
+        run.and_then(|r| condition(r, "Stalled"))
+            .is_some_and(|c| c.status == "True" && c.reason == "Forbidden")
+    })
+    .await;
+    wait_event(&client, &ns.name, "sneaky", "ValidationFailed").await;
+    // Nothing mounts it: no Job (the run's or a check's) names the Secret.
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns.name);
+    let mounting = |jobs: &[Job]| {
+        jobs.iter()
+            .filter(|job| {
+                serde_json::to_string(&job.spec)
+                    .unwrap()
+                    .contains("\"theirs\"")
+            })
+            .count()
+    };
+    assert_eq!(
+        mounting(&jobs.list(&Default::default()).await.unwrap().items),
+        0
+    );
+    assert!(jobs.get_opt("try").await.unwrap().is_none());
+
+    // Its owner opts in: the check runs (the port is closed) and so does
+    // the run, without any change to the profile or the run.
+    kubectl_ok(
+        &[
+            "label",
+            "secret",
+            "theirs",
+            "-n",
+            &ns.name,
+            "sluice.dev/allowed=true",
+        ],
+        None,
+    );
+    wait_for(&profiles, "sneaky", "the check after the opt-in", |p| {
+        p.and_then(a_profile_ready)
+            .is_some_and(|c| c.reason == "Unreachable")
+    })
+    .await;
+    wait_for(&jobs, "try", "the run's Job after the opt-in", |job| {
+        job.is_some()
+    })
+    .await;
+    let statuses = kubectl_ok(
+        &[
+            "get",
+            "connectorprofiles,flowruns,events",
+            "-n",
+            &ns.name,
+            "-o",
+            "yaml",
+        ],
+        None,
+    );
+    assert!(!statuses.contains("n0t-y0urs-8841"), "{statuses}");
+}
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server and kube-controller-manager: run `make test`"]
 async fn a_profile_that_fails_its_check_says_why_and_never_shows_its_secret() {
     let ns = TempNamespace::new("ctl-profile-fail");
     let _dump = DumpOnFailure(ns.name.clone());
@@ -1611,7 +1731,7 @@ async fn a_profile_that_fails_its_check_says_why_and_never_shows_its_secret() {
         &format!(
             "apiVersion: v1
 kind: Secret
-metadata: {{name: pg}}
+metadata: {{name: pg, labels: {{sluice.dev/allowed: 'true'}}}}
 stringData: {{user: app, pass: s3cr3t-profile-pass}}
 ---
 apiVersion: sluice.dev/v1alpha1

@@ -260,6 +260,8 @@ profiles() {
     --from-literal=username="$SLUICE_TEST_PG_USER" --from-literal=password="$password" >/dev/null
   k -n "$ns" create secret generic lake-keys \
     --from-literal=accessKeyId="$AWS_ACCESS_KEY_ID" --from-literal=secretAccessKey="$AWS_SECRET_ACCESS_KEY" >/dev/null
+  # Both opt in to being used by Sluice.
+  k -n "$ns" label secret orders-db lake-keys sluice.dev/allowed=true >/dev/null
   k -n "$ns" apply -f - >/dev/null <<EOF
 apiVersion: sluice.dev/v1alpha1
 kind: ConnectorProfile

@@ -59,6 +59,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 
+use super::access::{SecretAccess, refusal, secret_access};
 use super::children::{controlled_by, controller_ref_to, delete_job, list_pods};
 use super::conditions::{find_condition, remove_condition, set_condition};
 use super::job::{self, RunJob, build_job, job_name, label_value};
@@ -368,6 +369,7 @@ pub fn validate(
     suspended: bool,
     flow_status: Option<&FlowStatus>,
     profiles: &BTreeMap<String, ConnectorProfile>,
+    secrets: Option<&BTreeMap<String, SecretAccess>>,
     image: &str,
     now: &Time,
 ) -> Result<Validated, Invalid> {
@@ -405,6 +407,24 @@ pub fn validate(
             });
         }
         if let Some(c) = &profile.spec.credentials {
+            if let Some((secret, _)) = job::credential_keys(c)
+                && let Some((state, message)) = refusal(
+                    secrets,
+                    &namespace,
+                    &secret,
+                    &format!("Flow {flow_name:?} {field}: ConnectorProfile {name:?}"),
+                )
+            {
+                return Err(Invalid {
+                    reason: if state == SecretAccess::NotAllowed {
+                        ErrorReason::Forbidden
+                    } else {
+                        ErrorReason::ReferenceNotFound
+                    },
+                    message,
+                    terminal: false,
+                });
+            }
             credentials.push(c);
         }
     }
@@ -655,6 +675,9 @@ pub struct Observed {
     /// The ConnectorProfiles that exist among those the (pinned or
     /// current) Flow spec names, for a run that is to start.
     pub profiles: BTreeMap<String, ConnectorProfile>,
+    /// Whether each Secret those profiles name opted in to being used
+    /// (`None`: the controller does not require it, or nothing read yet).
+    pub secrets: Option<BTreeMap<String, SecretAccess>>,
     /// The image of run Jobs (`--runner-image`).
     pub image: String,
 }
@@ -668,6 +691,7 @@ impl Observed {
             pods: Vec::new(),
             flow: None,
             profiles: BTreeMap::new(),
+            secrets: None,
             image: image.to_owned(),
         }
     }
@@ -751,6 +775,12 @@ async fn observe(run: &FlowRun, ctx: &Context, caches: &Caches) -> Result<Observ
         (None, None) => return Ok(observed),
     };
     let profiles = get_profiles(ctx, caches, &namespace, spec).await?;
+    let mounts = job::secret_mounts(
+        profiles
+            .values()
+            .filter_map(|p| p.spec.credentials.as_ref()),
+    );
+    observed.secrets = secret_access(ctx, &namespace, &mounts).await?;
     observed.profiles = profiles;
     Ok(observed)
 }
@@ -1360,6 +1390,7 @@ fn start(observed: &Observed, facts: &Facts<'_>) -> Step {
         suspended,
         flow.and_then(|f| f.status.as_ref()),
         &observed.profiles,
+        observed.secrets.as_ref(),
         &observed.image,
         facts.now,
     ) {
@@ -1460,8 +1491,20 @@ async fn execute(step: Step, observed: &Observed, ctx: &Context) -> Result<Actio
     let api: Api<FlowRun> = Api::namespaced(ctx.client.clone(), &namespace);
     let writer = StatusWriter::new(api, run, PatchParams::default());
     let event = |e: RunEvent| ctx.event(run, e.type_, e.reason, e.action, e.note);
+    // Secrets are not watched: a run stopped on one looks again.
+    let waiting_on_a_secret = observed
+        .secrets
+        .as_ref()
+        .is_some_and(|s| s.values().any(|a| *a != SecretAccess::Allowed));
+    let wait = || {
+        if waiting_on_a_secret {
+            Action::requeue(super::access::RECHECK)
+        } else {
+            Action::await_change()
+        }
+    };
     match step {
-        Step::Wait => Ok(Action::await_change()),
+        Step::Wait => Ok(wait()),
         Step::Cancel { job, status } => {
             delete_job(ctx, &namespace, &job, &uid, observed.job.as_ref()).await?;
             Ok(after(writer.write_if_unchanged(&status).await?))
@@ -1485,7 +1528,7 @@ async fn execute(step: Step, observed: &Observed, ctx: &Context) -> Result<Actio
                 return Ok(stale());
             }
             event(e).await;
-            Ok(Action::await_change())
+            Ok(wait())
         }
         Step::Finish(finish) => {
             let Finish {
@@ -1799,8 +1842,17 @@ mod tests {
             "runTemplate": {"serviceAccountName": "etl", "backoffLimit": 0}
         }));
         let now = time("2024-05-01T12:00:00Z");
-        let validated =
-            validate(&run, &pinned(spec), false, None, &profiles, "img:1", &now).unwrap();
+        let validated = validate(
+            &run,
+            &pinned(spec),
+            false,
+            None,
+            &profiles,
+            None,
+            "img:1",
+            &now,
+        )
+        .unwrap();
         assert_eq!(validated.connector, "postgres");
         assert_eq!(validated.job.service_account, "etl");
         assert_eq!(validated.job.template.backoff_limit, 0);
@@ -1815,6 +1867,54 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_that_has_not_opted_in_is_never_mounted() {
+        let run = flow_run(serde_json::json!(null));
+        let mut profiles = file_profiles();
+        let (_, pg) = profile(
+            "in",
+            serde_json::json!({"postgres": {"host": "db", "database": "app"}, "credentials": {"secretRef": {"name": "pg"}, "basic": {}}}),
+        );
+        profiles.insert("in".to_owned(), pg);
+        let spec = flow_spec(serde_json::json!({
+            "source": {"connectorProfileRef": {"name": "in"}, "postgres": {"table": "t"}},
+        }));
+        let now = time("2024-05-01T12:00:00Z");
+        let check = |access: SecretAccess| {
+            let secrets = BTreeMap::from([("pg".to_owned(), access)]);
+            validate(
+                &run,
+                &pinned(spec.clone()),
+                false,
+                None,
+                &profiles,
+                Some(&secrets),
+                "i",
+                &now,
+            )
+        };
+        let refused = check(SecretAccess::NotAllowed).unwrap_err();
+        assert_eq!(refused.reason, ErrorReason::Forbidden);
+        assert!(!refused.terminal);
+        assert!(
+            refused.message.contains("spec.source.connectorProfileRef")
+                && refused
+                    .message
+                    .contains("label secret pg sluice.dev/allowed=true"),
+            "{}",
+            refused.message
+        );
+        let missing = check(SecretAccess::Missing).unwrap_err();
+        assert_eq!(missing.reason, ErrorReason::ReferenceNotFound);
+        assert!(
+            missing.message.contains("does not exist"),
+            "{}",
+            missing.message
+        );
+        let allowed = check(SecretAccess::Allowed).unwrap();
+        assert!(allowed.job.secrets.contains_key("pg"));
+    }
+
+    #[test]
     fn runs_without_a_template_get_the_default_backoff() {
         let run = flow_run(serde_json::json!(null));
         let now = time("2024-05-01T12:00:00Z");
@@ -1824,6 +1924,7 @@ mod tests {
             false,
             None,
             &file_profiles(),
+            None,
             "i",
             &now,
         )
@@ -1845,6 +1946,7 @@ mod tests {
             false,
             None,
             &profiles,
+            None,
             "i",
             &now,
         )
@@ -1869,6 +1971,7 @@ mod tests {
             false,
             None,
             &profiles,
+            None,
             "i",
             &now,
         )
@@ -1892,6 +1995,7 @@ mod tests {
             true,
             None,
             &file_profiles(),
+            None,
             "i",
             &now,
         )
@@ -1910,6 +2014,7 @@ mod tests {
             false,
             Some(&status),
             &file_profiles(),
+            None,
             "i",
             &now,
         )
@@ -1943,6 +2048,7 @@ mod tests {
             false,
             None,
             &file_profiles(),
+            None,
             "i",
             &now,
         )

@@ -20,6 +20,7 @@
 //! [`status`] (the status writer and typed patches), [`children`] (owner
 //! references, deleting a Job, listing pods) and [`conditions`].
 
+pub mod access;
 pub mod children;
 pub mod conditions;
 pub mod flow;
@@ -167,6 +168,9 @@ pub struct Config {
     pub runner_image: String,
     /// Watch only this namespace; all namespaces when unset.
     pub namespace: Option<String>,
+    /// Mount only Secrets labelled `sluice.dev/allowed=true`
+    /// ([`access`]); off only in single-tenant clusters.
+    pub require_secret_opt_in: bool,
 }
 
 /// What every reconciler shares: the client, the Event recorder, the

@@ -57,6 +57,7 @@ use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::access::{self, SecretAccess, refusal, secret_access};
 use super::children::{controlled_by, controller_ref, delete_job, list_pods};
 use super::conditions::{find_condition, set_condition};
 use super::job::{PodSettings, SecretMounts, label_value, pod_template, secret_mounts};
@@ -66,7 +67,7 @@ use super::{
     COMPONENT_LABEL, COMPONENT_VALIDATION, Context, Error, MANAGED_BY, MANAGED_BY_LABEL,
     PROFILE_LABEL, Result, Shutdown, shutdown_requested, watched_api,
 };
-use crate::api::v1alpha1::common::{Condition, Time, condition_status, condition_type};
+use crate::api::v1alpha1::common::{Condition, Time, condition_status, condition_type, reason};
 use crate::api::v1alpha1::connector_profile::{ConnectorKind, Credentials};
 use crate::api::v1alpha1::flow::RunTemplate;
 use crate::api::v1alpha1::flow_run::ErrorReason;
@@ -628,8 +629,28 @@ async fn reconcile_profile(profile: &ConnectorProfile, ctx: &Context) -> Result<
         return record_check(ctx, profile, &writer, &check, &job).await;
     }
 
+    // Validate: may its Secret be mounted? Checked again every
+    // access::RECHECK while it may not (Secrets are not watched).
+    let access = secret_access(ctx, &namespace, &check.secrets).await?;
+    let refused = check
+        .secrets
+        .keys()
+        .find_map(|secret| refusal(access.as_ref(), &namespace, secret, REFUSAL_PREFIX));
+    if let Some((state, message)) = refused {
+        let reason = match state {
+            SecretAccess::NotAllowed => reason::SECRET_NOT_ALLOWED,
+            _ => reason::SECRET_NOT_FOUND,
+        };
+        let result = CheckResult::failed(reason, &message);
+        return record_refusal(ctx, profile, &writer, &result).await;
+    }
+    let was_refused = find_condition(&status.conditions, condition_type::READY)
+        .is_some_and(|c| c.message.starts_with(REFUSAL_PREFIX));
+
     // Validate: is a check due?
-    if let Some(wait) = next_check_in(&status, generation, interval, Timestamp::now()) {
+    if !was_refused
+        && let Some(wait) = next_check_in(&status, generation, interval, Timestamp::now())
+    {
         return Ok(Action::requeue(wait));
     }
 
@@ -669,6 +690,39 @@ async fn reconcile_profile(profile: &ConnectorProfile, ctx: &Context) -> Result<
         }
     }
     Ok(check_requeue())
+}
+
+/// How the controller's own refusals to mount a Secret begin, so that the
+/// check runs at once when the Secret becomes usable.
+const REFUSAL_PREFIX: &str = "credentials.secretRef";
+
+/// Records that the profile's Secret may not be mounted: `Ready=False`
+/// with the reason, an Event when that changes, and another look after
+/// [`access::RECHECK`].
+async fn record_refusal(
+    ctx: &Context,
+    profile: &ConnectorProfile,
+    writer: &StatusWriter<ConnectorProfile>,
+    result: &CheckResult,
+) -> Result<Action> {
+    let status = profile.status.clone().unwrap_or_default();
+    let condition = result_condition(result, profile.metadata.generation);
+    let previous = find_condition(&status.conditions, condition_type::READY).cloned();
+    if let Some((type_, reason)) = result_event(previous.as_ref(), &condition) {
+        let patch = ProfileStatusPatch {
+            conditions: Some(set_condition(&status.conditions, condition)),
+            observed_generation: Some(profile.metadata.generation),
+            last_validation_time: Some(Time(Timestamp::now())),
+            connector: Some(profile.spec.connector()),
+            auth_scheme: Some(auth_scheme(&profile.spec)),
+        };
+        if writer.write_if_unchanged(&patch).await? == WriteOutcome::Stale {
+            return Ok(stale());
+        }
+        let note = format!("{}: {}", result.reason, result.message);
+        ctx.event(profile, type_, reason, "Validate", note).await;
+    }
+    Ok(Action::requeue(access::RECHECK))
 }
 
 /// Dereference: the profile's validation Jobs. Those of older generations,

@@ -85,6 +85,15 @@ macro_rules! string_newtype {
     };
 }
 
+/// The label by which a Secret opts in to being used by Sluice
+/// (`sluice.dev/allowed: "true"`). The controller mounts a Secret that a
+/// ConnectorProfile names into validation and run pods only when it carries
+/// this label (unless the controller runs with
+/// `--require-secret-opt-in=false`), so that whoever may write a profile
+/// cannot have other Secrets of the namespace sent to a host of their
+/// choosing.
+pub const ALLOW_LABEL: &str = "sluice.dev/allowed";
+
 /// The regular expression (RE2) a [`Duration`] must match.
 pub const DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$";
 
@@ -205,6 +214,10 @@ pub mod reason {
     pub const VALIDATED: &str = "Validated";
     /// ConnectorProfile: the referenced Secret or secret key does not exist.
     pub const SECRET_NOT_FOUND: &str = "SecretNotFound";
+    /// ConnectorProfile: the Secret its credentials name has not opted in
+    /// to being used by Sluice (the label `sluice.dev/allowed=true`); the
+    /// controller mounts it nowhere until it does.
+    pub const SECRET_NOT_ALLOWED: &str = "SecretNotAllowed";
     /// ConnectorProfile: the application refused the credentials.
     pub const AUTHENTICATION_FAILED: &str = "AuthenticationFailed";
     /// ConnectorProfile: the application could not be reached.

@@ -331,8 +331,12 @@ pub struct TlsSettings {
 ).message("awsIam and none read no secret keys: remove secretRef and awsSecretsManager"))]
 pub struct Credentials {
     /// A Kubernetes Secret in the profile's namespace holding the keys the
-    /// scheme names. The controller never reads it; it is mounted into the
-    /// run's pod at `$SLUICE_SECRETS_DIR/{name}/{key}` (default
+    /// scheme names. It must opt in to being used by Sluice with the label
+    /// `sluice.dev/allowed: "true"` (unless the controller runs with
+    /// `--require-secret-opt-in=false`): without it the profile is
+    /// `Ready=False` with reason `SecretNotAllowed` and no pod mounts it.
+    /// The controller reads its metadata only, never its data; it is
+    /// mounted into the run's pod at `$SLUICE_SECRETS_DIR/{name}/{key}` (default
     /// `/var/run/secrets/sluice`). In `sluice local` it is a `Secret`
     /// document of the same file, or the environment variables
     /// `SLUICE_SECRET_{NAME}_{KEY}`.
