@@ -84,6 +84,10 @@ enum Command {
         /// sluice.dev/allowed=true (turn off only in single-tenant clusters).
         #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
         require_secret_opt_in: bool,
+        /// Run as a Flow's runTemplate.serviceAccountName only when that
+        /// account is labelled sluice.dev/allowed=true.
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+        require_service_account_opt_in: bool,
         /// The controller's namespace, where the Lease lives.
         #[arg(long, env = "POD_NAMESPACE", default_value = "default", hide = true)]
         pod_namespace: String,
@@ -209,6 +213,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             runner_image,
             namespace,
             require_secret_opt_in,
+            require_service_account_opt_in,
             pod_namespace,
             pod_name,
         } => {
@@ -233,6 +238,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     runner_image,
                     namespace,
                     require_secret_opt_in,
+                    require_service_account_opt_in,
                 },
             };
             let runtime = tokio::runtime::Runtime::new()?;

@@ -1716,6 +1716,101 @@ spec:
 
 #[tokio::test]
 #[ignore = "needs a Kubernetes API server and kube-controller-manager: run `make test`"]
+async fn a_service_account_that_has_not_opted_in_runs_nothing_and_is_bound_to_nothing() {
+    // A Flow cannot borrow another workload's identity: a service account
+    // is used, and bound to the runner's Role, only once it opts in.
+    let ns = TempNamespace::new("ctl-sa");
+    let _dump = DumpOnFailure(ns.name.clone());
+    let client = client().await;
+    let work = work_dir_with_csv();
+    let _controller = Controller::start(&ns.name);
+    let _node = Node::start(client.clone(), &ns.name, Mode::Hold, work.path());
+    apply(
+        &ns.name,
+        &format!(
+            "apiVersion: v1
+kind: ServiceAccount
+metadata: {{name: deployer}}
+---
+{LOCAL_PROFILE}---
+apiVersion: sluice.dev/v1alpha1
+kind: Flow
+metadata: {{name: borrow}}
+spec:
+  source: {{connectorProfileRef: {{name: local}}, file: {{path: in.csv, format: Csv}}}}
+  destination: {{connectorProfileRef: {{name: local}}, file: {{path: out, format: JsonLines}}}}
+  runTemplate: {{serviceAccountName: deployer}}
+---
+{}",
+            flow_run("as-deployer", "borrow")
+        ),
+    );
+    let runs: Api<FlowRun> = Api::namespaced(client.clone(), &ns.name);
+    wait_for(
+        &runs,
+        "as-deployer",
+        "the run stalled on the account",
+        |run| {
+            run.and_then(|r| condition(r, "Stalled"))
+                .is_some_and(|c| c.status == "True" && c.reason == "Forbidden")
+        },
+    )
+    .await;
+    let run = runs.get("as-deployer").await.unwrap();
+    let message = &condition(&run, "Stalled").unwrap().message;
+    assert!(
+        message.contains(&format!(
+            "kubectl -n {} label serviceaccount deployer sluice.dev/allowed=true",
+            ns.name
+        )),
+        "{message}"
+    );
+    wait_event(&client, &ns.name, "as-deployer", "Forbidden").await;
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns.name);
+    assert!(jobs.get_opt("as-deployer").await.unwrap().is_none());
+    let bindings: Api<k8s_openapi::api::rbac::v1::RoleBinding> =
+        Api::namespaced(client.clone(), &ns.name);
+    assert!(
+        bindings
+            .get_opt("sluice-runner-deployer")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // The account's owner opts in: the run starts as it, bound then.
+    kubectl_ok(
+        &[
+            "label",
+            "serviceaccount",
+            "deployer",
+            "-n",
+            &ns.name,
+            "sluice.dev/allowed=true",
+        ],
+        None,
+    );
+    wait_for(
+        &jobs,
+        "as-deployer",
+        "the run's Job after the opt-in",
+        |job| job.is_some(),
+    )
+    .await;
+    let job = jobs.get("as-deployer").await.unwrap();
+    let pod = job.spec.unwrap().template.spec.unwrap();
+    assert_eq!(pod.service_account_name.as_deref(), Some("deployer"));
+    assert!(
+        bindings
+            .get_opt("sluice-runner-deployer")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server and kube-controller-manager: run `make test`"]
 async fn a_profile_that_fails_its_check_says_why_and_never_shows_its_secret() {
     let ns = TempNamespace::new("ctl-profile-fail");
     let _dump = DumpOnFailure(ns.name.clone());

@@ -1,5 +1,5 @@
-//! Which Secrets a tenant's objects may use: only those whose owners opted
-//! in with the label [`ALLOW_LABEL`]`=true`.
+//! Which Secrets and service accounts a tenant's objects may use: only
+//! those whose owners opted in with the label [`ALLOW_LABEL`]`=true`.
 //!
 //! A ConnectorProfile names a Secret and keys of it; the controller mounts
 //! those keys into the profile's validation pod and into run pods, which
@@ -13,11 +13,19 @@
 //! Secret that does not exist stops it with `SecretNotFound` /
 //! `ReferenceNotFound`. Both are checked again every [`RECHECK`], since
 //! Secrets are not watched.
+//!
+//! Service accounts likewise: a Flow's `runTemplate.serviceAccountName`
+//! would run the pod with that account's token, and so its API and cloud
+//! identity. Unless `--require-service-account-opt-in=false`, an account
+//! other than the runner's own (`sluice-runner`, which the controller
+//! creates) is used, and bound to the runner's Role, only when it carries
+//! the label; otherwise the run stalls with `Forbidden` and nothing is
+//! bound.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::api::Api;
 
 use super::job::SecretMounts;
@@ -27,9 +35,10 @@ pub use crate::api::v1alpha1::common::ALLOW_LABEL;
 /// How often a run or profile stopped on a Secret looks again.
 pub const RECHECK: Duration = Duration::from_secs(30);
 
-/// What the controller found of a Secret a profile names.
+/// What the controller found of a Secret a profile names, or of a service
+/// account a Flow names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SecretAccess {
+pub enum OptIn {
     /// It exists and carries `sluice.dev/allowed=true`.
     Allowed,
     /// It exists without the label.
@@ -44,7 +53,7 @@ pub async fn secret_access(
     ctx: &Context,
     namespace: &str,
     mounts: &SecretMounts,
-) -> Result<Option<BTreeMap<String, SecretAccess>>> {
+) -> Result<Option<BTreeMap<String, OptIn>>> {
     if !ctx.config.require_secret_opt_in {
         return Ok(None);
     }
@@ -58,16 +67,65 @@ pub async fn secret_access(
                 "reading the metadata of Secret {namespace}/{name}"
             )))?;
         let access = match meta {
-            None => SecretAccess::Missing,
-            Some(meta) if allowed(meta.metadata.labels.as_ref()) => SecretAccess::Allowed,
-            Some(_) => SecretAccess::NotAllowed,
+            None => OptIn::Missing,
+            Some(meta) if allowed(meta.metadata.labels.as_ref()) => OptIn::Allowed,
+            Some(_) => OptIn::NotAllowed,
         };
         out.insert(name.clone(), access);
     }
     Ok(Some(out))
 }
 
-/// Whether labels opt a Secret in.
+/// Whether the service account `name` opted in; `None` when the
+/// controller does not require it or `name` is the runner's own account.
+pub async fn service_account_access(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<OptIn>> {
+    if !ctx.config.require_service_account_opt_in || name == super::RUNNER_SERVICE_ACCOUNT {
+        return Ok(None);
+    }
+    let api: Api<ServiceAccount> = Api::namespaced(ctx.client.clone(), namespace);
+    let meta = api
+        .get_metadata_opt(name)
+        .await
+        .map_err(Error::dereference(format!(
+            "reading the metadata of ServiceAccount {namespace}/{name}"
+        )))?;
+    Ok(Some(match meta {
+        None => OptIn::Missing,
+        Some(meta) if allowed(meta.metadata.labels.as_ref()) => OptIn::Allowed,
+        Some(_) => OptIn::NotAllowed,
+    }))
+}
+
+/// Why a Flow may not run as `account`, for a condition message.
+pub fn account_refusal(
+    access: Option<OptIn>,
+    namespace: &str,
+    account: &str,
+    who: &str,
+) -> Option<(OptIn, String)> {
+    match access? {
+        OptIn::Allowed => None,
+        OptIn::NotAllowed => Some((
+            OptIn::NotAllowed,
+            format!(
+                "{who} names ServiceAccount {account:?}, which has not opted in to running Sluice runs; its owner opts in with: kubectl -n {namespace} label serviceaccount {account} {ALLOW_LABEL}=true"
+            ),
+        )),
+        OptIn::Missing => Some((
+            OptIn::Missing,
+            format!(
+                "{who} names ServiceAccount {account:?}, which does not exist in namespace {namespace}; create it (labelled {ALLOW_LABEL}=true) or remove runTemplate.serviceAccountName to run as {}",
+                super::RUNNER_SERVICE_ACCOUNT
+            ),
+        )),
+    }
+}
+
+/// Whether labels opt a Secret or a service account in.
 pub fn allowed(labels: Option<&BTreeMap<String, String>>) -> bool {
     labels.and_then(|l| l.get(ALLOW_LABEL)).map(String::as_str) == Some("true")
 }
@@ -75,24 +133,21 @@ pub fn allowed(labels: Option<&BTreeMap<String, String>>) -> bool {
 /// Why a Secret may not be used, for a condition message: `None` when it
 /// may. `who` says who names it (`ConnectorProfile "crm"`).
 pub fn refusal(
-    access: Option<&BTreeMap<String, SecretAccess>>,
+    access: Option<&BTreeMap<String, OptIn>>,
     namespace: &str,
     secret: &str,
     who: &str,
-) -> Option<(SecretAccess, String)> {
-    let state = access?
-        .get(secret)
-        .copied()
-        .unwrap_or(SecretAccess::Missing);
+) -> Option<(OptIn, String)> {
+    let state = access?.get(secret).copied().unwrap_or(OptIn::Missing);
     match state {
-        SecretAccess::Allowed => None,
-        SecretAccess::NotAllowed => Some((
+        OptIn::Allowed => None,
+        OptIn::NotAllowed => Some((
             state,
             format!(
                 "{who} names Secret {secret:?}, which has not opted in to being used by Sluice; its owner opts in with: kubectl -n {namespace} label secret {secret} {ALLOW_LABEL}=true"
             ),
         )),
-        SecretAccess::Missing => Some((
+        OptIn::Missing => Some((
             state,
             format!(
                 "{who} names Secret {secret:?}, which does not exist in namespace {namespace}; create it (labelled {ALLOW_LABEL}=true) or correct credentials.secretRef"
@@ -119,19 +174,19 @@ mod tests {
     #[test]
     fn refusals_say_how_to_opt_in_or_what_is_missing() {
         let access = BTreeMap::from([
-            ("ok".to_owned(), SecretAccess::Allowed),
-            ("theirs".to_owned(), SecretAccess::NotAllowed),
+            ("ok".to_owned(), OptIn::Allowed),
+            ("theirs".to_owned(), OptIn::NotAllowed),
         ]);
         assert_eq!(refusal(Some(&access), "acme", "ok", "p"), None);
         assert_eq!(refusal(None, "acme", "theirs", "p"), None);
         let (state, message) = refusal(Some(&access), "acme", "theirs", "p").unwrap();
-        assert_eq!(state, SecretAccess::NotAllowed);
+        assert_eq!(state, OptIn::NotAllowed);
         assert!(
             message.contains("kubectl -n acme label secret theirs sluice.dev/allowed=true"),
             "{message}"
         );
         let (state, message) = refusal(Some(&access), "acme", "gone", "p").unwrap();
-        assert_eq!(state, SecretAccess::Missing);
+        assert_eq!(state, OptIn::Missing);
         assert!(message.contains("does not exist"), "{message}");
     }
 }

@@ -59,7 +59,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 
-use super::access::{SecretAccess, refusal, secret_access};
+use super::access::{OptIn, account_refusal, refusal, secret_access, service_account_access};
 use super::children::{controlled_by, controller_ref_to, delete_job, list_pods};
 use super::conditions::{find_condition, remove_condition, set_condition};
 use super::job::{self, RunJob, build_job, job_name, label_value};
@@ -369,7 +369,8 @@ pub fn validate(
     suspended: bool,
     flow_status: Option<&FlowStatus>,
     profiles: &BTreeMap<String, ConnectorProfile>,
-    secrets: Option<&BTreeMap<String, SecretAccess>>,
+    secrets: Option<&BTreeMap<String, OptIn>>,
+    service_account_access: Option<OptIn>,
     image: &str,
     now: &Time,
 ) -> Result<Validated, Invalid> {
@@ -416,7 +417,7 @@ pub fn validate(
                 )
             {
                 return Err(Invalid {
-                    reason: if state == SecretAccess::NotAllowed {
+                    reason: if state == OptIn::NotAllowed {
                         ErrorReason::Forbidden
                     } else {
                         ErrorReason::ReferenceNotFound
@@ -468,6 +469,22 @@ pub fn validate(
         .service_account_name
         .clone()
         .unwrap_or_else(|| RUNNER_SERVICE_ACCOUNT.to_owned());
+    if let Some((state, message)) = account_refusal(
+        service_account_access,
+        &namespace,
+        &service_account,
+        &format!("Flow {flow_name:?} spec.runTemplate.serviceAccountName"),
+    ) {
+        return Err(Invalid {
+            reason: if state == OptIn::NotAllowed {
+                ErrorReason::Forbidden
+            } else {
+                ErrorReason::ReferenceNotFound
+            },
+            message,
+            terminal: false,
+        });
+    }
     Ok(Validated {
         job: RunJob {
             namespace,
@@ -677,7 +694,10 @@ pub struct Observed {
     pub profiles: BTreeMap<String, ConnectorProfile>,
     /// Whether each Secret those profiles name opted in to being used
     /// (`None`: the controller does not require it, or nothing read yet).
-    pub secrets: Option<BTreeMap<String, SecretAccess>>,
+    pub secrets: Option<BTreeMap<String, OptIn>>,
+    /// Whether the service account the Flow names opted in (`None`: not
+    /// required, the runner's own account, or not read).
+    pub service_account: Option<OptIn>,
     /// The image of run Jobs (`--runner-image`).
     pub image: String,
 }
@@ -692,6 +712,7 @@ impl Observed {
             flow: None,
             profiles: BTreeMap::new(),
             secrets: None,
+            service_account: None,
             image: image.to_owned(),
         }
     }
@@ -781,6 +802,13 @@ async fn observe(run: &FlowRun, ctx: &Context, caches: &Caches) -> Result<Observ
             .filter_map(|p| p.spec.credentials.as_ref()),
     );
     observed.secrets = secret_access(ctx, &namespace, &mounts).await?;
+    if let Some(account) = spec
+        .run_template
+        .as_ref()
+        .and_then(|t| t.service_account_name.as_deref())
+    {
+        observed.service_account = service_account_access(ctx, &namespace, account).await?;
+    }
     observed.profiles = profiles;
     Ok(observed)
 }
@@ -1391,6 +1419,7 @@ fn start(observed: &Observed, facts: &Facts<'_>) -> Step {
         flow.and_then(|f| f.status.as_ref()),
         &observed.profiles,
         observed.secrets.as_ref(),
+        observed.service_account,
         &observed.image,
         facts.now,
     ) {
@@ -1495,7 +1524,10 @@ async fn execute(step: Step, observed: &Observed, ctx: &Context) -> Result<Actio
     let waiting_on_a_secret = observed
         .secrets
         .as_ref()
-        .is_some_and(|s| s.values().any(|a| *a != SecretAccess::Allowed));
+        .is_some_and(|s| s.values().any(|a| *a != OptIn::Allowed))
+        || observed
+            .service_account
+            .is_some_and(|a| a != OptIn::Allowed);
     let wait = || {
         if waiting_on_a_secret {
             Action::requeue(super::access::RECHECK)
@@ -1849,6 +1881,7 @@ mod tests {
             None,
             &profiles,
             None,
+            None,
             "img:1",
             &now,
         )
@@ -1879,7 +1912,7 @@ mod tests {
             "source": {"connectorProfileRef": {"name": "in"}, "postgres": {"table": "t"}},
         }));
         let now = time("2024-05-01T12:00:00Z");
-        let check = |access: SecretAccess| {
+        let check = |access: OptIn| {
             let secrets = BTreeMap::from([("pg".to_owned(), access)]);
             validate(
                 &run,
@@ -1888,11 +1921,12 @@ mod tests {
                 None,
                 &profiles,
                 Some(&secrets),
+                None,
                 "i",
                 &now,
             )
         };
-        let refused = check(SecretAccess::NotAllowed).unwrap_err();
+        let refused = check(OptIn::NotAllowed).unwrap_err();
         assert_eq!(refused.reason, ErrorReason::Forbidden);
         assert!(!refused.terminal);
         assert!(
@@ -1903,15 +1937,58 @@ mod tests {
             "{}",
             refused.message
         );
-        let missing = check(SecretAccess::Missing).unwrap_err();
+        let missing = check(OptIn::Missing).unwrap_err();
         assert_eq!(missing.reason, ErrorReason::ReferenceNotFound);
         assert!(
             missing.message.contains("does not exist"),
             "{}",
             missing.message
         );
-        let allowed = check(SecretAccess::Allowed).unwrap();
+        let allowed = check(OptIn::Allowed).unwrap();
         assert!(allowed.job.secrets.contains_key("pg"));
+    }
+
+    #[test]
+    fn a_service_account_that_has_not_opted_in_runs_nothing() {
+        let run = flow_run(serde_json::json!(null));
+        let spec = flow_spec(serde_json::json!({
+            "runTemplate": {"serviceAccountName": "cluster-admin-ish"}
+        }));
+        let now = time("2024-05-01T12:00:00Z");
+        let check = |access: Option<OptIn>| {
+            validate(
+                &run,
+                &pinned(spec.clone()),
+                false,
+                None,
+                &file_profiles(),
+                None,
+                access,
+                "i",
+                &now,
+            )
+        };
+        let refused = check(Some(OptIn::NotAllowed)).unwrap_err();
+        assert_eq!(refused.reason, ErrorReason::Forbidden);
+        assert!(!refused.terminal);
+        assert!(
+            refused
+                .message
+                .contains("spec.runTemplate.serviceAccountName")
+                && refused
+                    .message
+                    .contains("label serviceaccount cluster-admin-ish sluice.dev/allowed=true"),
+            "{}",
+            refused.message
+        );
+        let missing = check(Some(OptIn::Missing)).unwrap_err();
+        assert_eq!(missing.reason, ErrorReason::ReferenceNotFound);
+        assert_eq!(
+            check(Some(OptIn::Allowed)).unwrap().job.service_account,
+            "cluster-admin-ish"
+        );
+        // Not required (single-tenant clusters): as before.
+        assert!(check(None).is_ok());
     }
 
     #[test]
@@ -1924,6 +2001,7 @@ mod tests {
             false,
             None,
             &file_profiles(),
+            None,
             None,
             "i",
             &now,
@@ -1946,6 +2024,7 @@ mod tests {
             false,
             None,
             &profiles,
+            None,
             None,
             "i",
             &now,
@@ -1972,6 +2051,7 @@ mod tests {
             None,
             &profiles,
             None,
+            None,
             "i",
             &now,
         )
@@ -1996,6 +2076,7 @@ mod tests {
             None,
             &file_profiles(),
             None,
+            None,
             "i",
             &now,
         )
@@ -2014,6 +2095,7 @@ mod tests {
             false,
             Some(&status),
             &file_profiles(),
+            None,
             None,
             "i",
             &now,
@@ -2048,6 +2130,7 @@ mod tests {
             false,
             None,
             &file_profiles(),
+            None,
             None,
             "i",
             &now,

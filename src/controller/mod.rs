@@ -171,6 +171,9 @@ pub struct Config {
     /// Mount only Secrets labelled `sluice.dev/allowed=true`
     /// ([`access`]); off only in single-tenant clusters.
     pub require_secret_opt_in: bool,
+    /// Run as a Flow's `runTemplate.serviceAccountName` only when that
+    /// account is labelled `sluice.dev/allowed=true` ([`access`]).
+    pub require_service_account_opt_in: bool,
 }
 
 /// What every reconciler shares: the client, the Event recorder, the

@@ -57,7 +57,7 @@ use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::access::{self, SecretAccess, refusal, secret_access};
+use super::access::{self, OptIn, refusal, secret_access};
 use super::children::{controlled_by, controller_ref, delete_job, list_pods};
 use super::conditions::{find_condition, set_condition};
 use super::job::{PodSettings, SecretMounts, label_value, pod_template, secret_mounts};
@@ -638,7 +638,7 @@ async fn reconcile_profile(profile: &ConnectorProfile, ctx: &Context) -> Result<
         .find_map(|secret| refusal(access.as_ref(), &namespace, secret, REFUSAL_PREFIX));
     if let Some((state, message)) = refused {
         let reason = match state {
-            SecretAccess::NotAllowed => reason::SECRET_NOT_ALLOWED,
+            OptIn::NotAllowed => reason::SECRET_NOT_ALLOWED,
             _ => reason::SECRET_NOT_FOUND,
         };
         let result = CheckResult::failed(reason, &message);

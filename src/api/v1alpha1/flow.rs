@@ -1097,7 +1097,11 @@ fn default_failed_history() -> i32 {
 #[serde(rename_all = "camelCase")]
 pub struct RunTemplate {
     /// Service account of the run's pod, for cloud identities (IRSA, Pod
-    /// Identity). Defaults to the runner account Sluice manages.
+    /// Identity). Defaults to the runner account Sluice manages. Another
+    /// account must opt in with the label `sluice.dev/allowed: "true"`
+    /// (unless the controller runs with
+    /// `--require-service-account-opt-in=false`); until it does the run
+    /// stays Stalled with reason Forbidden and nothing is bound to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253))]
     pub service_account_name: Option<String>,
