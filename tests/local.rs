@@ -356,3 +356,50 @@ fn runs_without_a_run_id_never_share_one_so_appends_keep_both_outputs() {
         .sum();
     assert_eq!(written, 9, "every run's three records are kept");
 }
+
+#[test]
+fn a_file_profile_cannot_reach_where_pods_keep_credentials() {
+    // The service account token and mounted Secret keys live under
+    // /var/run/secrets (and the Secrets Sluice mounts under its own
+    // directory); /proc holds other processes' environments. A root that
+    // contains or lies inside them is refused, symbolic links followed,
+    // before anything is read.
+    let dir = setup("");
+    let secrets = dir.path().join("mounted-secrets");
+    std::fs::create_dir_all(secrets.join("pg")).unwrap();
+    std::fs::write(secrets.join("pg/password"), "t0ken-n0t-for-files\n").unwrap();
+    std::os::unix::fs::symlink("/proc/self", dir.path().join("innocent")).unwrap();
+    let manifest = std::fs::read_to_string(dir.path().join("flow.yaml")).unwrap();
+    for (root, path, protected) in [
+        (
+            "/",
+            "var/run/secrets/**/*.csv",
+            "/var/run/secrets".to_owned(),
+        ),
+        (
+            "/var/run/secrets/kubernetes.io",
+            "*.csv",
+            "/var/run/secrets".to_owned(),
+        ),
+        ("innocent", "*.csv", "/proc".to_owned()),
+        ("mounted-secrets", "pg/*", secrets.display().to_string()),
+    ] {
+        let changed = manifest
+            .replace(
+                "spec: {file: {}}",
+                &format!("spec: {{file: {{root: '{root}'}}}}"),
+            )
+            .replace("path: in/*.csv", &format!("path: '{path}'"));
+        std::fs::write(dir.path().join("flow.yaml"), changed).unwrap();
+        let out = Sluice::new(dir.path(), &["local", "-f", "flow.yaml", "--run-id", "r"])
+            .env("SLUICE_SECRETS_DIR", secrets.to_str().unwrap())
+            .output();
+        let printed = text(&out);
+        assert!(!out.status.success(), "{root}: {printed}");
+        assert!(
+            printed.contains("where a pod keeps its credentials") && printed.contains(&protected),
+            "{root}: {printed}"
+        );
+        assert!(!printed.contains("t0ken-n0t-for-files"), "{printed}");
+    }
+}

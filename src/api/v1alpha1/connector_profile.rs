@@ -282,7 +282,10 @@ fn default_max_concurrency() -> i32 {
 pub struct FileProfile {
     /// Directory that Flow paths are resolved against. A relative root is
     /// relative to the working directory of `sluice local`, or of the run's
-    /// container in a pod.
+    /// container in a pod. A root that contains or lies inside where a pod
+    /// keeps its credentials or the system's own files (`/var/run/secrets`,
+    /// `/run/secrets`, `$SLUICE_SECRETS_DIR`, `/proc`, `/sys`, `/dev`;
+    /// symbolic links followed) is refused, so `/` is too.
     #[serde(default = "default_file_root")]
     #[schemars(length(min = 1, max = 4096))]
     pub root: String,

@@ -42,6 +42,16 @@ pub enum Error {
         /// The path.
         path: String,
     },
+    /// The root holds, or is inside, where a pod keeps its credentials.
+    #[error(
+        "ConnectorProfile root {root:?} reaches {protected}, where a pod keeps its credentials (the service account token, mounted Secret keys) or the system's own files; a file profile may not read or write there: choose a root that neither contains nor lies inside it"
+    )]
+    Protected {
+        /// The root as written.
+        root: String,
+        /// The protected directory it reaches.
+        protected: String,
+    },
     /// A file could not be opened or read.
     #[error("{path}: {source}")]
     Io {
@@ -81,6 +91,7 @@ impl Classify for Error {
         match self {
             Self::NoFiles { .. } => ErrorClass::NotFound,
             Self::Pattern { .. } | Self::OutsideRoot { .. } => ErrorClass::Config,
+            Self::Protected { .. } => ErrorClass::Forbidden,
             Self::Io { source, .. } => source.class(),
             Self::Format(e) => e.class(),
             Self::Parquet { .. } => ErrorClass::Data,
@@ -92,6 +103,59 @@ impl Classify for Error {
 
 /// Result of this module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Directories no `file` root may contain or lie inside: where pods keep
+/// the service account token and mounted Secrets (`/var/run/secrets`,
+/// `/run/secrets`, Sluice's own `$SLUICE_SECRETS_DIR`), and the kernel's
+/// views of processes and devices (`/proc`, `/sys`, `/dev`), whose files
+/// include other processes' environments.
+fn protected_dirs() -> Vec<std::path::PathBuf> {
+    let mut dirs: Vec<std::path::PathBuf> = [
+        "/var/run/secrets",
+        "/run/secrets",
+        crate::protocol::DEFAULT_SECRETS_DIR,
+        "/proc",
+        "/sys",
+        "/dev",
+    ]
+    .iter()
+    .map(std::path::PathBuf::from)
+    .collect();
+    if let Some(dir) = std::env::var_os(crate::protocol::SECRETS_DIR_ENV).filter(|d| !d.is_empty())
+    {
+        dirs.push(dir.into());
+    }
+    // Symbolic links (/var/run -> /run) are followed on both sides.
+    let canonical: Vec<_> = dirs.iter().filter_map(|d| d.canonicalize().ok()).collect();
+    dirs.extend(canonical);
+    dirs
+}
+
+/// Refuses a root that contains, or lies inside, a [`protected_dirs`]
+/// directory, its symbolic links followed.
+fn guard_root(root: &std::path::Path, written: &str) -> Result<()> {
+    let absolute = if root.is_absolute() {
+        root.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(root)
+    };
+    let mut forms = vec![absolute.clone()];
+    if let Ok(canonical) = absolute.canonicalize() {
+        forms.push(canonical);
+    }
+    for protected in protected_dirs() {
+        if forms
+            .iter()
+            .any(|r| r.starts_with(&protected) || protected.starts_with(r))
+        {
+            return Err(Error::Protected {
+                root: written.to_owned(),
+                protected: protected.display().to_string(),
+            });
+        }
+    }
+    Ok(())
+}
 
 /// Joins a Flow path to the profile root, refusing paths that leave it.
 fn under_root(

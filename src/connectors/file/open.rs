@@ -14,11 +14,15 @@ use crate::pipeline::engine::{Destination, Quarantine, Source};
 /// profile cannot serve `field`.
 fn root(profile: ProfileRef<'_>, field: &'static str, working_dir: &Path) -> Result<PathBuf> {
     match &profile.spec.file {
-        Some(file) => Ok(working_dir
-            .join(&file.root)
-            .components()
-            .filter(|c| !matches!(c, Component::CurDir))
-            .collect()),
+        Some(file) => {
+            let root: PathBuf = working_dir
+                .join(&file.root)
+                .components()
+                .filter(|c| !matches!(c, Component::CurDir))
+                .collect();
+            super::guard_root(&root, &file.root).map_err(Error::connector)?;
+            Ok(root)
+        }
         None => Err(profile.mismatch(field, ConnectorKind::File)),
     }
 }
@@ -68,11 +72,21 @@ pub fn open_quarantine(
 
 /// Opens the catalog of a `file` profile: the data files under its root.
 pub fn catalog_of(settings: &FileProfile, working_dir: &Path) -> Box<dyn Catalog> {
+    let written = settings.root.clone();
     Box::new(CatalogOf {
-        connection: working_dir.join(&settings.root),
-        check: |root: &PathBuf| super::catalog::check(root),
-        entities: |root: &PathBuf| super::catalog::entities(root),
-        describe: |root: &PathBuf, entity| super::catalog::describe(root, entity),
+        connection: (working_dir.join(&settings.root), written),
+        check: |(root, written): &(PathBuf, String)| {
+            super::guard_root(root, written)?;
+            super::catalog::check(root)
+        },
+        entities: |(root, written): &(PathBuf, String)| {
+            super::guard_root(root, written)?;
+            super::catalog::entities(root)
+        },
+        describe: |(root, written): &(PathBuf, String), entity| {
+            super::guard_root(root, written)?;
+            super::catalog::describe(root, entity)
+        },
         hint: "name a data file relative to the profile's root (.csv, .jsonl, .parquet); `sluice discover --profile NAME` lists them",
     })
 }
