@@ -12,10 +12,10 @@ use arrow::datatypes::{DataType, Float64Type, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use super::fields::{describe, index_of, is_float, is_numeric, is_text};
-use super::filter::is_decimal_number;
 use super::text::TextColumn;
 use super::{Bad, Compile, Effect, Step, StepError};
 use crate::api::v1alpha1::task::{Validate, ValidationAction, ValidationCheck};
+use crate::pipeline::number::is_number;
 
 /// A compiled validation.
 struct Check {
@@ -92,7 +92,7 @@ impl Check {
                     .map(|row| {
                         text.str(row)
                             .filter(|_| column.is_valid(row))
-                            .map(|value| !is_decimal_number(value))
+                            .map(|value| !is_number(value))
                     })
                     .collect()
             }
