@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
@@ -99,6 +100,124 @@ fn every_field_has_a_description() {
             crd.spec.names.kind
         );
     }
+}
+
+/// A type's own doc comment, as schemars reads it.
+fn doc_of<T: schemars::JsonSchema>() -> String {
+    let schema = schemars::schema_for!(T);
+    schema
+        .get("description")
+        .and_then(|d| d.as_str())
+        .unwrap_or_else(|| panic!("{} has a doc comment", std::any::type_name::<T>()))
+        .to_owned()
+}
+
+/// The doc comments of an enum's variants.
+fn variant_docs<T: schemars::JsonSchema>() -> Vec<String> {
+    let schema = schemars::schema_for!(T);
+    let variants = schema
+        .get("oneOf")
+        .and_then(|v| v.as_array())
+        .unwrap_or_else(|| panic!("{} has documented variants", std::any::type_name::<T>()));
+    variants
+        .iter()
+        .map(|v| v["description"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Text with every run of white space as one space.
+fn words(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `kubectl explain flow.spec.tasks.<operation>` shows the CRD description:
+/// it must hold the operation's whole doc comment (the rules a user writes
+/// against), and an operation's enum fields the doc of every value, not
+/// only the field's first line.
+#[test]
+fn every_task_description_holds_its_whole_doc_comment() {
+    use sluice::api::v1alpha1::task::{
+        Arithmetic, ArithmeticOperator, Compute, Convert, FieldType, Filter, FilterOperator, Map,
+        MapAll, Mask, MaskMode, Merge, Project, Truncate, Validate, ValidationAction,
+        ValidationCheck,
+    };
+    let operations: BTreeMap<&str, String> = [
+        ("project", doc_of::<Project>()),
+        ("map", doc_of::<Map>()),
+        ("mapAll", doc_of::<MapAll>()),
+        ("filter", doc_of::<Filter>()),
+        ("validate", doc_of::<Validate>()),
+        ("mask", doc_of::<Mask>()),
+        ("truncate", doc_of::<Truncate>()),
+        ("merge", doc_of::<Merge>()),
+        ("arithmetic", doc_of::<Arithmetic>()),
+        ("convert", doc_of::<Convert>()),
+        ("compute", doc_of::<Compute>()),
+    ]
+    .into_iter()
+    .collect();
+    let values: [(&str, &str, Vec<String>); 7] = [
+        ("filter", "operator", variant_docs::<FilterOperator>()),
+        ("validate", "check", variant_docs::<ValidationCheck>()),
+        ("validate", "action", variant_docs::<ValidationAction>()),
+        ("mask", "mode", variant_docs::<MaskMode>()),
+        (
+            "arithmetic",
+            "operator",
+            variant_docs::<ArithmeticOperator>(),
+        ),
+        ("convert", "to", variant_docs::<FieldType>()),
+        ("compute", "type", variant_docs::<FieldType>()),
+    ];
+    let mut seen = 0;
+    for crd in sluice::crd::all() {
+        walk("", schema(&crd), &mut |path, node| {
+            if !path.ends_with(".tasks[]") {
+                return;
+            }
+            seen += 1;
+            let properties = node.properties.as_ref().unwrap();
+            for (name, property) in properties {
+                if name == "name" {
+                    continue;
+                }
+                let doc = operations
+                    .get(name.as_str())
+                    .unwrap_or_else(|| panic!("{path}.{name}: add the operation to this test"));
+                let description = property.description.as_deref().unwrap_or("");
+                assert!(
+                    words(description).contains(&words(doc)),
+                    "{path}.{name}: the description lacks the doc comment of its type.\n\
+                     description: {description}\ndoc comment: {doc}"
+                );
+            }
+            for (operation, field, docs) in &values {
+                let description = properties[*operation].properties.as_ref().unwrap()[*field]
+                    .description
+                    .as_deref()
+                    .unwrap_or("");
+                for doc in docs {
+                    assert!(
+                        words(description).contains(&words(doc)),
+                        "{path}.{operation}.{field}: the description lacks {doc:?}\n\
+                         description: {description}"
+                    );
+                }
+            }
+            // The number rules, where a user reads them.
+            let filter = properties["filter"].description.as_deref().unwrap_or("");
+            for sentence in ["NaN never satisfies a comparison", "compares as text"] {
+                assert!(
+                    words(filter).contains(sentence),
+                    "{path}.filter lacks {sentence:?}"
+                );
+            }
+        });
+    }
+    assert_eq!(
+        seen, 2,
+        "tasks are in the Flow and in the FlowRun's pinned spec"
+    );
 }
 
 #[test]

@@ -21,6 +21,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use sha2::{Digest, Sha256};
 
+use super::number::{self, Empty};
 use super::store::{self, ObjectWriter};
 use crate::api::v1alpha1::flow::{
     CsvOptions, FileFormat, InputCompression, OutputCompression, ParquetCompression,
@@ -498,8 +499,16 @@ pub fn decode_json_lines(
 ) -> Result<(RecordBatch, Vec<Malformed>)> {
     // One batch for the whole block: at most one record per line.
     let lines = memchr::memchr_iter(b'\n', block).count() + 1;
+    // Number fields are decoded as text, then read by the number rule.
+    let as_text = number::text_schema(schema);
+    let numbers = |batch: Option<RecordBatch>| match (&as_text, batch) {
+        (Some(_), Some(batch)) => {
+            number::numbers_from_text(&batch, schema, Empty::IsNotANumber).map(Some)
+        }
+        (_, batch) => Ok(batch),
+    };
     let decoder = || {
-        arrow::json::ReaderBuilder::new(schema.clone())
+        arrow::json::ReaderBuilder::new(as_text.clone().unwrap_or_else(|| schema.clone()))
             .with_batch_size(lines)
             .with_strict_mode(false)
             // A text field also takes numbers and booleans, as text.
@@ -508,7 +517,10 @@ pub fn decode_json_lines(
             .map_err(arrow(file))
     };
     let mut whole = decoder()?;
-    let fast = whole.decode(block).and_then(|_| whole.flush());
+    let fast = whole
+        .decode(block)
+        .and_then(|_| whole.flush())
+        .and_then(numbers);
     if let Ok(batch) = fast {
         return Ok((
             batch.unwrap_or_else(|| RecordBatch::new_empty(schema.clone())),
@@ -529,6 +541,7 @@ pub fn decode_json_lines(
             Ok(_) => single
                 .decode(line)
                 .and_then(|_| single.flush())
+                .and_then(numbers)
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
         };
@@ -541,13 +554,15 @@ pub fn decode_json_lines(
                 location: format!("{file}:{}", first_line + i as u64),
                 raw: String::from_utf8_lossy(line).into_owned(),
                 field: field_of(&reason),
-                reason: reason.replace("Json error: ", ""),
+                reason: reason
+                    .replace("Json error: ", "")
+                    .replace("Parser error: ", ""),
             }),
         }
     }
     let mut decoder = decoder()?;
     decoder.decode(&good).map_err(arrow(file))?;
-    let batch = decoder.flush().map_err(arrow(file))?;
+    let batch = decoder.flush().and_then(numbers).map_err(arrow(file))?;
     Ok((
         batch.unwrap_or_else(|| RecordBatch::new_empty(schema.clone())),
         malformed,
@@ -699,17 +714,23 @@ impl CsvReader {
         let bytes = self
             .encode(rows)
             .map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
-        let mut reader = arrow::csv::ReaderBuilder::new(self.schema.clone())
-            .with_format(
-                csv_format(self.options.as_ref())
-                    .map_err(|e| ArrowError::ExternalError(Box::new(e)))?,
-            )
-            .with_batch_size(rows.len().max(1))
-            .build(std::io::Cursor::new(bytes))?;
-        Ok(reader
-            .next()
-            .transpose()?
-            .unwrap_or_else(|| RecordBatch::new_empty(self.schema.clone())))
+        // Number fields are decoded as text, then read by the number rule.
+        let as_text = number::text_schema(&self.schema);
+        let mut reader =
+            arrow::csv::ReaderBuilder::new(as_text.clone().unwrap_or_else(|| self.schema.clone()))
+                .with_format(
+                    csv_format(self.options.as_ref())
+                        .map_err(|e| ArrowError::ExternalError(Box::new(e)))?,
+                )
+                .with_batch_size(rows.len().max(1))
+                .build(std::io::Cursor::new(bytes))?;
+        match reader.next().transpose()? {
+            None => Ok(RecordBatch::new_empty(self.schema.clone())),
+            Some(batch) if as_text.is_some() => {
+                number::numbers_from_text(&batch, &self.schema, Empty::IsNull)
+            }
+            Some(batch) => Ok(batch),
+        }
     }
 
     /// The next batch and the malformed records met on the way; `None` at
@@ -769,7 +790,8 @@ impl CsvReader {
                                 raw: String::from_utf8_lossy(&self.encode_one(&row))
                                     .trim_end()
                                     .to_owned(),
-                                field: column_of(&reason, &self.schema),
+                                field: column_of(&reason, &self.schema)
+                                    .or_else(|| field_of(&reason)),
                                 reason,
                             })
                         }
@@ -970,6 +992,118 @@ mod tests {
         assert_eq!(malformed[0].raw, "{\"id\":2,\"amount\":\"abc\"}");
         assert_eq!(malformed[1].location, "in.jsonl:12");
         assert!(malformed[1].reason.starts_with("not valid JSON"));
+    }
+
+    /// The ids kept and the malformed records' (location, field) of a
+    /// decoded batch.
+    fn kept_and_refused(
+        batch: &RecordBatch,
+        malformed: &[Malformed],
+    ) -> (Vec<i64>, Vec<(String, Option<String>)>) {
+        let ids = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap()
+            .values()
+            .to_vec();
+        let mut refused: Vec<_> = malformed
+            .iter()
+            .map(|m| {
+                assert!(
+                    m.reason.contains("is not a") || m.reason.contains("range"),
+                    "{}",
+                    m.reason
+                );
+                (m.location.clone(), m.field.clone())
+            })
+            .collect();
+        refused.sort();
+        (ids, refused)
+    }
+
+    #[test]
+    fn json_text_in_number_fields_follows_the_number_rule() {
+        let schema: SchemaRef = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("amount", DataType::Float64, true),
+        ]));
+        let block = concat!(
+            "{\"id\":1,\"amount\":\"12.5\"}\n",
+            "{\"id\":2,\"amount\":\"NaN\"}\n",
+            "{\"id\":3,\"amount\":\"inf\"}\n",
+            "{\"id\":4,\"amount\":\" 20000\"}\n",
+            "{\"id\":5.5,\"amount\":1}\n",
+            "{\"id\":6,\"amount\":1e400}\n",
+            "{\"id\":\"7\",\"amount\":-3e2}\n",
+            "{\"id\":8,\"amount\":\"\"}\n",
+        );
+        let (batch, malformed) =
+            decode_json_lines(block.as_bytes(), &schema, "in.jsonl", 1).unwrap();
+        let amounts = batch
+            .column(1)
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .unwrap();
+        assert_eq!(amounts.values(), &[12.5, -300.0]);
+        let field = |f: &str| Some(f.to_owned());
+        assert_eq!(
+            kept_and_refused(&batch, &malformed),
+            (
+                vec![1, 7],
+                vec![
+                    ("in.jsonl:2".to_owned(), field("amount")),
+                    ("in.jsonl:3".to_owned(), field("amount")),
+                    ("in.jsonl:4".to_owned(), field("amount")),
+                    ("in.jsonl:5".to_owned(), field("id")),
+                    // serde_json finds 1e400 out of range before the decoder.
+                    ("in.jsonl:6".to_owned(), None),
+                    ("in.jsonl:8".to_owned(), field("amount")),
+                ]
+            )
+        );
+    }
+
+    #[test]
+    fn csv_text_in_number_fields_follows_the_number_rule() {
+        let text = "id,amount\n1,12.5\n2,NaN\n3,inf\n4, 20000\n5.5,1\n6,1e400\n+7,-3e2\n8,\n";
+        let schema: SchemaRef = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("amount", DataType::Float64, true),
+        ]));
+        let mut reader = CsvReader::new(
+            Box::new(std::io::Cursor::new(text.to_owned())),
+            schema,
+            None,
+            "in.csv",
+            100,
+        )
+        .unwrap();
+        let (batch, malformed, _) = reader.next_batch().unwrap().unwrap();
+        let amounts = batch
+            .column(1)
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .unwrap();
+        // An empty CSV field is null.
+        assert_eq!(
+            amounts.iter().collect::<Vec<_>>(),
+            [Some(12.5), Some(-300.0), None]
+        );
+        let field = |f: &str| Some(f.to_owned());
+        assert_eq!(
+            kept_and_refused(&batch, &malformed),
+            (
+                vec![1, 7, 8],
+                vec![
+                    ("in.csv:record 2".to_owned(), field("amount")),
+                    ("in.csv:record 3".to_owned(), field("amount")),
+                    ("in.csv:record 4".to_owned(), field("amount")),
+                    ("in.csv:record 5".to_owned(), field("id")),
+                    ("in.csv:record 6".to_owned(), field("amount")),
+                ]
+            )
+        );
     }
 
     #[test]

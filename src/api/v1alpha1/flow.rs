@@ -124,7 +124,14 @@ pub struct Source {
     /// Read objects from an S3 bucket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub s3: Option<S3Source>,
-    /// Read a PostgreSQL table or query.
+    /// Read a PostgreSQL table or query. Column types: boolean → boolean;
+    /// smallint, integer, bigint → integers; real, double precision →
+    /// floats; `numeric(p, s)` with p up to 38 → decimal(p, s); any other
+    /// `numeric` (unconstrained, p above 38) → decimal(38, 18), a value that
+    /// does not fit it exactly, `NaN` or `±Infinity` making the record a bad
+    /// record naming the column (round or cast it in a `query`); date →
+    /// date; timestamp, timestamptz → timestamp (UTC); bytea → binary; text
+    /// types, json, jsonb and every other type → text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub postgres: Option<PostgresSource>,
     /// Read an HTTP JSON API.

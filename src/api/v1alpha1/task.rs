@@ -14,12 +14,65 @@
 //!   policy (fail the run, skip, or quarantine with the task and reason).
 //! - Lengths and positions count Unicode scalar values (characters), never
 //!   bytes.
+//! - Text is read as a number by one rule (`crate::pipeline::number`): an
+//!   optional sign, digits with an optional point, an optional exponent;
+//!   no spaces, no `NaN`, no `inf`. A float NaN satisfies no comparison.
+//!   The rules users need are written on the types below, which the CRD
+//!   descriptions carry whole (`kubectl explain flow.spec.tasks.filter`).
 
 use kube::KubeSchema;
-use schemars::JsonSchema;
+use schemars::{JsonSchema, Schema};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::common::FieldName;
+
+/// Completes a field's description (its doc comment) with the doc comment
+/// of its type `T`: an operation's rules, or the meaning of each value of
+/// an enum. schemars keeps only the field's own doc comment, so without
+/// this `kubectl explain flow.spec.tasks.filter` would show one line of the
+/// rules written on `Filter`.
+fn whole_doc<T: JsonSchema>(schema: &mut Schema) {
+    let own = schemars::SchemaGenerator::default().into_root_schema_for::<T>();
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(field) = schema.get("description").and_then(Value::as_str) {
+        parts.push(field.to_owned());
+    }
+    let values: Vec<String> = own
+        .get("oneOf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|value| {
+            let name = value
+                .get("const")
+                .or_else(|| value.get("enum").and_then(|e| e.get(0)))?
+                .as_str()?;
+            // One line per value: `kubectl explain` wraps it.
+            let doc = value.get("description")?.as_str()?.split_whitespace();
+            Some(format!("- `{name}`: {}", doc.collect::<Vec<_>>().join(" ")))
+        })
+        .collect();
+    if values.is_empty() {
+        if let Some(doc) = own.get("description").and_then(Value::as_str) {
+            parts.push(doc.to_owned());
+        }
+    } else {
+        // An enum's own doc only names it; its values say what they do.
+        parts.push(values.join("\n"));
+    }
+    let description = Value::String(parts.join("\n\n"));
+    // An optional enum is an `anyOf` whose first member kube later hoists
+    // over the field, its description included.
+    if let Some(members) = schema.get_mut("anyOf").and_then(Value::as_array_mut) {
+        for member in members.iter_mut().filter_map(Value::as_object_mut) {
+            if member.contains_key("description") {
+                member.insert("description".to_owned(), description.clone());
+            }
+        }
+    }
+    schema.insert("description".to_owned(), description);
+}
 
 /// One step. Exactly one operation block is set.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
@@ -35,36 +88,47 @@ pub struct Task {
     pub name: Option<String>,
     /// Keep only these fields, in this order (projection).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = whole_doc::<Project>)]
     pub project: Option<Project>,
     /// Rename one field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = whole_doc::<Map>)]
     pub map: Option<Map>,
     /// Keep every field except the excluded ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = whole_doc::<MapAll>)]
     pub map_all: Option<MapAll>,
     /// Keep only records that match a condition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = whole_doc::<Filter>)]
     pub filter: Option<Filter>,
     /// Check a field and drop the record or fail the run when the check fails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = whole_doc::<Validate>)]
     pub validate: Option<Validate>,
     /// Replace characters of a field with a mask character.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = whole_doc::<Mask>)]
     pub mask: Option<Mask>,
     /// Cut a text field to a length.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = whole_doc::<Truncate>)]
     pub truncate: Option<Truncate>,
     /// Concatenate fields into a new text field with a format.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = whole_doc::<Merge>)]
     pub merge: Option<Merge>,
     /// Add, subtract, multiply or divide two fields into a new field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = whole_doc::<Arithmetic>)]
     pub arithmetic: Option<Arithmetic>,
     /// Change the type of a field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = whole_doc::<Convert>)]
     pub convert: Option<Convert>,
     /// Set a field to the value of a CEL expression.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = whole_doc::<Compute>)]
     pub compute: Option<Compute>,
 }
 
@@ -221,7 +285,8 @@ pub enum FilterOperator {
     GreaterThanOrEqual,
     /// `field == value`.
     Equal,
-    /// `field != value`. A null field does not match (use `IsNull`).
+    /// `field != value`. A null field does not match (use `IsNull`), nor
+    /// does a float NaN.
     NotEqual,
     /// Text field contains `value` as a substring (case-sensitive; an empty
     /// `value` matches every non-null text).
@@ -241,21 +306,44 @@ pub enum FilterOperator {
 /// `lower`/`upper`) or a CEL `expression`, not both.
 ///
 /// Comparisons: `value`, `lower` and `upper` are written as text and read
-/// as the field's type: numbers as decimal numbers (`10000`, `-2.5`),
-/// booleans as `true`/`false`, dates as `2024-05-01`, timestamps as RFC 3339
-/// (`2024-05-01T00:00:00Z`); text compares by Unicode code point. A value
-/// that cannot be read as the field's type is a validation error of the
-/// Flow. A null field matches only `IsNull`; every other operator drops it.
-/// On booleans only `Equal`, `NotEqual`, `IsNull` and `IsNotNull` apply;
-/// `Contains` applies only to text.
+/// as the field's type: numbers as decimal numbers (an optional sign,
+/// digits with an optional point, an optional exponent: `10000`, `-2.5`,
+/// `1e3`; no spaces, no thousands separators, not `NaN` or `inf`; a whole
+/// number for an integer field, no more decimals than a decimal field's
+/// scale), booleans as `true`/`false`, dates as `2024-05-01`, timestamps as
+/// RFC 3339 (`2024-05-01T00:00:00Z`). A value that cannot be read as the
+/// field's type is a validation error of the Flow. A null field matches
+/// only `IsNull`; every other operator drops it. On booleans only `Equal`,
+/// `NotEqual`, `IsNull` and `IsNotNull` apply; `Contains` applies only to
+/// text.
+///
+/// Numbers (integers, floats, decimals) compare by value, and a float's -0
+/// equals 0. NaN never satisfies a comparison: `LessThan`, `GreaterThan`,
+/// `Equal`, `Between` and the others drop a float NaN, and so does
+/// `NotEqual` (NaN is no number, so it is neither equal nor unequal to
+/// one); `IsNotNull` keeps it. The infinities are the largest and smallest
+/// numbers.
+///
+/// A text field compares as text, by Unicode code point: `"9000"` is
+/// greater than `"50000"`, and `Equal` is exact (`"50000"` is not
+/// `"50000.00"`). So ordering a text field (`LessThan`, `LessThanOrEqual`,
+/// `GreaterThan`, `GreaterThanOrEqual`, `Between`) against a number (a
+/// `value`, `lower` or `upper` that is one, spaces aside) is a validation
+/// error of the Flow naming the field: `convert` the field to `Decimal` or
+/// `Double` first, or compare in a CEL expression. Numbers arrive as text
+/// where a source has no number type for them (a JSON or CSV field that
+/// mixes numbers and words in the records the schema is inferred from);
+/// `sluice discover` shows each field's type.
 ///
 /// CEL: `expression` must evaluate to a bool for each record; the record is
 /// bound as `record` (`record.Amount > 10000 && record.StageName !=
-/// 'Closed Lost'`); ints, uints and doubles compare by value. Null fields
-/// are CEL `null`, and comparing null with a number is an evaluation error:
-/// guard with `record.Amount != null && ...` where a field may be null. A
-/// compile error is a validation error naming the task; an evaluation error
-/// (a missing field, a type mismatch, a non-bool result) makes the record a
+/// 'Closed Lost'`); ints, uints, doubles and decimals (as doubles) compare
+/// by value. Null fields are CEL `null`, and comparing null with a number
+/// is an evaluation error: guard with `record.Amount != null && ...` where
+/// a field may be null. A NaN follows CEL: `==` is false, `!=` is true, and
+/// `<`, `<=`, `>`, `>=` are evaluation errors. A compile error is a
+/// validation error naming the task; an evaluation error (a missing field,
+/// a type mismatch, a NaN ordered, a non-bool result) makes the record a
 /// bad record.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
@@ -270,6 +358,7 @@ pub struct Filter {
     pub field: Option<FieldName>,
     /// Comparison.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = whole_doc::<FilterOperator>)]
     pub operator: Option<FilterOperator>,
     /// Operand of the comparison, read as the field's type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -294,15 +383,19 @@ pub struct Filter {
 pub enum ValidationCheck {
     /// The field is not null. An empty string passes.
     NotNull,
-    /// The numeric field is not zero (null passes; combine with `NotNull`).
-    /// On a field that is not a number: a validation error of the Flow.
+    /// The numeric field is not zero (null passes; combine with `NotNull`);
+    /// a float NaN fails. On a field that is not a number (text included:
+    /// convert it first): a validation error of the Flow.
     NotZero,
-    /// The numeric field is zero or more (null passes). On a field that is
-    /// not a number: a validation error of the Flow.
+    /// The numeric field is zero or more (null passes; -0 passes); a float
+    /// NaN fails. On a field that is not a number (text included: convert
+    /// it first): a validation error of the Flow.
     NotNegative,
-    /// The field is a number, or text that reads as a decimal number
-    /// (`12`, `-3.5`, `1e3`; not `NaN`, not empty). Null passes. On a field
-    /// that is neither text nor a number: a validation error of the Flow.
+    /// The field is a number, or text that is one: an optional sign, digits
+    /// with an optional point, an optional exponent (`12`, `-3.5`, `1e3`;
+    /// not `NaN`, `inf`, empty, or with spaces around it). A float NaN or
+    /// infinity fails. Null passes. On a field that is neither text nor a
+    /// number: a validation error of the Flow.
     Numeric,
 }
 
@@ -318,16 +411,19 @@ pub enum ValidationAction {
     FailRun,
 }
 
-/// Validate: checks one field of every record.
+/// Validate: checks one field of every record. A float NaN fails every
+/// check but `NotNull`: it is no number, so it satisfies no comparison.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Validate {
     /// Field checked.
     pub field: FieldName,
     /// The check.
+    #[schemars(transform = whole_doc::<ValidationCheck>)]
     pub check: ValidationCheck,
     /// What happens when the check fails.
     #[serde(default)]
+    #[schemars(transform = whole_doc::<ValidationAction>)]
     pub action: ValidationAction,
 }
 
@@ -352,6 +448,7 @@ pub struct Mask {
     /// Field masked.
     pub field: FieldName,
     /// Which characters are replaced.
+    #[schemars(transform = whole_doc::<MaskMode>)]
     pub mode: MaskMode,
     /// How many characters, for `FirstN` and `LastN`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -427,6 +524,7 @@ pub struct Arithmetic {
     /// Left operand field.
     pub left: FieldName,
     /// The operator.
+    #[schemars(transform = whole_doc::<ArithmeticOperator>)]
     pub operator: ArithmeticOperator,
     /// Right operand field.
     pub right: FieldName,
@@ -439,15 +537,18 @@ pub struct Arithmetic {
 pub enum FieldType {
     /// UTF-8 text.
     String,
-    /// 64-bit signed integer. From text: an optional sign and digits; from a
-    /// float or decimal: only whole values in range (`2.0`, not `2.5`); from
-    /// a boolean: 1 or 0.
+    /// 64-bit signed integer. From text: an optional sign and digits (no
+    /// spaces); from a float or decimal: only whole values in range (`2.0`,
+    /// not `2.5`; not NaN or an infinity); from a boolean: 1 or 0.
     Integer,
-    /// 64-bit float. From text: decimal or exponent notation; from a
-    /// boolean: 1 or 0.
+    /// 64-bit float. From text: a number in decimal or exponent notation
+    /// (an optional sign, digits with an optional point, an optional
+    /// exponent: `12`, `-3.5`, `1e3`; no spaces, not `NaN` or `inf`) whose
+    /// value is finite; from a boolean: 1 or 0.
     Double,
-    /// Decimal with `precision` and `scale`; rounding half away from zero
-    /// when the source has more decimals than `scale`.
+    /// Decimal with `precision` and `scale`. From text: a number as for
+    /// `Double`; rounding half away from zero when the source has more
+    /// decimals than `scale`; a float NaN or infinity does not convert.
     Decimal,
     /// From text: `true`/`false` (case-insensitive), `1`/`0`; from an
     /// integer: 1 or 0 only.
@@ -476,6 +577,7 @@ pub struct Convert {
     /// Field converted.
     pub field: FieldName,
     /// Target type.
+    #[schemars(transform = whole_doc::<FieldType>)]
     pub to: FieldType,
     /// strftime-style format (`%d/%m/%Y %H:%M`) for text dates and
     /// timestamps, read (to Date/Timestamp) or written (to String).
@@ -511,5 +613,6 @@ pub struct Compute {
     pub expression: String,
     /// Type of the output field.
     #[serde(rename = "type")]
+    #[schemars(transform = whole_doc::<FieldType>)]
     pub kind: FieldType,
 }

@@ -21,6 +21,7 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
 use serde_json::value::RawValue;
 
 use crate::pipeline::format::Malformed;
+use crate::pipeline::number::{self, Empty};
 
 /// A JSON Pointer (RFC 6901) as its reference tokens.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -333,16 +334,22 @@ fn decode_all<'a>(
     schema: &SchemaRef,
     records: impl ExactSizeIterator<Item = &'a [u8]>,
 ) -> Result<RecordBatch, String> {
-    let mut decoder = decoder(schema, records.len())?;
+    // Number fields are decoded as text, then read by the number rule.
+    let as_text = number::text_schema(schema);
+    let mut decoder = decoder(as_text.as_ref().unwrap_or(schema), records.len())?;
     for record in records {
         decoder.decode(record).map_err(|e| e.to_string())?;
         // A separator, so that a bare number ends where the record ends.
         decoder.decode(b"\n").map_err(|e| e.to_string())?;
     }
-    Ok(decoder
-        .flush()
-        .map_err(|e| e.to_string())?
-        .unwrap_or_else(|| RecordBatch::new_empty(schema.clone())))
+    match decoder.flush().map_err(|e| e.to_string())? {
+        None => Ok(RecordBatch::new_empty(schema.clone())),
+        Some(batch) if as_text.is_some() => {
+            number::numbers_from_text(&batch, schema, Empty::IsNotANumber)
+                .map_err(|e| e.to_string())
+        }
+        Some(batch) => Ok(batch),
+    }
 }
 
 /// Decodes the records of a page: the ones that decode in a batch, the
@@ -376,7 +383,9 @@ pub fn decode(
                 location: format!("{origin}:record {}", i + 1),
                 raw: String::from_utf8_lossy(record).into_owned(),
                 field: field_of(&reason),
-                reason: reason.replace("Json error: ", ""),
+                reason: reason
+                    .replace("Json error: ", "")
+                    .replace("Parser error: ", ""),
             }),
         }
     }
@@ -485,6 +494,37 @@ mod tests {
     fn pages_that_are_not_json_are_refused() {
         assert!(split(b"<html>oops</html>", &Pointer::parse(""), None).is_err());
         assert!(split(br#"{"data":[{"a":1}"#, &Pointer::parse("/data"), None).is_err());
+    }
+
+    #[test]
+    fn text_in_number_fields_follows_the_number_rule() {
+        let body = br#"[{"id":1,"amount":"2.5"},{"id":2,"amount":"NaN"},{"id":3,"amount":" 20000"},{"id":4.5},{"id":5,"amount":"-1e3"}]"#;
+        let s = split(body, &Pointer::parse(""), None).unwrap();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("amount", DataType::Float64, true),
+        ]));
+        let (batch, malformed) = decode(body, &s.records, &schema, "GET http://h/x").unwrap();
+        let amounts: Vec<_> = batch
+            .column(1)
+            .as_any()
+            .downcast_ref::<arrow::array::Float64Array>()
+            .unwrap()
+            .iter()
+            .collect();
+        assert_eq!(amounts, [Some(2.5), Some(-1000.0)]);
+        let refused: Vec<_> = malformed
+            .iter()
+            .map(|m| (m.location.as_str(), m.field.as_deref()))
+            .collect();
+        assert_eq!(
+            refused,
+            [
+                ("GET http://h/x:record 2", Some("amount")),
+                ("GET http://h/x:record 3", Some("amount")),
+                ("GET http://h/x:record 4", Some("id")),
+            ]
+        );
     }
 
     #[test]

@@ -59,7 +59,8 @@ pub fn entities(config: &PgConfig) -> Result<Vec<Entity>> {
 pub fn describe(config: &PgConfig, entity: &str) -> Result<Option<Entity>> {
     const SQL: &str = "SELECT a.attname::text, a.atttypid, NOT a.attnotnull,
             COALESCE(a.attnum = ANY(i.indkey), false),
-            c.relkind IN ('r', 'p') AND a.attgenerated = '' AND a.attidentity <> 'a'
+            c.relkind IN ('r', 'p') AND a.attgenerated = '' AND a.attidentity <> 'a',
+            a.atttypmod
         FROM pg_class c
         JOIN pg_namespace n ON n.oid = c.relnamespace
         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -83,7 +84,7 @@ pub fn describe(config: &PgConfig, entity: &str) -> Result<Option<Entity>> {
                 let server_type = Type::from_oid(oid).unwrap_or(Type::TEXT);
                 EntityField {
                     name: row.get(0),
-                    data_type: arrow_type(&server_type),
+                    data_type: arrow_type(&server_type, row.get(5)),
                     nullable: row.get(2),
                     primary_key: row.get(3),
                     incremental: matches!(

@@ -6,8 +6,17 @@
 //! Types: bool → Boolean; int2/int4/int8 → Int16/Int32/Int64; float4/float8
 //! → Float32/Float64; text, varchar, char, name → Utf8; date → Date32;
 //! timestamp and timestamptz → Timestamp(µs, UTC) (the session runs in UTC);
-//! bytea → Binary; numeric, json, jsonb and every other type → Utf8 (their
-//! text form, cast on the server so no precision is lost).
+//! bytea → Binary; json, jsonb and every other type → Utf8 (their text
+//! form, cast on the server so no precision is lost).
+//!
+//! `numeric(p, s)` with p ≤ 38 (and 0 ≤ s ≤ p) → Decimal128(p, s), exact.
+//! Any other `numeric` — unconstrained, p above 38, a negative scale or one
+//! above p — → Decimal128(38, 18): 20 digits before the point and 18 after.
+//! A value that type cannot hold exactly (more than 18 decimals, more than
+//! 20 digits before the point) and `NaN` or `±Infinity` in any numeric
+//! column make the record a bad record naming the column: never text, never
+//! a rounded number. A query can round or cast such a column
+//! (`round(x, 18)`, `x::numeric(38, 10)`, `x::float8`).
 //!
 //! Incremental runs read `cursorField >= start AND cursorField < end`, the
 //! start already moved back by the lookback.
@@ -15,9 +24,9 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Float32Builder, Float64Builder,
-    Int16Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
-    TimestampMicrosecondBuilder,
+    ArrayRef, BinaryBuilder, BooleanArray, BooleanBuilder, Date32Builder, Decimal128Builder,
+    Float32Builder, Float64Builder, Int16Builder, Int32Builder, Int64Builder, RecordBatch,
+    StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
@@ -28,6 +37,8 @@ use tokio_postgres::{Client, Row};
 use crate::connectors::common::runtime;
 use crate::pipeline::engine::{Chunk, Source, Unit};
 use crate::pipeline::error::{ConnectorError, ErrorClass};
+use crate::pipeline::format::Malformed;
+use crate::pipeline::number::{Unfit, read_decimal};
 
 use super::client::{connect, ident, qualified, query_error};
 use super::{Error, PgConfig, Result};
@@ -67,12 +78,40 @@ enum Kind {
     Timestamp,
     TimestampTz,
     Bytes,
+    /// `numeric`, read as text and then as a Decimal128(precision, scale).
+    Decimal(u8, i8),
+}
+
+/// What a `numeric` without a precision PostgreSQL and Arrow share is read
+/// as: Decimal128(38, 18).
+pub const NUMERIC_FALLBACK: (u8, i8) = (38, 18);
+
+/// The Decimal128 precision and scale of a `numeric` with type modifier
+/// `typmod` (`-1` when unconstrained): `numeric(p, s)` itself when
+/// 1 ≤ p ≤ 38 and 0 ≤ s ≤ p, [`NUMERIC_FALLBACK`] otherwise.
+fn numeric_type(typmod: i32) -> (u8, i8) {
+    // PostgreSQL's encoding: ((precision << 16) | (scale & 0x7ff)) + 4, the
+    // scale an 11-bit signed number since PostgreSQL 15.
+    let Some(modifier) = typmod.checked_sub(4).filter(|m| *m >= 0) else {
+        return NUMERIC_FALLBACK;
+    };
+    let precision = (modifier >> 16) & 0xffff;
+    let scale = ((modifier & 0x7ff) ^ 1024) - 1024;
+    match (u8::try_from(precision), i8::try_from(scale)) {
+        (Ok(p), Ok(s)) if (1..=38).contains(&p) && s >= 0 && i32::from(s) <= precision => (p, s),
+        _ => NUMERIC_FALLBACK,
+    }
 }
 
 impl Kind {
-    /// The kind of a server type; `None` for types read as text.
-    fn of(t: &Type) -> Option<Self> {
+    /// The kind of a server type with its type modifier; `None` for types
+    /// read as text.
+    fn of(t: &Type, typmod: i32) -> Option<Self> {
         Some(match *t {
+            Type::NUMERIC => {
+                let (precision, scale) = numeric_type(typmod);
+                Self::Decimal(precision, scale)
+            }
             Type::BOOL => Self::Bool,
             Type::INT2 => Self::I16,
             Type::INT4 => Self::I32,
@@ -102,14 +141,20 @@ impl Kind {
                 DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
             }
             Self::Bytes => DataType::Binary,
+            Self::Decimal(precision, scale) => DataType::Decimal128(precision, scale),
         }
+    }
+
+    /// The column's text form is selected (and read by the kind).
+    fn as_text(self) -> bool {
+        matches!(self, Self::Decimal(..))
     }
 }
 
-/// The Arrow type the source reads a server type as (text for the types it
-/// has no native mapping for).
-pub fn arrow_type(t: &Type) -> DataType {
-    Kind::of(t).unwrap_or(Kind::Text).data_type()
+/// The Arrow type the source reads a server type with type modifier
+/// `typmod` as (text for the types it has no native mapping for).
+pub fn arrow_type(t: &Type, typmod: i32) -> DataType {
+    Kind::of(t, typmod).unwrap_or(Kind::Text).data_type()
 }
 
 /// Reads a table or query; see the module doc.
@@ -163,7 +208,11 @@ impl PostgresRecordSource {
         let mut select = Vec::new();
         for column in statement.columns() {
             let name = ident(column.name());
-            let kind = match Kind::of(column.type_()) {
+            let kind = match Kind::of(column.type_(), column.type_modifier()) {
+                Some(kind) if kind.as_text() => {
+                    select.push(format!("q.{name}::text AS {name}"));
+                    kind
+                }
                 Some(kind) => {
                     select.push(format!("q.{name}"));
                     kind
@@ -278,11 +327,11 @@ impl Source for PostgresRecordSource {
         let kinds = self.kinds.clone();
         let origin = self.description.clone();
         Ok(Some(Box::new(move || {
-            let batch = to_batch(&schema, &kinds, &rows)?;
+            let (batch, malformed) = to_batch(&schema, &kinds, &rows, &origin, first_record)?;
             Ok(Chunk {
                 bytes: batch.get_array_memory_size() as u64,
                 batch,
-                malformed: Vec::new(),
+                malformed,
                 pages: 1,
                 origin,
                 first_record,
@@ -310,14 +359,80 @@ fn column<'a, T: FromSql<'a>>(
         .collect()
 }
 
-/// Rows as an Arrow batch of `schema`.
+/// A value the source read but its column's type cannot hold.
+struct Unfitting {
+    row: usize,
+    column: usize,
+    text: String,
+    unfit: Unfit,
+}
+
+impl Unfitting {
+    /// Why the record is bad, naming the column, the value and the way out.
+    fn reason(&self, schema: &Schema) -> String {
+        let name = schema.field(self.column).name();
+        let data_type = schema.field(self.column).data_type();
+        let text = &self.text;
+        let fallback = DataType::Decimal128(NUMERIC_FALLBACK.0, NUMERIC_FALLBACK.1);
+        let hint = if *data_type == fallback {
+            format!(
+                " ({fallback}, what a numeric without a precision up to 38 is read as): \
+                 declare the column numeric(p, s) with p up to 38, or read it with a query \
+                 that rounds or casts it (round({name}, 18), {name}::float8)"
+            )
+        } else {
+            format!(" ({data_type})")
+        };
+        match self.unfit {
+            Unfit::NotANumber => format!(
+                "value {text:?} of numeric column {name:?} is not a number a {data_type} can hold"
+            ),
+            Unfit::Scale(scale) => format!(
+                "value {text:?} of numeric column {name:?} has more than {scale} digits after the point{hint}"
+            ),
+            Unfit::Precision(precision) => format!(
+                "value {text:?} of numeric column {name:?} needs more than {precision} digits{hint}"
+            ),
+            Unfit::Range => {
+                format!("value {text:?} of numeric column {name:?} is out of range{hint}")
+            }
+        }
+    }
+}
+
+/// One record of `batch` as a JSON object, with the unfitting values as
+/// the text they were read as.
+fn raw_record(batch: &RecordBatch, row: usize, unfitting: &[&Unfitting]) -> String {
+    let mut buffer = Vec::new();
+    {
+        let mut writer = arrow::json::LineDelimitedWriter::new(&mut buffer);
+        let _ = writer.write(&batch.slice(row, 1));
+        let _ = writer.finish();
+    }
+    let mut object: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&buffer).unwrap_or_default();
+    for value in unfitting {
+        object.insert(
+            batch.schema().field(value.column).name().clone(),
+            serde_json::Value::String(value.text.clone()),
+        );
+    }
+    serde_json::Value::Object(object).to_string()
+}
+
+/// Rows as an Arrow batch of `schema`, and the records whose values the
+/// schema cannot hold as [`Malformed`] at `{origin}:record {n}`, `n`
+/// counting from `first_record`.
 fn to_batch(
     schema: &SchemaRef,
     kinds: &[Kind],
     rows: &[Row],
-) -> Result<RecordBatch, ConnectorError> {
+    origin: &str,
+    first_record: u64,
+) -> Result<(RecordBatch, Vec<Malformed>), ConnectorError> {
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(kinds.len());
+    let mut unfitting: Vec<Unfitting> = Vec::new();
     for (i, kind) in kinds.iter().enumerate() {
         let array: ArrayRef = match kind {
             Kind::Bool => {
@@ -389,8 +504,69 @@ fn to_batch(
                 }
                 Arc::new(b.finish())
             }
+            Kind::Decimal(precision, scale) => {
+                let mut b = Decimal128Builder::with_capacity(rows.len());
+                for (row, v) in column::<&str>(rows, i)?.into_iter().enumerate() {
+                    let Some(text) = v else {
+                        b.append_null();
+                        continue;
+                    };
+                    match read_decimal(text, *precision, *scale) {
+                        Ok(value) => b.append_value(value),
+                        Err(unfit) => {
+                            b.append_null();
+                            unfitting.push(Unfitting {
+                                row,
+                                column: i,
+                                text: text.to_owned(),
+                                unfit,
+                            });
+                        }
+                    }
+                }
+                Arc::new(b.finish().with_precision_and_scale(*precision, *scale)?)
+            }
         };
         arrays.push(array);
     }
-    Ok(RecordBatch::try_new(schema.clone(), arrays)?)
+    let batch = RecordBatch::try_new(schema.clone(), arrays)?;
+    if unfitting.is_empty() {
+        return Ok((batch, Vec::new()));
+    }
+    unfitting.sort_by_key(|u| (u.row, u.column));
+    let mut malformed = Vec::new();
+    let mut keep = vec![true; batch.num_rows()];
+    for (row, values) in unfitting
+        .chunk_by(|a, b| a.row == b.row)
+        .map(|c| (c[0].row, c))
+    {
+        keep[row] = false;
+        let values: Vec<&Unfitting> = values.iter().collect();
+        malformed.push(Malformed {
+            location: format!("{origin}:record {}", first_record + row as u64),
+            raw: raw_record(&batch, row, &values),
+            reason: values[0].reason(schema),
+            field: Some(schema.field(values[0].column).name().clone()),
+        });
+    }
+    let batch = arrow::compute::filter_record_batch(&batch, &BooleanArray::from(keep))?;
+    Ok((batch, malformed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{NUMERIC_FALLBACK, numeric_type};
+
+    #[test]
+    fn numeric_type_modifiers_become_decimal_types() {
+        // PostgreSQL's encoding of numeric(p, s).
+        let typmod = |p: i32, s: i32| ((p << 16) | (s & 0x7ff)) + 4;
+        assert_eq!(numeric_type(-1), NUMERIC_FALLBACK);
+        assert_eq!(numeric_type(typmod(12, 2)), (12, 2));
+        assert_eq!(numeric_type(typmod(38, 0)), (38, 0));
+        assert_eq!(numeric_type(typmod(1, 1)), (1, 1));
+        assert_eq!(numeric_type(typmod(39, 2)), NUMERIC_FALLBACK);
+        assert_eq!(numeric_type(typmod(5, -2)), NUMERIC_FALLBACK);
+        assert_eq!(numeric_type(typmod(3, 5)), NUMERIC_FALLBACK);
+    }
 }

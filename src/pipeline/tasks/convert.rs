@@ -31,10 +31,10 @@ use chrono::format::{Item, Parsed, StrftimeItems};
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
 use super::fields::{Target, describe, index_of, is_float, is_integer, is_text};
-use super::filter::is_decimal_number;
 use super::text::{TextColumn, date_of_days, instant, rfc3339, write_float};
 use super::{Bad, Compile, Effect, Step, StepError};
 use crate::api::v1alpha1::task::{Convert, FieldType};
+use crate::pipeline::number::{self, Unfit, fits, is_number, power_of_ten};
 
 /// Microseconds in a day.
 const MICROS_PER_DAY: i64 = 86_400_000_000;
@@ -141,72 +141,14 @@ impl Format {
     }
 }
 
-/// `10^exponent` as an i128, when it fits.
-fn power_of_ten(exponent: u32) -> Option<i128> {
-    10i128.checked_pow(exponent)
-}
-
-/// Whether `value` fits `precision` digits.
-fn fits(value: i128, precision: u8) -> bool {
-    power_of_ten(u32::from(precision))
-        .is_none_or(|limit| value.unsigned_abs() < limit.unsigned_abs())
-}
-
 /// Reads a decimal number (`-12.345`, `1e3`) as an unscaled Decimal of
 /// `scale`, rounding half away from zero.
 pub(crate) fn parse_decimal(text: &str, precision: u8, scale: i8) -> Result<i128, Why> {
-    if !is_decimal_number(text) {
-        return Err(Why::Unconvertible);
-    }
-    let (negative, unsigned) = match text.as_bytes().first() {
-        Some(b'-') => (true, &text[1..]),
-        Some(b'+') => (false, &text[1..]),
-        _ => (false, text),
-    };
-    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
-        Some(at) => (
-            &unsigned[..at],
-            unsigned[at + 1..].parse::<i64>().map_err(|_| Why::Range)?,
-        ),
-        None => (unsigned, 0),
-    };
-    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let digits: Vec<u8> = whole
-        .bytes()
-        .chain(fraction.bytes())
-        .skip_while(|d| *d == b'0')
-        .map(|d| d - b'0')
-        .collect();
-    let fraction_len = i64::try_from(fraction.len()).map_err(|_| Why::Range)?;
-    // value = digits × 10^(exponent - fraction_len); unscaled = value × 10^scale.
-    let shift = exponent
-        .saturating_sub(fraction_len)
-        .saturating_add(i64::from(scale));
-    let too_long = Why::Precision(precision);
-    let count = i64::try_from(digits.len()).map_err(|_| too_long)?;
-    let keep = count.saturating_add(shift).min(count).max(0);
-    let keep = usize::try_from(keep).map_err(|_| too_long)?;
-    let mut value: i128 = 0;
-    for &digit in &digits[..keep] {
-        value = value
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(i128::from(digit)))
-            .ok_or(too_long)?;
-    }
-    if shift > 0 && value != 0 {
-        let factor = u32::try_from(shift)
-            .ok()
-            .and_then(power_of_ten)
-            .ok_or(too_long)?;
-        value = value.checked_mul(factor).ok_or(too_long)?;
-    }
-    if digits.get(keep).is_some_and(|d| *d >= 5) {
-        value += 1;
-    }
-    if !fits(value, precision) {
-        return Err(too_long);
-    }
-    Ok(if negative { -value } else { value })
+    number::parse_decimal(text, precision, scale).map_err(|unfit| match unfit {
+        Unfit::NotANumber => Why::Unconvertible,
+        Unfit::Precision(precision) => Why::Precision(precision),
+        Unfit::Scale(_) | Unfit::Range => Why::Range,
+    })
 }
 
 /// Rescales an unscaled decimal from scale `from` to scale `to`, rounding
@@ -339,7 +281,7 @@ pub(crate) fn to_integer(value: &Scalar<'_>) -> Result<i64, Why> {
 pub(crate) fn to_double(value: &Scalar<'_>) -> Result<f64, Why> {
     match *value {
         Scalar::Text(text) => {
-            if !is_decimal_number(text) {
+            if !is_number(text) {
                 return Err(Why::Unconvertible);
             }
             text.parse::<f64>()

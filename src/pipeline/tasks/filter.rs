@@ -1,23 +1,30 @@
 //! Comparison filters: `field operator value`, vectorised with Arrow's
 //! comparison kernels against a one-value `Scalar` read from the task's text
 //! as the field's type at compile time. A null field matches only `IsNull`.
-//! CEL filters (`expression`) live in the `cel` module.
+//! Floats compare by IEEE 754 rather than Arrow's total order (which puts
+//! NaN above every number and -0 below 0): a NaN satisfies no comparison,
+//! `NotEqual` included, and -0 equals 0. Ordering a text field against a
+//! number is refused: it would compare digits as text. CEL filters
+//! (`expression`) live in the `cel` module.
 
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanArray, Date32Array, Scalar, StringArray, TimestampMicrosecondArray,
-    TimestampMillisecondArray, TimestampNanosecondArray, TimestampSecondArray,
+    Array, ArrayRef, AsArray, BooleanArray, Date32Array, Datum, Float64Array, Scalar, StringArray,
+    TimestampMicrosecondArray, TimestampMillisecondArray, TimestampNanosecondArray,
+    TimestampSecondArray,
 };
+use arrow::buffer::BooleanBuffer;
 use arrow::compute::kernels::{boolean, cmp};
 use arrow::compute::{CastOptions, cast_with_options, is_not_null, is_null};
-use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Float64Type, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, NaiveDate};
 
 use super::fields::{describe, index_of, is_float, is_numeric, is_text};
 use super::{Compile, Effect, Step, StepError, cel};
 use crate::api::v1alpha1::task::{Filter, FilterOperator};
+use crate::pipeline::number::{fraction_digits, is_number, read_float};
 
 /// The comparison a compiled filter runs.
 enum Test {
@@ -25,6 +32,10 @@ enum Test {
     Compare(FilterOperator, Scalar<ArrayRef>),
     /// `lower <= field <= upper`.
     Between(Scalar<ArrayRef>, Scalar<ArrayRef>),
+    /// `field <op> value` on a float field (widened to 64 bits), by IEEE 754.
+    FloatCompare(FilterOperator, f64),
+    /// `lower <= field <= upper` on a float field, by IEEE 754.
+    FloatBetween(f64, f64),
     /// Text contains the value.
     Contains(Scalar<ArrayRef>),
     /// The field is null.
@@ -57,6 +68,23 @@ impl Step for Comparison {
             Test::Between(lower, upper) => {
                 boolean::and(&cmp::gt_eq(column, lower)?, &cmp::lt_eq(column, upper)?)?
             }
+            Test::FloatCompare(operator, value) => {
+                let value = *value;
+                match operator {
+                    FilterOperator::LessThan => float_test(column, |v| v < value)?,
+                    FilterOperator::LessThanOrEqual => float_test(column, |v| v <= value)?,
+                    FilterOperator::GreaterThan => float_test(column, |v| v > value)?,
+                    FilterOperator::GreaterThanOrEqual => float_test(column, |v| v >= value)?,
+                    FilterOperator::Equal => float_test(column, |v| v == value)?,
+                    // Not IEEE's `!=`, which NaN satisfies: NaN is no number,
+                    // so it is neither equal nor unequal to one.
+                    _ => float_test(column, |v| !v.is_nan() && v != value)?,
+                }
+            }
+            Test::FloatBetween(lower, upper) => {
+                let (lower, upper) = (*lower, *upper);
+                float_test(column, |v| lower <= v && v <= upper)?
+            }
             Test::Contains(value) => arrow::compute::contains(column, value)?,
             Test::IsNull => is_null(column)?,
             Test::IsNotNull => is_not_null(column)?,
@@ -66,6 +94,27 @@ impl Step for Comparison {
             ..Effect::default()
         })
     }
+}
+
+/// Tests every value of a float column widened to 64 bits; null stays null.
+fn float_test(
+    column: &ArrayRef,
+    test: impl Fn(f64) -> bool,
+) -> Result<BooleanArray, arrow::error::ArrowError> {
+    let widened = cast_with_options(column, &DataType::Float64, &CastOptions::default())?;
+    let values = widened.as_primitive::<Float64Type>();
+    let passed = BooleanBuffer::collect_bool(values.len(), |i| test(values.value(i)));
+    Ok(BooleanArray::new(passed, values.nulls().cloned()))
+}
+
+/// A float operand as the field's type (so `0.1` compares equal to a
+/// Float32 `0.1`), widened to 64 bits.
+fn float_operand(value: &Scalar<ArrayRef>) -> Result<f64, String> {
+    let (array, _) = value.get();
+    let widened = cast_with_options(array, &DataType::Float64, &CastOptions::default())
+        .map_err(|e| e.to_string())?;
+    let widened: &Float64Array = widened.as_primitive();
+    Ok(widened.value(0))
 }
 
 /// Compiles a filter: a comparison here, a CEL expression in `cel`.
@@ -102,6 +151,14 @@ pub(crate) fn compile(spec: &Filter, input: &SchemaRef) -> Compile {
         );
     let read =
         |text: &Option<String>| read_value(text.as_deref().unwrap_or_default(), name, data_type);
+    if is_text(data_type)
+        && !matches!(
+            operator,
+            FilterOperator::Contains | FilterOperator::Equal | FilterOperator::NotEqual
+        )
+    {
+        refuse_numbers_as_text(spec, operator, name)?;
+    }
     let test = match operator {
         FilterOperator::IsNull => Test::IsNull,
         FilterOperator::IsNotNull => Test::IsNotNull,
@@ -109,6 +166,13 @@ pub(crate) fn compile(spec: &Filter, input: &SchemaRef) -> Compile {
             return not_for("the non-text");
         }
         FilterOperator::Contains => Test::Contains(read(&spec.value)?),
+        FilterOperator::Between if is_float(data_type) => Test::FloatBetween(
+            float_operand(&read(&spec.lower)?)?,
+            float_operand(&read(&spec.upper)?)?,
+        ),
+        _ if is_float(data_type) => {
+            Test::FloatCompare(operator, float_operand(&read(&spec.value)?)?)
+        }
         FilterOperator::Equal | FilterOperator::NotEqual
             if ordered || data_type == &DataType::Boolean =>
         {
@@ -145,6 +209,29 @@ fn check_operands(spec: &Filter, operator: FilterOperator, operands: usize) -> R
         2 => "operator Between takes lower and upper, and no value".to_owned(),
         _ => format!("operator {operator:?} takes a value, and no lower or upper"),
     })
+}
+
+/// Refuses to order a text field against a number (`value`, `lower` or
+/// `upper` that is a number once spaces are trimmed): text compares by code
+/// point, so `"9000" > "50000"`, and the user meant numbers.
+fn refuse_numbers_as_text(
+    spec: &Filter,
+    operator: FilterOperator,
+    name: &str,
+) -> Result<(), String> {
+    let operands = [&spec.value, &spec.lower, &spec.upper];
+    let Some(number) = operands
+        .into_iter()
+        .flatten()
+        .find(|text| is_number(text.trim()))
+    else {
+        return Ok(());
+    };
+    Err(format!(
+        "field {name:?} is text, and {operator:?} would compare {number:?} as text (\"9000\" > \"50000\"): \
+         convert it to Decimal or Double first (a convert task before this filter), \
+         or compare in a CEL expression"
+    ))
 }
 
 /// Reads `text` as a value of `data_type`, for comparing with field `name`.
@@ -208,8 +295,19 @@ fn read_value(text: &str, name: &str, data_type: &DataType) -> Result<Scalar<Arr
                 }
             }
         }
+        t if is_float(t) => {
+            let what = "a decimal number such as 10000 or -2.5, without spaces (NaN and infinities are not numbers)";
+            let value = read_float(text).map_err(|_| unreadable(what))?;
+            let value: ArrayRef = Arc::new(Float64Array::from(vec![value]));
+            let value = cast_with_options(&value, t, &CastOptions::default())
+                .map_err(|_| unreadable(what))?;
+            if float_operand(&Scalar::new(value.clone())).is_ok_and(|v| !v.is_finite()) {
+                return Err(unreadable(what));
+            }
+            value
+        }
         t if is_numeric(t) => {
-            if !is_decimal_number(text) {
+            if !is_number(text) {
                 return Err(unreadable("a decimal number such as 10000 or -2.5"));
             }
             if let DataType::Decimal128(_, scale) = t {
@@ -221,9 +319,7 @@ fn read_value(text: &str, name: &str, data_type: &DataType) -> Result<Scalar<Arr
                     ));
                 }
             }
-            let what = if is_float(t) {
-                "a decimal number such as 10000 or -2.5"
-            } else if let DataType::Decimal128(..) = t {
+            let what = if let DataType::Decimal128(..) = t {
                 "a decimal number that fits the field's precision"
             } else {
                 "a whole number in the field's range, such as 10000"
@@ -248,70 +344,15 @@ fn read_value(text: &str, name: &str, data_type: &DataType) -> Result<Scalar<Arr
     Ok(Scalar::new(array))
 }
 
-/// Whether `text` is a decimal number: an optional sign, digits with an
-/// optional point (at least one digit), an optional exponent. No spaces,
-/// no `NaN`, no `inf`.
-pub(crate) fn is_decimal_number(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    if matches!(bytes.first(), Some(b'+' | b'-')) {
-        i += 1;
-    }
-    let mut digits = 0;
-    while i < bytes.len() && bytes[i].is_ascii_digit() {
-        i += 1;
-        digits += 1;
-    }
-    if i < bytes.len() && bytes[i] == b'.' {
-        i += 1;
-        while i < bytes.len() && bytes[i].is_ascii_digit() {
-            i += 1;
-            digits += 1;
-        }
-    }
-    if digits == 0 {
-        return false;
-    }
-    if i < bytes.len() && matches!(bytes[i], b'e' | b'E') {
-        i += 1;
-        if i < bytes.len() && matches!(bytes[i], b'+' | b'-') {
-            i += 1;
-        }
-        let start = i;
-        while i < bytes.len() && bytes[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == start {
-            return false;
-        }
-    }
-    i == bytes.len()
-}
-
-/// How many digits a decimal number has after the point, counting the
-/// exponent (`1.25` has 2, `1.25e1` has 1, `5e-3` has 3).
-fn fraction_digits(text: &str) -> i64 {
-    let (mantissa, exponent) = match text.find(['e', 'E']) {
-        Some(at) => (&text[..at], text[at + 1..].parse::<i64>().unwrap_or(0)),
-        None => (text, 0),
-    };
-    let fraction = mantissa
-        .split_once('.')
-        .map(|(_, f)| f.trim_end_matches('0').len())
-        .unwrap_or(0);
-    i64::try_from(fraction)
-        .unwrap_or(i64::MAX)
-        .saturating_sub(exponent)
-        .max(0)
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
-    use arrow::array::{ArrayRef, Int32Array, LargeStringArray, StringViewArray, UInt8Array};
+    use arrow::array::{
+        ArrayRef, Float32Array, Int32Array, LargeStringArray, RecordBatch, StringViewArray,
+        UInt8Array,
+    };
 
-    use super::is_decimal_number;
     use crate::api::v1alpha1::Task;
     use crate::api::v1alpha1::task::{Filter, FilterOperator};
     use crate::pipeline::tasks::testing::{Batch, compile_error, run};
@@ -617,6 +658,14 @@ mod tests {
                 "value \"NaN\" cannot be read",
             ),
             (
+                filter("Amount", FilterOperator::LessThan, Some("1e400")),
+                "value \"1e400\" cannot be read",
+            ),
+            (
+                filter("Amount", FilterOperator::LessThan, Some(" 20000")),
+                "value \" 20000\" cannot be read",
+            ),
+            (
                 filter("Id", FilterOperator::Equal, Some("2.5")),
                 "write a whole number in the field's range",
             ),
@@ -697,15 +746,156 @@ mod tests {
         );
     }
 
+    /// Ids 1 to 6 with floats Arrow orders oddly: NaN (either sign), the
+    /// infinities and minus zero.
+    fn odd_floats() -> RecordBatch {
+        Batch::new()
+            .int("Id", [Some(1), Some(2), Some(3), Some(4), Some(5), Some(6)])
+            .float(
+                "Amount",
+                [
+                    Some(f64::NAN),
+                    Some(-f64::NAN),
+                    Some(20000.0),
+                    Some(f64::INFINITY),
+                    Some(-0.0),
+                    Some(f64::NEG_INFINITY),
+                ],
+            )
+            .column(
+                "Small",
+                Arc::new(Float32Array::from(vec![
+                    f32::NAN,
+                    -f32::NAN,
+                    20000.0,
+                    f32::INFINITY,
+                    -0.0,
+                    f32::NEG_INFINITY,
+                ])) as ArrayRef,
+            )
+            .build()
+    }
+
+    fn kept_of(tasks: &[Task], batch: &RecordBatch) -> Vec<i64> {
+        let out = run(tasks, batch);
+        assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+        Batch::of(&out.batch)
+            .ints("Id")
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
     #[test]
-    fn decimal_number_syntax() {
-        for good in ["12", "-3.5", "1e3", "+0.5", ".5", "5.", "1E-7"] {
-            assert!(is_decimal_number(good), "{good}");
+    fn nan_satisfies_no_comparison() {
+        let batch = odd_floats();
+        for field in ["Amount", "Small"] {
+            let cases: [(Task, &[i64]); 8] = [
+                (
+                    filter(field, FilterOperator::GreaterThan, Some("10000")),
+                    &[3, 4],
+                ),
+                (
+                    filter(field, FilterOperator::GreaterThanOrEqual, Some("-1e9")),
+                    &[3, 4, 5],
+                ),
+                (filter(field, FilterOperator::LessThan, Some("0")), &[6]),
+                (
+                    filter(field, FilterOperator::LessThanOrEqual, Some("0")),
+                    &[5, 6],
+                ),
+                (filter(field, FilterOperator::Equal, Some("20000")), &[3]),
+                (
+                    filter(field, FilterOperator::NotEqual, Some("20000")),
+                    &[4, 5, 6],
+                ),
+                (between(field, "-1e9", "1e9"), &[3, 5]),
+                (
+                    filter(field, FilterOperator::IsNotNull, None),
+                    &[1, 2, 3, 4, 5, 6],
+                ),
+            ];
+            for (task, expected) in cases {
+                let f = task.filter.clone().unwrap();
+                assert_eq!(kept_of(&[task], &batch), expected, "{field} {f:?}");
+            }
         }
-        for bad in [
-            "", "NaN", "inf", "-", ".", "1e", "1 ", " 1", "0x10", "1,5", "e3",
+    }
+
+    #[test]
+    fn minus_zero_equals_zero() {
+        let batch = odd_floats();
+        assert_eq!(
+            kept_of(
+                &[filter("Amount", FilterOperator::Equal, Some("0"))],
+                &batch
+            ),
+            [5]
+        );
+        assert_eq!(
+            kept_of(
+                &[filter("Amount", FilterOperator::LessThan, Some("0"))],
+                &batch
+            ),
+            [6]
+        );
+        assert_eq!(
+            kept_of(
+                &[filter(
+                    "Small",
+                    FilterOperator::GreaterThanOrEqual,
+                    Some("0")
+                )],
+                &batch
+            ),
+            [3, 4, 5]
+        );
+    }
+
+    #[test]
+    fn ordering_text_against_a_number_is_refused() {
+        let batch = Batch::new()
+            .text("revenue", [Some("9000"), Some("50001.5")])
+            .build();
+        for task in [
+            filter("revenue", FilterOperator::GreaterThan, Some("50000")),
+            filter("revenue", FilterOperator::LessThanOrEqual, Some("-2.5e3")),
+            filter(
+                "revenue",
+                FilterOperator::GreaterThanOrEqual,
+                Some(" 20000"),
+            ),
+            between("revenue", "100", "zzz"),
+            between("revenue", "a", "1e3"),
         ] {
-            assert!(!is_decimal_number(bad), "{bad}");
+            let message = compile_error(&[task], &batch);
+            assert!(
+                message.starts_with("task filter[0]: field \"revenue\" is text"),
+                "{message}"
+            );
+            assert!(
+                message.contains("convert it to Decimal or Double first"),
+                "{message}"
+            );
         }
+        // Text against text still orders by code point; equality stays exact.
+        assert_eq!(
+            run(
+                &[filter("revenue", FilterOperator::GreaterThan, Some("A"))],
+                &batch
+            )
+            .batch
+            .num_rows(),
+            0
+        );
+        assert_eq!(
+            run(
+                &[filter("revenue", FilterOperator::Equal, Some("9000"))],
+                &batch
+            )
+            .batch
+            .num_rows(),
+            1
+        );
     }
 }

@@ -480,3 +480,55 @@ fn fail_run_names_the_row_of_the_original_batch() {
         other => panic!("unexpected {other:?}"),
     }
 }
+
+#[test]
+fn numbers_read_as_text_are_converted_before_they_are_ordered() {
+    // Text that holds numbers: ordering it against a number is refused,
+    // and after a convert the filter compares values, not digits.
+    let batch = Batch::new()
+        .int("Id", [Some(1), Some(2), Some(3)])
+        .text("revenue", [Some("9000"), Some("50000.5"), Some("120000")])
+        .build();
+    let message = compile_error(
+        &[filter("revenue", FilterOperator::GreaterThan, "50000")],
+        &batch,
+    );
+    assert!(message.contains("field \"revenue\" is text"), "{message}");
+    let out = run(
+        &[
+            convert("revenue", FieldType::Double),
+            filter("revenue", FilterOperator::GreaterThan, "50000"),
+        ],
+        &batch,
+    );
+    assert_eq!(Batch::of(&out.batch).ints("Id"), [Some(2), Some(3)]);
+}
+
+#[test]
+fn cel_orders_no_nan() {
+    let batch = Batch::new()
+        .int("Id", [Some(1), Some(2)])
+        .float("Amount", [Some(f64::NAN), Some(20000.0)])
+        .build();
+    let cel = |expression: &str| Task {
+        filter: Some(Filter {
+            field: None,
+            operator: None,
+            value: None,
+            lower: None,
+            upper: None,
+            expression: Some(expression.to_owned()),
+        }),
+        ..Task::default()
+    };
+    // Ordering a NaN is an evaluation error: the record is bad, not kept.
+    let out = run(&[cel("record.Amount > 10000")], &batch);
+    assert_eq!(Batch::of(&out.batch).ints("Id"), [Some(2)]);
+    assert_eq!(out.rejected.iter().map(|r| r.row).collect::<Vec<_>>(), [0]);
+    // == is false and != true, as CEL (and IEEE 754) say.
+    let out = run(&[cel("record.Amount == record.Amount")], &batch);
+    assert_eq!(Batch::of(&out.batch).ints("Id"), [Some(2)]);
+    assert!(out.rejected.is_empty());
+    let out = run(&[cel("record.Amount != 20000.0")], &batch);
+    assert_eq!(Batch::of(&out.batch).ints("Id"), [Some(1)]);
+}

@@ -1,7 +1,10 @@
 //! Validate tasks: `NotNull`, `NotZero`, `NotNegative` and `Numeric` checks
 //! on one field, computed as a mask of failing rows with Arrow kernels. A
 //! failing record is a bad record (`DropRecord`) or fails the run
-//! (`FailRun`). Null passes every check but `NotNull`.
+//! (`FailRun`). Null passes every check but `NotNull`; a float NaN fails
+//! every check but `NotNull` (it is no number, so it satisfies no
+//! comparison), and `Numeric` also fails the infinities, as the number rule
+//! (`crate::pipeline::number`) refuses `NaN` and `inf` in text.
 
 use std::sync::Arc;
 
@@ -12,10 +15,10 @@ use arrow::datatypes::{DataType, Float64Type, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use super::fields::{describe, index_of, is_float, is_numeric, is_text};
-use super::filter::is_decimal_number;
 use super::text::TextColumn;
 use super::{Bad, Compile, Effect, Step, StepError};
 use crate::api::v1alpha1::task::{Validate, ValidationAction, ValidationCheck};
+use crate::pipeline::number::is_number;
 
 /// A compiled validation.
 struct Check {
@@ -80,11 +83,11 @@ impl Check {
             ValidationCheck::NotNull => is_null(column)?,
             ValidationCheck::NotZero => match &self.zero {
                 Some(zero) => cmp::eq(column, zero)?,
-                None => float_test(column, |v| v == 0.0)?,
+                None => float_test(column, |v| v.is_nan() || v == 0.0)?,
             },
             ValidationCheck::NotNegative => match &self.zero {
                 Some(zero) => cmp::lt(column, zero)?,
-                None => float_test(column, |v| v < 0.0)?,
+                None => float_test(column, |v| v.is_nan() || v < 0.0)?,
             },
             ValidationCheck::Numeric if is_text(data_type) => {
                 let text = TextColumn::new(column.as_ref())?;
@@ -92,9 +95,12 @@ impl Check {
                     .map(|row| {
                         text.str(row)
                             .filter(|_| column.is_valid(row))
-                            .map(|value| !is_decimal_number(value))
+                            .map(|value| !is_number(value))
                     })
                     .collect()
+            }
+            ValidationCheck::Numeric if is_float(data_type) => {
+                float_test(column, |v| !v.is_finite())?
             }
             ValidationCheck::Numeric => BooleanArray::new_null(column.len()),
         })
@@ -103,7 +109,16 @@ impl Check {
     /// Why a failing row fails.
     fn reason(&self, text: &TextColumn<'_>, row: usize) -> String {
         let name = &self.field;
-        match self.check {
+        let check = self.check;
+        // NotZero and NotNegative apply only to numbers: "NaN" is a float's.
+        let nan = matches!(
+            check,
+            ValidationCheck::NotZero | ValidationCheck::NotNegative
+        ) && text.string(row).is_some_and(|v| v == "NaN");
+        if nan {
+            return format!("value NaN of field {name} is not a number (check {check:?})");
+        }
+        match check {
             ValidationCheck::NotNull => format!("field {name} is null (check NotNull)"),
             ValidationCheck::NotZero => format!("field {name} is zero (check NotZero)"),
             ValidationCheck::NotNegative => format!(
@@ -118,8 +133,8 @@ impl Check {
     }
 }
 
-/// Tests every value of a float column (widened to 64 bits); NaN fails no
-/// test and -0.0 counts as zero, not as negative.
+/// Tests every value of a float column (widened to 64 bits); -0.0 counts
+/// as zero, not as negative.
 fn float_test(column: &ArrayRef, test: impl Fn(f64) -> bool) -> Result<BooleanArray, StepError> {
     let widened = cast_with_options(column, &DataType::Float64, &CastOptions::default())?;
     let values = widened.as_primitive::<Float64Type>();
@@ -234,10 +249,11 @@ mod tests {
             &[validate("Amount", ValidationCheck::NotZero)],
             &sample().build(),
         );
-        assert_eq!(ids(&out), [3, 4, 5]);
+        // 0.0 and -0.0 are zero; NaN (Id 5) is no number.
+        assert_eq!(ids(&out), [3, 4]);
         assert_eq!(
             out.rejected.iter().map(|r| r.row).collect::<Vec<_>>(),
-            [0, 1]
+            [0, 1, 4]
         );
         let out = run(
             &[validate("Price", ValidationCheck::NotZero)],
@@ -271,13 +287,19 @@ mod tests {
             &[validate("Amount", ValidationCheck::NotNegative)],
             &sample().build(),
         );
-        assert_eq!(ids(&out), [1, 2, 4, 5]);
+        assert_eq!(ids(&out), [1, 2, 4]);
         assert_eq!(
             reasons(&out),
-            [(
-                2,
-                "value -2.5 of field Amount is negative (check NotNegative)".to_owned()
-            )]
+            [
+                (
+                    2,
+                    "value -2.5 of field Amount is negative (check NotNegative)".to_owned()
+                ),
+                (
+                    4,
+                    "value NaN of field Amount is not a number (check NotNegative)".to_owned()
+                ),
+            ]
         );
         let out = run(
             &[validate("Price", ValidationCheck::NotNegative)],
@@ -316,8 +338,73 @@ mod tests {
             &[validate("Amount", ValidationCheck::Numeric)],
             &sample().build(),
         );
-        assert_eq!(out.batch.num_rows(), 5);
-        assert!(out.rejected.is_empty());
+        assert_eq!(ids(&out), [1, 2, 3, 4]);
+        assert_eq!(
+            reasons(&out),
+            [(
+                4,
+                "value NaN of field Amount is not a number (check Numeric)".to_owned()
+            )]
+        );
+    }
+
+    #[test]
+    fn nan_fails_every_number_check_and_numeric_fails_infinities() {
+        let batch = Batch::new()
+            .int("Id", [Some(1), Some(2), Some(3), Some(4), Some(5)])
+            .float(
+                "Amount",
+                [
+                    Some(f64::NAN),
+                    Some(f64::INFINITY),
+                    Some(f64::NEG_INFINITY),
+                    Some(2.5),
+                    None,
+                ],
+            )
+            .column(
+                "Small",
+                Arc::new(Float32Array::from(vec![
+                    Some(-f32::NAN),
+                    Some(f32::INFINITY),
+                    Some(f32::NEG_INFINITY),
+                    Some(2.5),
+                    None,
+                ])) as ArrayRef,
+            )
+            .build();
+        let rows = |check| {
+            ["Amount", "Small"].map(|field| {
+                run(&[validate(field, check)], &batch)
+                    .rejected
+                    .iter()
+                    .map(|r| r.row)
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(rows(ValidationCheck::NotZero), [vec![0], vec![0]]);
+        assert_eq!(rows(ValidationCheck::NotNegative), [vec![0, 2], vec![0, 2]]);
+        assert_eq!(
+            rows(ValidationCheck::Numeric),
+            [vec![0, 1, 2], vec![0, 1, 2]]
+        );
+        assert_eq!(rows(ValidationCheck::NotNull), [vec![4], vec![4]]);
+        let out = run(&[validate("Amount", ValidationCheck::NotZero)], &batch);
+        assert_eq!(
+            reasons(&out),
+            [(
+                0,
+                "value NaN of field Amount is not a number (check NotZero)".to_owned()
+            )]
+        );
+        let out = run(&[validate("Amount", ValidationCheck::Numeric)], &batch);
+        assert_eq!(
+            reasons(&out)[1],
+            (
+                1,
+                "value inf of field Amount is not a number (check Numeric)".to_owned()
+            )
+        );
     }
 
     #[test]
