@@ -403,3 +403,35 @@ fn a_file_profile_cannot_reach_where_pods_keep_credentials() {
         assert!(!printed.contains("t0ken-n0t-for-files"), "{printed}");
     }
 }
+
+/// Nested values are written to CSV as JSON text, re-read with serde_json
+/// on the way: its default float parser landed one unit in the last place
+/// off (3.788495328522359e267 came out as 3.7884953285223594e267) until
+/// its `float_roundtrip` was turned on.
+#[test]
+fn nested_floats_keep_every_digit_in_csv() {
+    let dir = work_dir(&[(
+        "in/nested.jsonl",
+        "{\"id\":1,\"d\":{\"x\":3.788495328522359e267,\"y\":0.1}}\n",
+    )]);
+    let manifest = format!(
+        "{PROFILE}---
+apiVersion: sluice.dev/v1alpha1
+kind: Flow
+metadata: {{name: nested}}
+spec:
+  source: {{connectorProfileRef: {{name: local}}, file: {{path: in/nested.jsonl, format: JsonLines}}}}
+  destination:
+    connectorProfileRef: {{name: local}}
+    file: {{path: out, format: Csv, pathTemplate: '{{runId}}', aggregation: {{mode: SingleFile}}}}
+"
+    );
+    std::fs::write(dir.path().join("flow.yaml"), manifest).unwrap();
+    let out = sluice(dir.path(), &["local", "-f", "flow.yaml", "--run-id", "r1"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let written = std::fs::read_to_string(dir.path().join("out/r1/part-00000.csv")).unwrap();
+    assert_eq!(
+        written,
+        "id,d\n1,\"{\"\"x\"\":3.788495328522359e+267,\"\"y\"\":0.1}\"\n"
+    );
+}

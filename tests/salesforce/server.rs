@@ -304,6 +304,7 @@ struct State {
     api_max: u64,
     next_id: u64,
     versions: (u32, u32),
+    rewrite_pages: Option<fn(String) -> String>,
 }
 
 /// The stand-in org.
@@ -350,6 +351,7 @@ impl Org {
             api_max: 1_000_000,
             next_id: 1,
             versions: (31, 66),
+            rewrite_pages: None,
         }));
         let handler_state = state.clone();
         let server = Server::start_tls(move |seen| {
@@ -403,6 +405,13 @@ impl Org {
             .unwrap()
             .objects
             .insert(name.to_owned(), object);
+    }
+
+    /// Has REST query pages written by `rewrite` from the JSON the org
+    /// would write: the same values encoded another way, as a JSON encoder
+    /// that escapes non-ASCII characters (`\ud842\udfb7`) writes them.
+    pub fn rewrite_query_pages(&self, rewrite: fn(String) -> String) {
+        self.state.lock().unwrap().rewrite_pages = Some(rewrite);
     }
 
     /// The records of an object now.
@@ -1131,7 +1140,10 @@ impl State {
         } else {
             format!(r#","nextRecordsUrl":"/services/data/v{version}/query/{id}-{end}""#)
         };
-        let body = format!(r#"{{"totalSize":{total},"done":{done}{next},"records":[{out}]}}"#);
+        let mut body = format!(r#"{{"totalSize":{total},"done":{done}{next},"records":[{out}]}}"#);
+        if let Some(rewrite) = self.rewrite_pages {
+            body = rewrite(body);
+        }
         if self.faults.malformed_page == Some(page_number) {
             return Reply::json(body[..body.len() / 2].to_owned());
         }
