@@ -26,6 +26,8 @@ enum Command {
     },
     /// Run a Flow from a manifest file, with no cluster: ConnectorProfile,
     /// Flow and optionally FlowRun and Secret documents, as applied to a cluster.
+    /// Exits 0 when the run succeeded, 1 when it failed, and 130 or 143 when
+    /// SIGINT (Ctrl-C) or SIGTERM cancelled it (nothing is published then).
     Local {
         /// The manifest file.
         #[arg(short = 'f', long = "file", value_name = "FILE")]
@@ -147,13 +149,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Local { file, flow, run_id } => {
             let request = sluice::local::Request { file, flow, run_id };
             let plan = sluice::local::prepare(&request)?;
-            let (result, table) = sluice::local::execute(plan);
-            print!("{table}");
-            Ok(if result.is_ok() {
-                std::process::ExitCode::SUCCESS
-            } else {
-                std::process::ExitCode::FAILURE
-            })
+            let executed = sluice::local::execute(plan);
+            print!("{}", executed.table);
+            Ok(std::process::ExitCode::from(executed.exit_code()))
         }
         Command::Run { namespace, name } => {
             let runtime = tokio::runtime::Runtime::new()?;
