@@ -40,7 +40,9 @@ enum Command {
         run_id: Option<String>,
     },
     /// Execute a FlowRun read from the Kubernetes API and report on its
-    /// status: the entry point of a run's Job.
+    /// status: the entry point of a run's Job. Exits 0 when the run
+    /// succeeded, 3 when it failed in a way a retry cannot mend, 143 (130)
+    /// when SIGTERM (SIGINT) interrupted it, and 1 after other failures.
     Run {
         /// The FlowRun's namespace.
         #[arg(long, env = "SLUICE_NAMESPACE")]
@@ -164,17 +166,20 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     working_dir,
                 };
                 anyhow::Ok(sluice::runner::run(client, request).await?)
-            })?;
-            println!("FlowRun finished: {:?}", finished.phase);
-            Ok(match finished.phase {
-                sluice::api::v1alpha1::flow_run::RunPhase::Succeeded => {
-                    std::process::ExitCode::SUCCESS
-                }
-                _ if !finished.retryable => {
-                    std::process::ExitCode::from(sluice::runner::EXIT_NOT_RETRYABLE)
-                }
-                _ => std::process::ExitCode::FAILURE,
-            })
+            });
+            // An interrupted run may leave a thread blocked in I/O (planning
+            // that waits on a source, an engine past its grace): the process
+            // does not wait for it.
+            runtime.shutdown_background();
+            let finished = finished?;
+            match finished.signal {
+                Some(signal) => println!(
+                    "FlowRun finished: {:?} (interrupted by {signal})",
+                    finished.phase
+                ),
+                None => println!("FlowRun finished: {:?}", finished.phase),
+            }
+            Ok(std::process::ExitCode::from(finished.exit_code()))
         }
         Command::Check { namespace, profile } => {
             let runtime = tokio::runtime::Runtime::new()?;

@@ -134,6 +134,10 @@ pub enum ErrorReason {
     BackoffLimitExceeded,
     /// The runner image could not be pulled.
     ImagePullFailed,
+    /// The run's pod was asked to stop (SIGTERM: the pod was deleted or
+    /// evicted, or its node drained) before the run finished. Nothing was
+    /// published; retryable: the Job's next attempt runs it again.
+    Interrupted,
     /// Anything else; the message says what.
     Internal,
 }
@@ -155,6 +159,7 @@ impl ErrorReason {
             Self::OutOfMemory => "OutOfMemory",
             Self::BackoffLimitExceeded => "BackoffLimitExceeded",
             Self::ImagePullFailed => "ImagePullFailed",
+            Self::Interrupted => "Interrupted",
             Self::Internal => "Internal",
         }
     }
