@@ -93,6 +93,25 @@ fn local_refuses_an_invalid_manifest_naming_the_field() {
     assert!(!dir.path().join("out").exists());
 }
 
+/// A CEL expression nested too deep is refused before the run, naming the
+/// field and the limit, instead of overflowing the parser's stack and
+/// aborting the process.
+#[test]
+fn local_refuses_a_cel_expression_over_the_limits_before_the_run() {
+    let deep = format!("{}record.score{} > 1.0", "(".repeat(60), ")".repeat(60));
+    let dir = setup(&format!("  tasks:\n  - filter: {{expression: '{deep}'}}\n"));
+    let out = sluice(dir.path(), &["local", "-f", "flow.yaml", "--run-id", "r1"]);
+    let printed = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{printed}");
+    assert!(
+        printed.contains(
+            "task filter[0]: spec.tasks[0].filter.expression: the CEL expression nests parentheses, brackets and braces 60 deep; at most 32 levels are allowed"
+        ),
+        "{printed}"
+    );
+    assert!(!dir.path().join("out").exists());
+}
+
 #[test]
 fn local_says_when_the_profile_serves_another_connector() {
     let dir = setup("");

@@ -70,7 +70,9 @@ pub struct RunOverrides {
     /// watermark does not move.
     #[serde(default)]
     pub full_refresh: bool,
-    /// An extra CEL filter over `record`, applied after the Flow's tasks.
+    /// An extra CEL filter over `record`, applied after the Flow's tasks,
+    /// within the limits of a filter task's expression (8192 bytes, 32
+    /// levels of brackets, 64 levels of operations, 100,000 steps a record).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 8192))]
     pub filter: Option<String>,
