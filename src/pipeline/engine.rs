@@ -270,8 +270,9 @@ struct Processed {
     pages: u64,
 }
 
-/// The rows of `batch` as JSON objects (explicit nulls), in order.
-fn rows_as_json(batch: &RecordBatch, rows: &[usize]) -> Vec<String> {
+/// The rows of `batch` as JSON objects (explicit nulls), in order: the
+/// `record` of a bad record. Destinations refusing records use it too.
+pub fn rows_as_json(batch: &RecordBatch, rows: &[usize]) -> Vec<String> {
     let indices = UInt32Array::from(rows.iter().map(|r| *r as u32).collect::<Vec<_>>());
     let Ok(taken) = take_record_batch(batch, &indices) else {
         return vec![String::new(); rows.len()];
