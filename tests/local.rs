@@ -523,3 +523,51 @@ spec:
         files_under(&dir.path().join("out"))
     );
 }
+
+/// A partition value too long for a folder name (over 255 bytes with its
+/// `field=`) used to fail the run with "File name too long"; the record is
+/// now a bad record the error policy takes, and the others are published.
+#[test]
+fn a_partition_value_too_long_for_a_folder_name_is_quarantined() {
+    let long = "x".repeat(300);
+    let dir = work_dir(&[(
+        "in/people.csv",
+        &format!("id,name,score\n1,Ada,9.5\n2,{long},7\n3,Grace,8\n"),
+    )]);
+    let manifest = format!(
+        "{PROFILE}---
+apiVersion: sluice.dev/v1alpha1
+kind: Flow
+metadata: {{name: people}}
+spec:
+  source: {{connectorProfileRef: {{name: local}}, file: {{path: in/*.csv, format: Csv}}}}
+  destination:
+    connectorProfileRef: {{name: local}}
+    file: {{path: out, format: JsonLines, pathTemplate: '{{runId}}', partitionBy: [name]}}
+  errorHandling:
+    policy: Quarantine
+    errorLocation: {{connectorProfileRef: {{name: local}}, file: {{path: bad}}}}
+"
+    );
+    std::fs::write(dir.path().join("flow.yaml"), manifest).unwrap();
+    let out = sluice(dir.path(), &["local", "-f", "flow.yaml", "--run-id", "r1"]);
+    let printed = text(&out);
+    assert!(out.status.success(), "{printed}");
+    assert!(printed.contains("Written      2 records"), "{printed}");
+    assert!(printed.contains("Quarantined  1"), "{printed}");
+    assert!(dir.path().join("out/r1/name=Ada").is_dir());
+    assert!(dir.path().join("out/r1/name=Grace").is_dir());
+    let bad = files_under(&dir.path().join("bad"));
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    let line: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&bad[0]).unwrap().trim()).unwrap();
+    assert_eq!(line["field"], "name");
+    assert_eq!(line["record"]["id"], 2);
+    assert!(
+        line["reason"]
+            .as_str()
+            .unwrap()
+            .contains("a folder name holds at most 255 bytes"),
+        "{line}"
+    );
+}
