@@ -831,6 +831,18 @@ mod tests {
             message,
             "task filter[0]: spec.tasks[0].filter.expression: the CEL expression nests operations 301 deep; at most 64 levels are allowed: a chain such as a + b + c + d nests one level per operator, so group it with parentheses ((a + b) + (c + d)) or split it into several tasks"
         );
+        // The deepest text the length and nesting limits allow parses on
+        // the compiler's stack, and is refused.
+        let terms = (8192 - 64 - 8) / 2;
+        let worst = format!(
+            "{}{}{} == 1",
+            "(".repeat(32),
+            vec!["1"; terms].join("+"),
+            ")".repeat(32)
+        );
+        assert!(worst.len() <= 8192);
+        let message = compile_error(&[filter(&worst)], &opportunities());
+        assert!(message.contains("nests operations 4061 deep"), "{message}");
         // && and || chains are balanced: a long one is shallow.
         let conditions = vec!["record.Amount != null"; 200].join(" && ");
         let out = run(&[filter(&conditions)], &opportunities());

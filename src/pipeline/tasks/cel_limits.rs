@@ -48,8 +48,10 @@ pub const BYTES_PER_STEP: u64 = 64;
 
 /// The stack of the thread expressions are parsed on: the parser needs
 /// hundreds of KiB per nesting level in a debug build, and the text limits
-/// bound the levels.
-pub const COMPILE_STACK: usize = 256 << 20;
+/// bound the levels (the worst expression they allow, 32 parentheses
+/// around a 4,000-term chain, needs about 32 MiB in a debug build and a
+/// fraction of it in a release build).
+pub const COMPILE_STACK: usize = 64 << 20;
 /// The stack of the thread expressions are evaluated on: [`MAX_DEPTH`]
 /// levels take a few MiB in a debug build.
 pub const EVAL_STACK: usize = 32 << 20;
