@@ -16,3 +16,4 @@ pub mod pipeline;
 pub mod plan;
 pub mod protocol;
 pub mod runner;
+pub mod signal;

@@ -3,6 +3,9 @@
 //!
 //! Progress is a bar on a terminal and a log line every two seconds
 //! otherwise; a run ends with a summary table and the output paths.
+//! SIGINT (Ctrl-C) or SIGTERM cancels a run: its staging is removed,
+//! nothing is published, the summary says `Cancelled`, and the process
+//! exits with 130 or 143; a second signal ends it at once.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -16,6 +19,7 @@ use crate::connectors::secrets::Resolver;
 use crate::manifest::{self, Bundle};
 use crate::pipeline::engine::{self, Counts};
 use crate::plan::{self, Plan, RunParams};
+use crate::signal::{self, Signal};
 
 /// Errors of local mode.
 #[derive(Debug, thiserror::Error)]
@@ -237,24 +241,26 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
-/// The summary table printed at the end of a run.
+/// The summary table printed at the end of a run; `signal` is the signal
+/// that cancelled it, if one did.
 pub fn summary(
     plan_flow: &str,
     run_id: &str,
     source: &str,
     destination: &str,
     result: &Result<engine::Summary, Box<engine::Failure>>,
+    signal: Option<Signal>,
     elapsed: Duration,
 ) -> String {
+    let seconds = elapsed.as_secs_f64();
+    let cancelled = matches!(result, Err(f) if matches!(f.error, engine::Error::Cancelled));
     let (status, counts) = match result {
-        Ok(s) => (
-            format!("Succeeded in {:.1}s", elapsed.as_secs_f64()),
-            s.counts,
-        ),
-        Err(f) => (
-            format!("Failed after {:.1}s", elapsed.as_secs_f64()),
-            f.counts,
-        ),
+        Ok(s) => (format!("Succeeded in {seconds:.1}s"), s.counts),
+        Err(f) if cancelled => {
+            let by = signal.map(|s| format!(" by {s}")).unwrap_or_default();
+            (format!("Cancelled{by} after {seconds:.1}s"), f.counts)
+        }
+        Err(f) => (format!("Failed after {seconds:.1}s"), f.counts),
     };
     let mut rows = vec![
         ("Flow", plan_flow.to_owned()),
@@ -299,6 +305,12 @@ pub fn summary(
                 rows.push(("Bad records", q.clone()));
             }
         }
+        Err(_) if cancelled => {
+            rows.push((
+                "Output",
+                "nothing published; staged files removed".to_owned(),
+            ));
+        }
         Err(f) => {
             rows.push(("Error", f.error.to_string()));
             rows.push(("Output", "nothing published".to_owned()));
@@ -313,9 +325,33 @@ pub fn summary(
         .collect()
 }
 
-/// Runs a planned run with progress on standard error; returns the result
-/// and its summary table.
-pub fn execute(plan: Plan) -> (Result<engine::Summary, Box<engine::Failure>>, String) {
+/// How a local run ended.
+#[derive(Debug)]
+pub struct Executed {
+    /// The engine's result.
+    pub result: Result<engine::Summary, Box<engine::Failure>>,
+    /// The summary table.
+    pub table: String,
+    /// The signal that cancelled the run, if one did.
+    pub signal: Option<Signal>,
+}
+
+impl Executed {
+    /// The process's exit code: 0 for a success, 128 and the signal's
+    /// number for a run a signal cancelled (130 for SIGINT, 143 for
+    /// SIGTERM), 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match (&self.result, self.signal) {
+            (Ok(_), _) => 0,
+            (Err(_), Some(signal)) => signal.exit_code(),
+            (Err(_), None) => 1,
+        }
+    }
+}
+
+/// Runs a planned run with progress on standard error, until it ends or
+/// SIGINT or SIGTERM cancels it; returns the result and its summary table.
+pub fn execute(plan: Plan) -> Executed {
     let Plan {
         flow,
         run_id,
@@ -329,6 +365,19 @@ pub fn execute(plan: Plan) -> (Result<engine::Summary, Box<engine::Failure>>, St
     } = plan;
     let started = Instant::now();
     let mut progress = Progress::new();
+    let received = match signal::cancel_on_signal(options.cancel.clone(), |signal| {
+        eprintln!(
+            "{signal}: cancelling the run; its staged files are removed and nothing is published (a second {signal} stops at once)"
+        );
+    }) {
+        Ok(received) => Some(received),
+        Err(error) => {
+            eprintln!(
+                "warning: cannot listen for SIGINT and SIGTERM ({error}); a signal ends the run without cleaning up"
+            );
+            None
+        }
+    };
     let result = engine::run(
         source,
         &tasks,
@@ -338,15 +387,23 @@ pub fn execute(plan: Plan) -> (Result<engine::Summary, Box<engine::Failure>>, St
         &mut |c| progress.update(c),
     );
     progress.finish();
+    // The signal counts only if it is what ended the run.
+    let cancelled = matches!(&result, Err(f) if matches!(f.error, engine::Error::Cancelled));
+    let signal = received.and_then(|r| r.signal()).filter(|_| cancelled);
     let table = summary(
         &flow,
         &run_id,
         &source_description,
         &destination_description,
         &result,
+        signal,
         started.elapsed(),
     );
-    (result, table)
+    Executed {
+        result,
+        table,
+        signal,
+    }
 }
 
 /// The fields the Flow's source exposes (name, Arrow type, nullability), and

@@ -26,6 +26,8 @@ enum Command {
     },
     /// Run a Flow from a manifest file, with no cluster: ConnectorProfile,
     /// Flow and optionally FlowRun and Secret documents, as applied to a cluster.
+    /// Exits 0 when the run succeeded, 1 when it failed, and 130 or 143 when
+    /// SIGINT (Ctrl-C) or SIGTERM cancelled it (nothing is published then).
     Local {
         /// The manifest file.
         #[arg(short = 'f', long = "file", value_name = "FILE")]
@@ -38,7 +40,9 @@ enum Command {
         run_id: Option<String>,
     },
     /// Execute a FlowRun read from the Kubernetes API and report on its
-    /// status: the entry point of a run's Job.
+    /// status: the entry point of a run's Job. Exits 0 when the run
+    /// succeeded, 3 when it failed in a way a retry cannot mend, 143 (130)
+    /// when SIGTERM (SIGINT) interrupted it, and 1 after other failures.
     Run {
         /// The FlowRun's namespace.
         #[arg(long, env = "SLUICE_NAMESPACE")]
@@ -158,13 +162,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Local { file, flow, run_id } => {
             let request = sluice::local::Request { file, flow, run_id };
             let plan = sluice::local::prepare(&request)?;
-            let (result, table) = sluice::local::execute(plan);
-            print!("{}", sluice::connectors::secrets::redact(&table));
-            Ok(if result.is_ok() {
-                std::process::ExitCode::SUCCESS
-            } else {
-                std::process::ExitCode::FAILURE
-            })
+            let executed = sluice::local::execute(plan);
+            print!("{}", sluice::connectors::secrets::redact(&executed.table));
+            Ok(std::process::ExitCode::from(executed.exit_code()))
         }
         Command::Run { namespace, name } => {
             let runtime = tokio::runtime::Runtime::new()?;
@@ -177,17 +177,20 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     working_dir,
                 };
                 anyhow::Ok(sluice::runner::run(client, request).await?)
-            })?;
-            println!("FlowRun finished: {:?}", finished.phase);
-            Ok(match finished.phase {
-                sluice::api::v1alpha1::flow_run::RunPhase::Succeeded => {
-                    std::process::ExitCode::SUCCESS
-                }
-                _ if !finished.retryable => {
-                    std::process::ExitCode::from(sluice::runner::EXIT_NOT_RETRYABLE)
-                }
-                _ => std::process::ExitCode::FAILURE,
-            })
+            });
+            // An interrupted run may leave a thread blocked in I/O (planning
+            // that waits on a source, an engine past its grace): the process
+            // does not wait for it.
+            runtime.shutdown_background();
+            let finished = finished?;
+            match finished.signal {
+                Some(signal) => println!(
+                    "FlowRun finished: {:?} (interrupted by {signal})",
+                    finished.phase
+                ),
+                None => println!("FlowRun finished: {:?}", finished.phase),
+            }
+            Ok(std::process::ExitCode::from(finished.exit_code()))
         }
         Command::Check { namespace, profile } => {
             let runtime = tokio::runtime::Runtime::new()?;

@@ -22,6 +22,9 @@ pub const SECRETS_DIR_ENV: &str = "SLUICE_SECRETS_DIR";
 /// Fail): the Job's pod failure policy fails the Job at once on it instead
 /// of spending its backoff limit.
 pub const EXIT_NOT_RETRYABLE: u8 = 3;
+// A run pod that SIGTERM interrupted (deleted, evicted, drained) exits 143,
+// 128 + the signal's number, after reporting `Interrupted`: the Job counts
+// a failed attempt and runs another.
 
 /// The environment variable overriding where a check's result is written.
 pub const TERMINATION_LOG_ENV: &str = "SLUICE_TERMINATION_LOG";

@@ -12,6 +12,14 @@
 //! or the run was replaced (`sluice.dev/replaced-by`).
 //! It reads only its FlowRun, its Flow and the profiles they name, and
 //! writes only its FlowRun's status.
+//!
+//! SIGTERM (the pod deleted or evicted, its node drained) stops the run
+//! within the pod's grace period: the engine stops reading and removes its
+//! staging, nothing is published, and the run is reported `Failed` with
+//! reason `Interrupted`, retryable, so the Job's next attempt runs it
+//! again from a clean start; the process exits 143. A run that was
+//! cancelled meanwhile (the controller deletes a cancelled run's Job)
+//! stays `Cancelled`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -30,6 +38,15 @@ use crate::connectors::secrets::Resolver;
 use crate::pipeline::engine::{self, Counts};
 use crate::pipeline::error::Classify;
 use crate::plan::{self, RunParams};
+use crate::signal::{Listener, Signal};
+
+/// How long a run asked to stop by a signal waits for the engine to remove
+/// its staging before it reports and exits anyway (a stuck write): well
+/// within Kubernetes' default grace period of 30 seconds. Staging left then
+/// is cleared by the next attempt of the run.
+pub const INTERRUPT_GRACE: Duration = Duration::from_secs(15);
+/// How long the report of an interrupted run may take.
+const INTERRUPT_REPORT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Errors that keep the runner from reporting at all.
 #[derive(Debug, thiserror::Error)]
@@ -106,7 +123,18 @@ struct Reporter {
 
 impl Reporter {
     async fn patch(&self, status: &FlowRunStatus) -> Result<()> {
+        self.patch_clearing(status, &[]).await
+    }
+
+    /// Patches `status`, removing the fields named in `cleared` (what an
+    /// earlier attempt reported and this one must not show).
+    async fn patch_clearing(&self, status: &FlowRunStatus, cleared: &[&str]) -> Result<()> {
         let mut patch = serde_json::json!({ "status": status });
+        if let Some(fields) = patch.get_mut("status").and_then(|s| s.as_object_mut()) {
+            for field in cleared {
+                fields.insert((*field).to_owned(), serde_json::Value::Null);
+            }
+        }
         // Whatever an error message quotes, no form of a secret the run
         // holds reaches the status (nor the Events made from it).
         crate::connectors::secrets::redact_json(&mut patch);
@@ -193,7 +221,58 @@ impl Reporter {
         let retryable =
             phase == RunPhase::Failed && status.error.as_ref().is_none_or(|e| e.retryable);
         self.patch(&status).await?;
-        Ok(Finished { phase, retryable })
+        Ok(Finished {
+            phase,
+            retryable,
+            signal: None,
+        })
+    }
+
+    /// Reports a run a signal stopped before it finished: `Cancelled` if it
+    /// was cancelled meanwhile (the controller deletes a cancelled run's
+    /// Job, which is what sent the signal), else `Failed`, `Interrupted`,
+    /// retryable. Bounded in time: the pod's grace period is running.
+    async fn interrupted(&self, signal: Signal, counts: Option<RunCounts>) -> Result<Finished> {
+        let report = async {
+            let current = self
+                .runs
+                .get(&self.name)
+                .await
+                .map_err(api(format!("reading FlowRun {}", self.name)))?;
+            let phase = current.status.as_ref().and_then(|s| s.phase);
+            if phase == Some(RunPhase::Cancelled) {
+                return Ok(Finished {
+                    phase: RunPhase::Cancelled,
+                    retryable: false,
+                    signal: None,
+                });
+            }
+            if current.cancel_requested() {
+                return self.finish(RunPhase::Cancelled, None, counts, None).await;
+            }
+            let error = RunError {
+                reason: ErrorReason::Interrupted,
+                message: format!(
+                    "the run's pod received {signal} (deleted, evicted, or its node drained) and stopped before the run finished; nothing was published, and the Job's next attempt runs it again"
+                ),
+                retryable: true,
+            };
+            self.finish(RunPhase::Failed, Some(error), counts, None)
+                .await
+        };
+        let finished = match tokio::time::timeout(INTERRUPT_REPORT_TIMEOUT, report).await {
+            Ok(reported) => reported?,
+            // The API server is not answering: exit anyway, the Job retries.
+            Err(_) => Finished {
+                phase: RunPhase::Failed,
+                retryable: true,
+                signal: None,
+            },
+        };
+        Ok(Finished {
+            signal: (finished.phase == RunPhase::Failed).then_some(signal),
+            ..finished
+        })
     }
 }
 
@@ -205,6 +284,24 @@ pub struct Finished {
     /// Whether another attempt may succeed: only a failure whose error
     /// does not say otherwise.
     pub retryable: bool,
+    /// The signal that interrupted the run (phase `Failed`, reason
+    /// `Interrupted`), if one did.
+    pub signal: Option<Signal>,
+}
+
+impl Finished {
+    /// The process's exit code: 0 for a success, 128 and the signal's
+    /// number for an interrupted run (143 for SIGTERM; the Job counts a
+    /// failed attempt and runs another), [`EXIT_NOT_RETRYABLE`] for a
+    /// failure a retry cannot mend, and 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match (self.phase, self.signal) {
+            (RunPhase::Succeeded, _) => 0,
+            (_, Some(signal)) => signal.exit_code(),
+            _ if !self.retryable => EXIT_NOT_RETRYABLE,
+            _ => 1,
+        }
+    }
 }
 
 pub use crate::protocol::EXIT_NOT_RETRYABLE;
@@ -225,6 +322,8 @@ struct Apis {
 /// the profiles → plan → move the data while reporting progress → report
 /// the outcome. Each phase that ends the run reports it and says so.
 pub async fn run(client: kube::Client, request: Request) -> Result<Finished> {
+    // From here on SIGTERM is the runner's to handle.
+    let interrupted = listen();
     let apis = Apis {
         runs: Api::namespaced(client.clone(), &request.namespace),
         flows: Api::namespaced(client.clone(), &request.namespace),
@@ -249,8 +348,15 @@ pub async fn run(client: kube::Client, request: Request) -> Result<Finished> {
         status: None,
     };
     // Opening a source may do I/O (an http source fetches its first page):
-    // plan off the async threads.
-    let planned = tokio::task::spawn_blocking(move || plan::plan(&resolved, &flow, params)).await;
+    // plan off the async threads. A signal meanwhile ends the run: nothing
+    // is staged before the engine runs.
+    let planning = tokio::task::spawn_blocking(move || plan::plan(&resolved, &flow, params));
+    let planned = tokio::select! {
+        planned = planning => planned,
+        signal = signalled(interrupted.clone()) => {
+            return reporter.interrupted(signal, None).await;
+        }
+    };
     let plan = match planned {
         Ok(Ok(plan)) => plan,
         Ok(Err(e)) => {
@@ -263,14 +369,61 @@ pub async fn run(client: kube::Client, request: Request) -> Result<Finished> {
             return reporter.fail(ErrorReason::Internal, message, true).await;
         }
     };
-    let result = match execute(plan, &apis.runs, &request.name, &reporter).await {
-        Ok(result) => result,
-        Err(join) => {
+    let executed = execute(plan, &apis.runs, &request.name, &reporter, interrupted).await;
+    let result = match executed {
+        Executed::Ended(Ok(result), signal) => match (&result, signal) {
+            // The engine stopped for the signal: report the interruption.
+            (Err(failure), Some(signal)) if matches!(failure.error, engine::Error::Cancelled) => {
+                return reporter
+                    .interrupted(signal, Some(counts(&failure.counts)))
+                    .await;
+            }
+            _ => result,
+        },
+        Executed::Ended(Err(join), _) => {
             let message = format!("the engine stopped unexpectedly: {join}");
             return reporter.fail(ErrorReason::Internal, message, true).await;
         }
+        Executed::Abandoned(signal, counts_so_far) => {
+            return reporter
+                .interrupted(signal, Some(counts(&counts_so_far)))
+                .await;
+        }
     };
     report(result, watermark, &reporter).await
+}
+
+/// Listens for SIGINT and SIGTERM; the receiver holds the first one.
+fn listen() -> tokio::sync::watch::Receiver<Option<Signal>> {
+    let (tx, rx) = tokio::sync::watch::channel(None);
+    match Listener::new() {
+        Ok(mut listener) => {
+            tokio::spawn(async move {
+                let signal = listener.recv().await;
+                let _ = tx.send(Some(signal));
+                // Later signals change nothing: the run is already stopping.
+                loop {
+                    listener.recv().await;
+                }
+            });
+        }
+        // Without a listener a signal ends the process as it would anyway;
+        // the Job's next attempt clears what this one staged.
+        Err(error) => eprintln!("cannot listen for SIGTERM: {error}"),
+    }
+    rx
+}
+
+/// Resolves with the first signal; never, when none comes.
+async fn signalled(mut interrupted: tokio::sync::watch::Receiver<Option<Signal>>) -> Signal {
+    loop {
+        if let Some(signal) = *interrupted.borrow_and_update() {
+            return signal;
+        }
+        if interrupted.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 /// Reads the run; a finished or cancelled run ends here. Otherwise pins
@@ -302,6 +455,7 @@ async fn start(
         return Ok(Err(Finished {
             phase: previous.phase.unwrap_or(RunPhase::Succeeded),
             retryable: false,
+            signal: None,
         }));
     }
     if run.cancel_requested() {
@@ -336,21 +490,26 @@ async fn start(
         },
     };
     let start_time = previous.start_time.clone().unwrap_or_else(now);
+    // An earlier attempt's outcome (an interrupted or failed pod) is not
+    // this attempt's.
     reporter
-        .patch(&FlowRunStatus {
-            phase: Some(RunPhase::Running),
-            conditions: vec![condition(
-                "Unknown",
-                "Running",
-                "the run is moving data",
-                run.metadata.generation,
-            )],
-            observed_generation: run.metadata.generation,
-            flow: Some(pinned.clone()),
-            start_time: Some(start_time.clone()),
-            attempts: reporter.attempts,
-            ..FlowRunStatus::default()
-        })
+        .patch_clearing(
+            &FlowRunStatus {
+                phase: Some(RunPhase::Running),
+                conditions: vec![condition(
+                    "Unknown",
+                    "Running",
+                    "the run is moving data",
+                    run.metadata.generation,
+                )],
+                observed_generation: run.metadata.generation,
+                flow: Some(pinned.clone()),
+                start_time: Some(start_time.clone()),
+                attempts: reporter.attempts,
+                ..FlowRunStatus::default()
+            },
+            &["error", "completionTime", "output"],
+        )
         .await?;
     Ok(Ok((run, reporter, pinned, start_time)))
 }
@@ -443,17 +602,32 @@ fn parameters(
     (params, watermark)
 }
 
+/// How the engine's part of a run ended.
+enum Executed {
+    /// The engine returned (or panicked), with the signal received
+    /// meanwhile, if one was.
+    Ended(
+        std::result::Result<
+            engine::Result<engine::Summary, Box<engine::Failure>>,
+            tokio::task::JoinError,
+        >,
+        Option<Signal>,
+    ),
+    /// A signal came and the engine had not stopped within
+    /// [`INTERRUPT_GRACE`]; the counts reached.
+    Abandoned(Signal, Counts),
+}
+
 /// Moves the data on the engine's threads; meanwhile reports progress (at
-/// most every two seconds) and stops the engine when the run is to stop.
+/// most every two seconds) and stops the engine when the run is to stop:
+/// cancelled, replaced, or a signal received.
 async fn execute(
     plan: plan::Plan,
     runs: &Api<FlowRun>,
     name: &str,
     reporter: &Reporter,
-) -> std::result::Result<
-    engine::Result<engine::Summary, Box<engine::Failure>>,
-    tokio::task::JoinError,
-> {
+    interrupted: tokio::sync::watch::Receiver<Option<Signal>>,
+) -> Executed {
     let cancel = plan.options.cancel.clone();
     let (progress_tx, mut progress_rx) = tokio::sync::watch::channel(Counts::default());
     let engine = tokio::task::spawn_blocking(move || {
@@ -478,9 +652,19 @@ async fn execute(
     });
     tokio::pin!(engine);
     let mut tick = tokio::time::interval(Duration::from_secs(2));
+    let signal = signalled(interrupted);
+    tokio::pin!(signal);
     loop {
         tokio::select! {
-            done = &mut engine => break done,
+            done = &mut engine => break Executed::Ended(done, None),
+            signal = &mut signal => {
+                // Stop reading and remove the staging, then report.
+                cancel.store(true, Ordering::Relaxed);
+                return match tokio::time::timeout(INTERRUPT_GRACE, &mut engine).await {
+                    Ok(done) => Executed::Ended(done, Some(signal)),
+                    Err(_) => Executed::Abandoned(signal, *progress_rx.borrow()),
+                };
+            }
             _ = tick.tick() => {
                 if progress_rx.has_changed().unwrap_or(false) {
                     let c = *progress_rx.borrow_and_update();

@@ -758,8 +758,10 @@ fn sluice_run_refused_credentials_mid_run_are_not_retried() {
         }
         server::Reply::json(r#"{"data": [{"id": 1}], "next": "/items?page=2"}"#)
     });
-    // The Secret's key as the controller mounts it into the run's pod.
-    let secrets = dir.path().join("secrets");
+    // The Secret's key as the controller mounts it into the run's pod,
+    // outside the file profile's root (a root holding it is refused).
+    let mounted = tempfile::tempdir().unwrap();
+    let secrets = mounted.path().join("secrets");
     std::fs::create_dir_all(secrets.join("api")).unwrap();
     std::fs::write(secrets.join("api/apiKey"), KEY).unwrap();
     let manifests = format!(
@@ -822,4 +824,233 @@ spec: {{flowRef: {{name: items}}}}
     let message = status["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("/items?page=2"), "{message}");
     assert!(!dir.path().join("out/r1").exists(), "nothing published");
+}
+
+/// Manifests of an http Flow `items` reading `api`'s `/items` (NextUrl
+/// pages) into files under `root`, and its FlowRun `r1`.
+fn http_run_manifests(base: &str, root: &std::path::Path) -> String {
+    format!(
+        "apiVersion: sluice.dev/v1alpha1
+kind: ConnectorProfile
+metadata: {{name: api}}
+spec:
+  http: {{baseUrl: '{base}', requestTimeout: 10m}}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: ConnectorProfile
+metadata: {{name: local}}
+spec: {{file: {{root: {root}}}}}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: Flow
+metadata: {{name: items}}
+spec:
+  source:
+    connectorProfileRef: {{name: api}}
+    http: {{path: /items, recordSelector: /data, pagination: {{type: NextUrl, nextUrl: {{pointer: /next}}}}}}
+  destination:
+    connectorProfileRef: {{name: local}}
+    file: {{path: out, format: JsonLines, pathTemplate: '{{runId}}', aggregation: {{mode: SingleFile}}}}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: FlowRun
+metadata: {{name: r1}}
+spec: {{flowRef: {{name: items}}}}
+",
+        root = root.display()
+    )
+}
+
+/// An API whose second page does not come until `answer` is set.
+fn stalling_api(answer: std::sync::Arc<std::sync::atomic::AtomicBool>) -> server::Server {
+    server::Server::start(move |seen| {
+        if seen.param("page").is_none() {
+            let data = server::records(1..=50);
+            return server::Reply::json(format!(r#"{{"data":{data},"next":"/items?page=2"}}"#));
+        }
+        let last = server::Reply::json(format!(r#"{{"data":{}}}"#, server::records(51..=60)));
+        if answer.load(std::sync::atomic::Ordering::SeqCst) {
+            last
+        } else {
+            last.after(std::time::Duration::from_secs(3600))
+        }
+    })
+}
+
+/// Starts `sluice run` of `r1` and waits until it has staged the first
+/// page and asked for the second, which does not come.
+fn started_and_waiting(
+    ns: &str,
+    dir: &std::path::Path,
+    api: &server::Server,
+) -> std::process::Child {
+    let mut child = support::Sluice::new(dir, &["run", "--namespace", ns, "--name", "r1"]).spawn();
+    let started = std::time::Instant::now();
+    loop {
+        let staged = !support::files_under(&dir.join("out/_sluice/staging")).is_empty();
+        if staged && api.requests().len() >= 2 {
+            return child;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "sluice run ended early:\n{}",
+            support::text(&support::wait_within(
+                child,
+                std::time::Duration::from_secs(5)
+            ))
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the run did not get to its second page"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// SIGTERM (a pod deleted, evicted or drained) stops a run within the
+/// grace period: nothing is published and no staging is left, the FlowRun
+/// says Failed / Interrupted / retryable, the exit code is 143 (a failed
+/// attempt, not the not-retryable 3); the next attempt starts clean and
+/// succeeds, and its status keeps nothing of the interrupted one.
+#[test]
+#[ignore = "needs a Kubernetes API server: run `make test`"]
+fn sluice_run_interrupted_by_sigterm_reports_it_and_the_next_attempt_runs_clean() {
+    let ns = TempNamespace::new("runner-sigterm");
+    let dir = tempfile::tempdir().unwrap();
+    let answer = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let api = stalling_api(answer.clone());
+    kubectl_ok(
+        &["create", "-n", &ns.name, "-f", "-"],
+        Some(&http_run_manifests(&api.base, dir.path())),
+    );
+    let child = started_and_waiting(&ns.name, dir.path(), &api);
+    let signalled = std::time::Instant::now();
+    support::send_signal(&child, "TERM");
+    let out = support::wait_within(child, std::time::Duration::from_secs(30));
+    let printed = support::text(&out);
+    assert!(
+        signalled.elapsed() < std::time::Duration::from_secs(10),
+        "took {:?} to stop",
+        signalled.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(143), "{printed}");
+    let status = get_json(&ns.name, "flowrun/r1")["status"].clone();
+    assert_eq!(status["phase"], "Failed", "{status}");
+    assert_eq!(status["error"]["reason"], "Interrupted", "{status}");
+    assert_eq!(status["error"]["retryable"], true, "{status}");
+    assert!(
+        status["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("SIGTERM"),
+        "{status}"
+    );
+    assert_eq!(status["conditions"][0]["reason"], "Interrupted", "{status}");
+    assert_eq!(status["progress"]["recordsRead"], 50, "{status}");
+    assert!(
+        support::files_under(&dir.path().join("out")).is_empty(),
+        "{:?}",
+        support::files_under(&dir.path().join("out"))
+    );
+
+    // The Job's next attempt.
+    answer.store(true, std::sync::atomic::Ordering::SeqCst);
+    let out = sluice_run(&ns.name, dir.path());
+    assert!(out.status.success(), "{}", support::text(&out));
+    let status = get_json(&ns.name, "flowrun/r1")["status"].clone();
+    assert_eq!(status["phase"], "Succeeded", "{status}");
+    assert_eq!(status["attempts"], 2, "{status}");
+    assert!(status.get("error").is_none(), "{status}");
+    assert_eq!(status["progress"]["recordsWritten"], 60, "{status}");
+    let written = std::fs::read_to_string(dir.path().join("out/r1/part-00000.jsonl")).unwrap();
+    assert_eq!(written.lines().count(), 60);
+}
+
+/// The controller cancels a run by marking it Cancelled and deleting its
+/// Job, which sends the runner SIGTERM: the run stays Cancelled, not
+/// Interrupted. A signal while the run is still being planned (its first
+/// page not answered) ends it as Interrupted at once.
+#[test]
+#[ignore = "needs a Kubernetes API server: run `make test`"]
+fn sluice_run_sigterm_after_a_cancel_keeps_it_cancelled_and_stops_planning_runs() {
+    let ns = TempNamespace::new("runner-sigterm-cancel");
+    let dir = tempfile::tempdir().unwrap();
+    let api = stalling_api(std::sync::Arc::default());
+    kubectl_ok(
+        &["create", "-n", &ns.name, "-f", "-"],
+        Some(&http_run_manifests(&api.base, dir.path())),
+    );
+    let child = started_and_waiting(&ns.name, dir.path(), &api);
+    // What the controller does on spec.cancel, before the runner's next
+    // look at the run.
+    kubectl_ok(
+        &[
+            "patch",
+            "-n",
+            &ns.name,
+            "flowrun/r1",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"cancel":true}}"#,
+        ],
+        None,
+    );
+    kubectl_ok(
+        &[
+            "patch",
+            "-n",
+            &ns.name,
+            "flowrun/r1",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            r#"{"status":{"phase":"Cancelled"}}"#,
+        ],
+        None,
+    );
+    support::send_signal(&child, "TERM");
+    let out = support::wait_within(child, std::time::Duration::from_secs(30));
+    assert!(!out.status.success(), "{}", support::text(&out));
+    assert_ne!(out.status.code(), Some(143), "{}", support::text(&out));
+    let status = get_json(&ns.name, "flowrun/r1")["status"].clone();
+    assert_eq!(status["phase"], "Cancelled", "{status}");
+    assert!(status.get("error").is_none(), "{status}");
+    assert!(support::files_under(&dir.path().join("out")).is_empty());
+
+    // A run whose first page does not come is still being planned.
+    let dir = tempfile::tempdir().unwrap();
+    let silent = server::Server::start(|_| {
+        server::Reply::json(r#"{"data":[]}"#).after(std::time::Duration::from_secs(3600))
+    });
+    kubectl_ok(
+        &[
+            "delete",
+            "-n",
+            &ns.name,
+            "flowrun/r1",
+            "flow/items",
+            "connectorprofile/api",
+            "connectorprofile/local",
+        ],
+        None,
+    );
+    kubectl_ok(
+        &["create", "-n", &ns.name, "-f", "-"],
+        Some(&http_run_manifests(&silent.base, dir.path())),
+    );
+    let child = support::Sluice::new(
+        dir.path(),
+        &["run", "--namespace", &ns.name, "--name", "r1"],
+    )
+    .spawn();
+    let started = std::time::Instant::now();
+    while silent.requests().is_empty() && started.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    support::send_signal(&child, "TERM");
+    let out = support::wait_within(child, std::time::Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(143), "{}", support::text(&out));
+    let status = get_json(&ns.name, "flowrun/r1")["status"].clone();
+    assert_eq!(status["phase"], "Failed", "{status}");
+    assert_eq!(status["error"]["reason"], "Interrupted", "{status}");
 }

@@ -4,7 +4,8 @@
 //! `api ← pipeline ← connectors ← plan ← {local, runner, check}`, and
 //! `api ← controller`: the controller reaches no connector, no runner, no
 //! check. `protocol` (what the controller and the processes it starts in
-//! pods agree on) depends on `api` only. Inside `connectors/`, a connector
+//! pods agree on) depends on `api` only; `signal` (SIGINT and SIGTERM for
+//! `local` and `runner`) on nothing. Inside `connectors/`, a connector
 //! folder uses `common/`, `secrets` and the module root, never another
 //! connector's folder.
 //!
@@ -26,13 +27,28 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("pipeline", &["api"]),
     ("connectors", &["api", "pipeline", "protocol"]),
     ("plan", &["api", "pipeline", "connectors"]),
+    ("signal", &[]),
     (
         "local",
-        &["api", "pipeline", "connectors", "plan", "manifest"],
+        &[
+            "api",
+            "pipeline",
+            "connectors",
+            "plan",
+            "manifest",
+            "signal",
+        ],
     ),
     (
         "runner",
-        &["api", "pipeline", "connectors", "plan", "protocol"],
+        &[
+            "api",
+            "pipeline",
+            "connectors",
+            "plan",
+            "protocol",
+            "signal",
+        ],
     ),
     ("check", &["api", "pipeline", "connectors", "protocol"]),
     ("controller", &["api", "protocol"]),

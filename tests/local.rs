@@ -5,9 +5,14 @@
 
 mod support;
 
-use std::path::Path;
+#[path = "http/server.rs"]
+#[allow(dead_code)]
+mod server;
 
-use support::{Sluice, files_under, sluice, text, work_dir};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use support::{Sluice, files_under, send_signal, sluice, text, wait_within, work_dir};
 
 const PROFILE: &str = "apiVersion: sluice.dev/v1alpha1
 kind: ConnectorProfile
@@ -83,6 +88,25 @@ fn local_refuses_an_invalid_manifest_naming_the_field() {
     assert!(printed.contains("document 2 (Flow people)"), "{printed}");
     assert!(
         printed.contains("errorHandling.policy Quarantine needs errorHandling.errorLocation"),
+        "{printed}"
+    );
+    assert!(!dir.path().join("out").exists());
+}
+
+/// A CEL expression nested too deep is refused before the run, naming the
+/// field and the limit, instead of overflowing the parser's stack and
+/// aborting the process.
+#[test]
+fn local_refuses_a_cel_expression_over_the_limits_before_the_run() {
+    let deep = format!("{}record.score{} > 1.0", "(".repeat(60), ")".repeat(60));
+    let dir = setup(&format!("  tasks:\n  - filter: {{expression: '{deep}'}}\n"));
+    let out = sluice(dir.path(), &["local", "-f", "flow.yaml", "--run-id", "r1"]);
+    let printed = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{printed}");
+    assert!(
+        printed.contains(
+            "task filter[0]: spec.tasks[0].filter.expression: the CEL expression nests parentheses, brackets and braces 60 deep; at most 32 levels are allowed"
+        ),
         "{printed}"
     );
     assert!(!dir.path().join("out").exists());
@@ -355,6 +379,197 @@ fn runs_without_a_run_id_never_share_one_so_appends_keep_both_outputs() {
         .map(|p| std::fs::read_to_string(p).unwrap().lines().count())
         .sum();
     assert_eq!(written, 9, "every run's three records are kept");
+}
+
+/// Waits until `dir` holds at least `count` files; false if the child
+/// exited first or a minute passed.
+fn files_appear(child: &mut std::process::Child, dir: &Path, count: usize) -> bool {
+    let started = Instant::now();
+    loop {
+        if files_under(dir).len() >= count {
+            return true;
+        }
+        if child.try_wait().unwrap().is_some() || started.elapsed() > Duration::from_secs(60) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Ctrl-C (SIGINT) in the middle of a run stops it cleanly: the staged
+/// output and quarantine files are removed, nothing is published, the
+/// summary says Cancelled, and the exit code is 130.
+#[test]
+fn ctrl_c_cancels_a_run_removes_its_staging_and_exits_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let padding = "p".repeat(100);
+    // The schema comes from the first 1,000 records; every 1,000th after
+    // them is bad and quarantined.
+    let data: String = (0..400_000)
+        .map(|i| {
+            if i > 1000 && i % 1000 == 0 {
+                format!("{{\"id\":\"bad {i}\",\"pad\":\"{padding}\"}}\n")
+            } else {
+                format!("{{\"id\":{i},\"pad\":\"{padding}\"}}\n")
+            }
+        })
+        .collect();
+    std::fs::write(dir.path().join("in.jsonl"), data).unwrap();
+    let manifest = format!(
+        "{PROFILE}---
+apiVersion: sluice.dev/v1alpha1
+kind: Flow
+metadata: {{name: big}}
+spec:
+  source: {{connectorProfileRef: {{name: local}}, file: {{path: in.jsonl, format: JsonLines}}}}
+  destination:
+    connectorProfileRef: {{name: local}}
+    file: {{path: out, format: JsonLines, pathTemplate: '{{runId}}'}}
+  errorHandling:
+    policy: Quarantine
+    errorLocation: {{connectorProfileRef: {{name: local}}, file: {{path: bad}}}}
+"
+    );
+    std::fs::write(dir.path().join("flow.yaml"), manifest).unwrap();
+    let mut child =
+        Sluice::new(dir.path(), &["local", "-f", "flow.yaml", "--run-id", "r1"]).spawn();
+    let staged = files_appear(&mut child, &dir.path().join("out/_sluice/staging"), 3)
+        && files_appear(&mut child, &dir.path().join("bad"), 1);
+    assert!(
+        staged,
+        "the run ended before it staged output and quarantine files; make the input larger"
+    );
+    send_signal(&child, "INT");
+    let out = wait_within(child, Duration::from_secs(30));
+    let printed = text(&out);
+    assert_eq!(out.status.code(), Some(130), "{printed}");
+    assert!(
+        printed.contains("Status       Cancelled by SIGINT after"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("Output       nothing published; staged files removed"),
+        "{printed}"
+    );
+    assert!(
+        files_under(&dir.path().join("out")).is_empty(),
+        "output left behind: {:?}",
+        files_under(&dir.path().join("out"))
+    );
+    assert!(
+        files_under(&dir.path().join("bad")).is_empty(),
+        "quarantine left behind: {:?}",
+        files_under(&dir.path().join("bad"))
+    );
+}
+
+/// SIGTERM while the source waits for a page that does not come stops the
+/// run at once, without waiting for the page: staging removed, nothing
+/// published, exit code 143.
+#[test]
+fn sigterm_cancels_a_run_whose_source_is_waiting_and_exits_143() {
+    let api = server::Server::start(|seen| {
+        if seen.param("page").is_none() {
+            let data = server::records(1..=50);
+            server::Reply::json(format!(r#"{{"data":{data},"next":"/items?page=2"}}"#))
+        } else {
+            // The API stops answering.
+            server::Reply::json(r#"{"data":[]}"#).after(Duration::from_secs(3600))
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = format!(
+        "{PROFILE}---
+apiVersion: sluice.dev/v1alpha1
+kind: ConnectorProfile
+metadata: {{name: api}}
+spec:
+  http: {{baseUrl: '{base}', requestTimeout: 10m}}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: Flow
+metadata: {{name: items}}
+spec:
+  source:
+    connectorProfileRef: {{name: api}}
+    http: {{path: /items, recordSelector: /data, pagination: {{type: NextUrl, nextUrl: {{pointer: /next}}}}}}
+  destination:
+    connectorProfileRef: {{name: local}}
+    file: {{path: out, format: JsonLines, pathTemplate: '{{runId}}', aggregation: {{mode: SingleFile}}}}
+",
+        base = api.base
+    );
+    std::fs::write(dir.path().join("flow.yaml"), manifest).unwrap();
+    let mut child =
+        Sluice::new(dir.path(), &["local", "-f", "flow.yaml", "--run-id", "r1"]).spawn();
+    let waiting = files_appear(&mut child, &dir.path().join("out/_sluice/staging"), 1);
+    assert!(waiting, "the run did not stage the first page");
+    // The second page has been asked for and is not coming.
+    let started = Instant::now();
+    while api.requests().len() < 2 && started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    send_signal(&child, "TERM");
+    let out = wait_within(child, Duration::from_secs(20));
+    let printed = text(&out);
+    assert_eq!(out.status.code(), Some(143), "{printed}");
+    assert!(
+        printed.contains("Status       Cancelled by SIGTERM after"),
+        "{printed}"
+    );
+    assert!(
+        files_under(&dir.path().join("out")).is_empty(),
+        "output left behind: {:?}",
+        files_under(&dir.path().join("out"))
+    );
+}
+
+/// A partition value too long for a folder name (over 255 bytes with its
+/// `field=`) used to fail the run with "File name too long"; the record is
+/// now a bad record the error policy takes, and the others are published.
+#[test]
+fn a_partition_value_too_long_for_a_folder_name_is_quarantined() {
+    let long = "x".repeat(300);
+    let dir = work_dir(&[(
+        "in/people.csv",
+        &format!("id,name,score\n1,Ada,9.5\n2,{long},7\n3,Grace,8\n"),
+    )]);
+    let manifest = format!(
+        "{PROFILE}---
+apiVersion: sluice.dev/v1alpha1
+kind: Flow
+metadata: {{name: people}}
+spec:
+  source: {{connectorProfileRef: {{name: local}}, file: {{path: in/*.csv, format: Csv}}}}
+  destination:
+    connectorProfileRef: {{name: local}}
+    file: {{path: out, format: JsonLines, pathTemplate: '{{runId}}', partitionBy: [name]}}
+  errorHandling:
+    policy: Quarantine
+    errorLocation: {{connectorProfileRef: {{name: local}}, file: {{path: bad}}}}
+"
+    );
+    std::fs::write(dir.path().join("flow.yaml"), manifest).unwrap();
+    let out = sluice(dir.path(), &["local", "-f", "flow.yaml", "--run-id", "r1"]);
+    let printed = text(&out);
+    assert!(out.status.success(), "{printed}");
+    assert!(printed.contains("Written      2 records"), "{printed}");
+    assert!(printed.contains("Quarantined  1"), "{printed}");
+    assert!(dir.path().join("out/r1/name=Ada").is_dir());
+    assert!(dir.path().join("out/r1/name=Grace").is_dir());
+    let bad = files_under(&dir.path().join("bad"));
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    let line: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&bad[0]).unwrap().trim()).unwrap();
+    assert_eq!(line["field"], "name");
+    assert_eq!(line["record"]["id"], 2);
+    assert!(
+        line["reason"]
+            .as_str()
+            .unwrap()
+            .contains("a folder name holds at most 255 bytes"),
+        "{line}"
+    );
 }
 
 #[test]

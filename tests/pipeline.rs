@@ -395,3 +395,87 @@ fn json_surrogate_pair_escapes_decode_to_the_character_they_name() {
         assert_eq!(record["raw"].as_str().unwrap(), expected);
     }
 }
+
+/// A source that gives its first file's units, then waits for a page that
+/// never comes (an API that stopped answering).
+struct Stalling {
+    inner: FileRecordSource,
+    /// Held so that `recv` on the other end blocks for ever.
+    never: std::sync::mpsc::Receiver<()>,
+}
+
+impl engine::Source for Stalling {
+    fn schema(&self) -> arrow::datatypes::SchemaRef {
+        engine::Source::schema(&self.inner)
+    }
+
+    fn next_unit(
+        &mut self,
+    ) -> Result<Option<engine::Unit>, sluice::pipeline::error::ConnectorError> {
+        match self.inner.next_unit()? {
+            Some(unit) => Ok(Some(unit)),
+            None => {
+                let _ = self.never.recv();
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// Cancelling a run whose source is blocked in I/O ends it at once: the
+/// engine does not wait for the source, and nothing staged is left.
+#[test]
+fn a_run_cancelled_while_its_source_waits_ends_and_leaves_no_staging() {
+    let dir = tempfile::tempdir().unwrap();
+    write_lines(
+        dir.path(),
+        "in/a.jsonl",
+        (0..100).map(|i| format!("{{\"id\":{i}}}")),
+    );
+    let root = dir.path().to_path_buf();
+    let (keep, never) = std::sync::mpsc::channel::<()>();
+    let mut options = Options::new(policy(serde_json::json!({})));
+    options.workers = 2;
+    options.in_flight = 4;
+    let cancel = options.cancel.clone();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let inner = FileRecordSource::open(&root, &source_spec("in/*.jsonl", "JsonLines")).unwrap();
+        let tasks = Tasks::compile(&[], None, &engine::Source::schema(&inner)).unwrap();
+        let dest =
+            destination(&root, &destination_spec("JsonLines"), run_info("r1"), false).unwrap();
+        let result = engine::run(
+            Box::new(Stalling { inner, never }),
+            &tasks,
+            Box::new(dest),
+            None,
+            &options,
+            &mut |c: &Counts| {
+                // The first file is written: stop the run.
+                if c.records_written == 100 {
+                    options
+                        .cancel
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            },
+        );
+        let _ = done_tx.send(result);
+    });
+    let result = done_rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("the cancelled run did not end while its source waited");
+    drop(keep);
+    let failure = result.unwrap_err();
+    assert!(
+        matches!(failure.error, Error::Cancelled),
+        "{}",
+        failure.error
+    );
+    assert!(cancel.load(std::sync::atomic::Ordering::Relaxed));
+    assert_eq!(failure.counts.records_written, 100);
+    assert!(
+        walk(&dir.path().join("out")).is_empty(),
+        "{:?}",
+        walk(&dir.path().join("out"))
+    );
+}

@@ -11,11 +11,19 @@
 //! in flight between the source and the writer, so memory is bounded by
 //! `in_flight × unit size` whatever the data's size. Results are written in
 //! source order, so output is deterministic.
+//!
+//! A run stops when [`Options::cancel`] is set, within [`POLL`] while the
+//! writer waits and after the batch it is writing otherwise: the
+//! destination is aborted and the quarantine discarded, so nothing is
+//! published. The source thread is not waited for: a source blocked in I/O
+//! (a page that does not come) must not keep a cancelled or failed run from
+//! ending; it finds the run over when its I/O returns.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use arrow::array::UInt32Array;
 use arrow::compute::take_record_batch;
@@ -201,6 +209,9 @@ pub struct Counts {
     pub pages: u64,
 }
 
+/// How often a waiting writer or worker looks whether the run is to stop.
+pub const POLL: Duration = Duration::from_millis(50);
+
 /// How the engine runs.
 pub struct Options {
     /// Worker threads decoding and applying tasks.
@@ -259,8 +270,9 @@ struct Processed {
     pages: u64,
 }
 
-/// The rows of `batch` as JSON objects (explicit nulls), in order.
-fn rows_as_json(batch: &RecordBatch, rows: &[usize]) -> Vec<String> {
+/// The rows of `batch` as JSON objects (explicit nulls), in order: the
+/// `record` of a bad record. Destinations refusing records use it too.
+pub fn rows_as_json(batch: &RecordBatch, rows: &[usize]) -> Vec<String> {
     let indices = UInt32Array::from(rows.iter().map(|r| *r as u32).collect::<Vec<_>>());
     let Ok(taken) = take_record_batch(batch, &indices) else {
         return vec![String::new(); rows.len()];
@@ -334,38 +346,53 @@ pub fn run(
     progress: &mut dyn FnMut(&Counts),
 ) -> Result<Summary, Box<Failure>> {
     let cancel = options.cancel.clone();
+    // Set once the writer is done, whatever the outcome: the reader and the
+    // workers end.
+    let stop = Arc::new(AtomicBool::new(false));
     let workers = options.workers.max(1);
     let (work_tx, work_rx) = sync_channel::<(u64, Result<Unit, ConnectorError>)>(workers);
     let (result_tx, result_rx) = sync_channel::<(u64, Result<Processed>)>(workers);
     let (permit_tx, permit_rx) = sync_channel::<()>(options.in_flight.max(workers));
     let work_rx = Arc::new(Mutex::new(work_rx));
 
-    std::thread::scope(|scope| {
-        let reader_cancel = cancel.clone();
-        // Named threads: `top -H` and profiles show which stage is busy.
-        let spawned = std::thread::Builder::new()
-            .name("sluice-read".to_owned())
-            .spawn_scoped(scope, move || {
-                read(source.as_mut(), &work_tx, &permit_tx, &reader_cancel)
-            });
-        if let Err(e) = spawned {
+    // Named threads: `top -H` and profiles show which stage is busy. The
+    // reader is not scoped, so a run can end while its source is blocked
+    // in I/O (see the module doc).
+    let (reader_cancel, reader_stop) = (cancel.clone(), stop.clone());
+    let reader = std::thread::Builder::new()
+        .name("sluice-read".to_owned())
+        .spawn(move || {
+            read(
+                source.as_mut(),
+                &work_tx,
+                &permit_tx,
+                &reader_cancel,
+                &reader_stop,
+            )
+        });
+    let reader = match reader {
+        Ok(reader) => reader,
+        Err(e) => {
             return Err(Box::new(Failure {
                 error: Error::Source(ConnectorError::new(ErrorClass::Internal, e)),
                 counts: Counts::default(),
                 quarantine: None,
             }));
         }
+    };
+    let result = std::thread::scope(|scope| {
         let mut started = 0;
         for i in 0..workers {
-            let (work_rx, result_tx) = (work_rx.clone(), result_tx.clone());
+            let (work_rx, result_tx, stop) = (work_rx.clone(), result_tx.clone(), &*stop);
             // A worker that cannot start leaves the others to do the work.
             let spawned = std::thread::Builder::new()
                 .name(format!("sluice-work-{i}"))
-                .spawn_scoped(scope, move || work(tasks, &work_rx, &result_tx));
+                .spawn_scoped(scope, move || work(tasks, &work_rx, &result_tx, stop));
             started += usize::from(spawned.is_ok());
         }
+        drop(work_rx);
         if started == 0 {
-            cancel.store(true, Ordering::Relaxed);
+            stop.store(true, Ordering::Relaxed);
             let error = Error::Source(ConnectorError::new(
                 ErrorClass::Internal,
                 "no worker thread could be started",
@@ -383,9 +410,16 @@ pub fn run(
             destination,
             quarantine,
             options,
+            &stop,
             progress,
         )
-    })
+    });
+    // After a success the reader has returned (its end closed the
+    // channels); after a failure it may still wait on its source.
+    if result.is_ok() {
+        let _ = reader.join();
+    }
+    result
 }
 
 fn read(
@@ -393,9 +427,11 @@ fn read(
     work: &SyncSender<(u64, Result<Unit, ConnectorError>)>,
     permits: &SyncSender<()>,
     cancel: &AtomicBool,
+    stop: &AtomicBool,
 ) {
     for seq in 0.. {
-        if cancel.load(Ordering::Relaxed) || permits.send(()).is_err() {
+        let over = cancel.load(Ordering::Relaxed) || stop.load(Ordering::Relaxed);
+        if over || permits.send(()).is_err() {
             return;
         }
         let next = match source.next_unit() {
@@ -414,13 +450,20 @@ fn work(
     tasks: &Tasks,
     work: &Mutex<Receiver<(u64, Result<Unit, ConnectorError>)>>,
     results: &SyncSender<(u64, Result<Processed>)>,
+    stop: &AtomicBool,
 ) {
-    loop {
+    // The reader may outlive the run (blocked in I/O, holding the sender):
+    // wait in slices, and end when the writer is done.
+    while !stop.load(Ordering::Relaxed) {
         let next = match work.lock() {
-            Ok(receiver) => receiver.recv(),
+            Ok(receiver) => receiver.recv_timeout(POLL),
             Err(_) => return,
         };
-        let Ok((seq, unit)) = next else { return };
+        let (seq, unit) = match next {
+            Ok(next) => next,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
         let result = unit
             .map_err(Error::Source)
             .and_then(|unit| process(tasks, unit));
@@ -490,6 +533,7 @@ fn write(
     destination: Box<dyn Destination>,
     quarantine: Option<Box<dyn Quarantine>>,
     options: &Options,
+    stop: &AtomicBool,
     progress: &mut dyn FnMut(&Counts),
 ) -> Result<Summary, Box<Failure>> {
     let mut writer = Writer {
@@ -506,7 +550,17 @@ fn write(
     let mut pending: BTreeMap<u64, Result<Processed>> = BTreeMap::new();
     let mut next = 0u64;
     let mut outcome: Result<()> = Ok(());
-    'receive: for (seq, item) in results.iter() {
+    'receive: loop {
+        let (seq, item) = match results.recv_timeout(POLL) {
+            Ok(next) => next,
+            // A source may be blocked in I/O: a cancel must not wait for it.
+            Err(RecvTimeoutError::Timeout) if options.cancel.load(Ordering::Relaxed) => {
+                outcome = Err(Error::Cancelled);
+                break 'receive;
+            }
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
         pending.insert(seq, item);
         while let Some(item) = pending.remove(&next) {
             next += 1;
@@ -521,7 +575,8 @@ fn write(
             }
         }
     }
-    // Stop the other threads: they see their channels closed.
+    // Stop the other threads: they see the flag or their channels closed.
+    stop.store(true, Ordering::Relaxed);
     drop(results);
     drop(permits);
     if outcome.is_ok() && options.cancel.load(Ordering::Relaxed) {

@@ -19,6 +19,13 @@
 //! With `Overwrite`, the files of the flow's earlier runs are deleted after
 //! the new ones are in place (readers never see the data missing).
 //! `_`-prefixed folders are ignored by Hive, Spark, Athena and Glue.
+//!
+//! A `partitionBy` folder (`field=value`) is one path component, and file
+//! systems hold at most [`MAX_COMPONENT_BYTES`] bytes in one: a record
+//! whose value would make a longer one is refused, with the field and the
+//! limit, and handed back to the engine's error policy
+//! ([`FileOutputWriter::rejected`]); the same rule holds on S3, so that a
+//! layout written there can be copied to a file system.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -30,6 +37,7 @@ use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::engine::{BadRecord, rows_as_json};
 use super::format::{self, FileWriter, WriteOptions, Written};
 use super::store::Store;
 use crate::api::v1alpha1::flow::{AggregationMode, FileOutput};
@@ -64,6 +72,10 @@ pub enum Error {
 
 /// Result of this module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The longest path component (a folder or file name), in bytes: the limit
+/// of ext4, XFS, APFS and most other file systems.
+pub const MAX_COMPONENT_BYTES: usize = 255;
 
 /// What a run is, for templates and manifests.
 #[derive(Debug, Clone)]
@@ -168,6 +180,10 @@ pub struct FileOutputWriter {
     finished: Vec<ManifestFile>,
     schema: Option<SchemaRef>,
     bytes_done: u64,
+    /// Records given to `write` so far, for the location of refused ones.
+    records: u64,
+    /// Records refused since [`Self::rejected`] was last called.
+    rejected: Vec<BadRecord>,
 }
 
 fn manifest_dir(flow: &str) -> String {
@@ -215,6 +231,8 @@ impl FileOutputWriter {
             finished: Vec::new(),
             schema: None,
             bytes_done: 0,
+            records: 0,
+            rejected: Vec::new(),
         })
     }
 
@@ -229,19 +247,35 @@ impl FileOutputWriter {
                 .sum::<u64>()
     }
 
-    /// Writes a batch, split by partition.
+    /// Writes a batch, split by partition. Records whose partition folder
+    /// cannot be a path component are left out: see [`Self::rejected`].
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
         self.schema.get_or_insert_with(|| batch.schema());
-        for (values, part) in self.split(batch)? {
+        let first = self.records + 1;
+        self.records += batch.num_rows() as u64;
+        for (values, part) in self.split(batch, first)? {
             self.write_partition(values, &part)?;
         }
         Ok(())
     }
 
-    fn split(&self, batch: &RecordBatch) -> Result<Vec<(Vec<String>, RecordBatch)>> {
+    /// The records refused since the last call: a `partitionBy` value that
+    /// makes its folder name longer than [`MAX_COMPONENT_BYTES`].
+    pub fn rejected(&mut self) -> Vec<BadRecord> {
+        std::mem::take(&mut self.rejected)
+    }
+
+    /// The batch's rows grouped by partition, leaving out (and recording)
+    /// rows whose partition folder would be too long; `first` is the
+    /// ordinal of the batch's first record in the run.
+    fn split(
+        &mut self,
+        batch: &RecordBatch,
+        first: u64,
+    ) -> Result<Vec<(Vec<String>, RecordBatch)>> {
         if self.output.partition_by.is_empty() {
             return Ok(vec![(Vec::new(), batch.clone())]);
         }
@@ -257,9 +291,39 @@ impl FileOutputWriter {
             columns.push(format::to_text(batch.column(index))?);
         }
         let mut groups: BTreeMap<Vec<String>, Vec<u32>> = BTreeMap::new();
-        for row in 0..batch.num_rows() {
-            let key = columns.iter().map(|c| partition_value(c, row)).collect();
+        let mut refused: Vec<(usize, String, String)> = Vec::new();
+        'rows: for row in 0..batch.num_rows() {
+            let key: Vec<String> = columns.iter().map(|c| partition_value(c, row)).collect();
+            for (field, value) in self.output.partition_by.iter().zip(&key) {
+                let bytes = field.as_str().len() + 1 + value.len();
+                if bytes > MAX_COMPONENT_BYTES {
+                    let reason = format!(
+                        "partitionBy field {:?}: its value makes the folder name ({field}=...) {bytes} bytes long; a folder name holds at most {MAX_COMPONENT_BYTES} bytes, so partition by a shorter field or shorten the value with a task (truncate)",
+                        field.as_str()
+                    );
+                    refused.push((row, field.to_string(), reason));
+                    continue 'rows;
+                }
+            }
             groups.entry(key).or_default().push(row as u32);
+        }
+        if !refused.is_empty() {
+            let rows: Vec<usize> = refused.iter().map(|(row, ..)| *row).collect();
+            let originals = rows_as_json(batch, &rows);
+            let location = self.store.url(&self.folder);
+            for ((row, field, reason), original) in refused.into_iter().zip(originals) {
+                self.rejected.push(BadRecord {
+                    location: Some(format!(
+                        "{location}: record {} of the run",
+                        first + row as u64
+                    )),
+                    task: None,
+                    field: Some(field),
+                    reason,
+                    record: Some(original),
+                    raw: None,
+                });
+            }
         }
         let mut parts = Vec::with_capacity(groups.len());
         for (key, rows) in groups {
@@ -441,6 +505,10 @@ impl FileDestination {
 impl super::engine::Destination for FileDestination {
     fn write(&mut self, batch: &RecordBatch) -> Result<(), super::error::ConnectorError> {
         Ok(self.writer.write(batch)?)
+    }
+
+    fn rejected(&mut self) -> Vec<BadRecord> {
+        self.writer.rejected()
     }
 
     fn bytes_written(&self) -> u64 {
@@ -760,6 +828,53 @@ mod tests {
         )
         .unwrap();
         assert_eq!(fr.lines().count(), 2);
+    }
+
+    #[test]
+    fn a_partition_value_too_long_for_a_folder_name_is_refused_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(LocalStore::new(dir.path()));
+        let mut spec = output(AggregationMode::SingleFile);
+        spec.partition_by = vec!["country".into()];
+        let mut out = FileOutputWriter::new(store.clone(), &spec, run("r1")).unwrap();
+        // `country=` and 247 bytes is 255: the longest folder name.
+        let longest = "é".repeat(123) + "x";
+        let long = "x".repeat(300);
+        out.write(&batch(&[1, 2], &[Some("fr"), Some(&long)]))
+            .unwrap();
+        out.write(&batch(&[3, 4], &[Some(&longest), Some("de")]))
+            .unwrap();
+        let rejected = out.rejected();
+        assert_eq!(rejected.len(), 1);
+        assert_eq!(rejected[0].field.as_deref(), Some("country"));
+        assert_eq!(
+            rejected[0].reason,
+            "partitionBy field \"country\": its value makes the folder name (country=...) 308 bytes long; a folder name holds at most 255 bytes, so partition by a shorter field or shorten the value with a task (truncate)"
+        );
+        assert!(
+            rejected[0]
+                .location
+                .as_deref()
+                .unwrap()
+                .ends_with("orders/v2/2024-05-01T00:30/r1: record 2 of the run"),
+            "{:?}",
+            rejected[0].location
+        );
+        assert_eq!(
+            rejected[0].record.as_deref(),
+            Some(format!(r#"{{"id":2,"country":"{long}"}}"#).as_str())
+        );
+        assert!(out.rejected().is_empty(), "handed back once");
+        out.commit(false).unwrap();
+        let base = "orders/v2/2024-05-01T00:30/r1";
+        assert_eq!(
+            published(&store),
+            [
+                format!("{base}/country=de/part-00000.jsonl"),
+                format!("{base}/country=fr/part-00000.jsonl"),
+                format!("{base}/country={longest}/part-00000.jsonl"),
+            ]
+        );
     }
 
     #[test]

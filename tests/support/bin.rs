@@ -3,8 +3,10 @@
 //! environment: [`sluice`] for the common case, [`Sluice`] for the rest.
 
 use std::ffi::OsStr;
+use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// Runs `sluice ARGS` in `dir` with the test's environment and waits for it.
 pub fn sluice(dir: &Path, args: &[&str]) -> Output {
@@ -81,9 +83,58 @@ impl Sluice {
             .unwrap()
     }
 
+    /// Starts it with its output captured, for a test that signals it and
+    /// then reads what it printed ([`wait_within`]).
+    pub fn spawn(mut self) -> Child {
+        self.command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     /// The command itself, for a caller that runs it its own way (a
     /// process to keep, or to run on tokio).
     pub fn into_command(self) -> Command {
         self.command
+    }
+}
+
+/// Sends a signal (`INT`, `TERM`) to a child, as `kill -s` does.
+pub fn send_signal(child: &Child, signal: &str) {
+    let status = Command::new("kill")
+        .args(["-s", signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -s {signal} {} failed", child.id());
+}
+
+/// Waits at most `limit` for a child started with [`Sluice::spawn`] to
+/// exit and returns what it printed; fails (killing it) if it has not.
+pub fn wait_within(mut child: Child, limit: Duration) -> Output {
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > limit {
+            child.kill().unwrap();
+            let _ = child.wait();
+            panic!("sluice did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    if let Some(mut out) = child.stdout.take() {
+        out.read_to_end(&mut stdout).unwrap();
+    }
+    if let Some(mut err) = child.stderr.take() {
+        err.read_to_end(&mut stderr).unwrap();
+    }
+    Output {
+        status,
+        stdout,
+        stderr,
     }
 }

@@ -41,7 +41,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 // The helpers most crates use, at the top; a crate that uses none of them
 // leaves the re-export unused.
 #[allow(unused_imports)]
-pub use bin::{Sluice, sluice, text};
+pub use bin::{Sluice, send_signal, sluice, text, wait_within};
 #[allow(unused_imports)]
 pub use cluster::{TempNamespace, kubectl, kubectl_ok};
 

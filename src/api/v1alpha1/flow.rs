@@ -621,7 +621,9 @@ pub struct FileOutput {
     #[schemars(length(min = 1, max = 255))]
     pub file_name_template: String,
     /// Fields whose values become `field=value` folders under the run's
-    /// folder (Hive-style partitions).
+    /// folder (Hive-style partitions). A folder name holds at most 255
+    /// bytes: a record whose value would make a longer one is a bad record
+    /// (the error policy decides), not shortened.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 8))]
     pub partition_by: Vec<FieldName>,

@@ -70,7 +70,9 @@ pub struct RunOverrides {
     /// watermark does not move.
     #[serde(default)]
     pub full_refresh: bool,
-    /// An extra CEL filter over `record`, applied after the Flow's tasks.
+    /// An extra CEL filter over `record`, applied after the Flow's tasks,
+    /// within the limits of a filter task's expression (8192 bytes, 32
+    /// levels of brackets, 64 levels of operations, 100,000 steps a record).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 8192))]
     pub filter: Option<String>,
@@ -134,6 +136,10 @@ pub enum ErrorReason {
     BackoffLimitExceeded,
     /// The runner image could not be pulled.
     ImagePullFailed,
+    /// The run's pod was asked to stop (SIGTERM: the pod was deleted or
+    /// evicted, or its node drained) before the run finished. Nothing was
+    /// published; retryable: the Job's next attempt runs it again.
+    Interrupted,
     /// Anything else; the message says what.
     Internal,
 }
@@ -155,6 +161,7 @@ impl ErrorReason {
             Self::OutOfMemory => "OutOfMemory",
             Self::BackoffLimitExceeded => "BackoffLimitExceeded",
             Self::ImagePullFailed => "ImagePullFailed",
+            Self::Interrupted => "Interrupted",
             Self::Internal => "Internal",
         }
     }

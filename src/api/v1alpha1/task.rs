@@ -373,6 +373,12 @@ pub struct Filter {
     #[schemars(length(max = 4096))]
     pub upper: Option<String>,
     /// CEL expression over `record` that yields a bool.
+    /// Limits: at most 8192 bytes, 32 levels of parentheses, brackets and
+    /// braces, and 64 levels of operations (checked before the run; a
+    /// chain such as `a + b + c` nests one level per operator); one
+    /// record's evaluation takes at most 100,000 steps (each iteration of
+    /// `all`, `exists`, `exists_one`, `map` or `filter`, and the size of
+    /// what a `map` builds), beyond which the record is a bad record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 8192))]
     pub expression: Option<String>,
@@ -609,6 +615,12 @@ pub struct Compute {
     /// Output field.
     pub field: FieldName,
     /// CEL expression over `record`.
+    /// Limits: at most 8192 bytes, 32 levels of parentheses, brackets and
+    /// braces, and 64 levels of operations (checked before the run; a
+    /// chain such as `a + b + c` nests one level per operator); one
+    /// record's evaluation takes at most 100,000 steps (each iteration of
+    /// `all`, `exists`, `exists_one`, `map` or `filter`, and the size of
+    /// what a `map` builds), beyond which the record is a bad record.
     #[schemars(length(min = 1, max = 8192))]
     pub expression: String,
     /// Type of the output field.

@@ -6,6 +6,12 @@
 //! insert; Upsert: `INSERT ... ON CONFLICT (idFields) DO UPDATE`, the last
 //! record of an id winning) and drops the staging table. `abort` drops the
 //! staging table; being temporary, it also vanishes if the run dies.
+//!
+//! A record PostgreSQL cannot store — text holding a NUL character
+//! (U+0000), which neither `text` nor `jsonb` accepts — is left out of the
+//! COPY and handed back to the engine ([`Destination::rejected`]), which
+//! applies the Flow's error policy to it; the other records of the batch
+//! are written.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -19,7 +25,7 @@ use tokio::runtime::Runtime;
 use tokio_postgres::Client;
 
 use crate::connectors::common::runtime;
-use crate::pipeline::engine::{Destination, Outcome};
+use crate::pipeline::engine::{BadRecord, Destination, Outcome, rows_as_json};
 use crate::pipeline::error::{ConnectorError, ErrorClass};
 
 use super::client::{connect, ident, qualified, query_error};
@@ -68,6 +74,10 @@ pub struct PostgresRecordDestination {
     /// The records' schema, once the staging table exists.
     staged: Option<SchemaRef>,
     bytes: u64,
+    /// Records given to `write` so far, for the location of refused ones.
+    records: u64,
+    /// Records refused since the engine last asked.
+    rejected: Vec<BadRecord>,
 }
 
 impl std::fmt::Debug for PostgresRecordDestination {
@@ -209,6 +219,8 @@ impl PostgresRecordDestination {
             target_columns,
             staged: None,
             bytes: 0,
+            records: 0,
+            rejected: Vec::new(),
         };
         if destination.target_columns.is_some() {
             let sql = format!(
@@ -294,10 +306,33 @@ impl PostgresRecordDestination {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let data = encode_csv(batch).map_err(|message| Error::Config {
+        let Encoded { data, refused } = encode_csv(batch).map_err(|message| Error::Config {
             field: format!("table {}", self.description),
             message,
         })?;
+        let first = self.records + 1;
+        self.records += batch.num_rows() as u64;
+        if !refused.is_empty() {
+            let rows: Vec<usize> = refused.iter().map(|r| r.row).collect();
+            let originals = rows_as_json(batch, &rows);
+            for (refusal, original) in refused.into_iter().zip(originals) {
+                self.rejected.push(BadRecord {
+                    location: Some(format!(
+                        "postgres table {}: record {} of the run",
+                        self.description,
+                        first + refusal.row as u64
+                    )),
+                    task: None,
+                    field: Some(refusal.field),
+                    reason: refusal.reason,
+                    record: Some(original),
+                    raw: None,
+                });
+            }
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
         self.bytes += data.len() as u64;
         let columns: Vec<String> = batch
             .schema()
@@ -448,6 +483,10 @@ impl Destination for PostgresRecordDestination {
         Ok(self.write_batch(batch)?)
     }
 
+    fn rejected(&mut self) -> Vec<BadRecord> {
+        std::mem::take(&mut self.rejected)
+    }
+
     fn bytes_written(&self) -> u64 {
         self.bytes
     }
@@ -475,13 +514,60 @@ enum Cells<'a> {
     Display(ArrayFormatter<'a>),
     /// bytea in hex (`\x...`).
     Binary(&'a dyn Array),
-    /// JSON text of nested values.
-    Json(Vec<Option<String>>),
+    /// JSON text of nested values, and whether each holds a NUL character.
+    Json(Vec<Option<(String, bool)>>),
+}
+
+/// A record of a batch PostgreSQL cannot store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// Its row in the batch.
+    pub row: usize,
+    /// The field that cannot be stored.
+    pub field: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// A batch encoded for `COPY`: the rows PostgreSQL can store, and those it
+/// cannot.
+#[derive(Debug, Default)]
+pub struct Encoded {
+    /// CSV of the rows that can be stored.
+    pub data: Vec<u8>,
+    /// The rows left out.
+    pub refused: Vec<Refused>,
+}
+
+/// Why PostgreSQL cannot store a NUL character in a value of `field`.
+fn nul_reason(field: &Field) -> String {
+    let kind = if is_nested(field.data_type()) {
+        "jsonb"
+    } else {
+        "text"
+    };
+    format!(
+        "field {:?} holds a NUL character (U+0000), which a PostgreSQL {kind} value cannot store; remove it with a task (such as compute with replace) or let the error policy take the record",
+        field.name()
+    )
+}
+
+/// Whether a JSON value holds a NUL character in a string or a key.
+fn json_has_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(text) => text.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(json_has_nul),
+        serde_json::Value::Object(map) => map
+            .iter()
+            .any(|(key, value)| key.contains('\0') || json_has_nul(value)),
+        _ => false,
+    }
 }
 
 /// A batch as CSV for `COPY ... (FORMAT csv)`: values quoted, nulls as
-/// unquoted empty fields.
-pub fn encode_csv(batch: &RecordBatch) -> Result<Vec<u8>, String> {
+/// unquoted empty fields; rows with a value PostgreSQL cannot store (a NUL
+/// character in text or JSON) are left out and listed.
+pub fn encode_csv(batch: &RecordBatch) -> Result<Encoded, String> {
     let options = FormatOptions::default().with_null("");
     let mut columns = Vec::with_capacity(batch.num_columns());
     for (field, array) in batch.schema().fields().iter().zip(batch.columns()) {
@@ -497,9 +583,12 @@ pub fn encode_csv(batch: &RecordBatch) -> Result<Vec<u8>, String> {
         };
         columns.push((array.as_ref(), cells));
     }
+    let schema = batch.schema();
     let mut out = Vec::with_capacity(batch.get_array_memory_size());
+    let mut refused = Vec::new();
     let mut cell = String::new();
-    for row in 0..batch.num_rows() {
+    'rows: for row in 0..batch.num_rows() {
+        let start = out.len();
         for (i, (array, cells)) in columns.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
@@ -508,18 +597,33 @@ pub fn encode_csv(batch: &RecordBatch) -> Result<Vec<u8>, String> {
                 continue;
             }
             cell.clear();
-            match cells {
+            let nul = match cells {
                 Cells::Display(formatter) => {
                     let _ = write!(cell, "{}", formatter.value(row));
+                    cell.contains('\0')
                 }
                 Cells::Binary(array) => {
                     cell.push_str("\\x");
                     cell.push_str(&hex::encode(binary_value(*array, row)));
+                    false
                 }
                 Cells::Json(values) => match &values[row] {
-                    Some(text) => cell.push_str(text),
+                    Some((text, nul)) => {
+                        cell.push_str(text);
+                        *nul
+                    }
                     None => continue,
                 },
+            };
+            if nul {
+                out.truncate(start);
+                let field = schema.field(i);
+                refused.push(Refused {
+                    row,
+                    field: field.name().clone(),
+                    reason: nul_reason(field),
+                });
+                continue 'rows;
             }
             out.push(b'"');
             for byte in cell.bytes() {
@@ -532,7 +636,7 @@ pub fn encode_csv(batch: &RecordBatch) -> Result<Vec<u8>, String> {
         }
         out.push(b'\n');
     }
-    Ok(out)
+    Ok(Encoded { data: out, refused })
 }
 
 fn binary_value(array: &dyn Array, row: usize) -> &[u8] {
@@ -545,8 +649,9 @@ fn binary_value(array: &dyn Array, row: usize) -> &[u8] {
     }
 }
 
-/// The JSON text of each value of a nested column.
-fn json_cells(field: &Field, array: &dyn Array) -> Result<Vec<Option<String>>, String> {
+/// The JSON text of each value of a nested column, and whether it holds a
+/// NUL character.
+fn json_cells(field: &Field, array: &dyn Array) -> Result<Vec<Option<(String, bool)>>, String> {
     let name = "v";
     let schema = std::sync::Arc::new(Schema::new(vec![Field::new(
         name,
@@ -573,7 +678,7 @@ fn json_cells(field: &Field, array: &dyn Array) -> Result<Vec<Option<String>>, S
             value
                 .get(name)
                 .filter(|v| !v.is_null())
-                .map(|v| v.to_string()),
+                .map(|v| (v.to_string(), json_has_nul(v))),
         );
     }
     Ok(values)
@@ -621,7 +726,36 @@ mod tests {
             ),
         ])
         .unwrap();
-        let csv = String::from_utf8(encode_csv(&batch).unwrap()).unwrap();
+        let encoded = encode_csv(&batch).unwrap();
+        let csv = String::from_utf8(encoded.data).unwrap();
         assert_eq!(csv, "\"1\",\"a\"\"b,c\",\"\\x01ff\"\n,\"\",\n");
+        assert!(encoded.refused.is_empty());
+    }
+
+    #[test]
+    fn rows_with_a_nul_character_are_left_out_and_named() {
+        let batch = RecordBatch::try_from_iter(vec![
+            ("i", Arc::new(Int32Array::from(vec![1, 2, 3])) as ArrayRef),
+            (
+                "s",
+                Arc::new(StringArray::from(vec![Some("a"), Some("b\0c"), None])),
+            ),
+        ])
+        .unwrap();
+        let encoded = encode_csv(&batch).unwrap();
+        assert_eq!(
+            String::from_utf8(encoded.data).unwrap(),
+            "\"1\",\"a\"\n\"3\",\n"
+        );
+        assert_eq!(encoded.refused.len(), 1);
+        assert_eq!(encoded.refused[0].row, 1);
+        assert_eq!(encoded.refused[0].field, "s");
+        assert!(
+            encoded.refused[0]
+                .reason
+                .starts_with("field \"s\" holds a NUL character (U+0000), which a PostgreSQL text value cannot store"),
+            "{}",
+            encoded.refused[0].reason
+        );
     }
 }

@@ -15,6 +15,11 @@
 //! those for which it is `false`; any other result or an evaluation error
 //! makes the record bad. A computed value is converted to the field's type
 //! as `convert` would.
+//!
+//! Expressions are parsed and evaluated within the limits of
+//! [`super::cel_limits`]: length, nesting and depth checked when compiled,
+//! steps counted per record; parsing and evaluation run on threads with
+//! large stacks.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, LazyLock};
@@ -35,9 +40,10 @@ use cel::common::types::{
     CelString, CelTimestamp, CelUInt,
 };
 use cel::common::value::Val;
-use cel::{Context, Env, Program, Value};
+use cel::{Context, Env, Value};
 use chrono::{DateTime, TimeDelta, Utc};
 
+use super::cel_limits::{self, COMPILE_STACK, EVAL_STACK};
 use super::convert::{Builder, Scalar};
 use super::fields::{Place, Target};
 use super::text::{date_of_days, instant, rfc3339};
@@ -105,33 +111,58 @@ fn entry(entry: &EntryExpr, fields: &mut BTreeSet<String>) -> bool {
     }
 }
 
-/// A compiled CEL expression.
+/// A compiled CEL expression: the parsed tree with its comprehensions
+/// metered ([`cel_limits::meter`]).
 struct Expression {
-    program: Program,
+    expr: IdedExpr,
     needs: Needs,
 }
 
 impl Expression {
-    /// Compiles `source`; the error quotes the parser.
-    fn compile(source: &str) -> Result<Self, String> {
-        let program = ENV
-            .compile(source)
-            .map_err(|e| format!("CEL expression {source:?} does not compile: {e}"))?;
-        let mut fields = BTreeSet::new();
-        let needs = if selected(program.expression(), &mut fields) {
-            Needs::Fields(fields)
-        } else {
-            Needs::All
-        };
-        Ok(Self { program, needs })
+    /// Compiles `source`, the value of the API field `field`, within the
+    /// limits; the error names the field and quotes the parser or names
+    /// the limit.
+    fn compile(source: &str, field: &str) -> Result<Self, String> {
+        Self::compile_within_limits(source).map_err(|message| format!("{field}: {message}"))
+    }
+
+    fn compile_within_limits(source: &str) -> Result<Self, String> {
+        cel_limits::check_text(source)?;
+        // The tree is built, measured and (when refused) dropped on the
+        // large stack.
+        cel_limits::on_stack(COMPILE_STACK, || {
+            let program = ENV
+                .compile(source)
+                .map_err(|e| format!("CEL expression {source:?} does not compile: {e}"))?;
+            cel_limits::check_depth(program.expression())?;
+            let mut fields = BTreeSet::new();
+            let needs = if selected(program.expression(), &mut fields) {
+                Needs::Fields(fields)
+            } else {
+                Needs::All
+            };
+            let mut expr = program.expression().clone();
+            cel_limits::meter(&mut expr);
+            Ok(Self { expr, needs })
+        })?
     }
 
     /// Evaluates the expression on every row of `batch`, handing each
-    /// result (or error) to `each` with its row.
+    /// result (or the reason it has none) to `each` with its row. Runs on a
+    /// thread with a large stack; each record has its budget of steps.
     fn evaluate(
         &self,
         batch: &RecordBatch,
-        mut each: impl FnMut(usize, Result<Value, cel::ExecutionError>),
+        each: impl FnMut(usize, Result<Value, String>) + Send,
+    ) -> Result<(), ArrowError> {
+        cel_limits::on_stack(EVAL_STACK, || self.evaluate_here(batch, each))
+            .map_err(ArrowError::ComputeError)?
+    }
+
+    fn evaluate_here(
+        &self,
+        batch: &RecordBatch,
+        mut each: impl FnMut(usize, Result<Value, String>),
     ) -> Result<(), ArrowError> {
         let schema = batch.schema_ref();
         let mut columns = Vec::new();
@@ -145,6 +176,7 @@ impl Expression {
             }
         }
         let mut context = Context::with_env(ENV.clone());
+        cel_limits::add_meter(&mut context).map_err(ArrowError::ComputeError)?;
         for row in 0..batch.num_rows() {
             let mut record: HashMap<CelMapKey<'_>, Box<dyn Val + '_>> =
                 HashMap::with_capacity(columns.len());
@@ -152,7 +184,15 @@ impl Expression {
                 record.insert(CelMapKey::from(*name), column.value(row));
             }
             context.add_variable_as_val(RECORD, Box::new(CelMap::from(record)));
-            each(row, self.program.execute(&context));
+            cel_limits::reset_budget();
+            let result = Value::resolve(&self.expr, &context).map_err(|error| {
+                if cel_limits::exhausted() {
+                    cel_limits::exhausted_reason()
+                } else {
+                    format!("CEL evaluation failed: {error}")
+                }
+            });
+            each(row, result);
         }
         Ok(())
     }
@@ -177,10 +217,15 @@ struct CelFilter {
     expression: Expression,
 }
 
-/// Compiles a CEL filter over records of `input`.
-pub(crate) fn compile_filter(source: &str, _input: &SchemaRef) -> Result<Box<dyn Step>, String> {
+/// Compiles a CEL filter over records of `input`; `field` is where the
+/// expression is in the API (`spec.tasks[2].filter.expression`).
+pub(crate) fn compile_filter(
+    source: &str,
+    field: &str,
+    _input: &SchemaRef,
+) -> Result<Box<dyn Step>, String> {
     Ok(Box::new(CelFilter {
-        expression: Expression::compile(source)?,
+        expression: Expression::compile(source, field)?,
     }))
 }
 
@@ -199,7 +244,7 @@ impl Step for CelFilter {
                     shown(&other),
                     other.type_of()
                 ),
-                Err(error) => format!("CEL evaluation failed: {error}"),
+                Err(reason) => reason,
             };
             keep.push(true);
             bad.push(Bad {
@@ -224,9 +269,10 @@ struct Computation {
     place: Place,
 }
 
-/// Compiles a computed field.
-pub(crate) fn compile_compute(spec: &Compute, input: &SchemaRef) -> Compile {
-    let expression = Expression::compile(&spec.expression)?;
+/// Compiles a computed field; `field` is where the expression is in the
+/// API (`spec.tasks[2].compute.expression`).
+pub(crate) fn compile_compute(spec: &Compute, field: &str, input: &SchemaRef) -> Compile {
+    let expression = Expression::compile(&spec.expression, field)?;
     if spec.kind == FieldType::Decimal {
         return Err(
             "type Decimal needs a precision and scale, which compute does not take: compute a Double (or String) and convert it to Decimal"
@@ -269,9 +315,9 @@ impl Step for Computation {
         let field = &self.field;
         self.expression.evaluate(batch, |row, result| {
             let reason = match result {
-                Err(error) => {
+                Err(reason) => {
                     builder.append_null();
-                    format!("CEL evaluation failed: {error}")
+                    reason
                 }
                 Ok(value) => match scalar(&value) {
                     Ok(None) => {
@@ -515,7 +561,7 @@ fn timestamp(at: DateTime<Utc>) -> Box<dyn Val + 'static> {
 /// The fields an expression binds, for tests.
 #[cfg(test)]
 fn needs_of(source: &str) -> Needs {
-    match Expression::compile(source) {
+    match Expression::compile(source, "expression") {
         Ok(expression) => expression.needs,
         Err(e) => panic!("{e}"),
     }
@@ -728,7 +774,7 @@ mod tests {
         let message = compile_error(&[filter("record.Amount >")], &opportunities());
         assert!(
             message.starts_with(
-                "task filter[0]: CEL expression \"record.Amount >\" does not compile: ERROR: <input>:1:16: Syntax error: mismatched input '<EOF>'"
+                "task filter[0]: spec.tasks[0].filter.expression: CEL expression \"record.Amount >\" does not compile: ERROR: <input>:1:16: Syntax error: mismatched input '<EOF>'"
             ),
             "{message}"
         );
@@ -736,9 +782,155 @@ mod tests {
         task.name = Some("total".to_owned());
         let message = compile_error(&[task], &opportunities());
         assert!(
-            message.starts_with("task total: CEL expression \"1 +* 2\" does not compile: ERROR: <input>:1:4: Syntax error: extraneous input '*'"),
+            message.starts_with("task total: spec.tasks[0].compute.expression: CEL expression \"1 +* 2\" does not compile: ERROR: <input>:1:4: Syntax error: extraneous input '*'"),
             "{message}"
         );
+    }
+
+    /// `((…(1)…)) == 1` nested `n` deep.
+    fn parenthesized(n: usize) -> String {
+        format!("{}1{} == 1", "(".repeat(n), ")".repeat(n))
+    }
+
+    /// `1 + 1 + … + 1 == n` with `n` terms: `n + 1` levels deep.
+    fn chain(n: usize) -> String {
+        format!("{} == {n}", vec!["1"; n].join(" + "))
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing_naming_the_field_and_the_limit() {
+        // 60 parentheses used to overflow the parser's stack and abort.
+        let message = compile_error(&[filter(&parenthesized(60))], &opportunities());
+        assert_eq!(
+            message,
+            "task filter[0]: spec.tasks[0].filter.expression: the CEL expression nests parentheses, brackets and braces 60 deep; at most 32 levels are allowed: simplify it or split it into several tasks"
+        );
+        let nested_lists = format!("size({}1{}) == 1", "[".repeat(40), "]".repeat(40));
+        let mut task = compute("X", &nested_lists, FieldType::Boolean);
+        task.name = Some("deep".to_owned());
+        let message = compile_error(&[filter("true"), task], &opportunities());
+        assert!(
+            message.starts_with(
+                "task deep: spec.tasks[1].compute.expression: the CEL expression nests parentheses, brackets and braces 41 deep"
+            ),
+            "{message}"
+        );
+        let long = format!("record.StageName == '{}'", "x".repeat(9000));
+        let message = compile_error(&[filter(&long)], &opportunities());
+        assert!(
+            message.ends_with("the CEL expression is 9022 bytes long; at most 8192 are allowed"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn long_chains_are_refused_by_their_depth() {
+        // A 300-term chain used to overflow the stack while parsing.
+        let message = compile_error(&[filter(&chain(300))], &opportunities());
+        assert_eq!(
+            message,
+            "task filter[0]: spec.tasks[0].filter.expression: the CEL expression nests operations 301 deep; at most 64 levels are allowed: a chain such as a + b + c + d nests one level per operator, so group it with parentheses ((a + b) + (c + d)) or split it into several tasks"
+        );
+        // The deepest text the length and nesting limits allow parses on
+        // the compiler's stack, and is refused.
+        let terms = (8192 - 64 - 8) / 2;
+        let worst = format!(
+            "{}{}{} == 1",
+            "(".repeat(32),
+            vec!["1"; terms].join("+"),
+            ")".repeat(32)
+        );
+        assert!(worst.len() <= 8192);
+        let message = compile_error(&[filter(&worst)], &opportunities());
+        assert!(message.contains("nests operations 4061 deep"), "{message}");
+        // && and || chains are balanced: a long one is shallow.
+        let conditions = vec!["record.Amount != null"; 200].join(" && ");
+        let out = run(&[filter(&conditions)], &opportunities());
+        assert_eq!(ids(&out), [1, 2, 4, 5]);
+    }
+
+    #[test]
+    fn expressions_at_the_limits_compile_and_evaluate() {
+        let out = run(&[filter(&parenthesized(32))], &opportunities());
+        assert_eq!(ids(&out), [1, 2, 3, 4, 5]);
+        let out = run(&[filter(&chain(63))], &opportunities());
+        assert_eq!(ids(&out), [1, 2, 3, 4, 5]);
+        let lists = format!("size({}1{}) == 1", "[".repeat(31), "]".repeat(31));
+        let out = run(&[filter(&lists)], &opportunities());
+        assert_eq!(ids(&out), [1, 2, 3, 4, 5]);
+        let message = compile_error(&[filter(&chain(64))], &opportunities());
+        assert!(message.contains("nests operations 65 deep"), "{message}");
+    }
+
+    #[test]
+    fn nested_comprehensions_are_stopped_by_the_step_budget() {
+        // 50⁴ iterations a record: about a minute for five records before.
+        let list = format!(
+            "[{}]",
+            (0..50)
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let expression = format!(
+            "{list}.all(a, {list}.all(b, {list}.all(c, {list}.all(d, a + b + c + d >= 0))))"
+        );
+        let started = std::time::Instant::now();
+        let out = run(&[filter(&expression)], &opportunities());
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "took {:?}",
+            started.elapsed()
+        );
+        assert!(ids(&out).is_empty());
+        let reason = "CEL evaluation needs more than 100000 steps for this record (each iteration of all, exists, exists_one, map or filter is a step); the expression is refused for it";
+        assert_eq!(
+            reasons(&out),
+            (0..5)
+                .map(|row| (row, reason.to_owned()))
+                .collect::<Vec<_>>()
+        );
+        // A map that would build a list of lists too large is stopped too:
+        // 400 steps, but 400 × 400 elements.
+        let list = format!(
+            "[{}]",
+            (0..400)
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let out = run(
+            &[filter(&format!("size({list}.map(a, {list})) == 400"))],
+            &opportunities(),
+        );
+        assert_eq!(reasons(&out).len(), 5);
+        assert_eq!(reasons(&out)[0].1, reason);
+    }
+
+    #[test]
+    fn metered_comprehensions_keep_their_meaning() {
+        let out = run(
+            &[filter(
+                "[1, 2, 3].map(x, x * 2) == [2, 4, 6] && [1, 2, 3].filter(x, x > 1) == [2, 3] \
+                 && [1, 2, 3].map(x, x > 1, x * 10) == [20, 30] && [1, 2, 3].exists_one(x, x == 2) \
+                 && [1, 2, 3].all(x, x > 0) && !([1, 2, 3].exists(x, x > 5)) \
+                 && {'a': 1, 'b': 2}.all(k, k != 'c') && [0, 1].exists(x, 1 / x == 1)",
+            )],
+            &opportunities(),
+        );
+        assert_eq!(ids(&out), [1, 2, 3, 4, 5]);
+        assert!(out.rejected.is_empty(), "{:?}", reasons(&out));
+        // An error a later element overrides stays overridden.
+        let out = run(&[filter("[0, 1].all(x, 1 / x == 1)")], &opportunities());
+        assert_eq!(reasons(&out).len(), 5);
+        // 11,110 iterations a record are within the budget.
+        let out = run(
+            &[filter(
+                "[0,1,2,3,4,5,6,7,8,9].all(a, [0,1,2,3,4,5,6,7,8,9].all(b, [0,1,2,3,4,5,6,7,8,9].all(c, [0,1,2,3,4,5,6,7,8,9].all(d, true))))",
+            )],
+            &opportunities(),
+        );
+        assert_eq!(ids(&out), [1, 2, 3, 4, 5]);
     }
 
     #[test]

@@ -118,12 +118,16 @@ fn float_operand(value: &Scalar<ArrayRef>) -> Result<f64, String> {
 }
 
 /// Compiles a filter: a comparison here, a CEL expression in `cel`.
-pub(crate) fn compile(spec: &Filter, input: &SchemaRef) -> Compile {
+pub(crate) fn compile(spec: &Filter, input: &SchemaRef, at: &str) -> Compile {
     if let Some(expression) = &spec.expression {
         if spec.field.is_some() || spec.operator.is_some() {
             return Err("set either expression (CEL) or field with operator, not both".to_owned());
         }
-        return Ok((cel::compile_filter(expression, input)?, input.clone()));
+        let field = format!("{at}.filter.expression");
+        return Ok((
+            cel::compile_filter(expression, &field, input)?,
+            input.clone(),
+        ));
     }
     let (Some(field), Some(operator)) = (&spec.field, spec.operator) else {
         return Err("a filter needs either expression (CEL) or field with operator".to_owned());

@@ -16,11 +16,13 @@
 //! row-index tracking); `fields` and `text` the shared schema and
 //! value-as-text helpers; one file per operation (`project` for project,
 //! map and mapAll; `filter`, `validate`, `mask`, `truncate`, `merge`,
-//! `arithmetic`, `convert`; `cel` for CEL filters and compute); `testing`
+//! `arithmetic`, `convert`; `cel` for CEL filters and compute, within the
+//! limits of `cel_limits`); `testing`
 //! and `tests` the test helpers and the tests of whole task lists.
 
 mod arithmetic;
 mod cel;
+pub mod cel_limits;
 mod convert;
 mod fields;
 mod filter;
@@ -196,8 +198,9 @@ struct Compiled {
 /// what is wrong with it.
 pub(crate) type Compile = std::result::Result<(Box<dyn Step>, SchemaRef), String>;
 
-/// Compiles one task against the schema the previous tasks leave.
-fn compile_task(task: &Task, input: &SchemaRef) -> Compile {
+/// Compiles one task against the schema the previous tasks leave; `at` is
+/// where the task is in the API (`spec.tasks[2]`).
+fn compile_task(task: &Task, input: &SchemaRef, at: &str) -> Compile {
     let operations = task.operations();
     let [operation] = operations.as_slice() else {
         return Err(format!(
@@ -209,14 +212,16 @@ fn compile_task(task: &Task, input: &SchemaRef) -> Compile {
         Operation::Project(spec) => project::compile_project(spec, input),
         Operation::Map(spec) => project::compile_map(spec, input),
         Operation::MapAll(spec) => project::compile_map_all(spec, input),
-        Operation::Filter(spec) => filter::compile(spec, input),
+        Operation::Filter(spec) => filter::compile(spec, input, at),
         Operation::Validate(spec) => validate::compile(spec, input),
         Operation::Mask(spec) => mask::compile(spec, input),
         Operation::Truncate(spec) => truncate::compile(spec, input),
         Operation::Merge(spec) => merge::compile(spec, input),
         Operation::Arithmetic(spec) => arithmetic::compile(spec, input),
         Operation::Convert(spec) => convert::compile(spec, input),
-        Operation::Compute(spec) => cel::compile_compute(spec, input),
+        Operation::Compute(spec) => {
+            cel::compile_compute(spec, &format!("{at}.compute.expression"), input)
+        }
     }
 }
 
@@ -239,6 +244,8 @@ pub fn source_fields(tasks: &[Task]) -> Vec<String> {
 
 /// The label of the run's extra filter in errors and quarantine entries.
 pub const EXTRA_FILTER_LABEL: &str = "overrides.filter";
+/// Where the run's extra filter is in the API (the FlowRun's spec).
+const EXTRA_FILTER_FIELD: &str = "spec.overrides.filter";
 
 /// A task list compiled against an input schema. `Send + Sync`: one compiled
 /// list serves every worker thread of a run.
@@ -256,10 +263,12 @@ impl Tasks {
         let mut schema = input.clone();
         for (index, task) in tasks.iter().enumerate() {
             let label = label(index, task);
-            let (step, output) = compile_task(task, &schema).map_err(|message| Error::Invalid {
-                task: label.clone(),
-                message,
-            })?;
+            let at = format!("spec.tasks[{index}]");
+            let (step, output) =
+                compile_task(task, &schema, &at).map_err(|message| Error::Invalid {
+                    task: label.clone(),
+                    message,
+                })?;
             schema = output.clone();
             steps.push(Compiled {
                 label,
@@ -268,11 +277,12 @@ impl Tasks {
             });
         }
         if let Some(expression) = extra_filter {
-            let step =
-                cel::compile_filter(expression, &schema).map_err(|message| Error::Invalid {
+            let step = cel::compile_filter(expression, EXTRA_FILTER_FIELD, &schema).map_err(
+                |message| Error::Invalid {
                     task: EXTRA_FILTER_LABEL.to_owned(),
                     message,
-                })?;
+                },
+            )?;
             steps.push(Compiled {
                 label: EXTRA_FILTER_LABEL.to_owned(),
                 output: schema.clone(),
