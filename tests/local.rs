@@ -226,9 +226,9 @@ fn the_demo_keeps_big_deals_masks_contacts_and_quarantines_the_broken_records() 
     assert_eq!(
         locations,
         [
-            "demo/data/opportunities.jsonl:1501",
-            "demo/data/opportunities.jsonl:1734",
-            "demo/data/opportunities.jsonl:1851"
+            "demo/data/opportunities.jsonl:line 1501",
+            "demo/data/opportunities.jsonl:line 1734",
+            "demo/data/opportunities.jsonl:line 1851"
         ]
     );
     assert_eq!(lines[0]["field"], "Amount");

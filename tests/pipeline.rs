@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use chrono::TimeZone;
+use sluice::api::v1alpha1::Task;
 use sluice::api::v1alpha1::flow::{ErrorHandling, FileDestination, FileLocation, FileSource};
 use sluice::connectors::file::{FileRecordSource, destination, quarantine};
 use sluice::pipeline::engine::{self, Counts, Error, Options, Quarantine};
@@ -57,8 +58,21 @@ fn run(
     workers: usize,
     cancel: bool,
 ) -> Ran {
+    run_tasks(root, source, format, &[], handling, workers, cancel)
+}
+
+fn run_tasks(
+    root: &Path,
+    source: &str,
+    format: &str,
+    tasks: &[Task],
+    handling: ErrorHandling,
+    workers: usize,
+    cancel: bool,
+) -> Ran {
     let src = FileRecordSource::open(root, &source_spec(source, format)).unwrap();
-    let tasks = Tasks::compile(&[], None, &sluice::pipeline::engine::Source::schema(&src)).unwrap();
+    let tasks =
+        Tasks::compile(tasks, None, &sluice::pipeline::engine::Source::schema(&src)).unwrap();
     let dest = destination(root, &destination_spec("JsonLines"), run_info("r1"), false).unwrap();
     let q: Option<Box<dyn Quarantine>> = Some(Box::new(
         quarantine(
@@ -202,7 +216,7 @@ fn fail_policy_stops_at_the_first_bad_record_and_publishes_nothing() {
     .unwrap_err();
     let message = failure.error.to_string();
     assert!(matches!(failure.error, Error::BadRecord(_)), "{message}");
-    assert!(message.contains("in/mixed.jsonl:1002"), "{message}");
+    assert!(message.contains("in/mixed.jsonl:line 1002"), "{message}");
     assert!(message.contains("amount"), "{message}");
     assert!(
         message.contains("errorHandling.policy is Fail"),
@@ -240,10 +254,10 @@ fn quarantine_keeps_every_bad_record_with_its_reason_and_goes_on() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(entries.len(), 2);
-    assert_eq!(entries[0]["location"], "in/mixed.jsonl:1002");
+    assert_eq!(entries[0]["location"], "in/mixed.jsonl:line 1002");
     assert_eq!(entries[0]["raw"], r#"{"id":1001,"amount":"ten"}"#);
     assert!(entries[0]["reason"].as_str().unwrap().contains("amount"));
-    assert_eq!(entries[1]["location"], "in/mixed.jsonl:1004");
+    assert_eq!(entries[1]["location"], "in/mixed.jsonl:line 1004");
     assert_eq!(entries[1]["raw"], r#"{"id":1003,"amount":1.0"#);
     assert_eq!(entries[0]["flow"], "demo");
     assert_eq!(entries[0]["runId"], "r1");
@@ -394,4 +408,174 @@ fn json_surrogate_pair_escapes_decode_to_the_character_they_name() {
         );
         assert_eq!(record["raw"].as_str().unwrap(), expected);
     }
+}
+
+// ------------------------------------------------- every record accounted for
+
+fn quarantine_policy() -> ErrorHandling {
+    policy(serde_json::json!({
+        "policy": "Quarantine",
+        "errorLocation": {"connectorProfileRef": {"name": "local"}, "file": {"path": "quarantine"}}
+    }))
+}
+
+/// The quarantined entries of run `r1`.
+fn quarantined(summary: &engine::Summary) -> Vec<serde_json::Value> {
+    let location = summary.quarantine.clone().unwrap_or_default();
+    std::fs::read_to_string(Path::new(&location).join("quarantine-00000.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn located(entries: &[serde_json::Value]) -> Vec<&str> {
+    entries
+        .iter()
+        .map(|e| e["location"].as_str().unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn a_ragged_row_in_the_csv_sample_is_handled_like_the_same_row_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = (0..1500).map(|i| match i {
+        1 | 1401 => "2,5,extra".to_owned(),
+        0 => "id,amount".to_owned(),
+        i => format!("{i},{i}"),
+    });
+    write_lines(dir.path(), "in/sample.csv", rows);
+    let summary = run(
+        dir.path(),
+        "in/sample.csv",
+        "Csv",
+        quarantine_policy(),
+        2,
+        false,
+    )
+    .result
+    .unwrap();
+    assert_eq!(summary.counts.records_read, 1499);
+    assert_eq!(summary.counts.records_written, 1497);
+    assert_eq!(summary.counts.records_quarantined, 2);
+    let entries = quarantined(&summary);
+    assert_eq!(
+        located(&entries),
+        ["in/sample.csv:line 2", "in/sample.csv:line 1402"]
+    );
+    assert_eq!(entries[0]["reason"], "has 3 fields, the header has 2");
+    assert_eq!(entries[0]["reason"], entries[1]["reason"]);
+    assert_eq!(entries[0]["raw"], "2,5,extra");
+}
+
+#[test]
+fn an_unterminated_quote_is_a_bad_record_at_its_line_not_one_long_field() {
+    let dir = tempfile::tempdir().unwrap();
+    write_lines(
+        dir.path(),
+        "in/quote.csv",
+        ["id,name", "1,a", "2,\"b", "3,c", "4,d"]
+            .into_iter()
+            .map(str::to_owned),
+    );
+    let summary = run(
+        dir.path(),
+        "in/quote.csv",
+        "Csv",
+        quarantine_policy(),
+        2,
+        false,
+    )
+    .result
+    .unwrap();
+    assert_eq!(summary.counts.records_read, 2);
+    assert_eq!(summary.counts.records_written, 1);
+    assert_eq!(summary.counts.records_quarantined, 1);
+    assert_eq!(published(dir.path()), [r#"{"id":1,"name":"a"}"#]);
+    let entries = quarantined(&summary);
+    assert_eq!(located(&entries), ["in/quote.csv:line 3"]);
+    assert_eq!(
+        entries[0]["reason"],
+        "unterminated quoted field starting at line 3"
+    );
+    assert_eq!(entries[0]["raw"], "2,\"b\n3,c\n4,d");
+}
+
+fn not_negative(field: &str) -> Task {
+    serde_json::from_value(serde_json::json!({
+        "validate": {"field": field, "check": "NotNegative", "action": "DropRecord"}
+    }))
+    .unwrap()
+}
+
+#[test]
+fn every_bad_record_is_located_at_the_line_it_was_read_from() {
+    let dir = tempfile::tempdir().unwrap();
+    write_lines(
+        dir.path(),
+        "in/lines.jsonl",
+        [
+            r#"{"id":1,"amount":1}"#,
+            "not json",
+            "",
+            r#"{"id":2,"amount":-5}"#,
+            r#"{"id":3,"amount":2}"#,
+        ]
+        .into_iter()
+        .map(str::to_owned),
+    );
+    let ran = run_tasks(
+        dir.path(),
+        "in/lines.jsonl",
+        "JsonLines",
+        &[not_negative("amount")],
+        quarantine_policy(),
+        2,
+        false,
+    );
+    let summary = ran.result.unwrap();
+    assert_eq!(summary.counts.records_quarantined, 2);
+    let entries = quarantined(&summary);
+    assert_eq!(
+        located(&entries),
+        ["in/lines.jsonl:line 2", "in/lines.jsonl:line 4"]
+    );
+    assert_eq!(entries[1]["task"], "validate[0]");
+
+    // A ragged row, a quoted field over two lines and a blank line come
+    // before the record the task rejects.
+    let dir = tempfile::tempdir().unwrap();
+    write_lines(
+        dir.path(),
+        "in/lines.csv",
+        [
+            "id,amount,note",
+            "1,5,a",
+            "2,6",
+            "3,7,\"two",
+            "lines\"",
+            "",
+            "4,-1,b",
+            "5,8,c",
+        ]
+        .into_iter()
+        .map(str::to_owned),
+    );
+    let ran = run_tasks(
+        dir.path(),
+        "in/lines.csv",
+        "Csv",
+        &[not_negative("amount")],
+        quarantine_policy(),
+        2,
+        false,
+    );
+    let summary = ran.result.unwrap();
+    assert_eq!(summary.counts.records_read, 5);
+    assert_eq!(summary.counts.records_written, 3);
+    let entries = quarantined(&summary);
+    assert_eq!(
+        located(&entries),
+        ["in/lines.csv:line 3", "in/lines.csv:line 7"]
+    );
 }

@@ -3,18 +3,21 @@
 //! they are read. Shared by every source of files or objects (the `file`
 //! and `s3` connectors), which only open the bytes.
 
+use std::io::Read;
+
 use arrow::datatypes::SchemaRef;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReader;
 
 use super::engine::{Chunk, Unit};
 use super::format::{self, CsvReader, JsonLinesBlocks};
+use super::location::{self, Positions};
 
 /// The reading state of one file or object.
 pub enum ObjectReader {
     /// JSON Lines, in blocks.
     Json(JsonLinesBlocks),
-    /// CSV records, with the ordinal of the next one.
-    Csv(Box<CsvReader>, u64),
+    /// CSV records.
+    Csv(Box<CsvReader>),
     /// Parquet batches, with the ordinal of the next record and the size
     /// still to report (counted with the first batch).
     Parquet(ParquetRecordBatchReader, u64, u64),
@@ -23,13 +26,13 @@ pub enum ObjectReader {
 impl ObjectReader {
     /// JSON Lines from `reader` (already decompressed), in blocks of about
     /// `block` bytes.
-    pub fn json(reader: Box<dyn std::io::Read + Send>, block: usize) -> Self {
+    pub fn json(reader: Box<dyn Read + Send>, block: usize) -> Self {
         Self::Json(JsonLinesBlocks::new(reader, block))
     }
 
     /// CSV records.
     pub fn csv(reader: CsvReader) -> Self {
-        Self::Csv(Box::new(reader), 1)
+        Self::Csv(Box::new(reader))
     }
 
     /// Parquet batches of an object of `bytes` bytes.
@@ -44,13 +47,13 @@ impl ObjectReader {
         schema: &SchemaRef,
         name: &str,
     ) -> Result<Option<Unit>, format::Error> {
-        let chunk = |batch, malformed, bytes, first_record| Chunk {
+        let chunk = |batch, malformed, bytes, positions| Chunk {
             batch,
             malformed,
             bytes,
             pages: 0,
             origin: name.to_owned(),
-            first_record,
+            positions,
         };
         match self {
             Self::Json(blocks) => {
@@ -62,12 +65,12 @@ impl ObjectReader {
                     json_lines_unit(block, first_line, schema.clone(), name.to_owned())
                 }))
             }
-            Self::Csv(reader, record) => {
-                Ok(reader.next_batch()?.map(|(batch, malformed, bytes)| {
-                    let first = *record;
-                    *record += (batch.num_rows() + malformed.len()) as u64;
-                    ready(chunk(batch, malformed, bytes, first))
-                }))
+            Self::Csv(reader) => {
+                Ok(reader
+                    .next_batch()?
+                    .map(|(batch, malformed, bytes, positions)| {
+                        ready(chunk(batch, malformed, bytes, positions))
+                    }))
             }
             Self::Parquet(reader, record, bytes) => match reader.next() {
                 None => Ok(None),
@@ -82,7 +85,7 @@ impl ObjectReader {
                         batch,
                         Vec::new(),
                         std::mem::take(bytes),
-                        first,
+                        Positions::from(location::Unit::Record, first),
                     ))))
                 }
             },
@@ -94,14 +97,15 @@ impl ObjectReader {
 /// `first_line` of `origin`, on a worker thread.
 pub fn json_lines_unit(block: Vec<u8>, first_line: u64, schema: SchemaRef, origin: String) -> Unit {
     Box::new(move || {
-        let (batch, malformed) = format::decode_json_lines(&block, &schema, &origin, first_line)?;
+        let (batch, malformed, positions) =
+            format::decode_json_lines(&block, &schema, &origin, first_line)?;
         Ok(Chunk {
             batch,
             malformed,
             bytes: block.len() as u64,
             pages: 0,
             origin,
-            first_record: first_line,
+            positions,
         })
     })
 }

@@ -8,8 +8,9 @@
 //! page is never copied: the ranges and the body travel to a worker, where
 //! [`decode`] feeds each record's bytes to arrow-json's decoder. A record
 //! that does not decode (not an object, a value of the wrong type) becomes
-//! a [`Malformed`] located at `{origin}:record {n}` (1-based within the
-//! page), and the page's other records are kept.
+//! a [`Malformed`] located at `{origin}:record {n}` (its 1-based index in
+//! the page as read), and the page's other records are kept, each with its
+//! index.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -21,6 +22,7 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
 use serde_json::value::RawValue;
 
 use crate::pipeline::format::Malformed;
+use crate::pipeline::location::Positions;
 
 /// A JSON Pointer (RFC 6901) as its reference tokens.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -320,13 +322,7 @@ fn field_of(reason: &str) -> Option<String> {
 }
 
 fn decoder(schema: &SchemaRef, rows: usize) -> Result<arrow::json::reader::Decoder, String> {
-    arrow::json::ReaderBuilder::new(schema.clone())
-        .with_batch_size(rows.max(1))
-        .with_strict_mode(false)
-        // A text field also takes numbers and booleans, as text.
-        .with_coerce_primitive(true)
-        .build_decoder()
-        .map_err(|e| e.to_string())
+    crate::pipeline::format::json_decoder(schema, rows).map_err(|e| e.to_string())
 }
 
 fn decode_all<'a>(
@@ -345,20 +341,24 @@ fn decode_all<'a>(
         .unwrap_or_else(|| RecordBatch::new_empty(schema.clone())))
 }
 
-/// Decodes the records of a page: the ones that decode in a batch, the
-/// others as [`Malformed`] at `{origin}:record {n}`.
+/// Decodes the records of a page, the record at `records[i]` being at
+/// position `positions.of(i)` of the page: the ones that decode in a batch
+/// with their positions, the others as [`Malformed`] at
+/// `{origin}:record {n}`.
 pub fn decode(
     body: &[u8],
     records: &[Range<usize>],
     schema: &SchemaRef,
     origin: &str,
-) -> Result<(RecordBatch, Vec<Malformed>), String> {
+    positions: &Positions,
+) -> Result<(RecordBatch, Vec<Malformed>, Positions), String> {
     let slices = records.iter().map(|r| &body[r.clone()]);
     if let Ok(batch) = decode_all(schema, slices) {
-        return Ok((batch, Vec::new()));
+        return Ok((batch, Vec::new(), positions.clone()));
     }
     // Isolate the records that fail, then decode the others together.
     let mut good = Vec::with_capacity(records.len());
+    let mut kept = Vec::with_capacity(records.len());
     let mut malformed = Vec::new();
     for (i, range) in records.iter().enumerate() {
         let record = &body[range.clone()];
@@ -371,9 +371,12 @@ pub fn decode(
             ))
         };
         match result {
-            Ok(()) => good.push(record),
+            Ok(()) => {
+                good.push(record);
+                kept.push(i);
+            }
             Err(reason) => malformed.push(Malformed {
-                location: format!("{origin}:record {}", i + 1),
+                location: positions.locate(origin, i),
                 raw: String::from_utf8_lossy(record).into_owned(),
                 field: field_of(&reason),
                 reason: reason.replace("Json error: ", ""),
@@ -381,7 +384,7 @@ pub fn decode(
         }
     }
     let batch = decode_all(schema, good.into_iter())?;
-    Ok((batch, malformed))
+    Ok((batch, malformed, positions.select(kept)))
 }
 
 /// Infers the schema of the first `max` object records, fields in the order
@@ -397,6 +400,7 @@ mod tests {
     use arrow::datatypes::{DataType, Field, Schema};
 
     use super::*;
+    use crate::pipeline::location::Unit;
 
     fn texts(body: &[u8], split: &Split) -> Vec<String> {
         split
@@ -495,8 +499,11 @@ mod tests {
             Field::new("id", DataType::Int64, true),
             Field::new("name", DataType::Utf8, true),
         ]));
-        let (batch, malformed) = decode(body, &s.records, &schema, "GET http://h/x").unwrap();
+        let first = Positions::from(Unit::Record, 1);
+        let (batch, malformed, positions) =
+            decode(body, &s.records, &schema, "GET http://h/x", &first).unwrap();
         assert_eq!(batch.num_rows(), 2);
+        assert_eq!(positions, Positions::listed(Unit::Record, vec![1, 4]));
         assert_eq!(malformed.len(), 2);
         assert_eq!(malformed[0].location, "GET http://h/x:record 2");
         assert_eq!(malformed[0].raw, r#"{"id":"x"}"#);

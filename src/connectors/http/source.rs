@@ -24,6 +24,7 @@ use crate::connectors::common::paged::{self, PagedBridge};
 use crate::connectors::common::records;
 use crate::pipeline::engine::{Chunk, Source, Unit};
 use crate::pipeline::error::ConnectorError;
+use crate::pipeline::location::{self, Positions};
 
 /// Records sampled to infer the schema.
 const SAMPLE_RECORDS: usize = 1000;
@@ -136,8 +137,9 @@ impl Source for HttpRecordSource {
                 body,
                 records,
             } = page;
-            let (batch, malformed) =
-                records::decode(&body, &records, &schema, &origin).map_err(|message| {
+            let first = Positions::from(location::Unit::Record, 1);
+            let (batch, malformed, positions) =
+                records::decode(&body, &records, &schema, &origin, &first).map_err(|message| {
                     Error::Decode {
                         origin: origin.clone(),
                         message,
@@ -149,7 +151,7 @@ impl Source for HttpRecordSource {
                 bytes: body.len() as u64,
                 pages: 1,
                 origin,
-                first_record: 1,
+                positions,
             })
         })))
     }

@@ -28,6 +28,7 @@ use tokio_postgres::{Client, Row};
 use crate::connectors::common::runtime;
 use crate::pipeline::engine::{Chunk, Source, Unit};
 use crate::pipeline::error::{ConnectorError, ErrorClass};
+use crate::pipeline::location::{self, Positions};
 
 use super::client::{connect, ident, qualified, query_error};
 use super::{Error, PgConfig, Result};
@@ -285,7 +286,7 @@ impl Source for PostgresRecordSource {
                 malformed: Vec::new(),
                 pages: 1,
                 origin,
-                first_record,
+                positions: Positions::from(location::Unit::Record, first_record),
             })
         })))
     }

@@ -77,6 +77,7 @@ use crate::connectors::common::records;
 use crate::pipeline::engine::{Chunk, Source, Unit};
 use crate::pipeline::error::ConnectorError;
 use crate::pipeline::format::Malformed;
+use crate::pipeline::location::{self, Positions};
 
 /// Records sampled to infer the schema of objects without a declared one.
 const SAMPLE_RECORDS: usize = 1000;
@@ -176,6 +177,9 @@ struct Page {
     origin: String,
     body: Bytes,
     records: Vec<Range<usize>>,
+    /// The index of each record in the page's records array as read: the
+    /// records outside the window or already read are not kept.
+    positions: Positions,
     bytes: u64,
     /// The page's records array when it is not one: a bad record for the
     /// Flow's error policy (the next page is still known).
@@ -433,7 +437,8 @@ impl ReadSettings {
         let mut past_end = false;
         let mut body = Vec::with_capacity(response.body.len());
         let mut ranges = Vec::with_capacity(items.len());
-        for text in items {
+        let mut indices = Vec::with_capacity(items.len());
+        for (index, text) in items.into_iter().enumerate() {
             let mut item: Value = serde_json::from_str(text.get()).unwrap_or(Value::Null);
             let mut changed = false;
             if let Value::Object(record) = &mut item {
@@ -486,6 +491,7 @@ impl ReadSettings {
                 body.extend_from_slice(text.get().as_bytes());
             }
             ranges.push(begin..body.len());
+            indices.push(index as u64 + 1);
             body.push(b'\n');
         }
         let next = if past_end {
@@ -498,6 +504,7 @@ impl ReadSettings {
                 origin: page.clone(),
                 body: Bytes::from(body),
                 records: ranges,
+                positions: Positions::listed(location::Unit::Record, indices),
                 bytes: response.body.len() as u64,
                 malformed,
             },
@@ -892,15 +899,18 @@ impl Source for ZendeskRecordSource {
                 origin,
                 body,
                 records,
+                positions,
                 bytes,
                 malformed: broken,
             } = page;
-            let (batch, mut malformed) = records::decode(&body, &records, &schema, &origin)
-                .map_err(|message| Error::Page {
-                    page: origin.clone(),
-                    field: "records".to_owned(),
-                    message: format!("decoding: {message}"),
-                })?;
+            let (batch, mut malformed, positions) = records::decode(
+                &body, &records, &schema, &origin, &positions,
+            )
+            .map_err(|message| Error::Page {
+                page: origin.clone(),
+                field: "records".to_owned(),
+                message: format!("decoding: {message}"),
+            })?;
             malformed.extend(broken);
             Ok(Chunk {
                 batch,
@@ -908,7 +918,7 @@ impl Source for ZendeskRecordSource {
                 bytes,
                 pages: 1,
                 origin,
-                first_record: 1,
+                positions,
             })
         })))
     }
