@@ -437,6 +437,38 @@ fn located(entries: &[serde_json::Value]) -> Vec<&str> {
 }
 
 #[test]
+fn a_bad_record_in_the_json_sample_is_handled_like_the_same_record_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = r#"{"id":2,"amount":{"value":2}}"#;
+    let records = (0..1500).map(|i| match i {
+        2 | 1002 => bad.to_owned(),
+        i => format!(r#"{{"id":{i},"amount":{i}}}"#),
+    });
+    write_lines(dir.path(), "in/sample.jsonl", records);
+    let summary = run(
+        dir.path(),
+        "in/*.jsonl",
+        "JsonLines",
+        quarantine_policy(),
+        2,
+        false,
+    )
+    .result
+    .unwrap();
+    assert_eq!(summary.counts.records_read, 1500);
+    assert_eq!(summary.counts.records_written, 1498);
+    assert_eq!(summary.counts.records_quarantined, 2);
+    let entries = quarantined(&summary);
+    assert_eq!(
+        located(&entries),
+        ["in/sample.jsonl:line 3", "in/sample.jsonl:line 1003"]
+    );
+    assert_eq!(entries[0]["reason"], entries[1]["reason"]);
+    assert_eq!(entries[0]["field"], "amount");
+    assert_eq!(entries[0]["raw"], bad);
+}
+
+#[test]
 fn a_ragged_row_in_the_csv_sample_is_handled_like_the_same_row_after_it() {
     let dir = tempfile::tempdir().unwrap();
     let rows = (0..1500).map(|i| match i {

@@ -467,7 +467,7 @@ mod tests {
             br#"{"zeta":1,"alpha":{"y":1,"b":2},"mid":[{"q":1,"c":2}]}"#,
             br#"{"zeta":2,"new":true,"alpha":{"y":1,"a":3}}"#,
         ];
-        let schema = infer(records.into_iter(), 10).unwrap();
+        let schema = infer(records.into_iter(), 10);
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         assert_eq!(names, vec!["zeta", "alpha", "mid", "new"]);
         let DataType::Struct(alpha) = schema.field(1).data_type() else {

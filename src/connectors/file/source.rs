@@ -85,7 +85,7 @@ impl FileRecordSource {
         let sample = format::read_sample(&mut format::buffered(reader), SAMPLE)?;
         Ok(match input.format {
             FileFormat::Csv => format::infer_csv_schema(&sample, input.csv.as_ref(), 1000)?,
-            _ => format::infer_json_schema(&sample, 1000)?,
+            _ => format::infer_json_schema(&sample, 1000),
         })
     }
 

@@ -97,11 +97,7 @@ impl HttpRecordSource {
         }
         if let Some(page) = source.buffered.iter().find(|p| !p.records.is_empty()) {
             let samples = page.records.iter().map(|r| &page.body[r.clone()]);
-            let schema = records::infer(samples, SAMPLE_RECORDS).map_err(|e| Error::Decode {
-                origin: page.origin.clone(),
-                message: format!("inferring the schema: {e}"),
-            })?;
-            source.schema = Arc::new(schema);
+            source.schema = Arc::new(records::infer(samples, SAMPLE_RECORDS));
         }
         Ok(source)
     }

@@ -143,10 +143,10 @@ impl S3RecordSource {
         let sample =
             format::read_sample(&mut format::buffered(reader), SAMPLE).map_err(format_error)?;
         match self.input.format {
-            FileFormat::Csv => format::infer_csv_schema(&sample, self.input.csv.as_ref(), 1000),
-            _ => format::infer_json_schema(&sample, 1000),
+            FileFormat::Csv => format::infer_csv_schema(&sample, self.input.csv.as_ref(), 1000)
+                .map_err(format_error),
+            _ => Ok(format::infer_json_schema(&sample, 1000)),
         }
-        .map_err(format_error)
     }
 
     fn open_next(&mut self) -> Result<bool> {

@@ -859,12 +859,7 @@ impl ZendeskRecordSource {
         }
         if infer && let Some(page) = source.buffered.iter().find(|p| !p.records.is_empty()) {
             let samples = page.records.iter().map(|r| &page.body[r.clone()]);
-            let inferred = records::infer(samples, SAMPLE_RECORDS).map_err(|e| Error::Page {
-                page: page.origin.clone(),
-                field: object.to_owned(),
-                message: format!("inferring the schema: {e}"),
-            })?;
-            source.schema = Arc::new(inferred);
+            source.schema = Arc::new(records::infer(samples, SAMPLE_RECORDS));
         }
         Ok(source)
     }
