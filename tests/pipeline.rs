@@ -436,6 +436,85 @@ fn located(entries: &[serde_json::Value]) -> Vec<&str> {
         .collect()
 }
 
+const LATE: &str = "the 1000 records the schema was inferred from; to read it, make sure one of those records has it";
+
+/// 1,000 records the schema comes from, then a record with a field none of
+/// them has (line 1002), one with a new key inside a known object (line
+/// 1003), and ordinary ones.
+fn with_late_fields(root: &Path) {
+    let sampled = (0..1000).map(|i| format!(r#"{{"id":{i},"meta":{{"a":{i}}}}}"#));
+    let tail = [
+        r#"{"id":1000,"meta":{"a":0}}"#,
+        r#"{"id":1001,"extra":"x","meta":{"a":1}}"#,
+        r#"{"id":1002,"meta":{"a":2,"b":3}}"#,
+        r#"{"id":1003,"meta":{"a":3}}"#,
+    ]
+    .into_iter()
+    .map(str::to_owned);
+    write_lines(root, "in/late.jsonl", sampled.chain(tail));
+}
+
+#[test]
+fn a_field_first_seen_after_the_sample_is_a_bad_record_with_its_line_and_remedy() {
+    let dir = tempfile::tempdir().unwrap();
+    with_late_fields(dir.path());
+    let summary = run(
+        dir.path(),
+        "in/*.jsonl",
+        "JsonLines",
+        quarantine_policy(),
+        2,
+        false,
+    )
+    .result
+    .unwrap();
+    assert_eq!(summary.counts.records_read, 1004);
+    assert_eq!(summary.counts.records_written, 1002);
+    assert_eq!(summary.counts.records_quarantined, 2);
+    assert_eq!(published(dir.path()).len(), 1002);
+    let entries = quarantined(&summary);
+    assert_eq!(
+        located(&entries),
+        ["in/late.jsonl:line 1002", "in/late.jsonl:line 1003"]
+    );
+    assert_eq!(entries[0]["field"], "extra");
+    assert_eq!(
+        entries[0]["reason"],
+        format!(r#"field "extra" first appears after {LATE}"#)
+    );
+    assert_eq!(
+        entries[0]["raw"],
+        r#"{"id":1001,"extra":"x","meta":{"a":1}}"#
+    );
+    assert_eq!(entries[1]["field"], "meta.b");
+    assert_eq!(
+        entries[1]["reason"],
+        format!(r#"field "meta.b" first appears after {LATE}"#)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    with_late_fields(dir.path());
+    let failure = run(
+        dir.path(),
+        "in/*.jsonl",
+        "JsonLines",
+        ErrorHandling::default(),
+        2,
+        false,
+    )
+    .result
+    .unwrap_err();
+    let message = failure.error.to_string();
+    assert!(matches!(failure.error, Error::BadRecord(_)), "{message}");
+    assert!(
+        message.contains(
+            r#"at in/late.jsonl:line 1002: field extra: field "extra" first appears after"#
+        ),
+        "{message}"
+    );
+    assert!(published(dir.path()).is_empty());
+}
+
 #[test]
 fn a_bad_record_in_the_json_sample_is_handled_like_the_same_record_after_it() {
     let dir = tempfile::tempdir().unwrap();

@@ -25,6 +25,7 @@ use parquet::file::properties::WriterProperties;
 use sha2::{Digest, Sha256};
 
 use super::location::{self, Positions, Unit};
+use super::schema::{self, Inferred, RecordSchema};
 use super::store::{self, ObjectWriter};
 use crate::api::v1alpha1::flow::{
     CsvOptions, FileFormat, InputCompression, OutputCompression, ParquetCompression,
@@ -483,23 +484,25 @@ pub fn decompress(
 /// is text; nested objects and arrays keep their structure. Lines that are
 /// not JSON objects, or do not fit the lines before them, are left out:
 /// they are bad records when read.
-pub fn infer_json_schema(sample: &[u8], max: usize) -> Schema {
+pub fn infer_json_schema(sample: &[u8], max: usize) -> Inferred {
     let lines = sample
         .split(|b| *b == b'\n')
         .map(<[u8]>::trim_ascii)
         .filter(|l| !l.is_empty());
-    super::schema::infer_json_records(lines, max)
+    schema::infer_json_records(lines, max)
 }
 
 /// A JSON decoder of records of `schema`, `rows` at a time. A text field
-/// also takes numbers and booleans, as text.
+/// also takes numbers and booleans, as text; under an inferred schema a
+/// field outside it fails the batch (the records are then held to the
+/// schema one by one).
 pub fn json_decoder(
-    schema: &SchemaRef,
+    schema: &RecordSchema,
     rows: usize,
 ) -> Result<arrow::json::reader::Decoder, ArrowError> {
-    arrow::json::ReaderBuilder::new(schema.clone())
+    arrow::json::ReaderBuilder::new(schema.schema.clone())
         .with_batch_size(rows.max(1))
-        .with_strict_mode(false)
+        .with_strict_mode(schema.strict())
         .with_coerce_primitive(true)
         .build_decoder()
 }
@@ -567,12 +570,13 @@ fn decode_whole(
 type Refused = (String, Option<String>);
 
 /// Reads one non-blank line on its own: fine, or why it is bad.
-fn check_line(line: &[u8], schema: &SchemaRef) -> Result<(), Refused> {
+fn check_line(line: &[u8], schema: &RecordSchema) -> Result<(), Refused> {
     match serde_json::from_slice::<serde_json::Value>(line) {
         Err(e) => return Err((format!("not valid JSON: {e}"), None)),
         Ok(v) if !v.is_object() => return Err(("not a JSON object".to_owned(), None)),
         Ok(_) => {}
     }
+    schema::fit(line, schema).map_err(|late| (late.reason, Some(late.field)))?;
     let mut single = json_decoder(schema, 1).map_err(|e| (e.to_string(), None))?;
     match single.decode(line).and_then(|_| single.flush()) {
         Ok(_) => Ok(()),
@@ -590,17 +594,17 @@ fn check_line(line: &[u8], schema: &SchemaRef) -> Result<(), Refused> {
 ///
 /// The whole block is decoded at once; only a block that fails is read
 /// again line by line, to find the bad lines (not JSON, not an object, a
-/// value that does not fit its type).
+/// late field, a value that does not fit its type).
 pub fn decode_json_lines(
     block: &[u8],
-    schema: &SchemaRef,
+    schema: &RecordSchema,
     file: &str,
     first_line: u64,
 ) -> Result<(RecordBatch, Vec<Malformed>, Positions)> {
     // One batch for the whole block: at most one record per line.
     let rows = memchr::memchr_iter(b'\n', block).count() + 1;
     let mut whole = json_decoder(schema, rows + 1).map_err(arrow(file))?;
-    if let Ok(batch) = decode_whole(&mut whole, block, schema)
+    if let Ok(batch) = decode_whole(&mut whole, block, &schema.schema)
         && let Some(positions) = line_positions(block, first_line, batch.num_rows())
     {
         return Ok((batch, Vec::new(), positions));
@@ -629,7 +633,7 @@ pub fn decode_json_lines(
         }
     }
     let mut decoder = json_decoder(schema, numbers.len() + 1).map_err(arrow(file))?;
-    let batch = decode_whole(&mut decoder, &good, schema).map_err(arrow(file))?;
+    let batch = decode_whole(&mut decoder, &good, &schema.schema).map_err(arrow(file))?;
     Ok((batch, malformed, Positions::listed(Unit::Line, numbers)))
 }
 
@@ -1214,7 +1218,7 @@ mod tests {
 
     #[test]
     fn malformed_json_lines_are_isolated_with_their_line_number() {
-        let schema: SchemaRef = Arc::new(infer_json_schema(b"{\"id\":1,\"amount\":2.5}\n", 10));
+        let schema = RecordSchema::inferred(infer_json_schema(b"{\"id\":1,\"amount\":2.5}\n", 10));
         let block =
             b"{\"id\":1,\"amount\":2.5}\n{\"id\":2,\"amount\":\"abc\"}\nnot json\n\n{\"id\":3}\n";
         let (batch, malformed, positions) =
@@ -1235,7 +1239,7 @@ mod tests {
 
     #[test]
     fn blank_lines_keep_the_lines_of_the_records_after_them() {
-        let schema: SchemaRef = Arc::new(infer_json_schema(b"{\"id\":1}\n", 10));
+        let schema = RecordSchema::inferred(infer_json_schema(b"{\"id\":1}\n", 10));
         let (batch, malformed, positions) =
             decode_json_lines(b"{\"id\":1}\n\n \r\n{\"id\":2}\n", &schema, "in.jsonl", 5).unwrap();
         assert_eq!((batch.num_rows(), malformed.len()), (2, 0));

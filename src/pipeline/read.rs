@@ -4,13 +4,43 @@
 //! and `s3` connectors), which only open the bytes.
 
 use std::io::Read;
+use std::sync::Arc;
 
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::Schema;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReader;
 
 use super::engine::{Chunk, Unit};
 use super::format::{self, CsvReader, JsonLinesBlocks};
 use super::location::{self, Positions};
+use super::schema::RecordSchema;
+use crate::api::v1alpha1::flow::{CsvOptions, FileFormat};
+
+/// Records of a JSON Lines or CSV sample that the schema is inferred from.
+pub const SAMPLE_RECORDS: usize = 1000;
+
+/// The schema of a JSON Lines or CSV file or object, inferred from `sample`
+/// (its first bytes, whole lines): from the first [`SAMPLE_RECORDS`]
+/// records. JSON Lines records read later are held to it (a field it lacks
+/// makes a bad record); a CSV's columns are its header's.
+pub fn infer(
+    sample: &[u8],
+    format: FileFormat,
+    csv: Option<&CsvOptions>,
+) -> Result<RecordSchema, format::Error> {
+    Ok(match format {
+        FileFormat::Csv => {
+            let schema = format::infer_csv_schema(sample, csv, SAMPLE_RECORDS)?;
+            RecordSchema::declared(Arc::new(schema))
+        }
+        _ => RecordSchema::inferred(format::infer_json_schema(sample, SAMPLE_RECORDS)),
+    })
+}
+
+/// A schema read from a file's own description of its records (a Parquet
+/// footer).
+pub fn declared(schema: Schema) -> RecordSchema {
+    RecordSchema::declared(Arc::new(schema))
+}
 
 /// The reading state of one file or object.
 pub enum ObjectReader {
@@ -44,7 +74,7 @@ impl ObjectReader {
     /// is exhausted.
     pub fn next_unit(
         &mut self,
-        schema: &SchemaRef,
+        schema: &RecordSchema,
         name: &str,
     ) -> Result<Option<Unit>, format::Error> {
         let chunk = |batch, malformed, bytes, positions| Chunk {
@@ -95,7 +125,12 @@ impl ObjectReader {
 
 /// A unit decoding a block of JSON lines whose first line is number
 /// `first_line` of `origin`, on a worker thread.
-pub fn json_lines_unit(block: Vec<u8>, first_line: u64, schema: SchemaRef, origin: String) -> Unit {
+pub fn json_lines_unit(
+    block: Vec<u8>,
+    first_line: u64,
+    schema: RecordSchema,
+    origin: String,
+) -> Unit {
     Box::new(move || {
         let (batch, malformed, positions) =
             format::decode_json_lines(&block, &schema, &origin, first_line)?;

@@ -1,4 +1,5 @@
-//! JSON schema inference from sample records.
+//! JSON schema inference from sample records, and how the records read
+//! afterwards are held to the inferred schema.
 //!
 //! Inference follows arrow-json's type rules (a field seen with different
 //! scalar types is text, integers with floats are floats, a scalar with a
@@ -12,14 +13,64 @@
 //! - Fields come in the order their keys first appear in the records, at
 //!   every nesting level, so a source's columns come out the same way on
 //!   every run.
+//!
+//! A field that no sampled record has — at the top level or inside a known
+//! object — is a *late field*: [`fit`] refuses a record that has one, so the
+//! readers make it a bad record for the Flow's error policy, never a record
+//! written without the field.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field, Fields, Schema};
-use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+/// A schema inferred from the first records of a source.
+#[derive(Debug, Clone)]
+pub struct Inferred {
+    /// The schema.
+    pub schema: Schema,
+    /// Records sampled: those the schema came from and those left out of
+    /// it (not JSON objects, or not fitting the records before them).
+    pub sampled: usize,
+}
+
+/// The schema JSON records are decoded to, and what a field outside it is.
+#[derive(Debug, Clone)]
+pub struct RecordSchema {
+    /// The schema.
+    pub schema: SchemaRef,
+    /// For a schema inferred from a sample, the records sampled: a record
+    /// with a field outside the schema is a bad record. `None` for a schema
+    /// that is declared (by the application's API, a file's header or
+    /// footer): fields outside it are not read.
+    pub sampled: Option<usize>,
+}
+
+impl RecordSchema {
+    /// The schema of `inferred`, holding records to it.
+    pub fn inferred(inferred: Inferred) -> Self {
+        Self {
+            schema: Arc::new(inferred.schema),
+            sampled: Some(inferred.sampled),
+        }
+    }
+
+    /// A declared schema: fields outside it are not read.
+    pub fn declared(schema: SchemaRef) -> Self {
+        Self {
+            schema,
+            sampled: None,
+        }
+    }
+
+    /// Whether a field outside the schema makes a record bad.
+    pub fn strict(&self) -> bool {
+        self.sampled.is_some()
+    }
+}
 
 // ---------------------------------------------------------------- inference
 
@@ -257,9 +308,11 @@ impl<'de> Visitor<'de> for Sample {
 /// not fit the types of the records before them, are left out of the
 /// inference (they are bad records when read). Fields come in the order
 /// their keys first appear, nested ones too.
-pub fn infer_json_records<'a>(records: impl Iterator<Item = &'a [u8]>, max: usize) -> Schema {
+pub fn infer_json_records<'a>(records: impl Iterator<Item = &'a [u8]>, max: usize) -> Inferred {
     let mut fields: Kind = Kind::Object(Vec::new());
+    let mut sampled = 0;
     for record in records.take(max) {
+        sampled += 1;
         let mut deserializer = serde_json::Deserializer::from_slice(record);
         let read = Sample
             .deserialize(&mut deserializer)
@@ -272,9 +325,181 @@ pub fn infer_json_records<'a>(records: impl Iterator<Item = &'a [u8]>, max: usiz
             fields = merged;
         }
     }
-    match &fields {
+    let schema = match &fields {
         Kind::Object(fields) => Schema::new(fields_of(fields)),
         _ => Schema::empty(),
+    };
+    Inferred { schema, sampled }
+}
+
+// ------------------------------------------------------------ late fields
+
+/// A record with a field the inferred schema lacks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LateField {
+    /// The field's path (`meta.source` for a key inside object `meta`).
+    pub field: String,
+    /// Why the record is bad, and what would read it.
+    pub reason: String,
+}
+
+/// The reason a record with late field `field` is bad, when the schema was
+/// inferred from `sampled` records.
+pub fn late_field_reason(field: &str, sampled: usize) -> String {
+    let records = if sampled == 1 { "record" } else { "records" };
+    format!(
+        "field {field:?} first appears after the {sampled} {records} the schema was inferred from; to read it, make sure one of those records has it"
+    )
+}
+
+/// What a record holds that its schema does not say.
+#[derive(Default)]
+struct Found {
+    /// Keys from the record to the value being read.
+    path: Vec<String>,
+    /// The first late field.
+    late: Option<String>,
+}
+
+/// What a value is expected to be.
+#[derive(Clone, Copy)]
+enum Expect<'s> {
+    /// An object with these fields.
+    Object(&'s Fields),
+    /// A list with elements of this type.
+    List(&'s DataType),
+    /// Something whose keys are not checked.
+    Other,
+}
+
+fn expect(data_type: &DataType) -> Expect<'_> {
+    match data_type {
+        DataType::Struct(fields) => Expect::Object(fields),
+        DataType::List(item) | DataType::LargeList(item) => Expect::List(item.data_type()),
+        _ => Expect::Other,
+    }
+}
+
+/// Walks a value against the type the schema gives it.
+struct Walk<'s, 'f> {
+    expect: Expect<'s>,
+    found: &'f mut Found,
+}
+
+impl<'de> DeserializeSeed<'de> for Walk<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        match self.expect {
+            Expect::Other => deserializer.deserialize_ignored_any(IgnoredAny).map(|_| ()),
+            _ => deserializer.deserialize_any(self),
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for Walk<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let Expect::Object(fields) = self.expect else {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            return Ok(());
+        };
+        // Records usually give their keys in the schema's order: the field at
+        // the key's position is tried first.
+        let mut position = 0;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            let field = match fields.get(position) {
+                Some(field) if field.name() == key.as_ref() => Some(field),
+                _ => fields.iter().find(|f| f.name() == key.as_ref()),
+            };
+            position += 1;
+            match field {
+                Some(field) if self.found.late.is_none() => {
+                    self.found.path.push(key.into_owned());
+                    map.next_value_seed(Walk {
+                        expect: expect(field.data_type()),
+                        found: &mut *self.found,
+                    })?;
+                    self.found.path.pop();
+                }
+                None if self.found.late.is_none() => {
+                    let mut path = self.found.path.join(".");
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(&key);
+                    self.found.late = Some(path);
+                    map.next_value::<IgnoredAny>()?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let Expect::List(item) = self.expect else {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            return Ok(());
+        };
+        while seq
+            .next_element_seed(Walk {
+                expect: expect(item),
+                found: &mut *self.found,
+            })?
+            .is_some()
+        {}
+        Ok(())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+/// Holds one record (a JSON object) to `schema` before it is decoded:
+/// under an inferred schema, a record with a late field is refused, naming
+/// the first one. A declared schema takes any record. A record that is not
+/// JSON passes: decoding says why.
+pub fn fit(record: &[u8], schema: &RecordSchema) -> Result<(), LateField> {
+    let Some(sampled) = schema.sampled else {
+        return Ok(());
+    };
+    let mut found = Found::default();
+    let mut deserializer = serde_json::Deserializer::from_slice(record);
+    let walked = Walk {
+        expect: Expect::Object(schema.schema.fields()),
+        found: &mut found,
+    }
+    .deserialize(&mut deserializer);
+    match found.late {
+        Some(field) if walked.is_ok() => Err(LateField {
+            reason: late_field_reason(&field, sampled),
+            field,
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -288,7 +513,7 @@ mod tests {
             br#"{"zeta":1,"alpha":{"y":true,"b":"x"},"mid":[{"q":1,"a":2}]}"#,
             br#"{"new":1.5,"zeta":2}"#,
         ];
-        let schema = infer_json_records(records.into_iter(), 10);
+        let schema = infer_json_records(records.into_iter(), 10).schema;
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         assert_eq!(names, ["zeta", "alpha", "mid", "new"]);
         let DataType::Struct(inner) = schema.field(1).data_type() else {
@@ -323,8 +548,10 @@ mod tests {
             br#"not json"#,
             br#"{"late_in_sample":[null]}"#,
         ];
-        let schema = infer_json_records(records.into_iter(), 10);
-        let types: Vec<(&str, &DataType)> = schema
+        let inferred = infer_json_records(records.into_iter(), 10);
+        assert_eq!(inferred.sampled, 6);
+        let types: Vec<(&str, &DataType)> = inferred
+            .schema
             .fields()
             .iter()
             .map(|f| (f.name().as_str(), f.data_type()))
@@ -340,5 +567,29 @@ mod tests {
                 ("late_in_sample", &list_of(DataType::Utf8)),
             ]
         );
+    }
+
+    #[test]
+    fn a_field_outside_an_inferred_schema_is_late_at_any_level() {
+        let sample: [&[u8]; 1] = [br#"{"id":1,"meta":{"a":1},"items":[{"sku":"x"}]}"#];
+        let schema = RecordSchema::inferred(infer_json_records(sample.into_iter(), 10));
+        let late = |record: &[u8]| fit(record, &schema).err().map(|l| l.field);
+        assert_eq!(late(br#"{"id":2,"meta":{"a":2}}"#), None);
+        assert_eq!(late(br#"{"id":2,"x":1}"#).as_deref(), Some("x"));
+        assert_eq!(
+            late(br#"{"meta":{"a":2,"b":3}}"#).as_deref(),
+            Some("meta.b")
+        );
+        assert_eq!(
+            late(br#"{"items":[{"sku":"y"},{"qty":1}]}"#).as_deref(),
+            Some("items.qty")
+        );
+        let reason = fit(br#"{"x":1}"#, &schema).unwrap_err().reason;
+        assert_eq!(
+            reason,
+            r#"field "x" first appears after the 1 record the schema was inferred from; to read it, make sure one of those records has it"#
+        );
+        let declared = RecordSchema::declared(schema.schema.clone());
+        assert!(fit(br#"{"x":1}"#, &declared).is_ok());
     }
 }

@@ -7,22 +7,22 @@
 //! records come out as byte ranges of the body (borrowed `RawValue`s), so a
 //! page is never copied: the ranges and the body travel to a worker, where
 //! [`decode`] feeds each record's bytes to arrow-json's decoder. A record
-//! that does not decode (not an object, a value of the wrong type) becomes
-//! a [`Malformed`] located at `{origin}:record {n}` (its 1-based index in
-//! the page as read), and the page's other records are kept, each with its
-//! index.
+//! that does not decode (not an object, a value of the wrong type, a field
+//! an inferred schema lacks) becomes a [`Malformed`] located at
+//! `{origin}:record {n}` (its 1-based index in the page as read), and the
+//! page's other records are kept, each with its index.
 
 use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 
-use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::pipeline::format::Malformed;
 use crate::pipeline::location::Positions;
+use crate::pipeline::schema::{RecordSchema, fit};
 
 /// A JSON Pointer (RFC 6901) as its reference tokens.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -321,12 +321,12 @@ fn field_of(reason: &str) -> Option<String> {
     Some(reason[start..start + end].to_owned())
 }
 
-fn decoder(schema: &SchemaRef, rows: usize) -> Result<arrow::json::reader::Decoder, String> {
+fn decoder(schema: &RecordSchema, rows: usize) -> Result<arrow::json::reader::Decoder, String> {
     crate::pipeline::format::json_decoder(schema, rows).map_err(|e| e.to_string())
 }
 
 fn decode_all<'a>(
-    schema: &SchemaRef,
+    schema: &RecordSchema,
     records: impl ExactSizeIterator<Item = &'a [u8]>,
 ) -> Result<RecordBatch, String> {
     let mut decoder = decoder(schema, records.len())?;
@@ -338,17 +338,19 @@ fn decode_all<'a>(
     Ok(decoder
         .flush()
         .map_err(|e| e.to_string())?
-        .unwrap_or_else(|| RecordBatch::new_empty(schema.clone())))
+        .unwrap_or_else(|| RecordBatch::new_empty(schema.schema.clone())))
 }
 
 /// Decodes the records of a page, the record at `records[i]` being at
 /// position `positions.of(i)` of the page: the ones that decode in a batch
 /// with their positions, the others as [`Malformed`] at
-/// `{origin}:record {n}`.
+/// `{origin}:record {n}`. Under an inferred schema a record with a field
+/// the schema lacks is one of the others (see
+/// [`crate::pipeline::schema::fit`]).
 pub fn decode(
     body: &[u8],
     records: &[Range<usize>],
-    schema: &SchemaRef,
+    schema: &RecordSchema,
     origin: &str,
     positions: &Positions,
 ) -> Result<(RecordBatch, Vec<Malformed>, Positions), String> {
@@ -363,11 +365,23 @@ pub fn decode(
     for (i, range) in records.iter().enumerate() {
         let record = &body[range.clone()];
         let result = if record.first() == Some(&b'{') {
-            decode_all(schema, std::iter::once(record)).map(|_| ())
+            fit(record, schema)
+                .map_err(|late| (late.reason, Some(late.field)))
+                .and_then(|()| {
+                    decode_all(schema, std::iter::once(record))
+                        .map(|_| ())
+                        .map_err(|reason| {
+                            let field = field_of(&reason);
+                            (reason.replace("Json error: ", ""), field)
+                        })
+                })
         } else {
-            Err(format!(
-                "not a JSON object but {}",
-                record.first().map_or("nothing", |b| json_type(*b))
+            Err((
+                format!(
+                    "not a JSON object but {}",
+                    record.first().map_or("nothing", |b| json_type(*b))
+                ),
+                None,
             ))
         };
         match result {
@@ -375,11 +389,11 @@ pub fn decode(
                 good.push(record);
                 kept.push(i);
             }
-            Err(reason) => malformed.push(Malformed {
+            Err((reason, field)) => malformed.push(Malformed {
                 location: positions.locate(origin, i),
                 raw: String::from_utf8_lossy(record).into_owned(),
-                field: field_of(&reason),
-                reason: reason.replace("Json error: ", ""),
+                field,
+                reason,
             }),
         }
     }
@@ -467,7 +481,7 @@ mod tests {
             br#"{"zeta":1,"alpha":{"y":1,"b":2},"mid":[{"q":1,"c":2}]}"#,
             br#"{"zeta":2,"new":true,"alpha":{"y":1,"a":3}}"#,
         ];
-        let schema = infer(records.into_iter(), 10);
+        let schema = infer(records.into_iter(), 10).schema;
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         assert_eq!(names, vec!["zeta", "alpha", "mid", "new"]);
         let DataType::Struct(alpha) = schema.field(1).data_type() else {
@@ -499,6 +513,7 @@ mod tests {
             Field::new("id", DataType::Int64, true),
             Field::new("name", DataType::Utf8, true),
         ]));
+        let schema = RecordSchema::declared(schema);
         let first = Positions::from(Unit::Record, 1);
         let (batch, malformed, positions) =
             decode(body, &s.records, &schema, "GET http://h/x", &first).unwrap();

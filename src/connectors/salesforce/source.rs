@@ -46,6 +46,7 @@ use crate::pipeline::engine::{Chunk, Source, Unit};
 use crate::pipeline::error::ConnectorError;
 use crate::pipeline::format::CsvReader;
 use crate::pipeline::location::{self, Positions};
+use crate::pipeline::schema::RecordSchema;
 
 /// The window of an incremental read: `cursorField` in `[start, end)`.
 pub use crate::connectors::CursorWindow as Window;
@@ -678,8 +679,11 @@ fn decode_page(
     };
     let (batch, malformed, positions) = match kind {
         PageKind::Json(ranges) => {
+            // A REST record carries `attributes` beside the selected fields:
+            // the schema is declared, other fields are not read.
+            let declared = RecordSchema::declared(read_schema.clone());
             let first = Positions::from(location::Unit::Record, 1);
-            records::decode(&body, &ranges, read_schema, &origin, &first).map_err(decode_error)?
+            records::decode(&body, &ranges, &declared, &origin, &first).map_err(decode_error)?
         }
         PageKind::Csv => {
             let header_end = memchr::memchr(b'\n', &body).unwrap_or(body.len());

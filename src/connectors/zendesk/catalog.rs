@@ -93,7 +93,7 @@ pub fn describe(config: ZendeskConfig, object: &str) -> Result<Option<Entity>> {
             return Ok(None);
         };
         let texts: Vec<String> = items.iter().map(Value::to_string).collect();
-        let inferred = records::infer(texts.iter().map(String::as_bytes), 1000);
+        let inferred = records::infer(texts.iter().map(String::as_bytes), 1000).schema;
         Ok(Some(Entity {
             name: object.to_owned(),
             fields: fields(object, &inferred),

@@ -78,6 +78,7 @@ use crate::pipeline::engine::{Chunk, Source, Unit};
 use crate::pipeline::error::ConnectorError;
 use crate::pipeline::format::Malformed;
 use crate::pipeline::location::{self, Positions};
+use crate::pipeline::schema::RecordSchema;
 
 /// Records sampled to infer the schema of objects without a declared one.
 const SAMPLE_RECORDS: usize = 1000;
@@ -745,7 +746,7 @@ async fn fetch(
 
 /// Reads one Zendesk object.
 pub struct ZendeskRecordSource {
-    schema: SchemaRef,
+    schema: RecordSchema,
     pages: PagedBridge<Page, Error>,
     buffered: VecDeque<Page>,
     description: String,
@@ -844,12 +845,12 @@ impl ZendeskRecordSource {
             fetch(client, plan, sink)
         })?;
         let mut source = Self {
-            schema: declared.unwrap_or_else(|| Arc::new(Schema::empty())),
+            schema: RecordSchema::declared(declared.unwrap_or_else(|| Arc::new(Schema::empty()))),
             pages,
             buffered: VecDeque::new(),
             description,
         };
-        let infer = source.schema.fields().is_empty();
+        let infer = source.schema.schema.fields().is_empty();
         while let Some(page) = source.receive()? {
             let has_records = !page.records.is_empty();
             source.buffered.push_back(page);
@@ -859,7 +860,7 @@ impl ZendeskRecordSource {
         }
         if infer && let Some(page) = source.buffered.iter().find(|p| !p.records.is_empty()) {
             let samples = page.records.iter().map(|r| &page.body[r.clone()]);
-            source.schema = Arc::new(records::infer(samples, SAMPLE_RECORDS));
+            source.schema = RecordSchema::inferred(records::infer(samples, SAMPLE_RECORDS));
         }
         Ok(source)
     }
@@ -877,7 +878,7 @@ impl ZendeskRecordSource {
 
 impl Source for ZendeskRecordSource {
     fn schema(&self) -> SchemaRef {
-        self.schema.clone()
+        self.schema.schema.clone()
     }
 
     fn next_unit(&mut self) -> Result<Option<Unit>, ConnectorError> {
