@@ -515,6 +515,54 @@ fn a_field_first_seen_after_the_sample_is_a_bad_record_with_its_line_and_remedy(
     assert!(published(dir.path()).is_empty());
 }
 
+/// `{"a":{"a":…leaf…}}`, `levels` objects deep.
+fn nested(levels: usize, leaf: &str) -> String {
+    let mut text = leaf.to_owned();
+    for _ in 0..levels {
+        text = format!(r#"{{"a":{text}}}"#);
+    }
+    text
+}
+
+#[test]
+fn a_value_nested_deeper_than_the_inference_depth_is_kept_as_its_json_text() {
+    let dir = tempfile::tempdir().unwrap();
+    write_lines(
+        dir.path(),
+        "in/deep.jsonl",
+        [
+            format!(r#"{{"id":1,"deep":{}}}"#, nested(200, "7")),
+            r#"{"id":2}"#.to_owned(),
+        ]
+        .into_iter(),
+    );
+    let summary = run(
+        dir.path(),
+        "in/*.jsonl",
+        "JsonLines",
+        ErrorHandling::default(),
+        2,
+        false,
+    )
+    .result
+    .unwrap();
+    assert_eq!(summary.counts.records_written, 2);
+    let lines = published(dir.path());
+    let first: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    // Levels 1 to 31 are objects (the record's fields are level 1); the
+    // value at level 32 is its JSON text.
+    let mut value = &first["deep"];
+    for _ in 1..32 {
+        value = &value["a"];
+    }
+    assert_eq!(
+        value.as_str(),
+        Some(nested(169, "7").as_str()),
+        "{}",
+        lines[0]
+    );
+}
+
 #[test]
 fn a_bad_record_in_the_json_sample_is_handled_like_the_same_record_after_it() {
     let dir = tempfile::tempdir().unwrap();

@@ -11,6 +11,7 @@
 //! is located at the line it starts on (see [`super::location`]), and say
 //! for each decoded row which line that was.
 
+use std::borrow::Cow;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -481,9 +482,10 @@ pub fn decompress(
 
 /// Infers a JSON Lines schema from the first `max` records (non-blank
 /// lines) of `sample`. A field seen with values of different scalar types
-/// is text; nested objects and arrays keep their structure. Lines that are
-/// not JSON objects, or do not fit the lines before them, are left out:
-/// they are bad records when read.
+/// is text; nested objects and arrays keep their structure down to
+/// [`schema::DEPTH`] levels and are text below. Lines that are not JSON
+/// objects, or do not fit the lines before them, are left out: they are
+/// bad records when read.
 pub fn infer_json_schema(sample: &[u8], max: usize) -> Inferred {
     let lines = sample
         .split(|b| *b == b'\n')
@@ -569,17 +571,20 @@ fn decode_whole(
 /// Why one JSON line is a bad record: the reason and the field, if any.
 type Refused = (String, Option<String>);
 
-/// Reads one non-blank line on its own: fine, or why it is bad.
-fn check_line(line: &[u8], schema: &RecordSchema) -> Result<(), Refused> {
-    match serde_json::from_slice::<serde_json::Value>(line) {
-        Err(e) => return Err((format!("not valid JSON: {e}"), None)),
-        Ok(v) if !v.is_object() => return Err(("not a JSON object".to_owned(), None)),
-        Ok(_) => {}
+/// Reads one non-blank line on its own: the record to decode (with values
+/// nested deeper than the inference depth as text), or why it is bad.
+fn check_line<'a>(line: &'a [u8], schema: &RecordSchema) -> Result<Cow<'a, [u8]>, Refused> {
+    // Borrowed raw values check the syntax (and UTF-8) at any depth.
+    if let Err(e) = serde_json::from_slice::<&serde_json::value::RawValue>(line) {
+        return Err((format!("not valid JSON: {e}"), None));
     }
-    schema::fit(line, schema).map_err(|late| (late.reason, Some(late.field)))?;
+    if line.trim_ascii_start().first() != Some(&b'{') {
+        return Err(("not a JSON object".to_owned(), None));
+    }
+    let record = schema::fit(line, schema).map_err(|late| (late.reason, Some(late.field)))?;
     let mut single = json_decoder(schema, 1).map_err(|e| (e.to_string(), None))?;
-    match single.decode(line).and_then(|_| single.flush()) {
-        Ok(_) => Ok(()),
+    match single.decode(&record).and_then(|_| single.flush()) {
+        Ok(_) => Ok(record),
         Err(e) => {
             let reason = e.to_string();
             Err((reason.replace("Json error: ", ""), field_of(&reason)))
@@ -603,9 +608,17 @@ pub fn decode_json_lines(
 ) -> Result<(RecordBatch, Vec<Malformed>, Positions)> {
     // One batch for the whole block: at most one record per line.
     let rows = memchr::memchr_iter(b'\n', block).count() + 1;
+    let fitted;
+    let input = if schema.deep {
+        // Values nested deeper than the inference depth become text.
+        fitted = fit_lines(block, schema);
+        fitted.as_slice()
+    } else {
+        block
+    };
     let mut whole = json_decoder(schema, rows + 1).map_err(arrow(file))?;
-    if let Ok(batch) = decode_whole(&mut whole, block, &schema.schema)
-        && let Some(positions) = line_positions(block, first_line, batch.num_rows())
+    if let Ok(batch) = decode_whole(&mut whole, input, &schema.schema)
+        && let Some(positions) = line_positions(input, first_line, batch.num_rows())
     {
         return Ok((batch, Vec::new(), positions));
     }
@@ -619,8 +632,8 @@ pub fn decode_json_lines(
         }
         let number = first_line + i as u64;
         match check_line(line, schema) {
-            Ok(()) => {
-                good.extend_from_slice(line);
+            Ok(record) => {
+                good.extend_from_slice(&record);
                 good.push(b'\n');
                 numbers.push(number);
             }
@@ -635,6 +648,20 @@ pub fn decode_json_lines(
     let mut decoder = json_decoder(schema, numbers.len() + 1).map_err(arrow(file))?;
     let batch = decode_whole(&mut decoder, &good, &schema.schema).map_err(arrow(file))?;
     Ok((batch, malformed, Positions::listed(Unit::Line, numbers)))
+}
+
+/// `block` with every line fitted to `schema` (see [`schema::fit`]); a line
+/// that does not fit is kept as it is, for decoding to refuse.
+fn fit_lines(block: &[u8], schema: &RecordSchema) -> Vec<u8> {
+    let mut out = Vec::with_capacity(block.len() + block.len() / 8);
+    for (_, line) in lines(block) {
+        match schema::fit(line, schema) {
+            Ok(fitted) => out.extend_from_slice(&fitted),
+            Err(_) => out.extend_from_slice(line),
+        }
+        out.push(b'\n');
+    }
+    out
 }
 
 /// Reads JSON Lines in blocks of whole lines, so the blocks can be decoded

@@ -3,13 +3,17 @@
 //!
 //! Inference follows arrow-json's type rules (a field seen with different
 //! scalar types is text, integers with floats are floats, a scalar with a
-//! list is a list of the scalar), with two differences:
+//! list is a list of the scalar), with three differences that keep every
+//! record accounted for:
 //!
 //! - A record whose values do not fit the types of the records before it
 //!   (an object where they had a number, a list of objects where they had
 //!   a list of numbers) is left out of the inference instead of failing it.
 //!   The reader reads it like any other record: it is a bad record, with
 //!   the same reason and location as the same record after the sample.
+//! - A value nested deeper than [`DEPTH`] levels is text: its JSON as it is
+//!   in the record. Records read later get the same treatment, so nothing
+//!   below that depth is lost.
 //! - Fields come in the order their keys first appear in the records, at
 //!   every nesting level, so a source's columns come out the same way on
 //!   every run.
@@ -22,10 +26,19 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
+use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
+use serde::Deserialize;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+
+/// Levels of nesting below a record that inference turns into columns; an
+/// object or list nested deeper is one text column holding its JSON. A
+/// record's fields are at level 1, the fields of an object in one of them
+/// at level 2, the elements of a list at one level below the list.
+pub const DEPTH: usize = 32;
 
 /// A schema inferred from the first records of a source.
 #[derive(Debug, Clone)]
@@ -35,6 +48,9 @@ pub struct Inferred {
     /// Records sampled: those the schema came from and those left out of
     /// it (not JSON objects, or not fitting the records before them).
     pub sampled: usize,
+    /// Whether a sampled record held an object or list nested deeper than
+    /// [`DEPTH`].
+    pub deep: bool,
 }
 
 /// The schema JSON records are decoded to, and what a field outside it is.
@@ -47,6 +63,9 @@ pub struct RecordSchema {
     /// that is declared (by the application's API, a file's header or
     /// footer): fields outside it are not read.
     pub sampled: Option<usize>,
+    /// Records hold objects or lists nested deeper than [`DEPTH`], which
+    /// are turned into their JSON text before decoding.
+    pub deep: bool,
 }
 
 impl RecordSchema {
@@ -55,6 +74,7 @@ impl RecordSchema {
         Self {
             schema: Arc::new(inferred.schema),
             sampled: Some(inferred.sampled),
+            deep: inferred.deep,
         }
     }
 
@@ -63,6 +83,7 @@ impl RecordSchema {
         Self {
             schema,
             sampled: None,
+            deep: false,
         }
     }
 
@@ -202,18 +223,50 @@ fn scalar(data_type: DataType) -> Sampled {
     Some((Kind::Scalar(vec![data_type]), Shape::Scalar))
 }
 
-/// Reads one value into its kind.
-struct Sample;
+/// Reads one value at `depth` into its kind; an object or list at
+/// [`DEPTH`] is text.
+struct Sample<'a> {
+    depth: usize,
+    deep: &'a mut bool,
+}
 
-impl<'de> DeserializeSeed<'de> for Sample {
+impl<'de> DeserializeSeed<'de> for Sample<'_> {
     type Value = Sampled;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Sampled, D::Error> {
-        deserializer.deserialize_any(self)
+        if self.depth < DEPTH {
+            return deserializer.deserialize_any(self);
+        }
+        let raw = <&RawValue>::deserialize(deserializer)?;
+        Ok(match raw.get().as_bytes().first() {
+            Some(b'{' | b'[') => {
+                *self.deep = true;
+                scalar(DataType::Utf8)
+            }
+            _ => serde_json::from_str::<Alone>(raw.get())
+                .ok()
+                .and_then(|v| v.0),
+        })
     }
 }
 
-impl<'de> Visitor<'de> for Sample {
+/// A scalar below [`DEPTH`] (where lists and objects are text), read on
+/// its own.
+struct Alone(Sampled);
+
+impl<'de> Deserialize<'de> for Alone {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut deep = false;
+        deserializer
+            .deserialize_any(Sample {
+                depth: 0,
+                deep: &mut deep,
+            })
+            .map(Alone)
+    }
+}
+
+impl<'de> Visitor<'de> for Sample<'_> {
     type Value = Sampled;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -254,7 +307,10 @@ impl<'de> Visitor<'de> for Sample {
         let mut index: HashMap<String, usize> = HashMap::new();
         let mut fits = true;
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            let value = map.next_value_seed(Sample)?;
+            let value = map.next_value_seed(Sample {
+                depth: self.depth + 1,
+                deep: &mut *self.deep,
+            })?;
             if !fits {
                 continue;
             }
@@ -278,7 +334,10 @@ impl<'de> Visitor<'de> for Sample {
         let mut first: Option<Shape> = None;
         let mut item = Kind::Any;
         let mut fits = true;
-        while let Some(element) = seq.next_element_seed(Sample)? {
+        while let Some(element) = seq.next_element_seed(Sample {
+            depth: self.depth + 1,
+            deep: &mut *self.deep,
+        })? {
             if !fits {
                 continue;
             }
@@ -307,29 +366,40 @@ impl<'de> Visitor<'de> for Sample {
 /// JSON value each). Records that are not JSON objects, or whose values do
 /// not fit the types of the records before them, are left out of the
 /// inference (they are bad records when read). Fields come in the order
-/// their keys first appear, nested ones too.
+/// their keys first appear, nested ones too; objects and lists nested
+/// deeper than [`DEPTH`] are text.
 pub fn infer_json_records<'a>(records: impl Iterator<Item = &'a [u8]>, max: usize) -> Inferred {
     let mut fields: Kind = Kind::Object(Vec::new());
     let mut sampled = 0;
+    let mut deep = false;
     for record in records.take(max) {
         sampled += 1;
+        let mut seen_deep = false;
         let mut deserializer = serde_json::Deserializer::from_slice(record);
-        let read = Sample
-            .deserialize(&mut deserializer)
-            .and_then(|sampled| deserializer.end().map(|()| sampled));
+        let read = Sample {
+            depth: 0,
+            deep: &mut seen_deep,
+        }
+        .deserialize(&mut deserializer)
+        .and_then(|sampled| deserializer.end().map(|()| sampled));
         let Ok(Some((kind @ Kind::Object(_), _))) = read else {
             continue;
         };
         let mut merged = fields.clone();
         if merged.merge(kind).is_ok() {
             fields = merged;
+            deep |= seen_deep;
         }
     }
     let schema = match &fields {
         Kind::Object(fields) => Schema::new(fields_of(fields)),
         _ => Schema::empty(),
     };
-    Inferred { schema, sampled }
+    Inferred {
+        schema,
+        sampled,
+        deep,
+    }
 }
 
 // ------------------------------------------------------------ late fields
@@ -355,10 +425,15 @@ pub fn late_field_reason(field: &str, sampled: usize) -> String {
 /// What a record holds that its schema does not say.
 #[derive(Default)]
 struct Found {
+    /// Address of the record's first byte, to turn borrowed values into
+    /// byte ranges.
+    base: usize,
     /// Keys from the record to the value being read.
     path: Vec<String>,
     /// The first late field.
     late: Option<String>,
+    /// Byte ranges of objects and lists at [`DEPTH`].
+    deep: Vec<Range<usize>>,
 }
 
 /// What a value is expected to be.
@@ -383,6 +458,7 @@ fn expect(data_type: &DataType) -> Expect<'_> {
 /// Walks a value against the type the schema gives it.
 struct Walk<'s, 'f> {
     expect: Expect<'s>,
+    depth: usize,
     found: &'f mut Found,
 }
 
@@ -390,6 +466,15 @@ impl<'de> DeserializeSeed<'de> for Walk<'_, '_> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        if self.depth >= DEPTH {
+            let raw = <&'de RawValue>::deserialize(deserializer)?;
+            let text = raw.get();
+            if matches!(text.as_bytes().first(), Some(b'{' | b'[')) {
+                let start = (text.as_ptr() as usize).wrapping_sub(self.found.base);
+                self.found.deep.push(start..start + text.len());
+            }
+            return Ok(());
+        }
         match self.expect {
             Expect::Other => deserializer.deserialize_ignored_any(IgnoredAny).map(|_| ()),
             _ => deserializer.deserialize_any(self),
@@ -423,6 +508,7 @@ impl<'de> Visitor<'de> for Walk<'_, '_> {
                     self.found.path.push(key.into_owned());
                     map.next_value_seed(Walk {
                         expect: expect(field.data_type()),
+                        depth: self.depth + 1,
                         found: &mut *self.found,
                     })?;
                     self.found.path.pop();
@@ -452,6 +538,7 @@ impl<'de> Visitor<'de> for Walk<'_, '_> {
         while seq
             .next_element_seed(Walk {
                 expect: expect(item),
+                depth: self.depth + 1,
                 found: &mut *self.found,
             })?
             .is_some()
@@ -479,28 +566,54 @@ impl<'de> Visitor<'de> for Walk<'_, '_> {
     }
 }
 
-/// Holds one record (a JSON object) to `schema` before it is decoded:
-/// under an inferred schema, a record with a late field is refused, naming
-/// the first one. A declared schema takes any record. A record that is not
-/// JSON passes: decoding says why.
-pub fn fit(record: &[u8], schema: &RecordSchema) -> Result<(), LateField> {
+/// Holds one record (a JSON object) to `schema` before it is decoded.
+///
+/// Under an inferred schema, a record with a late field is refused, naming
+/// the first one; otherwise the record comes back with its objects and
+/// lists nested deeper than [`DEPTH`] turned into JSON strings of their
+/// text (borrowed unchanged when it has none). A declared schema takes the
+/// record as it is. A record that is not JSON passes: decoding says why.
+pub fn fit<'a>(record: &'a [u8], schema: &RecordSchema) -> Result<Cow<'a, [u8]>, LateField> {
     let Some(sampled) = schema.sampled else {
-        return Ok(());
+        return Ok(Cow::Borrowed(record));
     };
-    let mut found = Found::default();
+    let mut found = Found {
+        base: record.as_ptr() as usize,
+        ..Found::default()
+    };
     let mut deserializer = serde_json::Deserializer::from_slice(record);
     let walked = Walk {
         expect: Expect::Object(schema.schema.fields()),
+        depth: 0,
         found: &mut found,
     }
     .deserialize(&mut deserializer);
-    match found.late {
-        Some(field) if walked.is_ok() => Err(LateField {
+    if walked.is_err() {
+        return Ok(Cow::Borrowed(record));
+    }
+    if let Some(field) = found.late {
+        return Err(LateField {
             reason: late_field_reason(&field, sampled),
             field,
-        }),
-        _ => Ok(()),
+        });
     }
+    if found.deep.is_empty() {
+        return Ok(Cow::Borrowed(record));
+    }
+    let mut text = Vec::with_capacity(record.len() + 16 * found.deep.len());
+    let mut at = 0;
+    for range in found.deep {
+        if range.start < at || range.end > record.len() {
+            continue;
+        }
+        text.extend_from_slice(&record[at..range.start]);
+        let value = String::from_utf8_lossy(&record[range.clone()]);
+        // Writing a string to a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut text, value.as_ref());
+        at = range.end;
+    }
+    text.extend_from_slice(&record[at..]);
+    Ok(Cow::Owned(text))
 }
 
 #[cfg(test)]
@@ -567,6 +680,37 @@ mod tests {
                 ("late_in_sample", &list_of(DataType::Utf8)),
             ]
         );
+    }
+
+    fn nested(levels: usize, leaf: &str) -> String {
+        let mut text = leaf.to_owned();
+        for _ in 0..levels {
+            text = format!(r#"{{"a":{text}}}"#);
+        }
+        text
+    }
+
+    #[test]
+    fn objects_deeper_than_the_depth_are_text_and_records_are_fitted_to_it() {
+        // The record is level 0: "deep" at 1, its value's "a"s below.
+        let record = format!(r#"{{"id":1,"deep":{}}}"#, nested(200, "7"));
+        let inferred = infer_json_records(std::iter::once(record.as_bytes()), 10);
+        assert!(inferred.deep);
+        let mut data_type = inferred.schema.field(1).data_type().clone();
+        let mut levels = 1;
+        while let DataType::Struct(fields) = data_type {
+            data_type = fields[0].data_type().clone();
+            levels += 1;
+        }
+        assert_eq!((levels, data_type), (DEPTH, DataType::Utf8));
+        let schema = RecordSchema::inferred(inferred);
+        let fitted = fit(record.as_bytes(), &schema).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&fitted).unwrap();
+        let mut at = &value["deep"];
+        for _ in 1..DEPTH {
+            at = &at["a"];
+        }
+        assert_eq!(at.as_str(), Some(nested(200 - (DEPTH - 1), "7").as_str()));
     }
 
     #[test]

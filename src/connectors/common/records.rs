@@ -354,8 +354,18 @@ pub fn decode(
     origin: &str,
     positions: &Positions,
 ) -> Result<(RecordBatch, Vec<Malformed>, Positions), String> {
-    let slices = records.iter().map(|r| &body[r.clone()]);
-    if let Ok(batch) = decode_all(schema, slices) {
+    let fitted: Vec<Cow<'_, [u8]>>;
+    let whole = if schema.deep {
+        // Values nested deeper than the inference depth become text.
+        fitted = records
+            .iter()
+            .map(|r| fit(&body[r.clone()], schema).unwrap_or(Cow::Borrowed(&body[r.clone()])))
+            .collect();
+        decode_all(schema, fitted.iter().map(AsRef::as_ref))
+    } else {
+        decode_all(schema, records.iter().map(|r| &body[r.clone()]))
+    };
+    if let Ok(batch) = whole {
         return Ok((batch, Vec::new(), positions.clone()));
     }
     // Isolate the records that fail, then decode the others together.
@@ -367,9 +377,9 @@ pub fn decode(
         let result = if record.first() == Some(&b'{') {
             fit(record, schema)
                 .map_err(|late| (late.reason, Some(late.field)))
-                .and_then(|()| {
-                    decode_all(schema, std::iter::once(record))
-                        .map(|_| ())
+                .and_then(|fitted| {
+                    decode_all(schema, std::iter::once(fitted.as_ref()))
+                        .map(|_| fitted)
                         .map_err(|reason| {
                             let field = field_of(&reason);
                             (reason.replace("Json error: ", ""), field)
@@ -385,8 +395,8 @@ pub fn decode(
             ))
         };
         match result {
-            Ok(()) => {
-                good.push(record);
+            Ok(fitted) => {
+                good.push(fitted);
                 kept.push(i);
             }
             Err((reason, field)) => malformed.push(Malformed {
@@ -397,7 +407,7 @@ pub fn decode(
             }),
         }
     }
-    let batch = decode_all(schema, good.into_iter())?;
+    let batch = decode_all(schema, good.iter().map(AsRef::as_ref))?;
     Ok((batch, malformed, positions.select(kept)))
 }
 
