@@ -335,6 +335,10 @@ fn csv_and_parquet_sources_read_the_same_records() {
     .result
     .unwrap();
     assert_eq!(summary.counts.records_written, 2);
+    let size = std::fs::metadata(dir.path().join("in/a.csv"))
+        .unwrap()
+        .len();
+    assert_eq!(summary.counts.bytes_read, size, "the header counts too");
     assert_eq!(
         published(dir.path()),
         [r#"{"id":1,"name":"a, b"}"#, r#"{"id":2,"name":"é"}"#]

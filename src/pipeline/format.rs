@@ -970,6 +970,10 @@ pub struct CsvReader {
     delimiter: u8,
     file: String,
     batch_size: usize,
+    /// Bytes already reported with a batch (the header's go with the first).
+    reported: u64,
+    /// The size of the last batch's text, to size the next one.
+    text_size: usize,
 }
 
 impl CsvReader {
@@ -992,6 +996,8 @@ impl CsvReader {
             delimiter,
             file: file.to_owned(),
             batch_size,
+            reported: 0,
+            text_size: 0,
         })
     }
 
@@ -1021,11 +1027,10 @@ impl CsvReader {
     /// at the end of the file.
     #[allow(clippy::type_complexity)]
     pub fn next_batch(&mut self) -> Result<Option<(RecordBatch, Vec<Malformed>, u64, Positions)>> {
-        let mut text = Vec::new();
+        let mut text = Vec::with_capacity(self.text_size);
         let mut rows = Vec::with_capacity(self.batch_size);
         let mut lines = Vec::with_capacity(self.batch_size);
         let mut bad: Vec<(u64, Malformed)> = Vec::new();
-        let before = self.split.bytes;
         let expected = self.schema.fields().len();
         while rows.len() < self.batch_size {
             let start = text.len();
@@ -1053,7 +1058,9 @@ impl CsvReader {
                 }
             }
         }
-        let bytes = self.split.bytes - before;
+        let bytes = self.split.bytes - self.reported;
+        self.reported = self.split.bytes;
+        self.text_size = self.text_size.max(text.len());
         if rows.is_empty() && bad.is_empty() {
             return Ok(None);
         }
