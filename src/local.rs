@@ -571,6 +571,8 @@ fn fields_table(entity: &crate::connectors::Entity) -> String {
 pub fn preview(request: &Request, limit: usize) -> Result<String> {
     let mut plan = prepare(request)?;
     let mut before: Vec<RecordBatch> = Vec::new();
+    // Where each batch of `before` was read, to locate its bad records.
+    let mut read_at = Vec::new();
     let mut bad = Vec::new();
     let mut seen = 0usize;
     while seen < limit {
@@ -584,6 +586,7 @@ pub fn preview(request: &Request, limit: usize) -> Result<String> {
         let chunk = unit().map_err(|e| Error::Preview(e.to_string()))?;
         let take = (limit - seen).min(chunk.batch.num_rows());
         before.push(chunk.batch.slice(0, take));
+        read_at.push((chunk.origin, chunk.positions));
         bad.extend(
             chunk
                 .malformed
@@ -596,7 +599,7 @@ pub fn preview(request: &Request, limit: usize) -> Result<String> {
     out.push_str(&table(&before)?);
     let mut after = Vec::new();
     let mut filtered = 0;
-    for batch in &before {
+    for (batch, (origin, positions)) in before.iter().zip(&read_at) {
         let result = plan
             .tasks
             .apply(batch)
@@ -604,8 +607,8 @@ pub fn preview(request: &Request, limit: usize) -> Result<String> {
         filtered += result.filtered;
         bad.extend(result.rejected.into_iter().map(|r| {
             format!(
-                "record {}: task {}: {}{}",
-                r.row + 1,
+                "{}: task {}: {}{}",
+                positions.locate(origin, r.row),
                 r.task,
                 r.field.map(|f| format!("field {f}: ")).unwrap_or_default(),
                 r.reason

@@ -40,6 +40,8 @@ use sluice::connectors::common::records::{self, Pointer};
 use sluice::connectors::file::FileRecordSource;
 use sluice::pipeline::engine::Source;
 use sluice::pipeline::format;
+use sluice::pipeline::location::{Positions, Unit};
+use sluice::pipeline::schema::{RecordSchema, infer_json_records};
 use sluice::pipeline::tasks::Tasks;
 
 // ------------------------------------------------------------------ harness
@@ -307,7 +309,12 @@ fn json_lines_readers_never_panic() {
         // The file source: inference from the file, then its blocks.
         read_file(&bytes, "records.jsonl", "JsonLines");
         // The block decoder on a schema of every type.
-        let _ = format::decode_json_lines(&bytes, &json_schema(), "fuzz.jsonl", 1);
+        let _ = format::decode_json_lines(
+            &bytes,
+            &RecordSchema::declared(json_schema()),
+            "fuzz.jsonl",
+            1,
+        );
         let _ = format::infer_json_schema(&bytes, 1000);
         Ok(())
     });
@@ -328,11 +335,12 @@ fn json_pages_never_panic() {
         ) else {
             return Ok(());
         };
-        let _ = records::decode(&body, &split.records, &json_schema(), "GET /fuzz");
+        let first = Positions::from(Unit::Record, 1);
+        let declared = RecordSchema::declared(json_schema());
+        let _ = records::decode(&body, &split.records, &declared, "GET /fuzz", &first);
         let slices = split.records.iter().map(|r| &body[r.clone()]);
-        if let Ok(schema) = records::infer(slices, 1000) {
-            let _ = records::decode(&body, &split.records, &Arc::new(schema), "GET /fuzz");
-        }
+        let inferred = RecordSchema::inferred(infer_json_records(slices, 1000));
+        let _ = records::decode(&body, &split.records, &inferred, "GET /fuzz", &first);
         Ok(())
     });
 }

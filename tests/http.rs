@@ -1242,6 +1242,37 @@ fn records_that_do_not_decode_are_malformed_with_their_location() {
 }
 
 #[test]
+fn a_field_first_seen_after_the_sampled_page_is_a_bad_record_of_its_page() {
+    let server = Server::start(|seen| match seen.param("page") {
+        Some("1") => Reply::json(format!(r#"{{"data":{}}}"#, records(1..=2))),
+        Some("2") => Reply::json(
+            r#"{"data":[{"id":3,"name":"c"},{"id":4,"name":"d","owner":{"id":9}},{"id":5}]}"#,
+        ),
+        _ => Reply::json(r#"{"data":[]}"#),
+    });
+    let source = open(
+        &server,
+        json!({}),
+        json!({"path": "items", "recordSelector": "/data",
+               "pagination": {"type": "PageNumber", "pageNumber": {}}}),
+        &[],
+    )
+    .unwrap();
+    let read = read_all(source).unwrap();
+    assert_eq!(read.ids, vec![1, 2, 3, 5]);
+    assert_eq!(read.malformed.len(), 1, "{:?}", read.malformed);
+    let bad = &read.malformed[0];
+    let url = format!("GET {}/v1/items?page=2", server.base);
+    assert_eq!(bad.location, format!("{url}:record 2"));
+    assert_eq!(bad.field.as_deref(), Some("owner"));
+    assert_eq!(
+        bad.reason,
+        r#"field "owner" first appears after the 2 records the schema was inferred from; to read it, make sure one of those records has it"#
+    );
+    assert_eq!(bad.raw, r#"{"id":4,"name":"d","owner":{"id":9}}"#);
+}
+
+#[test]
 fn a_page_that_is_not_json_is_a_data_error() {
     let server = Server::start(|seen| {
         if seen.param("page") == Some("1") {

@@ -151,6 +151,28 @@ fn preview_shows_records_before_and_after_the_tasks() {
     );
 }
 
+#[test]
+fn preview_locates_bad_records_at_the_line_they_were_read_from() {
+    let dir =
+        setup("  tasks:\n  - validate: {field: score, check: NotNegative, action: DropRecord}\n");
+    std::fs::write(
+        dir.path().join("in/people.csv"),
+        "id,name,score\n1,Ada,9.5\n2,Grace\n\n3,Bob,-1\n",
+    )
+    .unwrap();
+    let out = sluice(dir.path(), &["preview", "-f", "flow.yaml", "--limit", "10"]);
+    let printed = text(&out);
+    assert!(out.status.success(), "{printed}");
+    assert!(
+        printed.contains("in/people.csv:line 3: has 2 fields, the header has 3"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("in/people.csv:line 5: task validate[0]: field score:"),
+        "{printed}"
+    );
+}
+
 /// The README's first command, in a copy of the repository's demo folder.
 #[test]
 fn the_demo_keeps_big_deals_masks_contacts_and_quarantines_the_broken_records() {
@@ -250,9 +272,9 @@ fn the_demo_keeps_big_deals_masks_contacts_and_quarantines_the_broken_records() 
     assert_eq!(
         locations,
         [
-            "demo/data/opportunities.jsonl:1501",
-            "demo/data/opportunities.jsonl:1734",
-            "demo/data/opportunities.jsonl:1851"
+            "demo/data/opportunities.jsonl:line 1501",
+            "demo/data/opportunities.jsonl:line 1734",
+            "demo/data/opportunities.jsonl:line 1851"
         ]
     );
     assert_eq!(lines[0]["field"], "Amount");

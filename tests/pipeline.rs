@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use chrono::TimeZone;
+use sluice::api::v1alpha1::Task;
 use sluice::api::v1alpha1::flow::{ErrorHandling, FileDestination, FileLocation, FileSource};
 use sluice::connectors::file::{FileRecordSource, destination, quarantine};
 use sluice::pipeline::engine::{self, Counts, Error, Options, Quarantine};
@@ -57,8 +58,21 @@ fn run(
     workers: usize,
     cancel: bool,
 ) -> Ran {
+    run_tasks(root, source, format, &[], handling, workers, cancel)
+}
+
+fn run_tasks(
+    root: &Path,
+    source: &str,
+    format: &str,
+    tasks: &[Task],
+    handling: ErrorHandling,
+    workers: usize,
+    cancel: bool,
+) -> Ran {
     let src = FileRecordSource::open(root, &source_spec(source, format)).unwrap();
-    let tasks = Tasks::compile(&[], None, &sluice::pipeline::engine::Source::schema(&src)).unwrap();
+    let tasks =
+        Tasks::compile(tasks, None, &sluice::pipeline::engine::Source::schema(&src)).unwrap();
     let dest = destination(root, &destination_spec("JsonLines"), run_info("r1"), false).unwrap();
     let q: Option<Box<dyn Quarantine>> = Some(Box::new(
         quarantine(
@@ -202,7 +216,7 @@ fn fail_policy_stops_at_the_first_bad_record_and_publishes_nothing() {
     .unwrap_err();
     let message = failure.error.to_string();
     assert!(matches!(failure.error, Error::BadRecord(_)), "{message}");
-    assert!(message.contains("in/mixed.jsonl:1002"), "{message}");
+    assert!(message.contains("in/mixed.jsonl:line 1002"), "{message}");
     assert!(message.contains("amount"), "{message}");
     assert!(
         message.contains("errorHandling.policy is Fail"),
@@ -240,10 +254,10 @@ fn quarantine_keeps_every_bad_record_with_its_reason_and_goes_on() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(entries.len(), 2);
-    assert_eq!(entries[0]["location"], "in/mixed.jsonl:1002");
+    assert_eq!(entries[0]["location"], "in/mixed.jsonl:line 1002");
     assert_eq!(entries[0]["raw"], r#"{"id":1001,"amount":"ten"}"#);
     assert!(entries[0]["reason"].as_str().unwrap().contains("amount"));
-    assert_eq!(entries[1]["location"], "in/mixed.jsonl:1004");
+    assert_eq!(entries[1]["location"], "in/mixed.jsonl:line 1004");
     assert_eq!(entries[1]["raw"], r#"{"id":1003,"amount":1.0"#);
     assert_eq!(entries[0]["flow"], "demo");
     assert_eq!(entries[0]["runId"], "r1");
@@ -321,6 +335,10 @@ fn csv_and_parquet_sources_read_the_same_records() {
     .result
     .unwrap();
     assert_eq!(summary.counts.records_written, 2);
+    let size = std::fs::metadata(dir.path().join("in/a.csv"))
+        .unwrap()
+        .len();
+    assert_eq!(summary.counts.bytes_read, size, "the header counts too");
     assert_eq!(
         published(dir.path()),
         [r#"{"id":1,"name":"a, b"}"#, r#"{"id":2,"name":"é"}"#]
@@ -394,6 +412,335 @@ fn json_surrogate_pair_escapes_decode_to_the_character_they_name() {
         );
         assert_eq!(record["raw"].as_str().unwrap(), expected);
     }
+}
+
+// ------------------------------------------------- every record accounted for
+
+fn quarantine_policy() -> ErrorHandling {
+    policy(serde_json::json!({
+        "policy": "Quarantine",
+        "errorLocation": {"connectorProfileRef": {"name": "local"}, "file": {"path": "quarantine"}}
+    }))
+}
+
+/// The quarantined entries of run `r1`.
+fn quarantined(summary: &engine::Summary) -> Vec<serde_json::Value> {
+    let location = summary.quarantine.clone().unwrap_or_default();
+    std::fs::read_to_string(Path::new(&location).join("quarantine-00000.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn located(entries: &[serde_json::Value]) -> Vec<&str> {
+    entries
+        .iter()
+        .map(|e| e["location"].as_str().unwrap_or_default())
+        .collect()
+}
+
+const LATE: &str = "the 1000 records the schema was inferred from; to read it, make sure one of those records has it";
+
+/// 1,000 records the schema comes from, then a record with a field none of
+/// them has (line 1002), one with a new key inside a known object (line
+/// 1003), and ordinary ones.
+fn with_late_fields(root: &Path) {
+    let sampled = (0..1000).map(|i| format!(r#"{{"id":{i},"meta":{{"a":{i}}}}}"#));
+    let tail = [
+        r#"{"id":1000,"meta":{"a":0}}"#,
+        r#"{"id":1001,"extra":"x","meta":{"a":1}}"#,
+        r#"{"id":1002,"meta":{"a":2,"b":3}}"#,
+        r#"{"id":1003,"meta":{"a":3}}"#,
+    ]
+    .into_iter()
+    .map(str::to_owned);
+    write_lines(root, "in/late.jsonl", sampled.chain(tail));
+}
+
+#[test]
+fn a_field_first_seen_after_the_sample_is_a_bad_record_with_its_line_and_remedy() {
+    let dir = tempfile::tempdir().unwrap();
+    with_late_fields(dir.path());
+    let summary = run(
+        dir.path(),
+        "in/*.jsonl",
+        "JsonLines",
+        quarantine_policy(),
+        2,
+        false,
+    )
+    .result
+    .unwrap();
+    assert_eq!(summary.counts.records_read, 1004);
+    assert_eq!(summary.counts.records_written, 1002);
+    assert_eq!(summary.counts.records_quarantined, 2);
+    assert_eq!(published(dir.path()).len(), 1002);
+    let entries = quarantined(&summary);
+    assert_eq!(
+        located(&entries),
+        ["in/late.jsonl:line 1002", "in/late.jsonl:line 1003"]
+    );
+    assert_eq!(entries[0]["field"], "extra");
+    assert_eq!(
+        entries[0]["reason"],
+        format!(r#"field "extra" first appears after {LATE}"#)
+    );
+    assert_eq!(
+        entries[0]["raw"],
+        r#"{"id":1001,"extra":"x","meta":{"a":1}}"#
+    );
+    assert_eq!(entries[1]["field"], "meta.b");
+    assert_eq!(
+        entries[1]["reason"],
+        format!(r#"field "meta.b" first appears after {LATE}"#)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    with_late_fields(dir.path());
+    let failure = run(
+        dir.path(),
+        "in/*.jsonl",
+        "JsonLines",
+        ErrorHandling::default(),
+        2,
+        false,
+    )
+    .result
+    .unwrap_err();
+    let message = failure.error.to_string();
+    assert!(matches!(failure.error, Error::BadRecord(_)), "{message}");
+    assert!(
+        message.contains(
+            r#"at in/late.jsonl:line 1002: field extra: field "extra" first appears after"#
+        ),
+        "{message}"
+    );
+    assert!(published(dir.path()).is_empty());
+}
+
+/// `{"a":{"a":…leaf…}}`, `levels` objects deep.
+fn nested(levels: usize, leaf: &str) -> String {
+    let mut text = leaf.to_owned();
+    for _ in 0..levels {
+        text = format!(r#"{{"a":{text}}}"#);
+    }
+    text
+}
+
+#[test]
+fn a_value_nested_deeper_than_the_inference_depth_is_kept_as_its_json_text() {
+    let dir = tempfile::tempdir().unwrap();
+    write_lines(
+        dir.path(),
+        "in/deep.jsonl",
+        [
+            format!(r#"{{"id":1,"deep":{}}}"#, nested(200, "7")),
+            r#"{"id":2}"#.to_owned(),
+        ]
+        .into_iter(),
+    );
+    let summary = run(
+        dir.path(),
+        "in/*.jsonl",
+        "JsonLines",
+        ErrorHandling::default(),
+        2,
+        false,
+    )
+    .result
+    .unwrap();
+    assert_eq!(summary.counts.records_written, 2);
+    let lines = published(dir.path());
+    let first: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    // Levels 1 to 31 are objects (the record's fields are level 1); the
+    // value at level 32 is its JSON text.
+    let mut value = &first["deep"];
+    for _ in 1..32 {
+        value = &value["a"];
+    }
+    assert_eq!(
+        value.as_str(),
+        Some(nested(169, "7").as_str()),
+        "{}",
+        lines[0]
+    );
+}
+
+#[test]
+fn a_bad_record_in_the_json_sample_is_handled_like_the_same_record_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = r#"{"id":2,"amount":{"value":2}}"#;
+    let records = (0..1500).map(|i| match i {
+        2 | 1002 => bad.to_owned(),
+        i => format!(r#"{{"id":{i},"amount":{i}}}"#),
+    });
+    write_lines(dir.path(), "in/sample.jsonl", records);
+    let summary = run(
+        dir.path(),
+        "in/*.jsonl",
+        "JsonLines",
+        quarantine_policy(),
+        2,
+        false,
+    )
+    .result
+    .unwrap();
+    assert_eq!(summary.counts.records_read, 1500);
+    assert_eq!(summary.counts.records_written, 1498);
+    assert_eq!(summary.counts.records_quarantined, 2);
+    let entries = quarantined(&summary);
+    assert_eq!(
+        located(&entries),
+        ["in/sample.jsonl:line 3", "in/sample.jsonl:line 1003"]
+    );
+    assert_eq!(entries[0]["reason"], entries[1]["reason"]);
+    assert_eq!(entries[0]["field"], "amount");
+    assert_eq!(entries[0]["raw"], bad);
+}
+
+#[test]
+fn a_ragged_row_in_the_csv_sample_is_handled_like_the_same_row_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = (0..1500).map(|i| match i {
+        1 | 1401 => "2,5,extra".to_owned(),
+        0 => "id,amount".to_owned(),
+        i => format!("{i},{i}"),
+    });
+    write_lines(dir.path(), "in/sample.csv", rows);
+    let summary = run(
+        dir.path(),
+        "in/sample.csv",
+        "Csv",
+        quarantine_policy(),
+        2,
+        false,
+    )
+    .result
+    .unwrap();
+    assert_eq!(summary.counts.records_read, 1499);
+    assert_eq!(summary.counts.records_written, 1497);
+    assert_eq!(summary.counts.records_quarantined, 2);
+    let entries = quarantined(&summary);
+    assert_eq!(
+        located(&entries),
+        ["in/sample.csv:line 2", "in/sample.csv:line 1402"]
+    );
+    assert_eq!(entries[0]["reason"], "has 3 fields, the header has 2");
+    assert_eq!(entries[0]["reason"], entries[1]["reason"]);
+    assert_eq!(entries[0]["raw"], "2,5,extra");
+}
+
+#[test]
+fn an_unterminated_quote_is_a_bad_record_at_its_line_not_one_long_field() {
+    let dir = tempfile::tempdir().unwrap();
+    write_lines(
+        dir.path(),
+        "in/quote.csv",
+        ["id,name", "1,a", "2,\"b", "3,c", "4,d"]
+            .into_iter()
+            .map(str::to_owned),
+    );
+    let summary = run(
+        dir.path(),
+        "in/quote.csv",
+        "Csv",
+        quarantine_policy(),
+        2,
+        false,
+    )
+    .result
+    .unwrap();
+    assert_eq!(summary.counts.records_read, 2);
+    assert_eq!(summary.counts.records_written, 1);
+    assert_eq!(summary.counts.records_quarantined, 1);
+    assert_eq!(published(dir.path()), [r#"{"id":1,"name":"a"}"#]);
+    let entries = quarantined(&summary);
+    assert_eq!(located(&entries), ["in/quote.csv:line 3"]);
+    assert_eq!(
+        entries[0]["reason"],
+        "unterminated quoted field starting at line 3"
+    );
+    assert_eq!(entries[0]["raw"], "2,\"b\n3,c\n4,d");
+}
+
+fn not_negative(field: &str) -> Task {
+    serde_json::from_value(serde_json::json!({
+        "validate": {"field": field, "check": "NotNegative", "action": "DropRecord"}
+    }))
+    .unwrap()
+}
+
+#[test]
+fn every_bad_record_is_located_at_the_line_it_was_read_from() {
+    let dir = tempfile::tempdir().unwrap();
+    write_lines(
+        dir.path(),
+        "in/lines.jsonl",
+        [
+            r#"{"id":1,"amount":1}"#,
+            "not json",
+            "",
+            r#"{"id":2,"amount":-5}"#,
+            r#"{"id":3,"amount":2}"#,
+        ]
+        .into_iter()
+        .map(str::to_owned),
+    );
+    let ran = run_tasks(
+        dir.path(),
+        "in/lines.jsonl",
+        "JsonLines",
+        &[not_negative("amount")],
+        quarantine_policy(),
+        2,
+        false,
+    );
+    let summary = ran.result.unwrap();
+    assert_eq!(summary.counts.records_quarantined, 2);
+    let entries = quarantined(&summary);
+    assert_eq!(
+        located(&entries),
+        ["in/lines.jsonl:line 2", "in/lines.jsonl:line 4"]
+    );
+    assert_eq!(entries[1]["task"], "validate[0]");
+
+    // A ragged row, a quoted field over two lines and a blank line come
+    // before the record the task rejects.
+    let dir = tempfile::tempdir().unwrap();
+    write_lines(
+        dir.path(),
+        "in/lines.csv",
+        [
+            "id,amount,note",
+            "1,5,a",
+            "2,6",
+            "3,7,\"two",
+            "lines\"",
+            "",
+            "4,-1,b",
+            "5,8,c",
+        ]
+        .into_iter()
+        .map(str::to_owned),
+    );
+    let ran = run_tasks(
+        dir.path(),
+        "in/lines.csv",
+        "Csv",
+        &[not_negative("amount")],
+        quarantine_policy(),
+        2,
+        false,
+    );
+    let summary = ran.result.unwrap();
+    assert_eq!(summary.counts.records_read, 5);
+    assert_eq!(summary.counts.records_written, 3);
+    let entries = quarantined(&summary);
+    assert_eq!(
+        located(&entries),
+        ["in/lines.csv:line 3", "in/lines.csv:line 7"]
+    );
 }
 
 /// A source that gives its first file's units, then waits for a page that

@@ -454,7 +454,7 @@ fn read_all(settings: &SourceSettings) -> (Vec<RecordBatch>, Vec<(u64, String, S
     while let Some(unit) = source.next_unit().unwrap() {
         let chunk = unit().unwrap();
         for m in chunk.malformed {
-            bad.push((chunk.first_record, m.field.unwrap_or_default(), m.reason));
+            bad.push((chunk.positions.of(0), m.field.unwrap_or_default(), m.reason));
         }
         batches.push(chunk.batch);
     }

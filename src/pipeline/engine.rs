@@ -31,6 +31,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
 use super::format::Malformed;
+use super::location::Positions;
 use super::tasks::{self, Tasks};
 use crate::api::v1alpha1::flow::{ErrorHandling, ErrorPolicy};
 
@@ -109,8 +110,8 @@ pub struct Chunk {
     pub pages: u64,
     /// Where it came from (a file, a page), for bad-record locations.
     pub origin: String,
-    /// Ordinal (1-based) of the chunk's first record in its origin.
-    pub first_record: u64,
+    /// Where in `origin` each row of `batch` was read.
+    pub positions: Positions,
 }
 
 /// A unit of source work: decoding runs on a worker thread.
@@ -164,7 +165,8 @@ pub trait Destination: Send {
 /// A record that failed, with why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadRecord {
-    /// Where it came from (`in.jsonl:record 12`).
+    /// Where it was read (`in.jsonl:line 12`, `GET …/items:record 3`; see
+    /// [`super::location`]).
     pub location: Option<String>,
     /// The task that rejected it; `None` when it could not be read.
     pub task: Option<String>,
@@ -312,11 +314,7 @@ fn process(tasks: &Tasks, unit: Unit) -> Result<Processed> {
         let originals = rows_as_json(&chunk.batch, &rows);
         for (rejection, original) in out.rejected.into_iter().zip(originals) {
             bad.push(BadRecord {
-                location: Some(format!(
-                    "{}:record {}",
-                    chunk.origin,
-                    chunk.first_record + rejection.row as u64
-                )),
+                location: Some(chunk.positions.locate(&chunk.origin, rejection.row)),
                 task: Some(rejection.task),
                 field: rejection.field,
                 reason: rejection.reason,

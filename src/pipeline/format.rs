@@ -6,8 +6,12 @@
 //! fly, for progress and the commit manifest. Readers never fail a whole
 //! block for one bad record: a block that does not decode is re-read record
 //! by record, and the records that still fail come back as [`Malformed`]
-//! with their location and raw text, for the Flow's error policy.
+//! with their location and raw text, for the Flow's error policy. Readers
+//! count the physical lines they read, so every record — decoded or bad —
+//! is located at the line it starts on (see [`super::location`]), and say
+//! for each decoded row which line that was.
 
+use std::borrow::Cow;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,7 +25,9 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use sha2::{Digest, Sha256};
 
+use super::location::{self, Positions, Unit};
 use super::number::{self, Empty};
+use super::schema::{self, Inferred, RecordSchema};
 use super::store::{self, ObjectWriter};
 use crate::api::v1alpha1::flow::{
     CsvOptions, FileFormat, InputCompression, OutputCompression, ParquetCompression,
@@ -78,7 +84,7 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
 /// A record that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Malformed {
-    /// Where it is: `file:line` or `file:record`.
+    /// Where it was read (`in.csv:line 7`; see [`super::location`]).
     pub location: String,
     /// Its raw text, as read.
     pub raw: String,
@@ -475,98 +481,215 @@ pub fn decompress(
     })
 }
 
-/// Infers a JSON Lines schema from the first `max` records of `sample`. A
-/// field seen with values of different scalar types is text; nested objects
-/// and arrays keep their structure.
-pub fn infer_json_schema(sample: &[u8], max: usize) -> Result<Schema> {
-    // Skip lines that are not JSON objects: they are reported as malformed
-    // when read, and must not stop the inference.
+/// Infers a JSON Lines schema from the first `max` records (non-blank
+/// lines) of `sample`. A field seen with values of different scalar types
+/// is text; nested objects and arrays keep their structure down to
+/// [`schema::DEPTH`] levels and are text below. Lines that are not JSON
+/// objects, or do not fit the lines before them, are left out: they are
+/// bad records when read.
+pub fn infer_json_schema(sample: &[u8], max: usize) -> Inferred {
     let lines = sample
         .split(|b| *b == b'\n')
         .map(<[u8]>::trim_ascii)
-        .filter(|l| serde_json::from_slice::<serde::de::IgnoredAny>(l).is_ok());
-    super::schema::infer_json_records(lines, max).map_err(arrow("inferring the JSON schema"))
+        .filter(|l| !l.is_empty());
+    schema::infer_json_records(lines, max)
+}
+
+/// A JSON decoder of records of `schema`, `rows` at a time. A text field
+/// also takes numbers and booleans, as text; under an inferred schema a
+/// field outside it fails the batch (the records are then held to the
+/// schema one by one).
+pub fn json_decoder(
+    schema: &RecordSchema,
+    rows: usize,
+) -> Result<arrow::json::reader::Decoder, ArrowError> {
+    // Number fields are decoded as text, then read by the number rule
+    // ([`json_numbers`]).
+    arrow::json::ReaderBuilder::new(
+        number::text_schema(&schema.schema).unwrap_or_else(|| schema.schema.clone()),
+    )
+    .with_batch_size(rows.max(1))
+    .with_strict_mode(schema.strict())
+    .with_coerce_primitive(true)
+    .build_decoder()
+}
+
+/// A batch of [`json_decoder`] with its number fields, decoded as text,
+/// read by the number rule (`crate::pipeline::number`); an empty batch
+/// for none.
+pub fn json_numbers(
+    batch: Option<RecordBatch>,
+    schema: &SchemaRef,
+) -> Result<RecordBatch, ArrowError> {
+    match batch {
+        None => Ok(RecordBatch::new_empty(schema.clone())),
+        Some(batch) if number::text_schema(schema).is_some() => {
+            number::numbers_from_text(&batch, schema, Empty::IsNotANumber)
+        }
+        Some(batch) => Ok(batch),
+    }
+}
+
+/// Whether a line holds nothing but whitespace.
+fn blank(line: &[u8]) -> bool {
+    line.iter().all(u8::is_ascii_whitespace)
+}
+
+/// The lines of `block` (without their `\n`), with their 0-based index;
+/// a last line after the final `\n` only when it is not empty.
+fn lines(block: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
+    let mut start = 0;
+    let ends = memchr::memchr_iter(b'\n', block).chain(std::iter::once(block.len()));
+    ends.enumerate().filter_map(move |(i, end)| {
+        let line = block.get(start..end)?;
+        start = end + 1;
+        (end < block.len() || !line.is_empty()).then_some((i, line))
+    })
+}
+
+/// Where the `rows` records decoded from `block` were read: one per
+/// non-blank line, from line `first_line`. `None` when the counts differ
+/// (a line holding two values): the block is then read line by line.
+fn line_positions(block: &[u8], first_line: u64, rows: usize) -> Option<Positions> {
+    let mut records = 0;
+    let mut blanks = false;
+    for (_, line) in lines(block) {
+        if blank(line) {
+            blanks = true;
+        } else {
+            records += 1;
+        }
+    }
+    if records != rows {
+        return None;
+    }
+    if !blanks {
+        return Some(Positions::from(Unit::Line, first_line));
+    }
+    let numbers = lines(block)
+        .filter(|(_, line)| !blank(line))
+        .map(|(i, _)| first_line + i as u64)
+        .collect();
+    Some(Positions::listed(Unit::Line, numbers))
+}
+
+/// Decodes all of `input` as one batch, or fails.
+fn decode_whole(
+    decoder: &mut arrow::json::reader::Decoder,
+    input: &[u8],
+    schema: &SchemaRef,
+) -> Result<RecordBatch, ArrowError> {
+    let read = decoder.decode(input)?;
+    if read < input.len() {
+        // More values than lines: some line holds two.
+        return Err(ArrowError::JsonError("more values than lines".to_owned()));
+    }
+    json_numbers(decoder.flush()?, schema)
+}
+
+/// Why one JSON line is a bad record: the reason and the field, if any.
+type Refused = (String, Option<String>);
+
+/// Reads one non-blank line on its own: the record to decode (with values
+/// nested deeper than the inference depth as text), or why it is bad.
+fn check_line<'a>(line: &'a [u8], schema: &RecordSchema) -> Result<Cow<'a, [u8]>, Refused> {
+    // Borrowed raw values check the syntax (and UTF-8) at any depth.
+    if let Err(e) = serde_json::from_slice::<&serde_json::value::RawValue>(line) {
+        return Err((format!("not valid JSON: {e}"), None));
+    }
+    if line.trim_ascii_start().first() != Some(&b'{') {
+        return Err(("not a JSON object".to_owned(), None));
+    }
+    let record = schema::fit(line, schema).map_err(|late| (late.reason, Some(late.field)))?;
+    let mut single = json_decoder(schema, 1).map_err(|e| (e.to_string(), None))?;
+    match single
+        .decode(&record)
+        .and_then(|_| single.flush())
+        .and_then(|batch| json_numbers(batch, &schema.schema))
+    {
+        Ok(_) => Ok(record),
+        Err(e) => {
+            let reason = e.to_string();
+            Err((
+                reason
+                    .replace("Json error: ", "")
+                    .replace("Parser error: ", ""),
+                field_of(&reason),
+            ))
+        }
+    }
 }
 
 /// Decodes a block of complete JSON lines whose first line is number
-/// `first_line` (1-based) of `file`. Lines that do not decode are returned
-/// as [`Malformed`]; blank lines are skipped.
+/// `first_line` (1-based) of `file`: the records, the lines that are bad
+/// records (located at their line), and the line each record was read
+/// from. Blank lines are skipped.
+///
+/// The whole block is decoded at once; only a block that fails is read
+/// again line by line, to find the bad lines (not JSON, not an object, a
+/// late field, a value that does not fit its type).
 pub fn decode_json_lines(
     block: &[u8],
-    schema: &SchemaRef,
+    schema: &RecordSchema,
     file: &str,
     first_line: u64,
-) -> Result<(RecordBatch, Vec<Malformed>)> {
+) -> Result<(RecordBatch, Vec<Malformed>, Positions)> {
     // One batch for the whole block: at most one record per line.
-    let lines = memchr::memchr_iter(b'\n', block).count() + 1;
-    // Number fields are decoded as text, then read by the number rule.
-    let as_text = number::text_schema(schema);
-    let numbers = |batch: Option<RecordBatch>| match (&as_text, batch) {
-        (Some(_), Some(batch)) => {
-            number::numbers_from_text(&batch, schema, Empty::IsNotANumber).map(Some)
-        }
-        (_, batch) => Ok(batch),
+    let rows = memchr::memchr_iter(b'\n', block).count() + 1;
+    let fitted;
+    let input = if schema.deep {
+        // Values nested deeper than the inference depth become text.
+        fitted = fit_lines(block, schema);
+        fitted.as_slice()
+    } else {
+        block
     };
-    let decoder = || {
-        arrow::json::ReaderBuilder::new(as_text.clone().unwrap_or_else(|| schema.clone()))
-            .with_batch_size(lines)
-            .with_strict_mode(false)
-            // A text field also takes numbers and booleans, as text.
-            .with_coerce_primitive(true)
-            .build_decoder()
-            .map_err(arrow(file))
-    };
-    let mut whole = decoder()?;
-    let fast = whole
-        .decode(block)
-        .and_then(|_| whole.flush())
-        .and_then(numbers);
-    if let Ok(batch) = fast {
-        return Ok((
-            batch.unwrap_or_else(|| RecordBatch::new_empty(schema.clone())),
-            Vec::new(),
-        ));
+    let mut whole = json_decoder(schema, rows + 1).map_err(arrow(file))?;
+    if let Ok(batch) = decode_whole(&mut whole, input, &schema.schema)
+        && let Some(positions) = line_positions(input, first_line, batch.num_rows())
+    {
+        return Ok((batch, Vec::new(), positions));
     }
     // Isolate the bad lines, then decode the good ones together.
     let mut good = Vec::with_capacity(block.len());
+    let mut numbers = Vec::with_capacity(rows);
     let mut malformed = Vec::new();
-    for (i, line) in block.split(|b| *b == b'\n').enumerate() {
-        if line.iter().all(u8::is_ascii_whitespace) {
+    for (i, line) in lines(block) {
+        if blank(line) {
             continue;
         }
-        let mut single = decoder()?;
-        let result = match serde_json::from_slice::<serde_json::Value>(line) {
-            Err(e) => Err(format!("not valid JSON: {e}")),
-            Ok(v) if !v.is_object() => Err("not a JSON object".to_owned()),
-            Ok(_) => single
-                .decode(line)
-                .and_then(|_| single.flush())
-                .and_then(numbers)
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
-        };
-        match result {
-            Ok(()) => {
-                good.extend_from_slice(line);
+        let number = first_line + i as u64;
+        match check_line(line, schema) {
+            Ok(record) => {
+                good.extend_from_slice(&record);
                 good.push(b'\n');
+                numbers.push(number);
             }
-            Err(reason) => malformed.push(Malformed {
-                location: format!("{file}:{}", first_line + i as u64),
+            Err((reason, field)) => malformed.push(Malformed {
+                location: location::locate(file, Unit::Line, number),
                 raw: String::from_utf8_lossy(line).into_owned(),
-                field: field_of(&reason),
-                reason: reason
-                    .replace("Json error: ", "")
-                    .replace("Parser error: ", ""),
+                reason,
+                field,
             }),
         }
     }
-    let mut decoder = decoder()?;
-    decoder.decode(&good).map_err(arrow(file))?;
-    let batch = decoder.flush().and_then(numbers).map_err(arrow(file))?;
-    Ok((
-        batch.unwrap_or_else(|| RecordBatch::new_empty(schema.clone())),
-        malformed,
-    ))
+    let mut decoder = json_decoder(schema, numbers.len() + 1).map_err(arrow(file))?;
+    let batch = decode_whole(&mut decoder, &good, &schema.schema).map_err(arrow(file))?;
+    Ok((batch, malformed, Positions::listed(Unit::Line, numbers)))
+}
+
+/// `block` with every line fitted to `schema` (see [`schema::fit`]); a line
+/// that does not fit is kept as it is, for decoding to refuse.
+fn fit_lines(block: &[u8], schema: &RecordSchema) -> Vec<u8> {
+    let mut out = Vec::with_capacity(block.len() + block.len() / 8);
+    for (_, line) in lines(block) {
+        match schema::fit(line, schema) {
+            Ok(fitted) => out.extend_from_slice(&fitted),
+            Err(_) => out.extend_from_slice(line),
+        }
+        out.push(b'\n');
+    }
+    out
 }
 
 /// Reads JSON Lines in blocks of whole lines, so the blocks can be decoded
@@ -631,32 +754,254 @@ impl JsonLinesBlocks {
     }
 }
 
-/// CSV format settings for a file.
-fn csv_format(csv: Option<&CsvOptions>) -> Result<arrow::csv::reader::Format> {
-    Ok(arrow::csv::reader::Format::default()
-        .with_header(csv.is_none_or(|c| c.header))
-        .with_delimiter(delimiter(csv)?)
-        .with_quote(b'"'))
+/// The quote of quoted CSV fields.
+const QUOTE: u8 = b'"';
+
+/// CSV format settings for arrow-csv; `header` says whether the text starts
+/// with one.
+fn csv_format(delimiter: u8, header: bool) -> arrow::csv::reader::Format {
+    arrow::csv::reader::Format::default()
+        .with_header(header)
+        .with_delimiter(delimiter)
+        .with_quote(QUOTE)
 }
 
-/// Infers a CSV schema from the first `max` records of `sample`.
+/// One CSV record as read.
+#[derive(Debug)]
+struct RawRecord {
+    /// Its text as read, without the line terminator, in the buffer it was
+    /// read into.
+    text: std::ops::Range<usize>,
+    /// The (1-based) line it starts on.
+    line: u64,
+    /// Its number of fields.
+    fields: usize,
+    /// The line where a quoted field opened that the input ended inside.
+    unterminated: Option<u64>,
+}
+
+/// Splits CSV text into records with csv-core (the tokenizer arrow-csv and
+/// the csv crate use, with the same dialect), keeping each record's text as
+/// read and the physical line it starts on: blank lines, CRLF ends and
+/// multi-line quoted fields are counted, not assumed away.
+struct Splitter<R> {
+    input: R,
+    core: csv_core::Reader,
+    buffer: Vec<u8>,
+    at: usize,
+    eof: bool,
+    /// Field output, which only the number of fields is taken from.
+    fields: Vec<u8>,
+    ends: Vec<usize>,
+    delimiter: u8,
+    /// Bytes consumed so far.
+    bytes: u64,
+}
+
+impl<R: Read> Splitter<R> {
+    fn new(input: R, delimiter: u8) -> Self {
+        Self {
+            input,
+            core: csv_core::ReaderBuilder::new()
+                .delimiter(delimiter)
+                .quote(QUOTE)
+                .build(),
+            buffer: Vec::with_capacity(64 << 10),
+            at: 0,
+            eof: false,
+            fields: vec![0; 4096],
+            ends: vec![0; 64],
+            delimiter,
+            bytes: 0,
+        }
+    }
+
+    fn fill(&mut self) -> std::io::Result<()> {
+        self.buffer.clear();
+        self.at = 0;
+        let read = (&mut self.input)
+            .take(64 << 10)
+            .read_to_end(&mut self.buffer)?;
+        self.eof = read == 0;
+        Ok(())
+    }
+
+    /// The next record, its bytes as read appended to `out`; `None` at the
+    /// end of the input.
+    fn next(&mut self, out: &mut Vec<u8>) -> std::io::Result<Option<RawRecord>> {
+        use csv_core::ReadRecordResult as Read;
+        let begin = out.len();
+        let line = self.core.line();
+        let (mut written, mut ended) = (0, 0);
+        loop {
+            if self.at == self.buffer.len() && !self.eof {
+                self.fill()?;
+            }
+            let input = &self.buffer[self.at..];
+            let at_end = input.is_empty();
+            let (result, read, wrote, end) =
+                self.core
+                    .read_record(input, &mut self.fields[written..], &mut self.ends[ended..]);
+            out.extend_from_slice(&input[..read]);
+            self.at += read;
+            self.bytes += read as u64;
+            written += wrote;
+            ended += end;
+            match result {
+                Read::InputEmpty if at_end => return Ok(None),
+                Read::InputEmpty => {}
+                // Only the number of fields is used: their bytes are
+                // overwritten rather than kept.
+                Read::OutputFull => written = 0,
+                Read::OutputEndsFull => {
+                    let size = self.ends.len() * 2;
+                    self.ends.resize(size, 0);
+                }
+                Read::Record => return Ok(Some(self.record(out, begin, line, ended, at_end))),
+                Read::End => {
+                    out.truncate(begin);
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    /// The record csv-core just read into `out[begin..]`, from line `line`
+    /// on; `at_end` when the input ended it.
+    fn record(
+        &self,
+        out: &[u8],
+        begin: usize,
+        line: u64,
+        fields: usize,
+        at_end: bool,
+    ) -> RawRecord {
+        let text = &out[begin..];
+        // csv-core skips blank lines (and the `\n` of a CRLF) before a
+        // record as part of reading it.
+        let lead = text
+            .iter()
+            .take_while(|b| matches!(b, b'\r' | b'\n'))
+            .count();
+        let line = line + memchr::memchr_iter(b'\n', &text[..lead]).count() as u64;
+        let mut end = text.len();
+        while end > lead && matches!(text[end - 1], b'\r' | b'\n') {
+            end -= 1;
+        }
+        let own = &text[lead..end];
+        let unterminated = if at_end {
+            open_quote(own, self.delimiter)
+                .map(|at| line + memchr::memchr_iter(b'\n', &own[..at]).count() as u64)
+        } else {
+            None
+        };
+        RawRecord {
+            text: begin + lead..begin + end,
+            line,
+            fields,
+            unterminated,
+        }
+    }
+}
+
+/// Where the quoted field opens that `text` (one record, as csv-core reads
+/// it) ends inside, if it does.
+fn open_quote(text: &[u8], delimiter: u8) -> Option<usize> {
+    #[derive(PartialEq)]
+    enum State {
+        Start,
+        Field,
+        Quoted,
+        Closing,
+    }
+    memchr::memchr(QUOTE, text)?;
+    let mut state = State::Start;
+    let mut open = 0;
+    for (i, &b) in text.iter().enumerate() {
+        state = match state {
+            State::Start if b == QUOTE => {
+                open = i;
+                State::Quoted
+            }
+            State::Start | State::Field | State::Closing if b == delimiter => State::Start,
+            State::Start | State::Field => State::Field,
+            State::Quoted if b == QUOTE => State::Closing,
+            State::Quoted => State::Quoted,
+            // A doubled quote inside a quoted field.
+            State::Closing if b == QUOTE => State::Quoted,
+            State::Closing => State::Field,
+        };
+    }
+    (state == State::Quoted).then_some(open)
+}
+
+/// Moves a record's own text to `start` in `text`, ended by `\n`.
+fn keep_alone(text: &mut Vec<u8>, start: usize, record: &RawRecord) -> std::ops::Range<usize> {
+    let len = record.text.len();
+    text.copy_within(record.text.clone(), start);
+    text.truncate(start + len);
+    text.push(b'\n');
+    start..start + len
+}
+
+/// An arrow-csv reason without its `at line N`, which counts the lines
+/// given to the decoder, not the file's (the location says where).
+fn without_line(reason: &str) -> String {
+    let Some(at) = reason.find(" at line ") else {
+        return reason.to_owned();
+    };
+    let rest = &reason[at + " at line ".len()..];
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    format!("{}{}", &reason[..at], &rest[digits..])
+}
+
+/// Infers a CSV schema from the first `max` records of `sample`. Records
+/// with a different number of fields from the header (or the first record)
+/// and a last record that the sample ends inside a quoted field of are
+/// left out: they are bad records when read.
 pub fn infer_csv_schema(sample: &[u8], csv: Option<&CsvOptions>, max: usize) -> Result<Schema> {
-    let (schema, _) = csv_format(csv)?
-        .infer_schema(sample, Some(max))
+    let delimiter = delimiter(csv)?;
+    let header = csv.is_none_or(|c| c.header);
+    let mut split = Splitter::new(sample, delimiter);
+    let mut text = Vec::with_capacity(sample.len() + 1);
+    let mut expected = None;
+    if header && let Some(record) = split.next(&mut text).map_err(io("sampling"))? {
+        expected = Some(record.fields);
+        keep_alone(&mut text, 0, &record);
+    }
+    for _ in 0..max {
+        let start = text.len();
+        let Some(record) = split.next(&mut text).map_err(io("sampling"))? else {
+            break;
+        };
+        if record.unterminated.is_some() || expected.is_some_and(|n| n != record.fields) {
+            text.truncate(start);
+            continue;
+        }
+        expected.get_or_insert(record.fields);
+        keep_alone(&mut text, start, &record);
+    }
+    let (schema, _) = csv_format(delimiter, header)
+        .infer_schema(text.as_slice(), None)
         .map_err(arrow("inferring the CSV schema"))?;
     Ok(schema)
 }
 
 /// Reads a CSV file as batches of up to `batch_size` records. Records that
-/// do not decode come back as [`Malformed`] with their record number.
+/// cannot be read come back as [`Malformed`] at the line they start on: a
+/// record with the wrong number of fields, one whose quoted field the file
+/// ends inside (it would swallow the rest of the file), a value that does
+/// not fit its column's type.
 pub struct CsvReader {
-    records: csv::Reader<Box<dyn Read + Send>>,
+    split: Splitter<Box<dyn Read + Send>>,
     schema: SchemaRef,
-    options: Option<CsvOptions>,
-    header: Option<csv::ByteRecord>,
+    delimiter: u8,
     file: String,
     batch_size: usize,
-    record: u64,
+    /// Bytes already reported with a batch (the header's go with the first).
+    reported: u64,
+    /// The size of the last batch's text, to size the next one.
+    text_size: usize,
 }
 
 impl CsvReader {
@@ -668,62 +1013,31 @@ impl CsvReader {
         file: &str,
         batch_size: usize,
     ) -> Result<Self> {
-        let header = options.as_ref().is_none_or(|c| c.header);
-        let mut records = csv::ReaderBuilder::new()
-            .has_headers(header)
-            .delimiter(delimiter(options.as_ref())?)
-            .flexible(true)
-            .from_reader(reader);
-        let header = if header {
-            Some(
-                records
-                    .byte_headers()
-                    .map_err(|e| csv_error(file, e))?
-                    .clone(),
-            )
-        } else {
-            None
-        };
+        let delimiter = delimiter(options.as_ref())?;
+        let mut split = Splitter::new(reader, delimiter);
+        if options.as_ref().is_none_or(|c| c.header) {
+            split.next(&mut Vec::new()).map_err(io(file))?;
+        }
         Ok(Self {
-            records,
+            split,
             schema,
-            options,
-            header,
+            delimiter,
             file: file.to_owned(),
             batch_size,
-            record: 0,
+            reported: 0,
+            text_size: 0,
         })
     }
 
-    fn encode(&self, rows: &[csv::ByteRecord]) -> Result<Vec<u8>> {
-        let mut out = csv::WriterBuilder::new()
-            .delimiter(delimiter(self.options.as_ref())?)
-            .flexible(true)
-            .from_writer(Vec::new());
-        for row in self.header.iter().chain(rows) {
-            out.write_byte_record(row)
-                .map_err(|e| csv_error(&self.file, e))?;
-        }
-        out.into_inner().map_err(|e| Error::Io {
-            context: self.file.clone(),
-            source: e.into_error(),
-        })
-    }
-
-    fn decode(&self, rows: &[csv::ByteRecord]) -> Result<RecordBatch, ArrowError> {
-        let bytes = self
-            .encode(rows)
-            .map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
+    /// Decodes `rows` records, one per line of `text`.
+    fn decode(&self, text: &[u8], rows: usize) -> Result<RecordBatch, ArrowError> {
         // Number fields are decoded as text, then read by the number rule.
         let as_text = number::text_schema(&self.schema);
         let mut reader =
             arrow::csv::ReaderBuilder::new(as_text.clone().unwrap_or_else(|| self.schema.clone()))
-                .with_format(
-                    csv_format(self.options.as_ref())
-                        .map_err(|e| ArrowError::ExternalError(Box::new(e)))?,
-                )
-                .with_batch_size(rows.len().max(1))
-                .build(std::io::Cursor::new(bytes))?;
+                .with_format(csv_format(self.delimiter, false))
+                .with_batch_size(rows.max(1))
+                .build(std::io::Cursor::new(text))?;
         match reader.next().transpose()? {
             None => Ok(RecordBatch::new_empty(self.schema.clone())),
             Some(batch) if as_text.is_some() => {
@@ -733,89 +1047,86 @@ impl CsvReader {
         }
     }
 
-    /// The next batch and the malformed records met on the way; `None` at
-    /// the end of the file.
-    pub fn next_batch(&mut self) -> Result<Option<(RecordBatch, Vec<Malformed>, u64)>> {
+    fn malformed(&self, line: u64, raw: &[u8], reason: String, field: Option<String>) -> Malformed {
+        Malformed {
+            location: location::locate(&self.file, Unit::Line, line),
+            raw: String::from_utf8_lossy(raw).into_owned(),
+            reason,
+            field,
+        }
+    }
+
+    /// The next batch, the records met on the way that cannot be read (in
+    /// file order), the bytes read and the line each row starts on; `None`
+    /// at the end of the file.
+    #[allow(clippy::type_complexity)]
+    pub fn next_batch(&mut self) -> Result<Option<(RecordBatch, Vec<Malformed>, u64, Positions)>> {
+        let mut text = Vec::with_capacity(self.text_size);
         let mut rows = Vec::with_capacity(self.batch_size);
-        let mut malformed = Vec::new();
-        let mut bytes = 0u64;
-        let first = self.record + 1;
+        let mut lines = Vec::with_capacity(self.batch_size);
+        let mut bad: Vec<(u64, Malformed)> = Vec::new();
+        let expected = self.schema.fields().len();
         while rows.len() < self.batch_size {
-            let mut row = csv::ByteRecord::new();
-            match self.records.read_byte_record(&mut row) {
-                Ok(false) => break,
-                Ok(true) => {
-                    self.record += 1;
-                    bytes += row.as_slice().len() as u64 + row.len() as u64;
-                    let expected = self.schema.fields().len();
-                    if row.len() != expected {
-                        malformed.push(Malformed {
-                            location: format!("{}:record {}", self.file, self.record),
-                            raw: String::from_utf8_lossy(&self.encode_one(&row))
-                                .trim_end()
-                                .to_owned(),
-                            reason: format!("has {} fields, the header has {expected}", row.len()),
-                            field: None,
-                        });
-                    } else {
-                        rows.push(row);
-                    }
+            let start = text.len();
+            let Some(record) = self.split.next(&mut text).map_err(io(&self.file))? else {
+                break;
+            };
+            let reason = match record.unterminated {
+                Some(open) => Some(format!("unterminated quoted field starting at line {open}")),
+                None if record.fields != expected => Some(format!(
+                    "has {} fields, the header has {expected}",
+                    record.fields
+                )),
+                None => None,
+            };
+            match reason {
+                Some(reason) => {
+                    let bad_record =
+                        self.malformed(record.line, &text[record.text.clone()], reason, None);
+                    bad.push((record.line, bad_record));
+                    text.truncate(start);
                 }
-                Err(e) => {
-                    self.record += 1;
-                    malformed.push(Malformed {
-                        location: format!("{}:record {}", self.file, self.record),
-                        raw: String::new(),
-                        reason: e.to_string(),
-                        field: None,
-                    });
+                None => {
+                    rows.push(keep_alone(&mut text, start, &record));
+                    lines.push(record.line);
                 }
             }
         }
-        if rows.is_empty() && malformed.is_empty() {
+        let bytes = self.split.bytes - self.reported;
+        self.reported = self.split.bytes;
+        self.text_size = self.text_size.max(text.len());
+        if rows.is_empty() && bad.is_empty() {
             return Ok(None);
         }
-        match self.decode(&rows) {
-            Ok(batch) => Ok(Some((batch, malformed, bytes))),
+        let (batch, positions) = match self.decode(&text, rows.len()) {
+            Ok(batch) => (batch, Positions::listed(Unit::Line, lines)),
             Err(_) => {
                 // Find the records that do not fit the schema.
-                let mut good = Vec::with_capacity(rows.len());
-                for (i, row) in rows.into_iter().enumerate() {
-                    match self.decode(std::slice::from_ref(&row)) {
-                        Ok(_) => good.push(row),
+                let mut good = Vec::with_capacity(text.len());
+                let mut kept = Vec::with_capacity(lines.len());
+                for (row, line) in rows.into_iter().zip(lines) {
+                    // The record with its `\n`.
+                    let record = &text[row.start..=row.end];
+                    match self.decode(record, 1) {
+                        Ok(_) => {
+                            good.extend_from_slice(record);
+                            kept.push(line);
+                        }
                         Err(e) => {
-                            let reason = e.to_string().replace("Parser error: ", "");
-                            malformed.push(Malformed {
-                                location: format!("{}:record {}", self.file, first + i as u64),
-                                raw: String::from_utf8_lossy(&self.encode_one(&row))
-                                    .trim_end()
-                                    .to_owned(),
-                                field: column_of(&reason, &self.schema)
-                                    .or_else(|| field_of(&reason)),
-                                reason,
-                            })
+                            let reason = without_line(&e.to_string().replace("Parser error: ", ""));
+                            let field =
+                                column_of(&reason, &self.schema).or_else(|| field_of(&reason));
+                            bad.push((line, self.malformed(line, &text[row], reason, field)));
                         }
                     }
                 }
-                let batch = self.decode(&good).map_err(arrow(&self.file))?;
-                Ok(Some((batch, malformed, bytes)))
+                let batch = self.decode(&good, kept.len()).map_err(arrow(&self.file))?;
+                (batch, Positions::listed(Unit::Line, kept))
             }
-        }
-    }
-
-    fn encode_one(&self, row: &csv::ByteRecord) -> Vec<u8> {
-        let mut out = csv::WriterBuilder::new()
-            .flexible(true)
-            .from_writer(Vec::new());
-        let _ = out.write_byte_record(row);
-        out.into_inner().unwrap_or_default()
-    }
-}
-
-fn csv_error(file: &str, e: csv::Error) -> Error {
-    Error::Io {
-        context: file.to_owned(),
-        source: std::io::Error::other(e.to_string()),
+        };
+        bad.sort_by_key(|(line, _)| *line);
+        let malformed = bad.into_iter().map(|(_, m)| m).collect();
+        Ok(Some((batch, malformed, bytes, positions)))
     }
 }
 
@@ -976,37 +1287,58 @@ mod tests {
 
     #[test]
     fn malformed_json_lines_are_isolated_with_their_line_number() {
-        let schema: SchemaRef =
-            Arc::new(infer_json_schema(b"{\"id\":1,\"amount\":2.5}\n", 10).unwrap());
+        let schema = RecordSchema::inferred(infer_json_schema(b"{\"id\":1,\"amount\":2.5}\n", 10));
         let block =
             b"{\"id\":1,\"amount\":2.5}\n{\"id\":2,\"amount\":\"abc\"}\nnot json\n\n{\"id\":3}\n";
-        let (batch, malformed) = decode_json_lines(block, &schema, "in.jsonl", 10).unwrap();
+        let (batch, malformed, positions) =
+            decode_json_lines(block, &schema, "in.jsonl", 10).unwrap();
         assert_eq!(batch.num_rows(), 2);
+        assert_eq!(positions, Positions::listed(Unit::Line, vec![10, 14]));
         assert_eq!(malformed.len(), 2);
-        assert_eq!(malformed[0].location, "in.jsonl:11");
+        assert_eq!(malformed[0].location, "in.jsonl:line 11");
         assert!(
             malformed[0].reason.contains("amount"),
             "{}",
             malformed[0].reason
         );
         assert_eq!(malformed[0].raw, "{\"id\":2,\"amount\":\"abc\"}");
-        assert_eq!(malformed[1].location, "in.jsonl:12");
+        assert_eq!(malformed[1].location, "in.jsonl:line 12");
         assert!(malformed[1].reason.starts_with("not valid JSON"));
     }
 
-    /// The ids kept and the malformed records' (location, field) of a
-    /// decoded batch.
+    #[test]
+    fn blank_lines_keep_the_lines_of_the_records_after_them() {
+        let schema = RecordSchema::inferred(infer_json_schema(b"{\"id\":1}\n", 10));
+        let (batch, malformed, positions) =
+            decode_json_lines(b"{\"id\":1}\n\n \r\n{\"id\":2}\n", &schema, "in.jsonl", 5).unwrap();
+        assert_eq!((batch.num_rows(), malformed.len()), (2, 0));
+        assert_eq!(positions, Positions::listed(Unit::Line, vec![5, 8]));
+        let (_, _, positions) =
+            decode_json_lines(b"{\"id\":1}\n{\"id\":2}", &schema, "in.jsonl", 5).unwrap();
+        assert_eq!(positions, Positions::from(Unit::Line, 5));
+        // Two values on a line are one bad record, not two records.
+        let (batch, malformed, _) =
+            decode_json_lines(b"{\"id\":1} {\"id\":2}\n", &schema, "in.jsonl", 5).unwrap();
+        assert_eq!((batch.num_rows(), malformed.len()), (0, 1));
+    }
+
+    /// The ids kept and the malformed records' (location, field) of
+    /// decoded batches.
     fn kept_and_refused(
-        batch: &RecordBatch,
+        batches: &[RecordBatch],
         malformed: &[Malformed],
     ) -> (Vec<i64>, Vec<(String, Option<String>)>) {
-        let ids = batch
-            .column(0)
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .unwrap()
-            .values()
-            .to_vec();
+        let ids = batches
+            .iter()
+            .flat_map(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap()
+                    .values()
+                    .to_vec()
+            })
+            .collect();
         let mut refused: Vec<_> = malformed
             .iter()
             .map(|m| {
@@ -1038,8 +1370,13 @@ mod tests {
             "{\"id\":\"7\",\"amount\":-3e2}\n",
             "{\"id\":8,\"amount\":\"\"}\n",
         );
-        let (batch, malformed) =
-            decode_json_lines(block.as_bytes(), &schema, "in.jsonl", 1).unwrap();
+        let (batch, malformed, _) = decode_json_lines(
+            block.as_bytes(),
+            &RecordSchema::declared(schema),
+            "in.jsonl",
+            1,
+        )
+        .unwrap();
         let amounts = batch
             .column(1)
             .as_any()
@@ -1048,17 +1385,16 @@ mod tests {
         assert_eq!(amounts.values(), &[12.5, -300.0]);
         let field = |f: &str| Some(f.to_owned());
         assert_eq!(
-            kept_and_refused(&batch, &malformed),
+            kept_and_refused(&[batch], &malformed),
             (
                 vec![1, 7],
                 vec![
-                    ("in.jsonl:2".to_owned(), field("amount")),
-                    ("in.jsonl:3".to_owned(), field("amount")),
-                    ("in.jsonl:4".to_owned(), field("amount")),
-                    ("in.jsonl:5".to_owned(), field("id")),
-                    // serde_json finds 1e400 out of range before the decoder.
-                    ("in.jsonl:6".to_owned(), None),
-                    ("in.jsonl:8".to_owned(), field("amount")),
+                    ("in.jsonl:line 2".to_owned(), field("amount")),
+                    ("in.jsonl:line 3".to_owned(), field("amount")),
+                    ("in.jsonl:line 4".to_owned(), field("amount")),
+                    ("in.jsonl:line 5".to_owned(), field("id")),
+                    ("in.jsonl:line 6".to_owned(), field("amount")),
+                    ("in.jsonl:line 8".to_owned(), field("amount")),
                 ]
             )
         );
@@ -1071,46 +1407,37 @@ mod tests {
             Field::new("id", DataType::Int64, true),
             Field::new("amount", DataType::Float64, true),
         ]));
-        let mut reader = CsvReader::new(
-            Box::new(std::io::Cursor::new(text.to_owned())),
-            schema,
-            None,
-            "in.csv",
-            100,
-        )
-        .unwrap();
-        let (batch, malformed, _) = reader.next_batch().unwrap().unwrap();
-        let amounts = batch
-            .column(1)
-            .as_any()
-            .downcast_ref::<Float64Array>()
-            .unwrap();
+        let (batches, malformed, _) = read_csv(text, schema);
+        let amounts: Vec<_> = batches
+            .iter()
+            .flat_map(|b| {
+                b.column(1)
+                    .as_any()
+                    .downcast_ref::<Float64Array>()
+                    .unwrap()
+                    .iter()
+                    .collect::<Vec<_>>()
+            })
+            .collect();
         // An empty CSV field is null.
-        assert_eq!(
-            amounts.iter().collect::<Vec<_>>(),
-            [Some(12.5), Some(-300.0), None]
-        );
+        assert_eq!(amounts, [Some(12.5), Some(-300.0), None]);
         let field = |f: &str| Some(f.to_owned());
         assert_eq!(
-            kept_and_refused(&batch, &malformed),
+            kept_and_refused(&batches, &malformed),
             (
                 vec![1, 7, 8],
                 vec![
-                    ("in.csv:record 2".to_owned(), field("amount")),
-                    ("in.csv:record 3".to_owned(), field("amount")),
-                    ("in.csv:record 4".to_owned(), field("amount")),
-                    ("in.csv:record 5".to_owned(), field("id")),
-                    ("in.csv:record 6".to_owned(), field("amount")),
+                    ("in.csv:line 3".to_owned(), field("amount")),
+                    ("in.csv:line 4".to_owned(), field("amount")),
+                    ("in.csv:line 5".to_owned(), field("amount")),
+                    ("in.csv:line 6".to_owned(), field("id")),
+                    ("in.csv:line 7".to_owned(), field("amount")),
                 ]
             )
         );
     }
 
-    #[test]
-    fn malformed_csv_records_are_isolated_with_their_record_number() {
-        let text = "id,amount\n1,2.5\n2,abc\n3\n4,1e3\n";
-        let schema: SchemaRef =
-            Arc::new(infer_csv_schema(b"id,amount\n1,2.5\n", None, 10).unwrap());
+    fn read_csv(text: &str, schema: SchemaRef) -> (Vec<RecordBatch>, Vec<Malformed>, Vec<u64>) {
         let mut reader = CsvReader::new(
             Box::new(std::io::Cursor::new(text.to_owned())),
             schema,
@@ -1119,23 +1446,72 @@ mod tests {
             100,
         )
         .unwrap();
-        let (batch, malformed, _) = reader.next_batch().unwrap().unwrap();
-        assert_eq!(batch.num_rows(), 2);
-        let ids = batch
+        let (mut batches, mut malformed, mut lines) = (Vec::new(), Vec::new(), Vec::new());
+        while let Some((batch, bad, _, positions)) = reader.next_batch().unwrap() {
+            lines.extend((0..batch.num_rows()).map(|row| positions.of(row)));
+            batches.push(batch);
+            malformed.extend(bad);
+        }
+        (batches, malformed, lines)
+    }
+
+    #[test]
+    fn malformed_csv_records_are_isolated_with_their_line_number() {
+        let text = "id,amount\n1,2.5\n2,abc\n3\n4,1e3\n";
+        let schema: SchemaRef =
+            Arc::new(infer_csv_schema(b"id,amount\n1,2.5\n", None, 10).unwrap());
+        let (batches, malformed, lines) = read_csv(text, schema);
+        assert_eq!(batches.len(), 1);
+        let ids = batches[0]
             .column(0)
             .as_any()
             .downcast_ref::<Int64Array>()
             .unwrap();
         assert_eq!(ids.values(), &[1, 4]);
+        assert_eq!(lines, [2, 5]);
         let locations: Vec<_> = malformed.iter().map(|m| m.location.as_str()).collect();
-        assert_eq!(locations, ["in.csv:record 3", "in.csv:record 2"]);
-        assert_eq!(malformed[1].raw, "2,abc");
+        assert_eq!(locations, ["in.csv:line 3", "in.csv:line 4"]);
+        assert_eq!(malformed[0].raw, "2,abc");
         assert_eq!(
-            malformed[1].field.as_deref(),
+            malformed[0].field.as_deref(),
             Some("amount"),
             "{}",
-            malformed[1].reason
+            malformed[0].reason
         );
-        assert!(reader.next_batch().unwrap().is_none());
+        assert!(
+            !malformed[0].reason.contains("at line"),
+            "{}",
+            malformed[0].reason
+        );
+        assert_eq!(malformed[1].raw, "3");
+        assert_eq!(malformed[1].reason, "has 1 fields, the header has 2");
+    }
+
+    #[test]
+    fn csv_lines_count_blank_lines_crlf_and_quoted_newlines() {
+        let schema: SchemaRef = Arc::new(infer_csv_schema(b"id,note\n1,a\n", None, 10).unwrap());
+        let text = "id,note\r\n1,a\r\n\r\n2,\"x\r\ny\"\r\n3,b,extra\r\n4,c";
+        let (_, malformed, lines) = read_csv(text, schema.clone());
+        assert_eq!(lines, [2, 4, 7]);
+        assert_eq!(malformed[0].location, "in.csv:line 6");
+        let text = "id,note\n1,a\n2,\"b\n3,c\n4,d\n";
+        let (batches, malformed, lines) = read_csv(text, schema.clone());
+        assert_eq!(lines, [2]);
+        assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 1);
+        assert_eq!(malformed.len(), 1);
+        assert_eq!(malformed[0].location, "in.csv:line 3");
+        assert_eq!(
+            malformed[0].reason,
+            "unterminated quoted field starting at line 3"
+        );
+        assert_eq!(malformed[0].raw, "2,\"b\n3,c\n4,d");
+        // A closed quote at the very end is no bad record.
+        let (_, malformed, lines) = read_csv("id,note\n1,\"a\"\"b\"", schema.clone());
+        assert_eq!((lines, malformed), (vec![2], vec![]));
+        // Inference leaves out what the reader makes bad records.
+        let sample = b"id,note\n1,a\n2,b,c\n3,\"d\n";
+        let inferred = infer_csv_schema(sample, None, 10).unwrap();
+        assert_eq!(inferred.fields().len(), 2);
+        assert_eq!(inferred.field(0).data_type(), &DataType::Int64);
     }
 }

@@ -5,6 +5,7 @@
 pub mod engine;
 pub mod error;
 pub mod format;
+pub mod location;
 pub mod number;
 pub mod output;
 pub mod quarantine;

@@ -7,21 +7,22 @@
 //! records come out as byte ranges of the body (borrowed `RawValue`s), so a
 //! page is never copied: the ranges and the body travel to a worker, where
 //! [`decode`] feeds each record's bytes to arrow-json's decoder. A record
-//! that does not decode (not an object, a value of the wrong type) becomes
-//! a [`Malformed`] located at `{origin}:record {n}` (1-based within the
-//! page), and the page's other records are kept.
+//! that does not decode (not an object, a value of the wrong type, a field
+//! an inferred schema lacks) becomes a [`Malformed`] located at
+//! `{origin}:record {n}` (its 1-based index in the page as read), and the
+//! page's other records are kept, each with its index.
 
 use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 
-use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::pipeline::format::Malformed;
-use crate::pipeline::number::{self, Empty};
+use crate::pipeline::location::Positions;
+use crate::pipeline::schema::{RecordSchema, fit};
 
 /// A JSON Pointer (RFC 6901) as its reference tokens.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -320,77 +321,101 @@ fn field_of(reason: &str) -> Option<String> {
     Some(reason[start..start + end].to_owned())
 }
 
-fn decoder(schema: &SchemaRef, rows: usize) -> Result<arrow::json::reader::Decoder, String> {
-    arrow::json::ReaderBuilder::new(schema.clone())
-        .with_batch_size(rows.max(1))
-        .with_strict_mode(false)
-        // A text field also takes numbers and booleans, as text.
-        .with_coerce_primitive(true)
-        .build_decoder()
-        .map_err(|e| e.to_string())
+fn decoder(schema: &RecordSchema, rows: usize) -> Result<arrow::json::reader::Decoder, String> {
+    crate::pipeline::format::json_decoder(schema, rows).map_err(|e| e.to_string())
 }
 
 fn decode_all<'a>(
-    schema: &SchemaRef,
+    schema: &RecordSchema,
     records: impl ExactSizeIterator<Item = &'a [u8]>,
 ) -> Result<RecordBatch, String> {
     // Number fields are decoded as text, then read by the number rule.
-    let as_text = number::text_schema(schema);
-    let mut decoder = decoder(as_text.as_ref().unwrap_or(schema), records.len())?;
+    let mut decoder = decoder(schema, records.len())?;
     for record in records {
         decoder.decode(record).map_err(|e| e.to_string())?;
         // A separator, so that a bare number ends where the record ends.
         decoder.decode(b"\n").map_err(|e| e.to_string())?;
     }
-    match decoder.flush().map_err(|e| e.to_string())? {
-        None => Ok(RecordBatch::new_empty(schema.clone())),
-        Some(batch) if as_text.is_some() => {
-            number::numbers_from_text(&batch, schema, Empty::IsNotANumber)
-                .map_err(|e| e.to_string())
-        }
-        Some(batch) => Ok(batch),
-    }
+    crate::pipeline::format::json_numbers(
+        decoder.flush().map_err(|e| e.to_string())?,
+        &schema.schema,
+    )
+    .map_err(|e| e.to_string())
 }
 
-/// Decodes the records of a page: the ones that decode in a batch, the
-/// others as [`Malformed`] at `{origin}:record {n}`.
+/// Decodes the records of a page, the record at `records[i]` being at
+/// position `positions.of(i)` of the page: the ones that decode in a batch
+/// with their positions, the others as [`Malformed`] at
+/// `{origin}:record {n}`. Under an inferred schema a record with a field
+/// the schema lacks is one of the others (see
+/// [`crate::pipeline::schema::fit`]).
 pub fn decode(
     body: &[u8],
     records: &[Range<usize>],
-    schema: &SchemaRef,
+    schema: &RecordSchema,
     origin: &str,
-) -> Result<(RecordBatch, Vec<Malformed>), String> {
-    let slices = records.iter().map(|r| &body[r.clone()]);
-    if let Ok(batch) = decode_all(schema, slices) {
-        return Ok((batch, Vec::new()));
+    positions: &Positions,
+) -> Result<(RecordBatch, Vec<Malformed>, Positions), String> {
+    let fitted: Vec<Cow<'_, [u8]>>;
+    let whole = if schema.deep {
+        // Values nested deeper than the inference depth become text.
+        fitted = records
+            .iter()
+            .map(|r| fit(&body[r.clone()], schema).unwrap_or(Cow::Borrowed(&body[r.clone()])))
+            .collect();
+        decode_all(schema, fitted.iter().map(AsRef::as_ref))
+    } else {
+        decode_all(schema, records.iter().map(|r| &body[r.clone()]))
+    };
+    if let Ok(batch) = whole {
+        return Ok((batch, Vec::new(), positions.clone()));
     }
     // Isolate the records that fail, then decode the others together.
     let mut good = Vec::with_capacity(records.len());
+    let mut kept = Vec::with_capacity(records.len());
     let mut malformed = Vec::new();
     for (i, range) in records.iter().enumerate() {
         let record = &body[range.clone()];
         let result = if record.first() == Some(&b'{') {
-            decode_all(schema, std::iter::once(record)).map(|_| ())
+            fit(record, schema)
+                .map_err(|late| (late.reason, Some(late.field)))
+                .and_then(|fitted| {
+                    decode_all(schema, std::iter::once(fitted.as_ref()))
+                        .map(|_| fitted)
+                        .map_err(|reason| {
+                            let field = field_of(&reason);
+                            (
+                                reason
+                                    .replace("Json error: ", "")
+                                    .replace("Parser error: ", ""),
+                                field,
+                            )
+                        })
+                })
         } else {
-            Err(format!(
-                "not a JSON object but {}",
-                record.first().map_or("nothing", |b| json_type(*b))
+            Err((
+                format!(
+                    "not a JSON object but {}",
+                    record.first().map_or("nothing", |b| json_type(*b))
+                ),
+                None,
             ))
         };
         match result {
-            Ok(()) => good.push(record),
-            Err(reason) => malformed.push(Malformed {
-                location: format!("{origin}:record {}", i + 1),
+            Ok(fitted) => {
+                good.push(fitted);
+                kept.push(i);
+            }
+            Err((reason, field)) => malformed.push(Malformed {
+                location: positions.locate(origin, i),
                 raw: String::from_utf8_lossy(record).into_owned(),
-                field: field_of(&reason),
-                reason: reason
-                    .replace("Json error: ", "")
-                    .replace("Parser error: ", ""),
+                field,
+                reason,
             }),
         }
     }
-    let batch = decode_all(schema, good.into_iter())?;
-    Ok((batch, malformed))
+    let batch = decode_all(schema, good.iter().map(AsRef::as_ref))?;
+    Ok((batch, malformed, positions.select(kept)))
 }
 
 /// Infers the schema of the first `max` object records, fields in the order
@@ -406,6 +431,7 @@ mod tests {
     use arrow::datatypes::{DataType, Field, Schema};
 
     use super::*;
+    use crate::pipeline::location::Unit;
 
     fn texts(body: &[u8], split: &Split) -> Vec<String> {
         split
@@ -472,7 +498,7 @@ mod tests {
             br#"{"zeta":1,"alpha":{"y":1,"b":2},"mid":[{"q":1,"c":2}]}"#,
             br#"{"zeta":2,"new":true,"alpha":{"y":1,"a":3}}"#,
         ];
-        let schema = infer(records.into_iter(), 10).unwrap();
+        let schema = infer(records.into_iter(), 10).schema;
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         assert_eq!(names, vec!["zeta", "alpha", "mid", "new"]);
         let DataType::Struct(alpha) = schema.field(1).data_type() else {
@@ -504,7 +530,10 @@ mod tests {
             Field::new("id", DataType::Int64, true),
             Field::new("amount", DataType::Float64, true),
         ]));
-        let (batch, malformed) = decode(body, &s.records, &schema, "GET http://h/x").unwrap();
+        let schema = RecordSchema::declared(schema);
+        let first = Positions::from(Unit::Record, 1);
+        let (batch, malformed, _) =
+            decode(body, &s.records, &schema, "GET http://h/x", &first).unwrap();
         let amounts: Vec<_> = batch
             .column(1)
             .as_any()
@@ -535,8 +564,12 @@ mod tests {
             Field::new("id", DataType::Int64, true),
             Field::new("name", DataType::Utf8, true),
         ]));
-        let (batch, malformed) = decode(body, &s.records, &schema, "GET http://h/x").unwrap();
+        let schema = RecordSchema::declared(schema);
+        let first = Positions::from(Unit::Record, 1);
+        let (batch, malformed, positions) =
+            decode(body, &s.records, &schema, "GET http://h/x", &first).unwrap();
         assert_eq!(batch.num_rows(), 2);
+        assert_eq!(positions, Positions::listed(Unit::Record, vec![1, 4]));
         assert_eq!(malformed.len(), 2);
         assert_eq!(malformed[0].location, "GET http://h/x:record 2");
         assert_eq!(malformed[0].raw, r#"{"id":"x"}"#);

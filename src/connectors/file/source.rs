@@ -2,12 +2,12 @@
 //!
 //! JSON Lines is read in blocks of complete lines on the source thread and
 //! decoded on the workers, so decoding uses every core; CSV and Parquet are
-//! decoded as they are read. The schema comes from the first file (a sample
-//! of its first MiB for text formats, the footer for Parquet).
+//! decoded as they are read. The schema comes from the first file (its
+//! first 1,000 records, within its first MiB, for text formats; the footer
+//! for Parquet).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -17,7 +17,8 @@ use crate::api::v1alpha1::flow::{FileFormat, FileInput, FileSource as Spec};
 use crate::pipeline::engine::{Source, Unit};
 use crate::pipeline::error::ConnectorError;
 use crate::pipeline::format::{self, CsvReader};
-use crate::pipeline::read::ObjectReader;
+use crate::pipeline::read::{self, ObjectReader};
+use crate::pipeline::schema::RecordSchema;
 
 /// Bytes of JSON Lines per unit of work.
 const BLOCK: usize = 4 << 20;
@@ -31,7 +32,7 @@ pub struct FileRecordSource {
     files: Vec<PathBuf>,
     next_file: usize,
     input: FileInput,
-    schema: SchemaRef,
+    schema: RecordSchema,
     current: Option<(String, ObjectReader)>,
     root: PathBuf,
 }
@@ -63,7 +64,7 @@ impl FileRecordSource {
                 root: root.display().to_string(),
             });
         };
-        let schema = Arc::new(Self::infer(first, &spec.input)?);
+        let schema = Self::infer(first, &spec.input)?;
         Ok(Self {
             files,
             next_file: 0,
@@ -74,19 +75,16 @@ impl FileRecordSource {
         })
     }
 
-    fn infer(path: &Path, input: &FileInput) -> Result<arrow::datatypes::Schema> {
+    fn infer(path: &Path, input: &FileInput) -> Result<RecordSchema> {
         let name = path.display().to_string();
         if input.format == FileFormat::Parquet {
             let builder = ParquetRecordBatchReaderBuilder::try_new(open(path)?)
                 .map_err(|source| Error::Parquet { path: name, source })?;
-            return Ok(builder.schema().as_ref().clone());
+            return Ok(read::declared(builder.schema().as_ref().clone()));
         }
         let reader = format::decompress(Box::new(open(path)?), input.compression, &name)?;
         let sample = format::read_sample(&mut format::buffered(reader), SAMPLE)?;
-        Ok(match input.format {
-            FileFormat::Csv => format::infer_csv_schema(&sample, input.csv.as_ref(), 1000)?,
-            _ => format::infer_json_schema(&sample, 1000)?,
-        })
+        Ok(read::infer(&sample, input.format, input.csv.as_ref())?)
     }
 
     /// The files that will be read, for previews and summaries.
@@ -117,7 +115,7 @@ impl FileRecordSource {
                         source,
                     }
                 })?;
-                if builder.schema().fields() != self.schema.fields() {
+                if builder.schema().fields() != self.schema.schema.fields() {
                     return Err(Error::SchemaMismatch {
                         path: name,
                         first: self.display(&self.files[0]),
@@ -138,7 +136,7 @@ impl FileRecordSource {
                     format::decompress(Box::new(open(&path)?), self.input.compression, &name)?;
                 let reader = CsvReader::new(
                     raw,
-                    self.schema.clone(),
+                    self.schema.schema.clone(),
                     self.input.csv.clone(),
                     &name,
                     BATCH,
@@ -166,7 +164,7 @@ impl FileRecordSource {
 
 impl Source for FileRecordSource {
     fn schema(&self) -> SchemaRef {
-        self.schema.clone()
+        self.schema.schema.clone()
     }
 
     fn next_unit(&mut self) -> Result<Option<Unit>, ConnectorError> {

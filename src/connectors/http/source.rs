@@ -3,7 +3,8 @@
 //! [`HttpRecordSource::open`] starts a fetch thread (the shared [`paged`]
 //! bridge driving [`pagination`] and the shared
 //! [`client`](crate::connectors::common::client)), waits for the first page
-//! with records and infers the schema from it (up to 1000 records). Pages
+//! with records and infers the schema from it (up to 1000 records; a record
+//! of a later page with a field the schema lacks is a bad record). Pages
 //! then arrive in order through a channel at most a few pages deep, so a
 //! slow destination slows the requests down instead of filling memory. Each
 //! page becomes one unit whose closure decodes its records on an engine
@@ -24,6 +25,8 @@ use crate::connectors::common::paged::{self, PagedBridge};
 use crate::connectors::common::records;
 use crate::pipeline::engine::{Chunk, Source, Unit};
 use crate::pipeline::error::ConnectorError;
+use crate::pipeline::location::{self, Positions};
+use crate::pipeline::schema::RecordSchema;
 
 /// Records sampled to infer the schema.
 const SAMPLE_RECORDS: usize = 1000;
@@ -34,7 +37,7 @@ const BUFFERED_PAGES: usize = 4;
 
 /// Reads an HTTP JSON API.
 pub struct HttpRecordSource {
-    schema: SchemaRef,
+    schema: RecordSchema,
     pages: PagedBridge<Page, Error>,
     buffered: VecDeque<Page>,
     description: String,
@@ -81,7 +84,7 @@ impl HttpRecordSource {
             pagination::run(client, plan, sink)
         })?;
         let mut source = Self {
-            schema: Arc::new(Schema::empty()),
+            schema: RecordSchema::declared(Arc::new(Schema::empty())),
             pages,
             buffered: VecDeque::new(),
             description,
@@ -96,11 +99,7 @@ impl HttpRecordSource {
         }
         if let Some(page) = source.buffered.iter().find(|p| !p.records.is_empty()) {
             let samples = page.records.iter().map(|r| &page.body[r.clone()]);
-            let schema = records::infer(samples, SAMPLE_RECORDS).map_err(|e| Error::Decode {
-                origin: page.origin.clone(),
-                message: format!("inferring the schema: {e}"),
-            })?;
-            source.schema = Arc::new(schema);
+            source.schema = RecordSchema::inferred(records::infer(samples, SAMPLE_RECORDS));
         }
         Ok(source)
     }
@@ -118,7 +117,7 @@ impl HttpRecordSource {
 
 impl Source for HttpRecordSource {
     fn schema(&self) -> SchemaRef {
-        self.schema.clone()
+        self.schema.schema.clone()
     }
 
     fn next_unit(&mut self) -> Result<Option<Unit>, ConnectorError> {
@@ -136,8 +135,9 @@ impl Source for HttpRecordSource {
                 body,
                 records,
             } = page;
-            let (batch, malformed) =
-                records::decode(&body, &records, &schema, &origin).map_err(|message| {
+            let first = Positions::from(location::Unit::Record, 1);
+            let (batch, malformed, positions) =
+                records::decode(&body, &records, &schema, &origin, &first).map_err(|message| {
                     Error::Decode {
                         origin: origin.clone(),
                         message,
@@ -149,7 +149,7 @@ impl Source for HttpRecordSource {
                 bytes: body.len() as u64,
                 pages: 1,
                 origin,
-                first_record: 1,
+                positions,
             })
         })))
     }

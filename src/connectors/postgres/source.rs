@@ -38,6 +38,7 @@ use crate::connectors::common::runtime;
 use crate::pipeline::engine::{Chunk, Source, Unit};
 use crate::pipeline::error::{ConnectorError, ErrorClass};
 use crate::pipeline::format::Malformed;
+use crate::pipeline::location::{self, Positions};
 use crate::pipeline::number::{Unfit, read_decimal};
 
 use super::client::{connect, ident, qualified, query_error};
@@ -334,7 +335,7 @@ impl Source for PostgresRecordSource {
                 malformed,
                 pages: 1,
                 origin,
-                first_record,
+                positions: Positions::from(location::Unit::Record, first_record),
             })
         })))
     }

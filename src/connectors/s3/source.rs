@@ -7,7 +7,6 @@
 //! in the run's window.
 
 use std::io::Read;
-use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use bytes::Bytes;
@@ -19,7 +18,8 @@ use crate::api::v1alpha1::flow::{FileFormat, FileInput, S3Source as Spec};
 use crate::pipeline::engine::{Source, Unit};
 use crate::pipeline::error::{ConnectorError, ErrorClass};
 use crate::pipeline::format::{self, CsvReader};
-use crate::pipeline::read::ObjectReader;
+use crate::pipeline::read::{self, ObjectReader};
+use crate::pipeline::schema::RecordSchema;
 
 /// Bytes of JSON Lines per unit of work.
 const BLOCK: usize = 4 << 20;
@@ -41,7 +41,7 @@ pub struct S3RecordSource {
     sizes: Vec<u64>,
     next_key: usize,
     input: FileInput,
-    schema: SchemaRef,
+    schema: RecordSchema,
     current: Option<(String, ObjectReader)>,
 }
 
@@ -79,14 +79,14 @@ impl S3RecordSource {
             sizes,
             next_key: 0,
             input: spec.input.clone(),
-            schema: Arc::new(arrow::datatypes::Schema::empty()),
+            schema: read::declared(arrow::datatypes::Schema::empty()),
             current: None,
         };
         let (key, size) = match (source.keys.first(), source.sizes.first()) {
             (Some(key), Some(size)) => (key.clone(), *size),
             _ => (first.0, first.1),
         };
-        source.schema = Arc::new(source.infer(&key, size)?);
+        source.schema = source.infer(&key, size)?;
         Ok(source)
     }
 
@@ -129,23 +129,19 @@ impl S3RecordSource {
         })
     }
 
-    fn infer(&self, key: &str, size: u64) -> Result<arrow::datatypes::Schema> {
+    fn infer(&self, key: &str, size: u64) -> Result<RecordSchema> {
         let name = self.url(key);
         if self.input.format == FileFormat::Parquet {
             let body = self.get(key)?;
             let builder = ParquetRecordBatchReaderBuilder::try_new(body)
                 .map_err(|e| Error::Invalid(format!("{name}: {e}")))?;
-            return Ok(builder.schema().as_ref().clone());
+            return Ok(read::declared(builder.schema().as_ref().clone()));
         }
         let reader = format::decompress(self.stream(key, size), self.input.compression, &name)
             .map_err(format_error)?;
         let sample =
             format::read_sample(&mut format::buffered(reader), SAMPLE).map_err(format_error)?;
-        match self.input.format {
-            FileFormat::Csv => format::infer_csv_schema(&sample, self.input.csv.as_ref(), 1000),
-            _ => format::infer_json_schema(&sample, 1000),
-        }
-        .map_err(format_error)
+        read::infer(&sample, self.input.format, self.input.csv.as_ref()).map_err(format_error)
     }
 
     fn open_next(&mut self) -> Result<bool> {
@@ -161,7 +157,7 @@ impl S3RecordSource {
                 let bytes = body.len() as u64;
                 let builder = ParquetRecordBatchReaderBuilder::try_new(body)
                     .map_err(|e| Error::Invalid(format!("{name}: {e}")))?;
-                if builder.schema().fields() != self.schema.fields() {
+                if builder.schema().fields() != self.schema.schema.fields() {
                     return Err(Error::Invalid(format!(
                         "{name} has a different schema from {}; every object of a source must have the same fields and types",
                         self.url(&self.keys[0])
@@ -182,7 +178,7 @@ impl S3RecordSource {
                 .map_err(format_error)?;
                 let reader = CsvReader::new(
                     raw,
-                    self.schema.clone(),
+                    self.schema.schema.clone(),
                     self.input.csv.clone(),
                     &name,
                     BATCH,
@@ -320,7 +316,7 @@ impl Read for RangedReader {
 
 impl Source for S3RecordSource {
     fn schema(&self) -> SchemaRef {
-        self.schema.clone()
+        self.schema.schema.clone()
     }
 
     fn next_unit(&mut self) -> Result<Option<Unit>, ConnectorError> {

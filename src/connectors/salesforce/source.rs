@@ -45,6 +45,8 @@ use crate::connectors::common::records::{self, Found, Pointer};
 use crate::pipeline::engine::{Chunk, Source, Unit};
 use crate::pipeline::error::ConnectorError;
 use crate::pipeline::format::CsvReader;
+use crate::pipeline::location::{self, Positions};
+use crate::pipeline::schema::RecordSchema;
 
 /// The window of an incremental read: `cursorField` in `[start, end)`.
 pub use crate::connectors::CursorWindow as Window;
@@ -675,11 +677,13 @@ fn decode_page(
         request: origin.clone(),
         message: format!("decoding records: {message}"),
     };
-    let (batch, malformed) = match kind {
+    let (batch, malformed, positions) = match kind {
         PageKind::Json(ranges) => {
-            let (batch, malformed) =
-                records::decode(&body, &ranges, read_schema, &origin).map_err(decode_error)?;
-            (batch, malformed)
+            // A REST record carries `attributes` beside the selected fields:
+            // the schema is declared, other fields are not read.
+            let declared = RecordSchema::declared(read_schema.clone());
+            let first = Positions::from(location::Unit::Record, 1);
+            records::decode(&body, &ranges, &declared, &origin, &first).map_err(decode_error)?
         }
         PageKind::Csv => {
             let header_end = memchr::memchr(b'\n', &body).unwrap_or(body.len());
@@ -712,16 +716,22 @@ fn decode_page(
             .map_err(|e| decode_error(e.to_string()))?;
             let mut batches = Vec::new();
             let mut malformed = Vec::new();
-            while let Some((batch, bad, _)) = reader
+            let mut lines = Vec::new();
+            while let Some((batch, bad, _, positions)) = reader
                 .next_batch()
                 .map_err(|e| decode_error(e.to_string()))?
             {
+                lines.extend((0..batch.num_rows()).map(|row| positions.of(row)));
                 batches.push(batch);
                 malformed.extend(bad);
             }
             let batch = arrow::compute::concat_batches(read_schema, &batches)
                 .map_err(|e| decode_error(e.to_string()))?;
-            (batch, malformed)
+            (
+                batch,
+                malformed,
+                Positions::listed(location::Unit::Line, lines),
+            )
         }
     };
     let batch = widen(batch, schema).map_err(decode_error)?;
@@ -731,7 +741,7 @@ fn decode_page(
         bytes: body.len() as u64,
         pages: 1,
         origin,
-        first_record: 1,
+        positions,
     })
 }
 

@@ -93,12 +93,7 @@ pub fn describe(config: ZendeskConfig, object: &str) -> Result<Option<Entity>> {
             return Ok(None);
         };
         let texts: Vec<String> = items.iter().map(Value::to_string).collect();
-        let inferred =
-            records::infer(texts.iter().map(String::as_bytes), 1000).map_err(|e| Error::Page {
-                page: response.request.clone(),
-                field: object.to_owned(),
-                message: format!("inferring the schema: {e}"),
-            })?;
+        let inferred = records::infer(texts.iter().map(String::as_bytes), 1000).schema;
         Ok(Some(Entity {
             name: object.to_owned(),
             fields: fields(object, &inferred),

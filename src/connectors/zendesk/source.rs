@@ -77,6 +77,8 @@ use crate::connectors::common::records;
 use crate::pipeline::engine::{Chunk, Source, Unit};
 use crate::pipeline::error::ConnectorError;
 use crate::pipeline::format::Malformed;
+use crate::pipeline::location::{self, Positions};
+use crate::pipeline::schema::RecordSchema;
 
 /// Records sampled to infer the schema of objects without a declared one.
 const SAMPLE_RECORDS: usize = 1000;
@@ -176,6 +178,9 @@ struct Page {
     origin: String,
     body: Bytes,
     records: Vec<Range<usize>>,
+    /// The index of each record in the page's records array as read: the
+    /// records outside the window or already read are not kept.
+    positions: Positions,
     bytes: u64,
     /// The page's records array when it is not one: a bad record for the
     /// Flow's error policy (the next page is still known).
@@ -433,7 +438,8 @@ impl ReadSettings {
         let mut past_end = false;
         let mut body = Vec::with_capacity(response.body.len());
         let mut ranges = Vec::with_capacity(items.len());
-        for text in items {
+        let mut indices = Vec::with_capacity(items.len());
+        for (index, text) in items.into_iter().enumerate() {
             let mut item: Value = serde_json::from_str(text.get()).unwrap_or(Value::Null);
             let mut changed = false;
             if let Value::Object(record) = &mut item {
@@ -486,6 +492,7 @@ impl ReadSettings {
                 body.extend_from_slice(text.get().as_bytes());
             }
             ranges.push(begin..body.len());
+            indices.push(index as u64 + 1);
             body.push(b'\n');
         }
         let next = if past_end {
@@ -498,6 +505,7 @@ impl ReadSettings {
                 origin: page.clone(),
                 body: Bytes::from(body),
                 records: ranges,
+                positions: Positions::listed(location::Unit::Record, indices),
                 bytes: response.body.len() as u64,
                 malformed,
             },
@@ -738,7 +746,7 @@ async fn fetch(
 
 /// Reads one Zendesk object.
 pub struct ZendeskRecordSource {
-    schema: SchemaRef,
+    schema: RecordSchema,
     pages: PagedBridge<Page, Error>,
     buffered: VecDeque<Page>,
     description: String,
@@ -837,12 +845,12 @@ impl ZendeskRecordSource {
             fetch(client, plan, sink)
         })?;
         let mut source = Self {
-            schema: declared.unwrap_or_else(|| Arc::new(Schema::empty())),
+            schema: RecordSchema::declared(declared.unwrap_or_else(|| Arc::new(Schema::empty()))),
             pages,
             buffered: VecDeque::new(),
             description,
         };
-        let infer = source.schema.fields().is_empty();
+        let infer = source.schema.schema.fields().is_empty();
         while let Some(page) = source.receive()? {
             let has_records = !page.records.is_empty();
             source.buffered.push_back(page);
@@ -852,12 +860,7 @@ impl ZendeskRecordSource {
         }
         if infer && let Some(page) = source.buffered.iter().find(|p| !p.records.is_empty()) {
             let samples = page.records.iter().map(|r| &page.body[r.clone()]);
-            let inferred = records::infer(samples, SAMPLE_RECORDS).map_err(|e| Error::Page {
-                page: page.origin.clone(),
-                field: object.to_owned(),
-                message: format!("inferring the schema: {e}"),
-            })?;
-            source.schema = Arc::new(inferred);
+            source.schema = RecordSchema::inferred(records::infer(samples, SAMPLE_RECORDS));
         }
         Ok(source)
     }
@@ -875,7 +878,7 @@ impl ZendeskRecordSource {
 
 impl Source for ZendeskRecordSource {
     fn schema(&self) -> SchemaRef {
-        self.schema.clone()
+        self.schema.schema.clone()
     }
 
     fn next_unit(&mut self) -> Result<Option<Unit>, ConnectorError> {
@@ -892,15 +895,18 @@ impl Source for ZendeskRecordSource {
                 origin,
                 body,
                 records,
+                positions,
                 bytes,
                 malformed: broken,
             } = page;
-            let (batch, mut malformed) = records::decode(&body, &records, &schema, &origin)
-                .map_err(|message| Error::Page {
-                    page: origin.clone(),
-                    field: "records".to_owned(),
-                    message: format!("decoding: {message}"),
-                })?;
+            let (batch, mut malformed, positions) = records::decode(
+                &body, &records, &schema, &origin, &positions,
+            )
+            .map_err(|message| Error::Page {
+                page: origin.clone(),
+                field: "records".to_owned(),
+                message: format!("decoding: {message}"),
+            })?;
             malformed.extend(broken);
             Ok(Chunk {
                 batch,
@@ -908,7 +914,7 @@ impl Source for ZendeskRecordSource {
                 bytes,
                 pages: 1,
                 origin,
-                first_record: 1,
+                positions,
             })
         })))
     }
