@@ -686,3 +686,44 @@ fn the_nesting_bound_counts_brackets_and_unary_operators() {
     assert_eq!(nesting("!!-(x)"), 4);
     assert_eq!(nesting("a - (b)"), 2, "an upper bound");
 }
+
+/// CEL nested beyond the depth limit is refused when the Flow is compiled,
+/// not a stack overflow (in a child process: an overflow aborts).
+#[test]
+fn cel_nesting_beyond_the_limit_is_refused_not_a_crash() {
+    in_child(
+        "cel_nesting_beyond_the_limit_is_refused_not_a_crash",
+        Duration::from_secs(120),
+        || {
+            let schema = cel_batch().schema();
+            let deep = 100;
+            // Bracket and call nesting is refused by the limits.
+            for expression in [
+                format!("{}record.Count{} > 0", "(".repeat(deep), ")".repeat(deep)),
+                format!("size({}1{}) > 0", "[".repeat(deep), "]".repeat(deep)),
+                (0..deep).fold("record.Count".to_owned(), |e, _| format!("int({e})")) + " > 0",
+            ] {
+                let error = Tasks::compile(&[], Some(&expression), &schema)
+                    .err()
+                    .unwrap_or_else(|| {
+                        panic!("{deep} levels of nesting were accepted: {expression}")
+                    });
+                let message = error.to_string();
+                assert!(
+                    message.contains("nest") || message.contains("deep"),
+                    "{message}"
+                );
+            }
+            // The parser folds repeated negations: accepted or refused,
+            // never a crash.
+            let negations = format!("{}true", "!".repeat(deep));
+            if let Err(error) = Tasks::compile(&[], Some(&negations), &schema) {
+                let message = error.to_string();
+                assert!(
+                    message.contains("nest") || message.contains("deep"),
+                    "{message}"
+                );
+            }
+        },
+    );
+}

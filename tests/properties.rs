@@ -916,3 +916,110 @@ impl Slot {
         }
     }
 }
+
+/// The inference sample: the first 1,000 records (docs/pipeline.md).
+const SAMPLE: usize = 1000;
+
+/// Late-field names: ASCII, non-ASCII and astral.
+fn late_name() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec!["late", "naïve", "\u{20BB7}late"])
+}
+
+proptest! {
+    #![proptest_config(config(12))]
+
+    /// A field first seen after the inference sample is never dropped
+    /// unseen: every record is written with every field it had, or is a bad
+    /// record (quarantined) whose reason names the field.
+    #[test]
+    fn late_fields_are_never_dropped_unseen(
+        tail in prop::collection::vec(
+            (text(), style(), prop::option::weighted(0.5, (late_name(), text(), style()))),
+            1..8,
+        ),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("in")).unwrap();
+        let mut lines: Vec<String> = (1..=SAMPLE)
+            .map(|id| format!("{{\"id\":{id},\"t\":\"sample\"}}"))
+            .collect();
+        let mut late = BTreeMap::new();
+        let mut kept = BTreeMap::new();
+        for (k, (t, s, extra)) in tail.iter().enumerate() {
+            let id = (SAMPLE + k + 1) as i64;
+            let mut line = format!("{{\"id\":{id},\"t\":{}", json_text(t, *s));
+            match extra {
+                Some((name, value, style)) => {
+                    line.push_str(&format!(
+                        ",{}:{}",
+                        serde_json::to_string(name).unwrap(),
+                        json_text(value, *style)
+                    ));
+                    late.insert(id, (*name, value.clone()));
+                }
+                None => {
+                    kept.insert(id, t.clone());
+                }
+            }
+            line.push('}');
+            lines.push(line);
+        }
+        std::fs::write(dir.path().join("in/records.jsonl"), lines.join("\n") + "\n").unwrap();
+        let handling = "{policy: Quarantine, errorLocation: {connectorProfileRef: {name: local}, file: {path: bad}}}";
+        let summary = run_with(dir.path(), "JsonLines", "", handling).map_err(TestCaseError::fail)?;
+        let counts = &summary.counts;
+        prop_assert_eq!(counts.records_read, lines.len() as u64);
+        prop_assert_eq!(counts.records_written + counts.records_quarantined, counts.records_read);
+        prop_assert_eq!(counts.records_quarantined, late.len() as u64);
+        // Every written record of the tail holds its text; none had a late field.
+        let bytes = output(dir.path(), "JsonLines").map_err(TestCaseError::fail)?;
+        let mut written = BTreeMap::new();
+        for line in std::str::from_utf8(&bytes).unwrap().lines() {
+            let value: Value = serde_json::from_str(line).unwrap();
+            let id = value["id"].as_i64().unwrap();
+            if id > SAMPLE as i64 {
+                written.insert(id, value["t"].as_str().unwrap_or_default().to_owned());
+            }
+        }
+        prop_assert_eq!(written, kept);
+        // Every record with a late field is quarantined, its reason naming
+        // the field and its content kept.
+        let mut quarantined = BTreeMap::new();
+        for path in files(&dir.path().join("bad")) {
+            let text = std::fs::read_to_string(path).unwrap();
+            for line in text.lines() {
+                let entry: Value = serde_json::from_str(line).unwrap();
+                let content = entry.get("record").filter(|r| r.is_object()).cloned().unwrap_or_else(|| {
+                    serde_json::from_str(entry["raw"].as_str().unwrap_or("null")).unwrap_or(Value::Null)
+                });
+                let id = content["id"].as_i64().unwrap_or_default();
+                quarantined.insert(id, (entry["reason"].as_str().unwrap_or("").to_owned(), content));
+            }
+        }
+        prop_assert_eq!(quarantined.len(), late.len());
+        for (id, (name, value)) in &late {
+            let Some((reason, content)) = quarantined.get(id) else {
+                return Err(TestCaseError::fail(format!("record {id} with late field {name:?} was not quarantined")));
+            };
+            prop_assert!(reason.contains(name), "record {}: reason {:?} does not name {:?}", id, reason, name);
+            prop_assert_eq!(content[*name].as_str(), Some(value.as_str()));
+        }
+    }
+}
+
+/// Every file under `dir`.
+fn files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
