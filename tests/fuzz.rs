@@ -727,3 +727,43 @@ fn cel_nesting_beyond_the_limit_is_refused_not_a_crash() {
         },
     );
 }
+
+/// A Parquet column chunk at a negative offset is an error naming the
+/// damage, not a panic (parquet asserts in `ColumnChunkMetaData::byte_range`).
+#[test]
+fn a_parquet_column_chunk_at_a_negative_offset_is_an_error_not_a_panic() {
+    let batch = arrow::array::RecordBatch::try_from_iter(vec![(
+        "id",
+        Arc::new(Int64Array::from(vec![1i64])) as arrow::array::ArrayRef,
+    )])
+    .unwrap();
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_dictionary_enabled(false)
+        .build();
+    let mut file = Vec::new();
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(&mut file, batch.schema(), Some(props)).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    // Footer (thrift compact): ColumnMetaData field 9, data_page_offset,
+    // follows field 7 (header 0x26) and is 4 (zigzag 0x08); 0x07 makes it -4.
+    let len = file.len();
+    let footer = u32::from_le_bytes(file[len - 8..len - 4].try_into().unwrap()) as usize;
+    let start = len - 8 - footer;
+    let at = start
+        + file[start..]
+            .windows(2)
+            .position(|w| w == [0x26, 0x08])
+            .unwrap()
+        + 1;
+    file[at] = 0x07;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("in")).unwrap();
+    std::fs::write(dir.path().join("in/records.parquet"), &file).unwrap();
+    let error =
+        match FileRecordSource::open(dir.path(), &source_spec("in/records.parquet", "Parquet")) {
+            Ok(_) => panic!("a damaged footer was accepted"),
+            Err(e) => e.to_string(),
+        };
+    assert!(error.contains("footer is damaged"), "{error}");
+}

@@ -530,6 +530,39 @@ pub fn json_numbers(
     }
 }
 
+/// Checks that every column chunk a Parquet footer describes lies within
+/// the file's `len` bytes. A damaged footer (a negative offset or size)
+/// would otherwise make the reader panic (the parquet crate asserts in
+/// `ColumnChunkMetaData::byte_range`) instead of failing the read.
+pub fn check_parquet_footer(
+    metadata: &parquet::file::metadata::ParquetMetaData,
+    len: u64,
+) -> std::result::Result<(), String> {
+    for (g, group) in metadata.row_groups().iter().enumerate() {
+        for (c, column) in group.columns().iter().enumerate() {
+            let start = column
+                .dictionary_page_offset()
+                .filter(|d| *d >= 0)
+                .unwrap_or(column.data_page_offset());
+            let size = column.compressed_size();
+            let fits = start >= 0
+                && column.data_page_offset() >= 0
+                && size >= 0
+                && u64::try_from(start)
+                    .ok()
+                    .zip(u64::try_from(size).ok())
+                    .and_then(|(s, n)| s.checked_add(n))
+                    .is_some_and(|end| end <= len);
+            if !fits {
+                return Err(format!(
+                    "the Parquet footer is damaged: column chunk {c} of row group {g} lies at offset {start}, {size} bytes, outside the file's {len} bytes"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Whether a line holds nothing but whitespace.
 fn blank(line: &[u8]) -> bool {
     line.iter().all(u8::is_ascii_whitespace)

@@ -78,8 +78,20 @@ impl FileRecordSource {
     fn infer(path: &Path, input: &FileInput) -> Result<RecordSchema> {
         let name = path.display().to_string();
         if input.format == FileFormat::Parquet {
-            let builder = ParquetRecordBatchReaderBuilder::try_new(open(path)?)
-                .map_err(|source| Error::Parquet { path: name, source })?;
+            let file = open(path)?;
+            let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+            let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|source| {
+                Error::Parquet {
+                    path: name.clone(),
+                    source,
+                }
+            })?;
+            format::check_parquet_footer(builder.metadata(), len).map_err(|message| {
+                Error::Parquet {
+                    path: name,
+                    source: parquet::errors::ParquetError::General(message),
+                }
+            })?;
             return Ok(read::declared(builder.schema().as_ref().clone()));
         }
         let reader = format::decompress(Box::new(open(path)?), input.compression, &name)?;
@@ -113,6 +125,12 @@ impl FileRecordSource {
                     Error::Parquet {
                         path: name.clone(),
                         source,
+                    }
+                })?;
+                format::check_parquet_footer(builder.metadata(), bytes).map_err(|message| {
+                    Error::Parquet {
+                        path: name.clone(),
+                        source: parquet::errors::ParquetError::General(message),
                     }
                 })?;
                 if builder.schema().fields() != self.schema.schema.fields() {

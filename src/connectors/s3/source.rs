@@ -133,7 +133,10 @@ impl S3RecordSource {
         let name = self.url(key);
         if self.input.format == FileFormat::Parquet {
             let body = self.get(key)?;
+            let len = body.len() as u64;
             let builder = ParquetRecordBatchReaderBuilder::try_new(body)
+                .map_err(|e| Error::Invalid(format!("{name}: {e}")))?;
+            format::check_parquet_footer(builder.metadata(), len)
                 .map_err(|e| Error::Invalid(format!("{name}: {e}")))?;
             return Ok(read::declared(builder.schema().as_ref().clone()));
         }
@@ -156,6 +159,8 @@ impl S3RecordSource {
                 let body = self.get(&key)?;
                 let bytes = body.len() as u64;
                 let builder = ParquetRecordBatchReaderBuilder::try_new(body)
+                    .map_err(|e| Error::Invalid(format!("{name}: {e}")))?;
+                format::check_parquet_footer(builder.metadata(), bytes)
                     .map_err(|e| Error::Invalid(format!("{name}: {e}")))?;
                 if builder.schema().fields() != self.schema.schema.fields() {
                     return Err(Error::Invalid(format!(
