@@ -224,24 +224,6 @@ impl AuthConfig {
         }
     }
 
-    /// Every secret value, to scrub from text that reaches messages.
-    pub fn secret_values(&self) -> Vec<SecretValue> {
-        match self {
-            Self::None => Vec::new(),
-            Self::Header { value, .. } | Self::Query { value, .. } => vec![value.clone()],
-            Self::Basic { username, password } => vec![username.clone(), password.clone()],
-            Self::Headers(headers) => headers.iter().map(|(_, v)| v.clone()).collect(),
-            Self::OAuth2(o) => {
-                let mut out = vec![o.client_id.clone()];
-                out.extend(o.client_secret.clone());
-                if let Grant::RefreshToken(t) = &o.grant {
-                    out.push(t.clone());
-                }
-                out
-            }
-        }
-    }
-
     /// The scheme, as shown in messages (`apiKey`, `oauth2/ClientCredentials`).
     pub fn scheme(&self) -> &'static str {
         match self {
@@ -377,10 +359,9 @@ impl Auth {
         };
         // Boxed: a token request goes through the client, which authorizes
         // data requests with this method.
+        // Issued tokens are SecretValues: scrubbed from messages from here on.
         let issued = Box::pin(client.request_token(oauth, refresh_token.as_ref())).await?;
-        client.scrub_also(&issued.access_token);
         if let Some(rotated) = issued.refresh_token {
-            client.scrub_also(&rotated);
             state.rotated_refresh_token = Some(rotated);
         }
         state.generation += 1;

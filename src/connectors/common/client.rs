@@ -45,7 +45,7 @@ use reqwest::{Method, StatusCode, Url};
 use super::auth::{Auth, AuthConfig, Generation, Issued, OAuth2Config};
 use super::error::{Error, ErrorClass, Result};
 use crate::api::v1alpha1::connector_profile::{OAuth2ClientAuthentication, TlsSettings};
-use crate::connectors::secrets::SecretValue;
+use crate::connectors::secrets::{SecretValue, redact};
 
 /// What the client needs of a connector's settings: whose profile it
 /// speaks for, static headers, credentials, limits, TLS, proxy and retries.
@@ -234,34 +234,6 @@ impl Limiter {
     }
 }
 
-/// Scrubs secret values out of text that may reach a message.
-#[derive(Debug, Default)]
-struct Redactor {
-    secrets: Mutex<Vec<SecretValue>>,
-}
-
-impl Redactor {
-    fn add(&self, value: &SecretValue) {
-        if value.expose().len() >= 3 {
-            self.secrets
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(value.clone());
-        }
-    }
-
-    fn scrub(&self, text: &str) -> String {
-        let secrets = self.secrets.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut out = text.to_owned();
-        for secret in secrets.iter() {
-            if out.contains(secret.expose()) {
-                out = out.replace(secret.expose(), "***");
-            }
-        }
-        out
-    }
-}
-
 /// One request to send.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -315,7 +287,6 @@ pub struct Client {
     limiter: Limiter,
     in_flight: tokio::sync::Semaphore,
     secret_parameters: Vec<String>,
-    redactor: Redactor,
     profile: String,
     timeout: Duration,
     origin: url::Origin,
@@ -433,10 +404,6 @@ impl Client {
                 ),
             )
         })?;
-        let redactor = Redactor::default();
-        for secret in config.auth.secret_values() {
-            redactor.add(&secret);
-        }
         Ok(Self {
             http,
             secret_parameters: config.auth.secret_parameters(),
@@ -444,7 +411,6 @@ impl Client {
             retry: config.retry,
             limiter: Limiter::new(config.requests_per_second),
             in_flight: tokio::sync::Semaphore::new(config.max_concurrency.max(1)),
-            redactor,
             profile: config.profile.clone(),
             timeout: config.request_timeout,
             origin: config.origin.origin(),
@@ -456,17 +422,12 @@ impl Client {
         format!("{method} {}", display_url(url, &self.secret_parameters))
     }
 
-    /// Adds a value to scrub from messages (issued tokens).
-    pub(crate) fn scrub_also(&self, value: &SecretValue) {
-        self.redactor.add(value);
-    }
-
     /// The start of a body, for messages, with secrets scrubbed.
     fn snippet(&self, body: &[u8]) -> String {
         const MAX: usize = 300;
         let text = String::from_utf8_lossy(&body[..body.len().min(MAX * 4)]);
         let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-        let mut text = crate::connectors::secrets::redact(&self.redactor.scrub(&text));
+        let mut text = redact(&text);
         if text.chars().count() > MAX {
             text = text.chars().take(MAX).collect::<String>() + "…";
         }
@@ -754,12 +715,12 @@ impl Client {
                     field: format!("ConnectorProfile {:?}: spec.tls", self.profile),
                     message: format!(
                         "{shown}: the server's certificate is not trusted ({}); add the CA that signed it to tls.caBundle",
-                        self.redactor.scrub(&message)
+                        redact(&message)
                     ),
                 };
             }
             Failure::Network(message) => {
-                let message = self.redactor.scrub(&message);
+                let message = redact(&message);
                 return match purpose {
                     Purpose::Data => Error::Network {
                         request: shown.to_owned(),
@@ -821,9 +782,7 @@ impl Client {
             _ => "the API refused the request; check spec.source.http (path, query, body, pagination parameters)".to_owned(),
         };
         const MAX_BODY: usize = 64 << 10;
-        let body = self
-            .redactor
-            .scrub(&String::from_utf8_lossy(&body[..body.len().min(MAX_BODY)]));
+        let body = redact(&String::from_utf8_lossy(&body[..body.len().min(MAX_BODY)]));
         Error::Status {
             request: shown.to_owned(),
             status: status_text(status),

@@ -31,7 +31,6 @@ use super::auth::{self, Issued};
 use super::config::SalesforceConfig;
 use super::{Error, ErrorClass, Result};
 use crate::connectors::common::client::retry_after;
-use crate::connectors::secrets::SecretValue;
 
 /// API requests used and allowed in the org's 24-hour window, as
 /// `Sforce-Limit-Info: api-usage=n/m` reports them.
@@ -136,7 +135,6 @@ pub struct Client {
     config: SalesforceConfig,
     sessions: tokio::sync::Mutex<Sessions>,
     usage: Mutex<Option<ApiUsage>>,
-    secrets: Mutex<Vec<SecretValue>>,
 }
 
 enum Failure {
@@ -197,7 +195,6 @@ impl Client {
         })?;
         Ok(Self {
             http,
-            secrets: Mutex::new(config.grant.secret_values()),
             config,
             sessions: tokio::sync::Mutex::default(),
             usage: Mutex::default(),
@@ -214,13 +211,10 @@ impl Client {
         *self.usage.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// `text` without any form of a secret the process holds (the grant's
+    /// and every session token: all are `SecretValue`s).
     fn scrub(&self, text: &str) -> String {
-        let secrets = self.secrets.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut out = text.to_owned();
-        for secret in secrets.iter().filter(|s| s.expose().len() >= 3) {
-            out = out.replace(secret.expose(), "***");
-        }
-        out
+        crate::connectors::secrets::redact(text)
     }
 
     fn snippet(&self, body: &[u8]) -> String {
@@ -244,10 +238,6 @@ impl Client {
         if let Some(pinned) = &self.config.instance_url {
             issued.instance_url = pinned.clone();
         }
-        self.secrets
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(issued.access_token.clone());
         sessions.generation += 1;
         let current = (issued, sessions.generation);
         sessions.current = Some(current.clone());

@@ -54,22 +54,6 @@ impl Grant {
             Self::RefreshToken { .. } => "RefreshToken",
         }
     }
-
-    /// Every secret value, to scrub from messages.
-    pub fn secret_values(&self) -> Vec<SecretValue> {
-        match self {
-            Self::JwtBearer { client_id, pem, .. } => vec![client_id.clone(), pem.clone()],
-            Self::RefreshToken {
-                client_id,
-                client_secret,
-                refresh_token,
-            } => {
-                let mut out = vec![client_id.clone(), refresh_token.clone()];
-                out.extend(client_secret.clone());
-                out
-            }
-        }
-    }
 }
 
 /// How bulk jobs are polled: the first wait, doubled up to `max`, for at
