@@ -31,6 +31,7 @@ use kube::api::Api;
 use super::job::SecretMounts;
 use super::{Context, Error, Result};
 pub use crate::api::v1alpha1::common::ALLOW_LABEL;
+use crate::api::v1alpha1::flow_run::ErrorReason;
 
 /// How often a run or profile stopped on a Secret looks again.
 pub const RECHECK: Duration = Duration::from_secs(30);
@@ -47,6 +48,17 @@ pub enum OptIn {
     Missing,
 }
 
+impl OptIn {
+    /// The reason of a run stopped on it: `Forbidden` for an object that
+    /// has not opted in, `ReferenceNotFound` for one that does not exist.
+    pub fn run_reason(self) -> ErrorReason {
+        match self {
+            Self::NotAllowed => ErrorReason::Forbidden,
+            Self::Allowed | Self::Missing => ErrorReason::ReferenceNotFound,
+        }
+    }
+}
+
 /// The access of each Secret of `mounts`, read as metadata only; `None`
 /// when the controller does not require the opt-in.
 pub async fn secret_access(
@@ -60,20 +72,28 @@ pub async fn secret_access(
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
     let mut out = BTreeMap::new();
     for name in mounts.keys() {
-        let meta = api
-            .get_metadata_opt(name)
-            .await
-            .map_err(Error::dereference(format!(
-                "reading the metadata of Secret {namespace}/{name}"
-            )))?;
-        let access = match meta {
-            None => OptIn::Missing,
-            Some(meta) if allowed(meta.metadata.labels.as_ref()) => OptIn::Allowed,
-            Some(_) => OptIn::NotAllowed,
-        };
-        out.insert(name.clone(), access);
+        out.insert(name.clone(), opt_in(&api, namespace, name).await?);
     }
     Ok(Some(out))
+}
+
+/// Whether the object `name` opted in, read as metadata only.
+async fn opt_in<K>(api: &Api<K>, namespace: &str, name: &str) -> Result<OptIn>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let meta = api
+        .get_metadata_opt(name)
+        .await
+        .map_err(Error::dereference(format!(
+            "reading the metadata of {} {namespace}/{name}",
+            K::kind(&())
+        )))?;
+    Ok(match meta {
+        None => OptIn::Missing,
+        Some(meta) if allowed(meta.metadata.labels.as_ref()) => OptIn::Allowed,
+        Some(_) => OptIn::NotAllowed,
+    })
 }
 
 /// Whether the service account `name` opted in; `None` when the
@@ -87,17 +107,7 @@ pub async fn service_account_access(
         return Ok(None);
     }
     let api: Api<ServiceAccount> = Api::namespaced(ctx.client.clone(), namespace);
-    let meta = api
-        .get_metadata_opt(name)
-        .await
-        .map_err(Error::dereference(format!(
-            "reading the metadata of ServiceAccount {namespace}/{name}"
-        )))?;
-    Ok(Some(match meta {
-        None => OptIn::Missing,
-        Some(meta) if allowed(meta.metadata.labels.as_ref()) => OptIn::Allowed,
-        Some(_) => OptIn::NotAllowed,
-    }))
+    opt_in(&api, namespace, name).await.map(Some)
 }
 
 /// Why a Flow may not run as `account`, for a condition message.

@@ -417,11 +417,7 @@ pub fn validate(
                 )
             {
                 return Err(Invalid {
-                    reason: if state == OptIn::NotAllowed {
-                        ErrorReason::Forbidden
-                    } else {
-                        ErrorReason::ReferenceNotFound
-                    },
+                    reason: state.run_reason(),
                     message,
                     terminal: false,
                 });
@@ -476,11 +472,7 @@ pub fn validate(
         &format!("Flow {flow_name:?} spec.runTemplate.serviceAccountName"),
     ) {
         return Err(Invalid {
-            reason: if state == OptIn::NotAllowed {
-                ErrorReason::Forbidden
-            } else {
-                ErrorReason::ReferenceNotFound
-            },
+            reason: state.run_reason(),
             message,
             terminal: false,
         });
